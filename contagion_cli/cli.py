@@ -1,0 +1,242 @@
+"""The command line. Each command wires load -> compile -> run -> render in a few lines; this is
+the one place that maps exceptions to exit codes (README, "Exit codes")."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import ExitCode, InputError, Location
+
+app = typer.Typer(
+    name="contagion",
+    help="Stress-test DeFi liquidation cascades: shock prices, fire liquidations to a fixed "
+    "point, and see slippage, contagion between protocols and bad debt.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+err_console = Console(stderr=True, highlight=False)
+#: Width of tables written to a pipe or a file.
+REPORT_WIDTH = 140
+
+
+def _fail(code: ExitCode, text: str) -> NoReturn:
+    err_console.print(text, markup=False)
+    raise typer.Exit(int(code))
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Map exceptions to messages and exit codes; a traceback only for real bugs."""
+    try:
+        yield
+    except InputError as exc:
+        _fail(ExitCode.INVALID_INPUT, exc.render())
+    except KeyboardInterrupt:
+        _fail(ExitCode.INTERRUPTED, "interrupted")
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except BrokenPipeError:  # `contagion run ... | head`
+        sys.stderr.close()
+        raise typer.Exit(int(ExitCode.OK)) from None
+    except Exception as exc:
+        if os.environ.get("CONTAGION_DEBUG"):
+            traceback.print_exc()
+        _fail(
+            ExitCode.INTERNAL,
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"  this is a bug in contagion-cli {__version__}; please report it with the "
+            "scenario file (set CONTAGION_DEBUG=1 for the traceback)",
+        )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"contagion-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """contagion: stress tests of DeFi liquidation cascades."""
+
+
+# --- shared options --------------------------------------------------------------------------
+ScenarioPath = Annotated[Path, typer.Argument(help="Scenario file (YAML).", show_default=False)]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a scenario value, e.g. protocols.aave.collateral.ETH.liquidation_threshold"
+        "=0.8 (repeatable; validated like the file).",
+        show_default=False,
+    ),
+]
+ShockOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--shock",
+        help="Replace the shock path with one step: ASSET=RETURN, e.g. ETH=-0.35 or ETH=-35% "
+        "(repeatable for several assets).",
+        show_default=False,
+    ),
+]
+LiquidityOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--liquidity",
+        help="With --shock: scale an asset's market liquidity in that step, e.g. ETH=0.5.",
+        show_default=False,
+    ),
+]
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError.single(f"cannot write: {exc.strerror}", Location(str(output))) from None
+    err_console.print(f"wrote {output}", markup=False)
+
+
+@app.command()
+def run(
+    scenario: ScenarioPath,
+    format: Annotated[
+        str,
+        typer.Option("--format", "-f", help="Output format: table, json, csv or markdown."),
+    ] = "table",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
+    ] = None,
+    shock: ShockOption = None,
+    liquidity: LiquidityOption = None,
+    set_: SetOption = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a step did not converge.")
+    ] = False,
+    trace: Annotated[
+        bool, typer.Option("--trace", help="Add a round-by-round table (and JSON 'trace').")
+    ] = False,
+    graph: Annotated[
+        Path | None,
+        typer.Option(
+            "--graph",
+            help="Write the contagion graph: Graphviz DOT (.dot, .gv) or Mermaid (.mmd, .md).",
+        ),
+    ] = None,
+) -> None:
+    """Run a scenario: the cascade to its fixed point, then the report."""
+    from .compiler import compile_scenario
+    from .engine import run as run_scenario
+    from .inputs import load_scenario
+    from .render import OutputFormat, render_text, run_report
+    from .render.graph import to_dot, to_mermaid
+
+    with _errors():
+        fmt = _choice(format, OutputFormat, "--format")
+        graph_writer = _graph_writer(graph, to_dot, to_mermaid) if graph is not None else None
+        model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
+        result = run_scenario(compile_scenario(model), trace=trace)
+        if fmt is OutputFormat.table and output is None:
+            # a pipe or file gets a wide, colourless table; a terminal its own width and colours
+            width = None if sys.stdout.isatty() else REPORT_WIDTH
+            Console(highlight=False, width=width).print(run_report(result))
+        else:
+            _write(render_text(result, fmt, REPORT_WIDTH), output)
+        if graph_writer is not None:
+            _write(graph_writer(result), graph)
+        if not result.converged:
+            not_converged = [s.step for s in result.steps if not s.converged]
+            err_console.print(
+                f"warning: not converged in step(s) {not_converged} after "
+                f"{model.settings.max_rounds} rounds (settings.max_rounds)",
+                markup=False,
+            )
+            if strict:
+                raise typer.Exit(int(ExitCode.GATE_FAILED))
+
+
+def _choice(value: str, enum: type, option: str):  # type: ignore[no-untyped-def]
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in enum)
+        raise InputError.single(
+            f"unknown value {value!r}", Location(option), hint=f"expected one of: {choices}"
+        ) from None
+
+
+def _graph_writer(path: Path, to_dot: Callable, to_mermaid: Callable) -> Callable:
+    suffix = path.suffix.lower()
+    if suffix in (".dot", ".gv"):
+        return to_dot
+    if suffix in (".mmd", ".mermaid", ".md"):
+        return to_mermaid
+    raise InputError.single(
+        f"cannot tell the graph format from {path.name!r}",
+        Location("--graph"),
+        hint="use .dot or .gv for Graphviz, .mmd or .mermaid for Mermaid",
+    )
+
+
+@app.command()
+def validate(
+    scenario: ScenarioPath,
+    set_: SetOption = None,
+) -> None:
+    """Check a scenario file without running it (exit 0 valid, 2 invalid)."""
+    from .inputs import load_scenario
+
+    with _errors():
+        model = load_scenario(scenario, set_ or ())
+        n_positions = sum(len(p.positions) for p in model.protocols.values())
+        err_console.print(
+            f"ok: {scenario}: {len(model.assets)} assets, {len(model.protocols)} protocols, "
+            f"{n_positions:,} positions, {len(model.shocks)} shock steps",
+            markup=False,
+        )
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the schema to this file.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of scenario files (for editor completion and validation)."""
+    from .schema import json_schema
+
+    with _errors():
+        _write(json.dumps(json_schema(), indent=2) + "\n", output)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))

@@ -1,0 +1,205 @@
+"""The array layout shared by the compiler and the kernel: named tuples of C-contiguous arrays.
+
+This module decides every dtype and shape (float64 values, int64 indices, structure of arrays),
+so that the kernel sees one type signature whatever the scenario: one compilation, a warm cache.
+It holds no logic; :mod:`.compiler` fills these, :mod:`.kernel` reads and mutates them.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+F8 = np.float64
+I8 = np.int64
+
+# Asset kinds.
+ASSET_FIXED = 0  # no market: the price moves only with the shock path (a numeraire stays put)
+ASSET_MARKET = 1  # liquidation flow executes on its venue(s)
+
+# Venue (market) kinds, MODEL.md §2.
+VENUE_CPMM = 0
+VENUE_LINEAR = 1
+VENUE_EXPONENTIAL = 2
+VENUE_ORDERBOOK = 3
+
+# Protocol kinds, MODEL.md §3.
+PROTO_LENDING = 0
+
+# Position status.
+POS_OPEN = 0
+POS_CLOSED = 1  # debt left with no collateral: written off as bad debt
+
+# Kernel status codes.
+STATUS_CONVERGED = 0
+STATUS_NOT_CONVERGED = 1
+
+
+class Assets(NamedTuple):
+    """Per asset ``a``. ``price`` is state: the current market price."""
+
+    price: np.ndarray  # f8[A]
+    start_price: np.ndarray  # f8[A]
+    kind: np.ndarray  # i8[A] ASSET_*
+    venue_start: np.ndarray  # i8[A] first venue of the asset
+    venue_count: np.ndarray  # i8[A] number of venues (0 for ASSET_FIXED)
+
+
+class Venues(NamedTuple):
+    """Per venue ``v`` (a market where an asset trades). Reserves and price are state."""
+
+    asset: np.ndarray  # i8[V]
+    kind: np.ndarray  # i8[V] VENUE_*
+    price: np.ndarray  # f8[V] current mid / last traded price
+    x: np.ndarray  # f8[V] cpmm base reserve (units)
+    y: np.ndarray  # f8[V] cpmm quote reserve (USD)
+    fee: np.ndarray  # f8[V] cpmm fee
+    lam: np.ndarray  # f8[V] linear: lambda per USD
+    alpha: np.ndarray  # f8[V] exponential: impact per unit
+    anchor: np.ndarray  # f8[V] orderbook: mid price the levels are quoted around this step
+    bid_start: np.ndarray  # i8[V] first bid level in Book
+    bid_count: np.ndarray  # i8[V]
+    ask_start: np.ndarray  # i8[V]
+    ask_count: np.ndarray  # i8[V]
+
+
+class Book(NamedTuple):
+    """Order-book levels of all orderbook venues, bids and asks, best first."""
+
+    offset: np.ndarray  # f8[L] price offset from the anchor (fraction)
+    depth: np.ndarray  # f8[L] units quoted at the level (after liquidity multipliers)
+    remaining: np.ndarray  # f8[L] state: units not yet taken this step
+
+
+class Lending(NamedTuple):
+    """All lending positions of all lending protocols, legs in CSR form (sorted by asset)."""
+
+    protocol: np.ndarray  # i8[N] protocol index
+    status: np.ndarray  # i8[N] POS_*
+    col_start: np.ndarray  # i8[N+1] collateral legs of position i: col_start[i]:col_start[i+1]
+    col_asset: np.ndarray  # i8[M]
+    col_units: np.ndarray  # f8[M] state
+    debt_start: np.ndarray  # i8[N+1]
+    debt_asset: np.ndarray  # i8[K]
+    debt_units: np.ndarray  # f8[K] state
+
+
+class Protocols(NamedTuple):
+    """Per protocol ``p``; per (protocol, asset) parameter tables are [P, A]."""
+
+    kind: np.ndarray  # i8[P] PROTO_*
+    reserve: np.ndarray  # f8[P] reserve_usd
+    close_factor: np.ndarray  # f8[P]
+    full_close_hf: np.ndarray  # f8[P]
+    lt: np.ndarray  # f8[P, A] liquidation threshold (0 where not collateral)
+    bonus: np.ndarray  # f8[P, A] liquidation bonus
+    uses: np.ndarray  # i8[P, A] 1 where the protocol's state depends on the asset's price
+
+
+class Path(NamedTuple):
+    """The exogenous shock path: per step ``t`` and asset ``a``."""
+
+    returns: np.ndarray  # f8[T, A]
+    liquidity: np.ndarray  # f8[T, A] multiplier of market liquidity (1 = unchanged)
+
+
+class Params(NamedTuple):
+    """Scalars of a run (settings); arguments, not globals, so the cache never goes stale."""
+
+    max_rounds: int
+    recovery: float
+    tol: float
+    min_price_fraction: float
+    trace_cap: int
+
+
+class Outputs(NamedTuple):
+    """Preallocated results the kernel fills. Counters are length-1 arrays."""
+
+    # per protocol
+    liquidations: np.ndarray  # i8[P]
+    repaid_usd: np.ndarray  # f8[P]
+    seized_usd: np.ndarray  # f8[P] collateral seized, at the oracle price of its round
+    proceeds_usd: np.ndarray  # f8[P] what selling the seized collateral raised
+    bad_debt_usd: np.ndarray  # f8[P]
+    shortfall_usd: np.ndarray  # f8[P] at the end of the run
+    closed_positions: np.ndarray  # i8[P] positions closed with bad debt
+    first_distress_round: np.ndarray  # i8[P] global round, -1 never
+    first_distress_step: np.ndarray  # i8[P] step (0-based), -1 never
+    depth: np.ndarray  # i8[P] propagation depth, -1 never distressed
+    # per protocol x asset (conservation)
+    seized_units: np.ndarray  # f8[P, A]
+    repaid_units: np.ndarray  # f8[P, A]
+    written_off_units: np.ndarray  # f8[P, A]
+    # per asset
+    shocked_price: np.ndarray  # f8[A] start x prod(1 + r_t): the exogenous path alone
+    final_price: np.ndarray  # f8[A] market price at the end of the run
+    sold_units: np.ndarray  # f8[A] gross sell orders
+    bought_units: np.ndarray  # f8[A] gross buy orders
+    sale_proceeds_usd: np.ndarray  # f8[A]
+    purchase_cost_usd: np.ndarray  # f8[A]
+    traded_notional_usd: np.ndarray  # f8[A] gross orders x round-start price
+    slippage_usd: np.ndarray  # f8[A]
+    unfilled_units: np.ndarray  # f8[A] orders the market could not absorb
+    # per step
+    step_rounds: np.ndarray  # i8[T] rounds in which any protocol acted
+    step_converged: np.ndarray  # i8[T] 1 converged, 0 hit max_rounds
+    # contagion graph: edge e is src -> dst through asset, in global round
+    edge_src: np.ndarray  # i8[E]
+    edge_dst: np.ndarray  # i8[E]
+    edge_asset: np.ndarray  # i8[E]
+    edge_round: np.ndarray  # i8[E]
+    # round-by-round trace (first trace_cap rounds)
+    trace_step: np.ndarray  # i8[R]
+    trace_round: np.ndarray  # i8[R] global round
+    trace_price: np.ndarray  # f8[R, A] price at the end of the round
+    trace_net_units: np.ndarray  # f8[R, A] net units sold (negative: bought) on the market
+    trace_liquidations: np.ndarray  # i8[R, P]
+    trace_repaid_usd: np.ndarray  # f8[R, P]
+    # counters: [n_edges, n_trace, total_rounds (all, quiet included), acting_rounds]
+    counters: np.ndarray  # i8[4]
+
+
+def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int) -> Outputs:
+    """Zeroed outputs sized for a scenario (distress markers start at -1)."""
+    P, A, T, R = n_protocols, n_assets, n_steps, trace_cap
+    E = max(1, P * max(P - 1, 0) * A)
+    minus = np.full(P, -1, dtype=I8)
+    return Outputs(
+        liquidations=np.zeros(P, I8),
+        repaid_usd=np.zeros(P, F8),
+        seized_usd=np.zeros(P, F8),
+        proceeds_usd=np.zeros(P, F8),
+        bad_debt_usd=np.zeros(P, F8),
+        shortfall_usd=np.zeros(P, F8),
+        closed_positions=np.zeros(P, I8),
+        first_distress_round=minus.copy(),
+        first_distress_step=minus.copy(),
+        depth=minus.copy(),
+        seized_units=np.zeros((P, A), F8),
+        repaid_units=np.zeros((P, A), F8),
+        written_off_units=np.zeros((P, A), F8),
+        shocked_price=np.zeros(A, F8),
+        final_price=np.zeros(A, F8),
+        sold_units=np.zeros(A, F8),
+        bought_units=np.zeros(A, F8),
+        sale_proceeds_usd=np.zeros(A, F8),
+        purchase_cost_usd=np.zeros(A, F8),
+        traded_notional_usd=np.zeros(A, F8),
+        slippage_usd=np.zeros(A, F8),
+        unfilled_units=np.zeros(A, F8),
+        step_rounds=np.zeros(T, I8),
+        step_converged=np.zeros(T, I8),
+        edge_src=np.zeros(E, I8),
+        edge_dst=np.zeros(E, I8),
+        edge_asset=np.zeros(E, I8),
+        edge_round=np.zeros(E, I8),
+        trace_step=np.zeros(R, I8),
+        trace_round=np.zeros(R, I8),
+        trace_price=np.zeros((R, A), F8),
+        trace_net_units=np.zeros((R, A), F8),
+        trace_liquidations=np.zeros((R, P), I8),
+        trace_repaid_usd=np.zeros((R, P), F8),
+        counters=np.zeros(4, I8),
+    )

@@ -1,0 +1,46 @@
+"""Renderers: a run result to a table, JSON, CSV or Markdown. Pure functions of the result."""
+
+from __future__ import annotations
+
+import io
+from enum import StrEnum, StrEnum
+
+from rich.console import Console
+
+from ..results import RunResult
+from .flat import to_csv, to_json
+from .markdown import to_markdown
+from .table import run_report
+
+
+class OutputFormat(StrEnum):
+    """``--format`` choices."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def render_text(result: RunResult, fmt: OutputFormat, width: int = 140) -> str:
+    """The report as a string (tables rendered without colour, for files and golden tests)."""
+    if fmt is OutputFormat.json:
+        return to_json(result.to_dict())
+    if fmt is OutputFormat.csv:
+        return to_csv(result)
+    if fmt is OutputFormat.markdown:
+        return to_markdown(result)
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        no_color=True,
+        highlight=False,
+    )
+    console.print(run_report(result))
+    return buffer.getvalue()
+
+
+__all__ = ["OutputFormat", "render_text", "run_report"]

@@ -1,0 +1,91 @@
+"""GitHub-flavoured Markdown of a run: what a CI job posts on a pull request."""
+
+from __future__ import annotations
+
+from ..results import RunResult
+from . import numbers as fmt
+from .graph import to_mermaid
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return out
+
+
+def to_markdown(result: RunResult) -> str:
+    lines = [f"## contagion: {result.scenario}", ""]
+    status = "converged" if result.converged else "**NOT converged** (max_rounds reached)"
+    insolvent = ", ".join(result.insolvent_protocols) or "none"
+    lines += [
+        f"- **Bad debt:** {fmt.usd(result.bad_debt_usd)}",
+        f"- **Liquidations:** {fmt.count(result.liquidations)} "
+        f"({fmt.usd(result.liquidated_usd)} repaid)",
+        f"- **Insolvent protocols:** {insolvent}",
+        f"- **Propagation depth:** {result.propagation_depth}",
+        f"- **Rounds:** {result.rounds} with liquidations, {status}",
+        "",
+        "### Protocols",
+        "",
+    ]
+    rows = [
+        [
+            pr.name,
+            pr.type,
+            fmt.count(pr.liquidations),
+            fmt.usd(pr.repaid_usd),
+            fmt.usd(pr.collateral_sold_usd),
+            fmt.usd(pr.bad_debt_usd),
+            fmt.usd(pr.shortfall_usd),
+            "**yes**" if pr.insolvent else "no",
+            fmt.optional_int(pr.depth),
+        ]
+        for pr in result.protocols.values()
+    ]
+    lines += _table(
+        [
+            "protocol",
+            "type",
+            "liquidations",
+            "repaid",
+            "collateral sold",
+            "bad debt",
+            "shortfall",
+            "insolvent",
+            "depth",
+        ],
+        rows,
+        right={2, 3, 4, 5, 6, 8},
+    )
+    lines += ["", "### Assets", ""]
+    rows = [
+        [
+            ar.name,
+            fmt.price(ar.start_price),
+            fmt.price(ar.shocked_price),
+            fmt.price(ar.final_price),
+            fmt.pct(ar.endogenous_impact),
+            fmt.units(ar.sold_units),
+            fmt.usd(ar.slippage_usd),
+            fmt.bps(ar.slippage_bps),
+        ]
+        for ar in result.assets.values()
+    ]
+    lines += _table(
+        [
+            "asset",
+            "start",
+            "shocked",
+            "final",
+            "impact",
+            "sold (units)",
+            "slippage",
+            "slippage bps",
+        ],
+        rows,
+        right={1, 2, 3, 4, 5, 6, 7},
+    )
+    if result.edges or any(pr.depth is not None for pr in result.protocols.values()):
+        lines += ["", "### Contagion graph", "", "```mermaid", to_mermaid(result).rstrip(), "```"]
+    return "\n".join(lines) + "\n"

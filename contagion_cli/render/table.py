@@ -1,0 +1,207 @@
+"""Rich tables of a run: summary, protocols, assets and the contagion graph as a tree."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ..results import RunResult
+from . import numbers as fmt
+from .graph import primary_parents
+
+
+def run_report(result: RunResult) -> RenderableType:
+    """The whole report of ``contagion run``."""
+    parts: list[RenderableType] = [
+        summary_table(result),
+        protocols_table(result),
+        assets_table(result),
+        contagion_tree(result),
+    ]
+    if result.trace:
+        parts.append(trace_table(result))
+    return Group(*parts)
+
+
+def summary_table(result: RunResult) -> Table:
+    steps = len(result.steps)
+    title = f"{result.scenario} - {steps} step{'s' if steps != 1 else ''}"
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value")
+    converged = (
+        Text("yes", style="green")
+        if result.converged
+        else Text("NO (max_rounds reached)", style="bold red")
+    )
+    insolvent = result.insolvent_protocols
+    table.add_row("Converged", converged)
+    table.add_row("Rounds", f"{result.rounds} with liquidations ({result.total_rounds} in all)")
+    table.add_row(
+        "Liquidations",
+        f"{fmt.count(result.liquidations)} ({fmt.usd(result.liquidated_usd)} repaid)",
+    )
+    table.add_row(
+        "Bad debt",
+        Text(fmt.usd(result.bad_debt_usd), style="bold red" if result.bad_debt_usd > 0 else ""),
+    )
+    table.add_row("Shortfall", fmt.usd(result.shortfall_usd))
+    table.add_row(
+        "Insolvent protocols",
+        Text(
+            f"{len(insolvent)} of {len(result.protocols)}"
+            + (f" ({', '.join(insolvent)})" if insolvent else ""),
+            style="bold red" if insolvent else "",
+        ),
+    )
+    table.add_row("Propagation depth", str(result.propagation_depth))
+    amp = (
+        f"{fmt.ratio(result.amplification)} ({result.amplification_asset})"
+        if result.amplification is not None
+        else "-"
+    )
+    table.add_row("Amplification", amp)
+    return table
+
+
+def protocols_table(result: RunResult) -> Table:
+    table = Table(title="Protocols", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("protocol", no_wrap=True)
+    table.add_column("type", no_wrap=True)
+    for header in (
+        "positions",
+        "liquidations",
+        "repaid",
+        "coll. sold",
+        "bad debt",
+        "shortfall",
+        "reserve used",
+    ):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("insolvent", justify="center", no_wrap=True, min_width=9)
+    table.add_column("first distress", justify="right", no_wrap=True)
+    table.add_column("depth", justify="right", no_wrap=True, min_width=5)
+    for pr in result.protocols.values():
+        insolvent = Text("YES", style="bold red") if pr.insolvent else Text("no")
+        distress = (
+            f"s{pr.first_distress_step} r{pr.first_distress_round}"
+            if pr.first_distress_round is not None
+            else "-"
+        )
+        table.add_row(
+            pr.name,
+            pr.type,
+            fmt.count(pr.positions),
+            fmt.count(pr.liquidations),
+            fmt.usd(pr.repaid_usd),
+            fmt.usd(pr.collateral_sold_usd),
+            Text(fmt.usd(pr.bad_debt_usd), style="red" if pr.bad_debt_usd > 0 else ""),
+            fmt.usd(pr.shortfall_usd),
+            fmt.usd(pr.reserve_used_usd),
+            insolvent,
+            distress,
+            fmt.optional_int(pr.depth),
+        )
+    return table
+
+
+def assets_table(result: RunResult) -> Table:
+    table = Table(title="Assets", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("asset", no_wrap=True)
+    for header in (
+        "start",
+        "shocked",
+        "final",
+        "impact",
+        "sold (units)",
+        "slippage",
+        "slippage bps",
+    ):
+        table.add_column(header, justify="right", no_wrap=True)
+    for ar in result.assets.values():
+        table.add_row(
+            ar.name,
+            fmt.price(ar.start_price),
+            fmt.price(ar.shocked_price),
+            fmt.price(ar.final_price),
+            fmt.pct(ar.endogenous_impact),
+            fmt.units(ar.sold_units),
+            fmt.usd(ar.slippage_usd),
+            fmt.bps(ar.slippage_bps),
+        )
+    return table
+
+
+def contagion_tree(result: RunResult) -> RenderableType:
+    """Protocols hit by the shock at the root, each later one under the protocol whose selling
+    pulled it in (its lowest-depth source); other sources are listed beside it."""
+    tree = Tree(Text("Contagion graph", style="bold"))
+    parents = primary_parents(result)
+    distressed = {n: pr for n, pr in result.protocols.items() if pr.depth is not None}
+    if not distressed:
+        tree.add("no protocol was distressed")
+        return tree
+    nodes: dict[str, Tree] = {}
+
+    def label(name: str) -> Text:
+        pr = result.protocols[name]
+        text = Text(name, style="bold")
+        text.append(
+            f"  depth {pr.depth}, step {pr.first_distress_step} round {pr.first_distress_round}"
+        )
+        parent = parents.get(name)
+        others = sorted(
+            {
+                f"{e.source} ({e.asset})"
+                for e in result.edges
+                if e.target == name and (parent is None or e.source != parent[0])
+            }
+        )
+        if parent is not None:
+            text.append(f"  via {parent[1]}", style="cyan")
+        if others:
+            text.append("  also " + ", ".join(others), style="dim")
+        if pr.insolvent:
+            text.append("  INSOLVENT", style="bold red")
+        return text
+
+    root = tree.add(Text("exogenous shock", style="italic"))
+    # add in order of first distress so that parents exist before their children
+    order = sorted(distressed, key=lambda n: (distressed[n].first_distress_round or 0, n))
+    for name in order:
+        parent = parents.get(name)
+        anchor = nodes.get(parent[0]) if parent is not None else None
+        nodes[name] = (anchor or root).add(label(name))
+    calm = [n for n in result.protocols if n not in distressed]
+    if calm:
+        tree.add(Text("not distressed: " + ", ".join(calm), style="dim"))
+    return tree
+
+
+def trace_table(result: RunResult) -> Table:
+    """One row per round: prices at the end of the round, liquidations and flows."""
+    table = Table(title="Rounds", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("step", justify="right")
+    table.add_column("round", justify="right")
+    names_a = list(result.assets)
+    names_p = list(result.protocols)
+    for a in names_a:
+        table.add_column(f"{a} price", justify="right")
+    for a in names_a:
+        table.add_column(f"{a} net sold", justify="right")
+    for p in names_p:
+        table.add_column(f"{p} liq.", justify="right")
+    for row in result.trace:
+        table.add_row(
+            str(row.step),
+            str(row.round),
+            *(fmt.price(row.prices[a]) for a in names_a),
+            *(fmt.units(row.net_sold_units[a]) for a in names_a),
+            *(fmt.count(row.liquidations[p]) for p in names_p),
+        )
+    if result.trace_truncated:
+        table.caption = "trace truncated"
+    return table

@@ -1,0 +1,160 @@
+"""Results of a run: frozen dataclasses with stable, snake_case ``to_dict()`` keys.
+
+The JSON keys of MODEL.md §7 are a contract: extend, never rename.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become null (jq and every JSON parser reject bare NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    name: str
+    type: str
+    positions: int
+    liquidations: int
+    repaid_usd: float
+    collateral_seized_usd: float  # at the oracle price of each liquidation's round
+    collateral_sold_usd: float  # what the market paid for it
+    liquidator_profit_usd: float  # sold - repaid: negative when slippage ate the bonus
+    bad_debt_usd: float
+    bad_debt_positions: int
+    shortfall_usd: float
+    reserve_usd: float
+    reserve_used_usd: float  # min(reserve, bad debt): realised losses drawn from the reserve
+    uncovered_usd: float  # max(0, bad debt + shortfall - reserve)
+    insolvent: bool
+    first_distress_round: int | None
+    first_distress_step: int | None
+    depth: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
+class AssetResult:
+    name: str
+    start_price: float
+    shocked_price: float  # start x prod(1 + r_t): the exogenous path alone
+    final_price: float
+    endogenous_impact: float  # final / shocked - 1
+    total_move: float  # final / start - 1
+    amplification: float | None  # total move / exogenous move (None without a shock)
+    sold_units: float
+    bought_units: float
+    sale_proceeds_usd: float
+    slippage_usd: float
+    slippage_bps: float
+    unfilled_units: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A contagion edge: ``source`` moved a price of ``asset`` that ``target`` uses, in the
+    round before ``target`` was first distressed (MODEL.md §5)."""
+
+    source: str
+    target: str
+    asset: str
+    round: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"from": self.source, "to": self.target, "asset": self.asset, "round": self.round}
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: int
+    rounds: int  # rounds in which any protocol acted
+    converged: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TraceRound:
+    step: int
+    round: int
+    prices: dict[str, float]
+    net_sold_units: dict[str, float]
+    liquidations: dict[str, int]
+    repaid_usd: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run reports (MODEL.md §5)."""
+
+    scenario: str
+    version: str
+    converged: bool
+    rounds: int  # rounds in which any protocol acted, all steps
+    total_rounds: int  # including each step's final quiet round
+    steps: list[StepResult]
+    liquidations: int
+    liquidated_usd: float
+    bad_debt_usd: float
+    shortfall_usd: float
+    insolvent_protocols: list[str]
+    propagation_depth: int
+    amplification: float | None
+    amplification_asset: str | None
+    protocols: dict[str, ProtocolResult]
+    assets: dict[str, AssetResult]
+    edges: list[Edge]
+    trace: list[TraceRound] = field(default_factory=list)
+    trace_truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "scenario": self.scenario,
+            "version": self.version,
+            "converged": self.converged,
+            "rounds": self.rounds,
+            "total_rounds": self.total_rounds,
+            "liquidations": self.liquidations,
+            "liquidated_usd": self.liquidated_usd,
+            "bad_debt_usd": self.bad_debt_usd,
+            "shortfall_usd": self.shortfall_usd,
+            "insolvent_protocols": list(self.insolvent_protocols),
+            "propagation_depth": self.propagation_depth,
+            "amplification": self.amplification,
+            "amplification_asset": self.amplification_asset,
+            "steps": [s.to_dict() for s in self.steps],
+            "protocols": {k: v.to_dict() for k, v in self.protocols.items()},
+            "assets": {k: v.to_dict() for k, v in self.assets.items()},
+            "contagion": {"edges": [e.to_dict() for e in self.edges]},
+        }
+        if self.trace:
+            out["trace"] = [r.to_dict() for r in self.trace]
+            out["trace_truncated"] = self.trace_truncated
+        return _clean(out)
+
+    def metric(self, name: str) -> float:
+        """A summary metric by its JSON name (gates, sweeps)."""
+        if name == "insolvent_protocols":
+            return float(len(self.insolvent_protocols))
+        value = getattr(self, name)
+        return float(value) if value is not None else math.nan

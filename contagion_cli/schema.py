@@ -1,0 +1,216 @@
+"""The scenario file's schema: frozen pydantic models, a pure function of a dict.
+
+Shape and per-field ranges live here; cross-references between fields (an asset named in a
+position must exist, LT >= LTV, reserves match the price, ...) live in :mod:`.semantics`, which
+can name the exact field of each problem. No numpy, no I/O.
+
+Key names are a contract (MODEL.md §7): extend, never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# --- value types -------------------------------------------------------------------------------
+# Upper bounds reject absurd sizes (a typo of 1e30 instead of 1e3) before they overflow a kernel.
+MAX_PRICE = 1e12
+MAX_AMOUNT = 1e18
+MAX_ROUNDS = 100_000
+MAX_STEPS = 100_000
+
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-+]*$", min_length=1, max_length=64),
+]
+Price = Annotated[float, Field(gt=0, le=MAX_PRICE, allow_inf_nan=False)]
+Units = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Usd = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+PositiveUsd = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+OpenFraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+HalfOpenFraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+Bonus = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+Return = Annotated[float, Field(gt=-1, le=100, allow_inf_nan=False)]
+LiquidityMultiplier = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+
+#: A shock step's key that holds liquidity multipliers; therefore not an asset name.
+LIQUIDITY_KEY = "liquidity"
+
+
+class Strict(BaseModel):
+    """Base: frozen, strict types (no "3000" for 3000), unknown keys rejected."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+# --- settings ----------------------------------------------------------------------------------
+class Settings(Strict):
+    max_rounds: Annotated[int, Field(ge=1, le=MAX_ROUNDS)] = Field(
+        1000, description="Liquidation rounds per step before the run is reported not converged."
+    )
+    recovery: Fraction = Field(
+        0.0,
+        description="Fraction of the endogenous (liquidation-caused) price impact that reverts "
+        "between steps.",
+    )
+    tolerance: Annotated[float, Field(gt=0, le=1e-3, allow_inf_nan=False)] = Field(
+        1e-9, description="Relative tolerance: smaller changes of a shortfall are not distress."
+    )
+    min_price_fraction: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+        1e-6,
+        description="Floor of a linear market's price as a fraction of its round-start price "
+        "(the epsilon of MODEL.md §2).",
+    )
+
+
+# --- markets -----------------------------------------------------------------------------------
+class CpmmMarket(Strict):
+    """Constant-product pool (Uniswap v2). price = quote_reserve / base_reserve."""
+
+    type: Literal["cpmm"]
+    base_reserve: Units = Field(description="Units of the asset in the pool.")
+    quote_reserve: PositiveUsd = Field(description="Numeraire (USD) in the pool.")
+    fee: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(
+        0.0, description="Swap fee taken from the input (Uniswap v2: 0.003)."
+    )
+
+
+class LinearMarket(Strict):
+    """Kyle-lambda impact: selling q units from P moves the price to P·max(ε, 1 − λ·q·P)."""
+
+    type: Literal["linear"]
+    lambda_per_usd: Annotated[float, Field(gt=0, le=1.0, allow_inf_nan=False)] = Field(
+        description="Relative price impact per USD traded (Kyle's lambda)."
+    )
+
+
+class ExponentialMarket(Strict):
+    """Exponential impact (Cifuentes–Ferrucci–Shin): P·e^(−αq). Give `alpha` or `depth_usd`."""
+
+    type: Literal["exponential"]
+    alpha: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] | None = Field(
+        None, description="Impact per unit sold."
+    )
+    depth_usd: PositiveUsd | None = Field(
+        None, description="USD depth; alpha = start price / depth_usd."
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ExponentialMarket:
+        if (self.alpha is None) == (self.depth_usd is None):
+            raise ValueError("give exactly one of 'alpha' and 'depth_usd'")
+        return self
+
+
+BookLevel = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+
+class OrderbookMarket(Strict):
+    """A limit order book: levels ``[price_offset, units]`` relative to the mid price.
+
+    Bids have offsets in (−1, 0], best first; asks have offsets >= 0, best first. Asks default to
+    the mirror image of the bids. Beyond the last level the book is exhausted.
+    """
+
+    type: Literal["orderbook"]
+    bids: Annotated[list[BookLevel], Field(min_length=1, max_length=10_000)]
+    asks: Annotated[list[BookLevel], Field(min_length=1, max_length=10_000)] | None = None
+
+
+Market = Annotated[
+    CpmmMarket | LinearMarket | ExponentialMarket | OrderbookMarket, Field(discriminator="type")
+]
+
+
+# --- assets ------------------------------------------------------------------------------------
+class Asset(Strict):
+    price: Price = Field(description="Start price in the numeraire (USD per unit).")
+    market: Market | None = Field(
+        None,
+        description="Where liquidation flow of this asset is executed. No market: the price only "
+        "moves with the shock path (a numeraire stablecoin stays at its price).",
+    )
+
+
+# --- protocols ---------------------------------------------------------------------------------
+class LendingCollateral(Strict):
+    ltv: OpenFraction = Field(description="Loan-to-value: how much can be borrowed (reported).")
+    liquidation_threshold: OpenFraction = Field(description="LT: weight in the health factor.")
+    liquidation_bonus: Bonus = Field(description="Bonus b: the liquidator seizes R·(1+b).")
+
+
+class LendingPosition(Strict):
+    account: Name | None = Field(
+        None,
+        description="Owner; the same account in several "
+        "protocols is one entity. Default: '<protocol>#<index>'.",
+    )
+    collateral: Annotated[dict[Name, Units], Field(min_length=1)]
+    debt: dict[Name, Units] = Field(default_factory=dict)
+
+
+class ProtocolBase(Strict):
+    reserve_usd: Usd = Field(0.0, description="Insurance fund / safety module / surplus buffer.")
+    liabilities_usd: PositiveUsd | None = Field(
+        None,
+        description="Claims of the protocol's token holders (haircut denominator). "
+        "Default: the debt its positions owe it at the start.",
+    )
+
+
+class LendingProtocol(ProtocolBase):
+    """Aave v3 / Compound-style lending market (MODEL.md §3 lending)."""
+
+    type: Literal["lending"]
+    close_factor: HalfOpenFraction = Field(
+        0.5, description="Share of the largest debt a liquidation may repay."
+    )
+    full_close_below_hf: HalfOpenFraction = Field(
+        0.95, description="Below this health factor the close factor is 1."
+    )
+    collateral: Annotated[dict[Name, LendingCollateral], Field(min_length=1)]
+    positions: Annotated[list[LendingPosition], Field(max_length=5_000_000)] = Field(
+        default_factory=list
+    )
+
+
+Protocol = LendingProtocol
+
+
+# --- shocks ------------------------------------------------------------------------------------
+class ShockStep(Strict):
+    """One step of the path: ``asset: return`` pairs, and optional liquidity multipliers."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    __pydantic_extra__: dict[Name, Return] = Field(init=False)  # type: ignore[assignment]
+
+    liquidity: dict[Name, LiquidityMultiplier] = Field(
+        default_factory=dict,
+        description="Multiplier of an asset's market liquidity from this step on (0.5 halves it).",
+    )
+
+    @property
+    def returns(self) -> dict[str, float]:
+        return dict(self.__pydantic_extra__ or {})
+
+
+# --- scenario ----------------------------------------------------------------------------------
+class Scenario(Strict):
+    """A stress scenario: assets and their markets, protocols and positions, a shock path."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: str | None = None
+    settings: Settings = Field(default_factory=Settings)
+    assets: Annotated[dict[Name, Asset], Field(min_length=1, max_length=1000)]
+    protocols: Annotated[dict[Name, Protocol], Field(min_length=1, max_length=1000)]
+    shocks: Annotated[list[ShockStep], Field(min_length=1, max_length=MAX_STEPS)]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of scenario files (for editors: yaml-language-server, VS Code)."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "contagion scenario"
+    return schema
