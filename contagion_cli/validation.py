@@ -73,7 +73,10 @@ def resolve_path(loc: Sequence[Any], data: Any) -> tuple[str | int, ...]:
             node = node[part]
         elif isinstance(node, dict | list):
             # a discriminator tag (`lending`) or a model name inserted by a union: not in the file
-            if isinstance(part, str) and (part[:1].isupper() or "[" in part or _is_tag(node, part)):
+            inserted = isinstance(part, str) and (
+                part[:1].isupper() or "[" in part or _is_tag(node, part)
+            )
+            if inserted:
                 continue
             path.append(part)  # a missing key: keep it, the problem is about it
             node = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from enum import StrEnum, StrEnum
+from enum import StrEnum
 
 from rich.console import Console
 
