@@ -3,25 +3,46 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from . import __version__
 from .compiler import Compiled
 from .kernel import run_cascade
-from .layout import STATUS_CONVERGED, Outputs, Params, empty_outputs
+from .layout import (
+    STATUS_CONVERGED,
+    Assets,
+    Book,
+    Lending,
+    Outputs,
+    Params,
+    Venues,
+    empty_outputs,
+)
 from .results import AssetResult, Edge, ProtocolResult, RunResult, StepResult, TraceRound
 
 #: Rounds recorded by ``--trace`` at most (a trace row is small; a runaway cascade is not).
 DEFAULT_TRACE_CAP = 10_000
 
 
+class RawRun(NamedTuple):
+    """The kernel's outputs, its status, and the state arrays as the run left them."""
+
+    outputs: Outputs
+    status: int
+    assets: Assets
+    venues: Venues
+    book: Book
+    lending: Lending
+
+
 def run(compiled: Compiled, trace: bool = False) -> RunResult:
     """Run the scenario once on fresh copies of its state; the compiled arrays stay untouched."""
-    raw, status = run_raw(compiled, trace)
-    return collect(compiled, raw, status)
+    raw = run_raw(compiled, trace)
+    return collect(compiled, raw.outputs, raw.status)
 
 
-def run_raw(compiled: Compiled, trace: bool = False) -> tuple[Outputs, int]:
-    """The kernel's raw outputs and status code (for sweeps that need no result objects)."""
+def run_raw(compiled: Compiled, trace: bool = False) -> RawRun:
+    """Run the kernel on fresh copies of the state; raw arrays, no result objects."""
     assets, venues, book, lending = compiled.fresh_state()
     cap = min(DEFAULT_TRACE_CAP, compiled.n_steps * compiled.params.max_rounds) if trace else 0
     params = Params(*compiled.params[:-1], trace_cap=int(cap))
@@ -29,7 +50,7 @@ def run_raw(compiled: Compiled, trace: bool = False) -> tuple[Outputs, int]:
     status = run_cascade(
         assets, venues, book, lending, compiled.protocols, compiled.path, params, out
     )
-    return out, int(status)
+    return RawRun(out, int(status), assets, venues, book, lending)
 
 
 def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:

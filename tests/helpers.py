@@ -1,0 +1,33 @@
+"""Shared test helpers: build scenarios from YAML text or dicts, run them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import yaml
+
+from contagion_cli.compiler import compile_scenario
+from contagion_cli.engine import run
+from contagion_cli.loader import load_text
+from contagion_cli.results import RunResult
+from contagion_cli.schema import Scenario
+from contagion_cli.validation import validate_document
+
+
+def scenario_from_yaml(text: str) -> Scenario:
+    return validate_document(load_text(text, "<test>"))
+
+
+def scenario_from_dict(data: dict[str, Any]) -> Scenario:
+    return scenario_from_yaml(yaml.safe_dump(data, sort_keys=False))
+
+
+def run_scenario(s: Scenario, trace: bool = False) -> RunResult:
+    return run(compile_scenario(s), trace=trace)
+
+
+def close(a: float, b: float, rel: float = 1e-9, abs_: float = 1e-6) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)

@@ -1,0 +1,152 @@
+"""Hypothesis strategies: random but meaningful scenarios (health factors spread around 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+RISKY = ["ETH", "WBTC", "SOL"]
+START = {"ETH": 3000.0, "WBTC": 60000.0, "SOL": 150.0}
+
+
+@st.composite
+def markets(draw: st.DrawFn, price: float) -> dict[str, Any] | None:
+    kind = draw(st.sampled_from(["cpmm", "linear", "exponential", "orderbook", "none"]))
+    if kind == "none":
+        return None
+    depth_usd = draw(st.floats(3e4, 1e7))
+    if kind == "cpmm":
+        base = depth_usd / price
+        return {
+            "type": "cpmm",
+            "base_reserve": base,
+            "quote_reserve": base * price,
+            "fee": draw(st.sampled_from([0.0, 0.003, 0.01])),
+        }
+    if kind == "linear":
+        return {"type": "linear", "lambda_per_usd": 1.0 / depth_usd}
+    if kind == "exponential":
+        if draw(st.booleans()):
+            return {"type": "exponential", "depth_usd": depth_usd}
+        return {"type": "exponential", "alpha": price / depth_usd}
+    n = draw(st.integers(1, 5))
+    bids, offset = [], 0.0
+    for _ in range(n):
+        offset -= draw(st.floats(0.001, 0.05))
+        bids.append([offset, draw(st.floats(0.1, 2.0)) * depth_usd / price / n])
+    return {"type": "orderbook", "bids": bids}
+
+
+@st.composite
+def lending_protocol(draw: st.DrawFn, assets: list[str], prices: dict[str, float]) -> dict:
+    collateral_assets = draw(
+        st.lists(st.sampled_from(assets), min_size=1, max_size=len(assets), unique=True)
+    )
+    collateral = {}
+    for a in collateral_assets:
+        lt = draw(st.floats(0.5, 0.92))
+        collateral[a] = {
+            "ltv": lt - draw(st.floats(0.0, 0.05)),
+            "liquidation_threshold": lt,
+            "liquidation_bonus": draw(st.floats(0.0, 0.15)),
+        }
+    debt_assets = ["USDC"] + [a for a in assets if a not in collateral_assets]
+    positions = []
+    for i in range(draw(st.integers(1, 12))):
+        cols = draw(
+            st.lists(st.sampled_from(collateral_assets), min_size=1, max_size=2, unique=True)
+        )
+        col = {a: draw(st.floats(0.01, 200.0)) * 3000.0 / prices[a] for a in cols}
+        adj = sum(u * prices[a] * collateral[a]["liquidation_threshold"] for a, u in col.items())
+        hf = draw(st.floats(0.85, 2.5))
+        debts = draw(st.lists(st.sampled_from(debt_assets), min_size=0, max_size=2, unique=True))
+        pos: dict[str, Any] = {"account": f"acct{draw(st.integers(0, 30))}-{i}", "collateral": col}
+        if debts:
+            total = adj / hf
+            weights = [draw(st.floats(0.2, 1.0)) for _ in debts]
+            pos["debt"] = {
+                d: total * w / sum(weights) / prices[d] for d, w in zip(debts, weights, strict=True)
+            }
+        positions.append(pos)
+    return {
+        "type": "lending",
+        "reserve_usd": draw(st.sampled_from([0.0, 1e4, 1e6])),
+        "close_factor": draw(st.sampled_from([0.5, 1.0, 0.25])),
+        "full_close_below_hf": draw(st.sampled_from([0.95, 0.9, 1.0])),
+        "collateral": collateral,
+        "positions": positions,
+    }
+
+
+@st.composite
+def lending_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    risky = draw(st.lists(st.sampled_from(RISKY), min_size=1, max_size=3, unique=True))
+    prices = {"USDC": 1.0, **{a: START[a] for a in risky}}
+    assets: dict[str, Any] = {"USDC": {"price": 1.0}}
+    for a in risky:
+        assets[a] = {"price": prices[a]}
+        market = draw(markets(prices[a]))
+        if market is not None:
+            assets[a]["market"] = market
+    protocols = {
+        f"p{k}": draw(lending_protocol(risky, prices)) for k in range(draw(st.integers(1, 3)))
+    }
+    shocks = []
+    for _ in range(draw(st.integers(1, 3))):
+        step: dict[str, Any] = {a: draw(st.floats(-0.5, 0.1)) for a in risky if draw(st.booleans())}
+        with_market = [a for a in risky if "market" in assets[a]]
+        if with_market and draw(st.booleans()):
+            step["liquidity"] = {with_market[0]: draw(st.floats(0.3, 1.5))}
+        shocks.append(step)
+    return {
+        "name": "generated",
+        "settings": {"max_rounds": 200, "recovery": draw(st.sampled_from([0.0, 0.0, 0.5]))},
+        "assets": assets,
+        "protocols": protocols,
+        "shocks": shocks,
+    }
+
+
+@st.composite
+def cascade_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Several protocols on one thin market, health factors stacked just above the shock:
+    the family where contagion (depth >= 1, often >= 2) happens."""
+    price = 3000.0
+    depth_usd = draw(st.floats(2e5, 3e6))
+    kind = draw(st.sampled_from(["cpmm", "exponential", "linear", "orderbook"]))
+    market = draw(markets(price).filter(lambda m: m is not None and m["type"] == kind))
+    if kind == "cpmm":
+        market.update(base_reserve=depth_usd / price, quote_reserve=depth_usd)
+    assets = {"USDC": {"price": 1.0}, "ETH": {"price": price, "market": market}}
+    shock = draw(st.floats(-0.3, -0.02))
+    protocols = {}
+    for k in range(draw(st.integers(2, 4))):
+        lt = draw(st.floats(0.6, 0.9))
+        bonus = draw(st.floats(0.0, 0.12))
+        positions = []
+        for i in range(draw(st.integers(1, 6))):
+            units = draw(st.floats(1.0, 150.0))
+            # HF after the shock alone between 0.9 and 1.5: some liquidate at once, others only
+            # once someone's selling pushes ETH further down
+            hf_after = draw(st.floats(0.9, 1.5))
+            debt = units * price * (1 + shock) * lt / hf_after
+            positions.append(
+                {"account": f"a{i}", "collateral": {"ETH": units}, "debt": {"USDC": debt}}
+            )
+        protocols[f"p{k}"] = {
+            "type": "lending",
+            "reserve_usd": draw(st.sampled_from([0.0, 5e4])),
+            "close_factor": draw(st.sampled_from([0.5, 1.0])),
+            "collateral": {
+                "ETH": {"ltv": lt, "liquidation_threshold": lt, "liquidation_bonus": bonus}
+            },
+            "positions": positions,
+        }
+    return {
+        "name": "cascade",
+        "settings": {"max_rounds": 500},
+        "assets": assets,
+        "protocols": protocols,
+        "shocks": [{"ETH": shock}],
+    }

@@ -1,0 +1,213 @@
+"""Hand-computed cases (issue 2): each number below is worked out on paper in the comments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import close, run_scenario, scenario_from_yaml
+
+from contagion_cli.compiler import compile_scenario
+from contagion_cli.engine import run_raw
+from contagion_cli.kernel import venue_buy, venue_sell
+
+AAVE_ETH = "{ltv: 0.80, liquidation_threshold: 0.825, liquidation_bonus: 0.05}"
+
+
+def one_position(start: float, shock: float, eth: float, debt: float, market: str = "") -> str:
+    return f"""
+name: hand
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: {start}{market}}}
+protocols:
+  aave:
+    type: lending
+    collateral: {{ETH: {AAVE_ETH}}}
+    positions:
+      - {{account: alice, collateral: {{ETH: {eth}}}, debt: {{USDC: {debt}}}}}
+shocks:
+  - {{ETH: {shock}}}
+"""
+
+
+def health_factor(lending, i: int, eth_price: float, lt: float = 0.825) -> float:
+    col = lending.col_units[lending.col_start[i] : lending.col_start[i + 1]].sum()
+    debt = lending.debt_units[lending.debt_start[i] : lending.debt_start[i + 1]].sum()
+    return col * eth_price * lt / debt
+
+
+def test_aave_v3_single_liquidation():
+    # 10 ETH, LT 0.825, debt 16,000 USDC; ETH 2000 -> 1900 (no market: the price stays at 1900)
+    # HF = 10 * 1900 * 0.825 / 16000 = 0.9797 >= 0.95 -> close factor 0.5
+    # repay R = min(0.5 * 16000, 10 * 1900 / 1.05) = 8000; seize 8000 * 1.05 / 1900 = 4.4211 ETH
+    # after: 5.5789 ETH, 8000 USDC: HF = 5.5789 * 1900 * 0.825 / 8000 = 1.0931
+    s = scenario_from_yaml(one_position(2000, -0.05, 10, 16000))
+    compiled = compile_scenario(s)
+    raw = run_raw(compiled)
+    o = raw.outputs
+    assert o.liquidations[0] == 1
+    assert o.repaid_usd[0] == pytest.approx(8000.0, rel=1e-12)
+    assert o.seized_units[0, 1] == pytest.approx(4.421052631578947, rel=1e-12)
+    assert o.seized_units[0, 1] == pytest.approx(4.4211, abs=5e-5)
+    assert raw.lending.debt_units[0] == pytest.approx(8000.0)
+    assert health_factor(raw.lending, 0, 1900.0) == pytest.approx(1.0931, abs=5e-5)
+    assert o.bad_debt_usd[0] == 0.0
+    result = run_scenario(s)
+    assert result.rounds == 1 and result.converged
+    assert result.protocols["aave"].depth == 0
+    assert result.protocols["aave"].first_distress_round == 1
+
+
+def test_full_close_below_095():
+    # HF = 10 * 1800 * 0.825 / 16000 = 0.928 < 0.95 -> close factor 1
+    # repay min(16000, 18000 / 1.05 = 17142.86) = 16000: the whole debt, seize 16800/1800 ETH
+    s = scenario_from_yaml(one_position(2000, -0.10, 10, 16000))
+    raw = run_raw(compile_scenario(s))
+    assert raw.outputs.repaid_usd[0] == pytest.approx(16000.0)
+    assert raw.outputs.seized_units[0, 1] == pytest.approx(16800.0 / 1800.0)
+    assert raw.lending.debt_units[0] == 0.0
+    assert raw.outputs.liquidations[0] == 1
+
+
+def test_no_shock_changes_nothing():
+    s = scenario_from_yaml(
+        one_position(
+            2000, 0.0, 10, 16000, ", market: {type: cpmm, base_reserve: 100, quote_reserve: 200000}"
+        )
+    )
+    result = run_scenario(s)
+    assert result.liquidations == 0
+    assert result.rounds == 0
+    assert result.bad_debt_usd == 0.0
+    assert result.assets["ETH"].final_price == 2000.0
+    assert result.assets["ETH"].shocked_price == 2000.0
+    assert result.protocols["aave"].depth is None
+    assert result.propagation_depth == 0
+    assert result.edges == []
+
+
+def test_position_ending_in_bad_debt():
+    # 10 ETH at 1000, debt 7000 (HF 1.18); ETH -40% -> 600: collateral 6000 < debt
+    # HF = 6000 * 0.825 / 7000 = 0.707 -> CF 1; by collateral 6000 / 1.05 = 5714.29 < 7000
+    # repay 5714.29, seize all 10 ETH; the 1285.71 left is bad debt, the position is closed
+    s = scenario_from_yaml(one_position(1000, -0.40, 10, 7000))
+    raw = run_raw(compile_scenario(s))
+    o = raw.outputs
+    assert o.repaid_usd[0] == pytest.approx(6000 / 1.05)
+    assert o.seized_units[0, 1] == 10.0
+    assert o.bad_debt_usd[0] == pytest.approx(7000 - 6000 / 1.05)
+    assert o.written_off_units[0, 0] == pytest.approx(7000 - 6000 / 1.05)
+    assert o.closed_positions[0] == 1
+    assert raw.lending.status[0] == 1
+    result = run_scenario(s)
+    assert result.bad_debt_usd == pytest.approx(1285.7142857142857)
+    assert result.protocols["aave"].bad_debt_positions == 1
+    assert result.protocols["aave"].shortfall_usd == 0.0  # closed: its loss is bad debt now
+    assert result.protocols["aave"].insolvent  # no reserve
+
+
+CHAIN = """
+name: chain
+assets:
+  USDC: {price: 1.0}
+  ETH:
+    price: 1000
+    market: {type: cpmm, base_reserve: 1000, quote_reserve: 1.0e6}
+protocols:
+  first:
+    type: lending
+    reserve_usd: 1.0e6
+    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
+    positions:
+      # HF at 900 = 100 * 900 * 0.825 / 70000 = 1.0607... -> safe; at 800: 0.943 -> liquidated
+      - {account: a, collateral: {ETH: 100}, debt: {USDC: 70000}}
+  second:
+    type: lending
+    reserve_usd: 1.0e6
+    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
+    positions:
+      # HF at 800 = 100 * 800 * 0.825 / 62000 = 1.0645 -> safe after the shock alone,
+      # liquidated once the first protocol's sale pushes ETH below 751.5
+      - {account: b, collateral: {ETH: 100}, debt: {USDC: 62000}}
+shocks:
+  - {ETH: -0.20}
+"""
+
+
+def test_chain_across_two_protocols_has_depth_one():
+    result = run_scenario(scenario_from_yaml(CHAIN))
+    first, second = result.protocols["first"], result.protocols["second"]
+    assert first.depth == 0 and first.first_distress_round == 1
+    assert second.depth == 1 and second.first_distress_round == 2
+    assert result.propagation_depth == 1
+    assert [(e.source, e.target, e.asset, e.round) for e in result.edges] == [
+        ("first", "second", "ETH", 2)
+    ]
+    assert first.liquidations >= 1 and second.liquidations >= 1
+    # the cascade moved ETH below the exogenous price
+    assert result.assets["ETH"].final_price < result.assets["ETH"].shocked_price == 800.0
+
+
+def _cpmm_venue(fee: float):
+    s = scenario_from_yaml(f"""
+name: pool
+assets:
+  USDC: {{price: 1.0}}
+  TKN: {{price: 1.0, market: {{type: cpmm, base_reserve: 1000, quote_reserve: 1000, fee: {fee}}}}}
+protocols:
+  p: {{type: lending, collateral: {{TKN: {AAVE_ETH}}}}}
+shocks: [{{TKN: 0.0}}]
+""")
+    c = compile_scenario(s)
+    _, venues, book, _ = c.fresh_state()
+    return venues, book
+
+
+def test_uniswap_v2_sell_numbers():
+    # 1000/1000 pool, fee 0.3%: sell 100 -> 1000 * 99.7 / 1099.7 = 90.661089 out;
+    # reserves (1100, 909.338911), mid 0.826672
+    venues, book = _cpmm_venue(0.003)
+    out, filled = venue_sell(venues, book, 0, 100.0, 1e-6)
+    assert out == pytest.approx(90.661089, abs=1e-6)
+    assert filled == 100.0
+    assert venues.x[0] == pytest.approx(1100.0)
+    assert venues.price[0] == pytest.approx(0.826672, abs=1e-6)
+
+
+def test_uniswap_v2_buy_mirror():
+    # buy 100 from 1000/1000 with fee 0.3%: cost = 1000 * 100 / (900 * 0.997) = 111.4454
+    venues, book = _cpmm_venue(0.003)
+    cost, filled = venue_buy(venues, book, 0, 100.0, 1e-6)
+    assert cost == pytest.approx(1000 * 100 / (900 * 0.997))
+    assert filled == 100.0
+    assert venues.price[0] == pytest.approx((1000 + cost) / 900)
+
+
+def test_shocked_price_is_the_exogenous_path():
+    s = scenario_from_yaml(CHAIN.replace("  - {ETH: -0.20}", "  - {ETH: -0.10}\n  - {ETH: -0.10}"))
+    result = run_scenario(s)
+    assert result.assets["ETH"].shocked_price == pytest.approx(1000 * 0.9 * 0.9)
+    assert close(result.assets["ETH"].start_price, 1000.0)
+    assert len(result.steps) == 2
+
+
+def test_ties_break_by_declaration_order():
+    # equal collateral values in ETH and WBTC: the asset declared first (ETH) is seized
+    s = scenario_from_yaml(f"""
+name: ties
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: 1000}}
+  WBTC: {{price: 1000}}
+protocols:
+  p:
+    type: lending
+    collateral: {{ETH: {AAVE_ETH}, WBTC: {AAVE_ETH}}}
+    positions:
+      - {{collateral: {{WBTC: 10, ETH: 10}}, debt: {{USDC: 16000}}}}
+shocks: [{{ETH: -0.05, WBTC: -0.05}}]
+""")
+    raw = run_raw(compile_scenario(s))
+    assert raw.outputs.seized_units[0, 1] > 0
+    assert raw.outputs.seized_units[0, 2] == 0
+    assert np.all(raw.lending.col_units >= 0)

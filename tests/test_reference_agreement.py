@@ -1,0 +1,66 @@
+"""The numba kernel agrees with the plain-Python reference on generated scenarios (1e-9)."""
+
+from __future__ import annotations
+
+from helpers import close, run_scenario, scenario_from_dict
+from hypothesis import given
+from reference import simulate
+from strategies import cascade_scenarios, lending_scenarios
+
+REL = 1e-9
+
+
+def assert_agree(data: dict) -> None:
+    s = scenario_from_dict(data)
+    got = run_scenario(s)
+    ref = simulate(s)
+    assert got.converged == ref["converged"]
+    assert got.rounds == ref["rounds"]
+    assert got.total_rounds == ref["total_rounds"]
+    assert [st.rounds for st in got.steps] == ref["step_rounds"]
+    for name, pr in got.protocols.items():
+        want = ref["protocols"][name]
+        assert pr.liquidations == want.liquidations, name
+        assert pr.bad_debt_positions == want.bad_debt_positions, name
+        assert pr.depth == want.depth, name
+        assert pr.first_distress_round == want.first_distress_round, name
+        assert pr.first_distress_step == want.first_distress_step, name
+        for key, ref_key in (
+            ("repaid_usd", "repaid_usd"),
+            ("collateral_seized_usd", "seized_usd"),
+            ("collateral_sold_usd", "proceeds_usd"),
+            ("bad_debt_usd", "bad_debt_usd"),
+            ("shortfall_usd", "shortfall_usd"),
+        ):
+            assert close(getattr(pr, key), getattr(want, ref_key), rel=REL), (name, key)
+    for name, ar in got.assets.items():
+        want = ref["assets"][name]
+        for key in (
+            "shocked_price",
+            "final_price",
+            "sold_units",
+            "sale_proceeds_usd",
+            "slippage_usd",
+            "unfilled_units",
+        ):
+            assert close(getattr(ar, key), want[key], rel=REL, abs_=1e-7), (name, key)
+    assert {(e.source, e.target, e.asset, e.round) for e in got.edges} == ref["edges"]
+
+
+@given(lending_scenarios())
+def test_kernel_matches_reference(data):
+    assert_agree(data)
+
+
+def test_quickstart_matches_reference():
+    from pathlib import Path
+
+    from contagion_cli.loader import load_file
+
+    doc = load_file(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
+    assert_agree(doc.data)
+
+
+@given(cascade_scenarios())
+def test_kernel_matches_reference_on_cascades(data):
+    assert_agree(data)
