@@ -33,7 +33,7 @@ REPORT_WIDTH = 140
 
 
 def _fail(code: ExitCode, text: str) -> NoReturn:
-    err_console.print(text, markup=False)
+    err_console.print(text, markup=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 

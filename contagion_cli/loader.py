@@ -29,6 +29,8 @@ except AttributeError:  # pragma: no cover - libyaml missing
 MAX_FILE_BYTES = 256 * 1024 * 1024
 #: Most values a document may expand to, aliases included (an alias bomb expands exponentially).
 MAX_NODES = 5_000_000
+#: Deepest nesting accepted (a scenario needs about 6 levels; 10,000 nested lists is an attack).
+MAX_DEPTH = 64
 
 Path_ = tuple[str | int, ...]
 
@@ -120,6 +122,7 @@ def load_text(text: str, source: str) -> Document:
         raise InputError.single(f"not valid YAML: {exc}", Location(source)) from None
     if root is None:
         raise InputError.single("the file is empty", Location(source), hint="expected a mapping")
+    _check_size(root, source)
     builder = _Builder(source)
     data = builder.build(root, ())
     if not isinstance(data, dict):
@@ -145,6 +148,51 @@ def parse_scalar(text: str) -> Any:
     if node is None:
         return None
     return _Builder("<value>").build(node, ())
+
+
+def _check_size(root: yaml.Node, source: str) -> None:
+    """Refuse alias bombs, recursive aliases and absurd nesting before building anything.
+
+    Aliases make the node graph a DAG whose expanded size can be exponential in the file size;
+    counting it with a memo costs one visit per distinct node.
+    """
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_DEPTH:
+            raise InputError.single(
+                f"values are nested more than {MAX_DEPTH} levels deep",
+                _location(source, node.start_mark),
+            )
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        if key in active:
+            raise InputError.single(
+                "recursive alias: a value contains itself", _location(source, node.start_mark)
+            )
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item, depth + 1)
+        elif isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k, depth + 1) + size(v, depth + 1)
+        active.discard(key)
+        if total > MAX_NODES:
+            raise InputError.single(
+                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
+                _location(source, node.start_mark),
+                hint="large position books belong in a positions_file (CSV or Parquet)",
+            )
+        sizes[key] = total
+        return total
+
+    size(root, 0)
 
 
 def _location(source: str, mark: Any) -> Location:

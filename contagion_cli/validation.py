@@ -177,8 +177,8 @@ _BOUND_WORDS = {
 
 
 def _num(x: Any) -> str:
-    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
-        return str(int(x))
+    if isinstance(x, float):
+        return str(int(x)) if x.is_integer() and abs(x) < 1e6 else f"{x:g}"
     return str(x)
 
 

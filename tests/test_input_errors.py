@@ -1,0 +1,349 @@
+"""Every bad input of issue 2 item 3 gets a message naming file, line and field; exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from contagion_cli.cli import app
+
+runner = CliRunner()
+
+VALID = """\
+name: ok
+assets:
+  USDC: {price: 1.0}
+  ETH:
+    price: 3000
+    market: {type: cpmm, base_reserve: 1000, quote_reserve: 3.0e6, fee: 0.003}
+  WBTC:
+    price: 60000
+    market: {type: exponential, depth_usd: 5.0e8}
+protocols:
+  aave:
+    type: lending
+    reserve_usd: 1.0e6
+    close_factor: 0.5
+    collateral:
+      ETH: {ltv: 0.80, liquidation_threshold: 0.825, liquidation_bonus: 0.05}
+    positions:
+      - {account: alice, collateral: {ETH: 10}, debt: {USDC: 16000}}
+shocks:
+  - {ETH: -0.30}
+"""
+
+
+def invoke(tmp_path: Path, text: str | bytes, *args: str, command: str = "validate"):
+    path = tmp_path / "scenario.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    result = runner.invoke(app, [command, str(path), *args])
+    return result, str(path)
+
+
+def assert_error(result, *fragments: str) -> None:
+    output = result.output
+    assert result.exit_code == 2, output
+    assert "Traceback" not in output
+    assert "error:" in output
+    for fragment in fragments:
+        assert fragment in output, f"{fragment!r} not in:\n{output}"
+
+
+def test_valid_file_passes(tmp_path):
+    result, _ = invoke(tmp_path, VALID)
+    assert result.exit_code == 0, result.output
+    assert "ok:" in result.output
+
+
+# (id, replace this, with that, fragments the message must contain: line:col and field)
+CASES = [
+    (
+        "negative price",
+        "price: 3000",
+        "price: -3000",
+        [":5:5:", "assets.ETH.price", "> 0", "-3000"],
+    ),
+    ("zero price", "price: 3000", "price: 0", [":5:5:", "assets.ETH.price", "> 0"]),
+    ("nan price", "price: 3000", "price: .nan", [":5:5:", "finite", "NaN"]),
+    ("infinite price", "price: 3000", "price: .inf", [":5:5:", "finite"]),
+    ("absurd price", "price: 3000", "price: 1.0e30", [":5:5:", "<= 1e+12"]),
+    ("negative amount", "{ETH: 10}", "{ETH: -10}", [":18:", "positions[0].collateral.ETH", "> 0"]),
+    ("zero amount", "{ETH: 10}", "{ETH: 0}", [":18:", "positions[0].collateral.ETH"]),
+    ("nan amount", "{USDC: 16000}", "{USDC: .nan}", [":18:", "positions[0].debt.USDC", "finite"]),
+    ("infinite amount", "{USDC: 16000}", "{USDC: .inf}", [":18:", "finite"]),
+    ("absurd amount", "{USDC: 16000}", "{USDC: 1.0e40}", [":18:", "<= 1e+18"]),
+    (
+        "negative reserve",
+        "reserve_usd: 1.0e6",
+        "reserve_usd: -5",
+        [":13:5:", "protocols.aave.reserve_usd", ">= 0"],
+    ),
+    ("missing key", "    type: lending\n", "", ["protocols.aave", "missing required key 'type'"]),
+    (
+        "missing collateral",
+        "      - {account: alice, collateral: {ETH: 10}, debt: {USDC: 16000}}",
+        "      - {account: alice, debt: {USDC: 16000}}",
+        [":18:", "missing required key 'collateral'"],
+    ),
+    (
+        "unknown key",
+        "close_factor: 0.5",
+        "close_factr: 0.5",
+        [":14:5:", "unknown key 'close_factr'", "did you mean 'close_factor'"],
+    ),
+    (
+        "unknown top-level key",
+        "name: ok",
+        "name: ok\nshock: []",
+        [":2:1:", "unknown key 'shock'", "did you mean 'shocks'"],
+    ),
+    (
+        "wrong type: text for number",
+        "price: 3000",
+        'price: "3000"',
+        [":5:5:", "expected a number", "the text '3000'"],
+    ),
+    (
+        "wrong type: bool",
+        "close_factor: 0.5",
+        "close_factor: yes",
+        [":14:5:", "expected a number", "boolean"],
+    ),
+    (
+        "wrong type: list for mapping",
+        "    collateral:\n      ETH: {ltv",
+        "    collateral: [1]\n    collateral_x:\n      ETH: {ltv",
+        [":15:5:", "expected a mapping"],
+    ),
+    (
+        "wrong type: max_rounds",
+        "name: ok",
+        "name: ok\nsettings: {max_rounds: 2.5}",
+        [":2:12:", "settings.max_rounds", "whole number"],
+    ),
+    (
+        "absurd max_rounds",
+        "name: ok",
+        "name: ok\nsettings: {max_rounds: 100000000}",
+        ["settings.max_rounds", "<= 100000"],
+    ),
+    (
+        "unknown asset in a position",
+        "collateral: {ETH: 10}, debt: {USDC: 16000}",
+        "collateral: {ETH: 10}, debt: {USDT: 16000}",
+        [":18:", "positions[0].debt.USDT", "unknown asset 'USDT'", "USDC"],
+    ),
+    (
+        "position collateral not configured",
+        "{account: alice, collateral: {ETH: 10}",
+        "{account: alice, collateral: {WBTC: 10}",
+        [":18:", "not a collateral asset"],
+    ),
+    (
+        "unknown asset in collateral config",
+        "      ETH: {ltv: 0.80",
+        "      ETH: {ltv: 0.80, liquidation_threshold: 0.825, liquidation_bonus: 0.05}\n"
+        "      ETHX: {ltv: 0.80",
+        [":17:7:", "collateral.ETHX", "unknown asset 'ETHX'", "did you mean 'ETH'"],
+    ),
+    (
+        "unknown asset in a shock",
+        "{ETH: -0.30}",
+        "{ETHH: -0.30}",
+        [":20:", "shocks[0].ETHH", "unknown asset", "did you mean 'ETH'"],
+    ),
+    (
+        "LT below LTV",
+        "ltv: 0.80, liquidation_threshold: 0.825",
+        "ltv: 0.90, liquidation_threshold: 0.825",
+        [":16:", "liquidation_threshold 0.825 is below ltv 0.9"],
+    ),
+    ("close factor above 1", "close_factor: 0.5", "close_factor: 1.5", [":14:5:", "<= 1"]),
+    ("close factor zero", "close_factor: 0.5", "close_factor: 0", [":14:5:", "> 0"]),
+    ("shock of -100%", "{ETH: -0.30}", "{ETH: -1.0}", [":20:", "shocks[0].ETH", "> -1"]),
+    ("shock below -100%", "{ETH: -0.30}", "{ETH: -1.5}", [":20:", "> -1"]),
+    (
+        "empty shock path",
+        "shocks:\n  - {ETH: -0.30}",
+        "shocks: []",
+        [":19:1:", "shocks", "must not be empty"],
+    ),
+    ("missing shock path", "shocks:\n  - {ETH: -0.30}\n", "", ["missing required key 'shocks'"]),
+    (
+        "reserves inconsistent with price",
+        "quote_reserve: 3.0e6",
+        "quote_reserve: 2.0e6",
+        [
+            ":6:",
+            "assets.ETH.market.quote_reserve",
+            "price the asset at 2000",
+            "set quote_reserve: 3e+06",
+        ],
+    ),
+    (
+        "duplicate asset name",
+        "  WBTC:\n    price: 60000",
+        "  ETH:\n    price: 60000",
+        [":7:3:", "duplicate key 'ETH'", "first defined at line 4"],
+    ),
+    (
+        "duplicate protocol name",
+        "protocols:\n  aave:",
+        "protocols:\n  aave: {}\n  aave:",
+        [":12:3:", "duplicate key 'aave'"],
+    ),
+    (
+        "duplicate account",
+        "debt: {USDC: 16000}}",
+        "debt: {USDC: 16000}}\n      - {account: alice, collateral: {ETH: 1}}",
+        [":19:", "account 'alice' appears twice"],
+    ),
+    (
+        "invalid name",
+        "  WBTC:\n    price: 60000",
+        "  W.BTC:\n    price: 60000",
+        [":7:3:", "invalid name 'W.BTC'"],
+    ),
+    (
+        "unknown market type",
+        "type: exponential",
+        "type: exponentail",
+        [":9:", "unknown type 'exponentail'", "did you mean 'exponential'"],
+    ),
+    (
+        "exponential without depth",
+        "{type: exponential, depth_usd: 5.0e8}",
+        "{type: exponential}",
+        [":9:", "give exactly one of 'alpha' and 'depth_usd'"],
+    ),
+    (
+        "liquidity on an asset without market",
+        "{ETH: -0.30}",
+        "{ETH: -0.30, liquidity: {USDC: 0.5}}",
+        [":20:", "has no market"],
+    ),
+    (
+        "negative liquidity",
+        "{ETH: -0.30}",
+        "{ETH: -0.30, liquidity: {ETH: -0.5}}",
+        [":20:", "liquidity.ETH", "> 0"],
+    ),
+    (
+        "orderbook out of order",
+        "{type: exponential, depth_usd: 5.0e8}",
+        "{type: orderbook, bids: [[-0.02, 10], [-0.01, 10]]}",
+        ["bids[1]", "ordered best first"],
+    ),
+    (
+        "orderbook positive bid",
+        "{type: exponential, depth_usd: 5.0e8}",
+        "{type: orderbook, bids: [[0.02, 10]]}",
+        ["bids[0]", "in (-1, 0]"],
+    ),
+    ("fee of 100%", "fee: 0.003", "fee: 1.0", [":6:", "market.fee", "< 1"]),
+    ("bonus of 100%", "liquidation_bonus: 0.05", "liquidation_bonus: 1.0", [":16:", "< 1"]),
+    (
+        "empty assets",
+        None,
+        "name: x\nassets: {}\nprotocols: {}\nshocks: [{}]\n",
+        [":2:", "assets: must not be empty"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_value(tmp_path, case):
+    _, old, new, fragments = case
+    if old is None:
+        text = new
+    else:
+        assert old in VALID, old
+        text = VALID.replace(old, new, 1)
+    result, path = invoke(tmp_path, text)
+    assert_error(result, path, *fragments)
+
+
+def test_run_reports_the_same_errors(tmp_path):
+    result, path = invoke(tmp_path, VALID.replace("price: 3000", "price: -1"), command="run")
+    assert_error(result, f"{path}:5:5:", "assets.ETH.price")
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"", "the file is empty"),
+        (b"# only a comment\n", "the file is empty"),
+        (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00", "binary file"),
+        (b"\xff\xfe\x00a", "binary file"),
+        (b"\xc3\x28 invalid utf8", "not UTF-8"),
+        (b"- 1\n- 2\n", "expected a mapping at the top level, found a list"),
+        (b"just text\n", "expected a mapping at the top level, found a single value"),
+        (b"a: [1, 2\n", "not valid YAML"),
+        (b"a: b: c\n", "not valid YAML"),
+        (b"a: !!python/object:os.system ls\n", "cannot read value"),
+        (b"a: &a [*a]\n", "recursive alias"),
+    ],
+    ids=[
+        "empty",
+        "comment-only",
+        "binary",
+        "utf16",
+        "bad-utf8",
+        "list",
+        "scalar",
+        "unclosed",
+        "bad-mapping",
+        "python-tag",
+        "recursive-alias",
+    ],
+)
+def test_bad_files(tmp_path, content, fragment):
+    result, path = invoke(tmp_path, content)
+    assert_error(result, path, fragment)
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    prev = "a"
+    for name in "bcdefghi":
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+        prev = name
+    result, path = invoke(tmp_path, "\n".join(lines) + "\n")
+    assert_error(result, path, "alias bomb")
+
+
+def test_deep_nesting_is_refused(tmp_path):
+    result, path = invoke(tmp_path, "a: " + "[" * 100 + "]" * 100 + "\n")
+    assert_error(result, path, "nested more than")
+
+
+def test_missing_file(tmp_path):
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert_error(result, "nope.yaml", "file not found")
+
+
+def test_directory(tmp_path):
+    result = runner.invoke(app, ["run", str(tmp_path)])
+    assert_error(result, "is a directory")
+
+
+def test_many_problems_reported_at_once(tmp_path):
+    text = VALID.replace("price: 3000", "price: -1").replace("close_factor: 0.5", "close_factor: 7")
+    result, _ = invoke(tmp_path, text)
+    assert_error(result, "assets.ETH.price", "protocols.aave.close_factor")
+
+
+def test_yaml_merge_keys_and_exponent_floats_work(tmp_path):
+    text = VALID.replace(
+        "    collateral:\n      ETH: {ltv: 0.80, liquidation_threshold: 0.825, "
+        "liquidation_bonus: 0.05}",
+        "    collateral:\n      ETH: &eth {ltv: 0.80, liquidation_threshold: 0.825, "
+        "liquidation_bonus: 0.05}\n      WBTC: {<<: *eth, ltv: 0.7}",
+    ).replace("quote_reserve: 3.0e6", "quote_reserve: 3e6")
+    result, _ = invoke(tmp_path, text)
+    assert result.exit_code == 0, result.output
