@@ -1,0 +1,26 @@
+"""Every shipped scenario loads, runs, converges and obeys the basic accounting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contagion_cli.compiler import compile_scenario
+from contagion_cli.engine import run
+from contagion_cli.inputs import load_scenario
+
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").rglob("*.yaml"))
+
+
+def test_there_are_scenarios():
+    assert SCENARIOS
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_scenario_runs(path):
+    result = run(compile_scenario(load_scenario(path)))
+    assert result.converged
+    assert result.bad_debt_usd >= 0
+    for asset in result.assets.values():
+        assert asset.final_price > 0
