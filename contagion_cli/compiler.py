@@ -138,6 +138,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         tol=float(s.tolerance),
         min_price_fraction=float(s.min_price_fraction),
         trace_cap=int(trace_cap),
+        work_budget=0,
     )
     return Compiled(
         scenario=scenario,

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
+import os
+from collections.abc import Callable
+from enum import StrEnum
 from typing import NamedTuple
 
 from . import __version__
 from .compiler import Compiled
-from .kernel import run_cascade
+from .errors import InputError, Location
 from .layout import (
     STATUS_CONVERGED,
+    STATUS_OVER_BUDGET,
     Assets,
     Book,
     Lending,
     Outputs,
-    Params,
     Venues,
     empty_outputs,
 )
@@ -35,22 +40,91 @@ class RawRun(NamedTuple):
     lending: Lending
 
 
-def run(compiled: Compiled, trace: bool = False) -> RunResult:
+class Executor(StrEnum):
+    """How the kernel runs.
+
+    ``jit`` is the numba-compiled kernel. ``python`` runs the very same source as plain Python
+    (no numba import, no JIT start-up): for a small book it finishes before numba would have
+    loaded its cache. ``auto`` tries ``python`` within a small work budget and falls back to
+    ``jit`` when the cascade turns out larger.
+    """
+
+    auto = "auto"
+    jit = "jit"
+    python = "python"
+
+
+#: Position visits the plain-Python executor may spend under ``auto`` before handing over to
+#: the JIT (about 0.1 s of interpretation, the cost of numba's own start-up).
+AUTO_PYTHON_BUDGET = 5_000
+
+
+def default_executor() -> Executor:
+    """``CONTAGION_EXECUTOR`` (auto, jit or python), default auto."""
+    value = os.environ.get("CONTAGION_EXECUTOR", "auto").strip().lower() or "auto"
+    try:
+        return Executor(value)
+    except ValueError:
+        raise InputError.single(
+            f"unknown executor {value!r}",
+            Location("CONTAGION_EXECUTOR"),
+            hint="expected one of: auto, jit, python",
+        ) from None
+
+
+def run(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RunResult:
     """Run the scenario once on fresh copies of its state; the compiled arrays stay untouched."""
-    raw = run_raw(compiled, trace)
+    raw = run_raw(compiled, trace, executor)
     return collect(compiled, raw.outputs, raw.status)
 
 
-def run_raw(compiled: Compiled, trace: bool = False) -> RawRun:
+def run_raw(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RawRun:
     """Run the kernel on fresh copies of the state; raw arrays, no result objects."""
+    executor = executor or default_executor()
+    if executor is Executor.auto:
+        raw = _run_once(compiled, trace, _python_kernel(), AUTO_PYTHON_BUDGET)
+        if raw.status != STATUS_OVER_BUDGET:
+            return raw
+        executor = Executor.jit
+    kernel = _jit_kernel() if executor is Executor.jit else _python_kernel()
+    return _run_once(compiled, trace, kernel, 0)
+
+
+def _run_once(compiled: Compiled, trace: bool, kernel: Callable, budget: int) -> RawRun:
     assets, venues, book, lending = compiled.fresh_state()
     cap = min(DEFAULT_TRACE_CAP, compiled.n_steps * compiled.params.max_rounds) if trace else 0
-    params = Params(*compiled.params[:-1], trace_cap=int(cap))
+    params = compiled.params._replace(trace_cap=int(cap), work_budget=int(budget))
     out = empty_outputs(compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap)
-    status = run_cascade(
-        assets, venues, book, lending, compiled.protocols, compiled.path, params, out
-    )
+    status = kernel(assets, venues, book, lending, compiled.protocols, compiled.path, params, out)
     return RawRun(out, int(status), assets, venues, book, lending)
+
+
+def _jit_kernel() -> Callable:
+    from .kernel import run_cascade  # imports numba: only when the JIT is wanted
+
+    return run_cascade
+
+
+@functools.cache
+def _python_kernel() -> Callable:
+    """``kernel.py`` executed a second time with ``njit`` as the identity decorator."""
+    spec = importlib.util.find_spec(f"{__package__}.kernel")
+    assert spec is not None and spec.loader is not None and spec.origin is not None
+    source = spec.loader.get_source(spec.name)  # type: ignore[attr-defined]
+    assert source is not None
+
+    def identity(*args: object, **_: object) -> object:
+        if len(args) == 1 and callable(args[0]):
+            return args[0]
+        return lambda fn: fn
+
+    namespace = {
+        "__name__": f"{__package__}._kernel_python",
+        "__package__": __package__,
+        "_TWIN_NJIT": identity,
+    }
+    exec(compile(source, spec.origin, "exec"), namespace)
+    return namespace["run_cascade"]  # type: ignore[return-value]
 
 
 def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:

@@ -14,7 +14,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+try:  # engine.py runs a second copy of this file as plain Python, with `njit` the identity
+    njit = _TWIN_NJIT  # type: ignore[name-defined]
+except NameError:
+    from numba import njit
 
 from .layout import (
     ASSET_MARKET,
@@ -22,6 +26,7 @@ from .layout import (
     POS_OPEN,
     STATUS_CONVERGED,
     STATUS_NOT_CONVERGED,
+    STATUS_OVER_BUDGET,
     VENUE_CPMM,
     VENUE_EXPONENTIAL,
     VENUE_LINEAR,
@@ -403,6 +408,7 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
 
     status = STATUS_CONVERGED
     global_round = 0
+    work = 0  # positions visited, against prm.work_budget
     for t in range(n_t):
         if t > 0 and prm.recovery > 0.0:
             _apply_recovery(A, V, B, prm.recovery, shocked)
@@ -424,6 +430,9 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
             flow[:, :] = 0.0
             shortfall_now[:] = 0.0
             lending_round(L, Pr, oracle, shortfall_now, acted, sell, sell_c, flow, O_, trace_row)
+            work += L.protocol.shape[0]
+            if prm.work_budget > 0 and work > prm.work_budget:
+                return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---
             moved_now[:, :] = 0
             for a in range(n_a):

@@ -34,6 +34,7 @@ POS_CLOSED = 1  # debt left with no collateral: written off as bad debt
 # Kernel status codes.
 STATUS_CONVERGED = 0
 STATUS_NOT_CONVERGED = 1
+STATUS_OVER_BUDGET = 2  # stopped early: more work than Params.work_budget (state is partial)
 
 
 class Assets(NamedTuple):
@@ -112,6 +113,7 @@ class Params(NamedTuple):
     tol: float
     min_price_fraction: float
     trace_cap: int
+    work_budget: int  # stop (STATUS_OVER_BUDGET) after this many position visits; 0: no limit
 
 
 class Outputs(NamedTuple):

@@ -222,8 +222,13 @@ def test_golden_chain_report(fmt):
 # --- the real entry points ---------------------------------------------------------------------
 def test_installed_command_runs_in_a_subprocess():
     exe = shutil.which("contagion") or str(Path(sys.executable).parent / "contagion")
+    env = {k: v for k, v in os.environ.items() if k != "CONTAGION_EXECUTOR"}  # the default
     proc = subprocess.run(
-        [exe, "run", QUICKSTART, "--format", "json"], capture_output=True, text=True, timeout=600
+        [exe, "run", QUICKSTART, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["propagation_depth"] >= 1

@@ -24,3 +24,13 @@ def test_scenario_runs(path):
     assert result.bad_debt_usd >= 0
     for asset in result.assets.values():
         assert asset.final_price > 0
+
+
+def test_readme_scenario_example_is_valid():
+    from helpers import run_scenario, scenario_from_yaml
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = readme.split("## Writing a scenario", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
+    result = run_scenario(scenario_from_yaml(block))
+    assert result.converged
+    assert result.liquidations > 0

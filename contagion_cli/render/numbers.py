@@ -39,8 +39,12 @@ def price(value: float | None) -> str:
         return "0"
     if abs(value) >= 1e4:
         return f"{value:,.0f}"
-    digits = max(0, 5 - math.floor(math.log10(abs(value))))
-    return f"{value:,.{digits}f}"
+    digits = max(2, 5 - math.floor(math.log10(abs(value))))
+    text = f"{value:,.{digits}f}"
+    # six significant digits, but no run of trailing zeros beyond cents: 1.00, 587.004
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"{whole}.{frac}"
 
 
 def units(value: float) -> str:

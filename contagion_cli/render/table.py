@@ -68,7 +68,9 @@ def summary_table(result: RunResult) -> Table:
 
 
 def protocols_table(result: RunResult) -> Table:
-    table = Table(title="Protocols", box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(
+        title="Protocols", box=box.SIMPLE_HEAD, title_justify="left", collapse_padding=True
+    )
     table.add_column("protocol", no_wrap=True)
     table.add_column("type", no_wrap=True)
     for header in (
@@ -82,7 +84,7 @@ def protocols_table(result: RunResult) -> Table:
     ):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("insolvent", justify="center", no_wrap=True, min_width=9)
-    table.add_column("first distress", justify="right", no_wrap=True)
+    table.add_column("distress", justify="right", no_wrap=True)
     table.add_column("depth", justify="right", no_wrap=True, min_width=5)
     for pr in result.protocols.values():
         insolvent = Text("YES", style="bold red") if pr.insolvent else Text("no")

@@ -1,0 +1,75 @@
+"""The plain-Python executor runs the kernel's own source; `auto` hands over to the JIT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import close, scenario_from_dict
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import cascade_scenarios, lending_scenarios
+
+from contagion_cli.compiler import compile_scenario
+from contagion_cli.engine import AUTO_PYTHON_BUDGET, Executor, default_executor, run
+from contagion_cli.errors import InputError
+from contagion_cli.inputs import load_scenario
+
+
+def _same(a, b) -> None:
+    assert a.rounds == b.rounds and a.liquidations == b.liquidations
+    assert a.converged == b.converged
+    for name, pa in a.protocols.items():
+        pb = b.protocols[name]
+        assert pa.depth == pb.depth and pa.liquidations == pb.liquidations
+        assert close(pa.bad_debt_usd, pb.bad_debt_usd, rel=1e-12)
+        assert close(pa.repaid_usd, pb.repaid_usd, rel=1e-12)
+    for name, xa in a.assets.items():
+        assert close(xa.final_price, b.assets[name].final_price, rel=1e-12)
+
+
+@given(st.one_of(lending_scenarios(), cascade_scenarios()))
+def test_python_executor_matches_jit(data):
+    compiled = compile_scenario(scenario_from_dict(data))
+    _same(run(compiled, executor=Executor.jit), run(compiled, executor=Executor.python))
+
+
+def test_auto_hands_large_runs_to_the_jit():
+    quick = compile_scenario(
+        load_scenario(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
+    )
+    # a book bigger than the budget: auto must still give the JIT's answer
+    data = {
+        "name": "big",
+        "assets": {
+            "USDC": {"price": 1.0},
+            "ETH": {
+                "price": 1000.0,
+                "market": {"type": "cpmm", "base_reserve": 1e5, "quote_reserve": 1e8},
+            },
+        },
+        "protocols": {
+            "p": {
+                "type": "lending",
+                "collateral": {
+                    "ETH": {"ltv": 0.8, "liquidation_threshold": 0.8, "liquidation_bonus": 0.05}
+                },
+                "positions": [
+                    {"collateral": {"ETH": 1.0 + i % 7}, "debt": {"USDC": 700.0 + i % 90}}
+                    for i in range(AUTO_PYTHON_BUDGET + 10)
+                ],
+            }
+        },
+        "shocks": [{"ETH": -0.15}],
+    }
+    big = compile_scenario(scenario_from_dict(data))
+    for compiled in (quick, big):
+        _same(run(compiled, executor=Executor.auto), run(compiled, executor=Executor.jit))
+
+
+def test_executor_from_environment(monkeypatch):
+    monkeypatch.setenv("CONTAGION_EXECUTOR", "python")
+    assert default_executor() is Executor.python
+    monkeypatch.setenv("CONTAGION_EXECUTOR", "turbo")
+    with pytest.raises(InputError, match="unknown executor 'turbo'"):
+        default_executor()
