@@ -211,3 +211,93 @@ shocks: [{{ETH: -0.05, WBTC: -0.05}}]
     assert raw.outputs.seized_units[0, 1] > 0
     assert raw.outputs.seized_units[0, 2] == 0
     assert np.all(raw.lending.col_units >= 0)
+
+
+def _venue(market: str, price: float = 100.0):
+    s = scenario_from_yaml(f"""
+name: venue
+assets:
+  USDC: {{price: 1.0}}
+  TKN: {{price: {price}, market: {market}}}
+protocols:
+  p: {{type: lending, collateral: {{TKN: {AAVE_ETH}}}}}
+shocks: [{{TKN: 0.0}}]
+""")
+    _, venues, book, _ = compile_scenario(s).fresh_state()
+    return venues, book
+
+
+def test_linear_market_numbers():
+    # P = 100, lambda = 1e-4 per USD, sell 10: P' = 100 (1 - 1e-4 * 10 * 100) = 90;
+    # proceeds at the mean price: 10 * 95 = 950
+    venues, book = _venue("{type: linear, lambda_per_usd: 1.0e-4}")
+    got, filled = venue_sell(venues, book, 0, 10.0, 1e-6)
+    assert got == pytest.approx(950.0) and filled == 10.0
+    assert venues.price[0] == pytest.approx(90.0)
+    # a sale beyond the floor stops the price at eps x P
+    got, _ = venue_sell(venues, book, 0, 1e6, 1e-6)
+    assert venues.price[0] == pytest.approx(90.0 * 1e-6)
+
+
+def test_exponential_market_numbers():
+    # alpha = 0.01 per unit, P = 100, sell 10: P' = 100 e^-0.1 = 90.4837;
+    # proceeds = 100 (1 - e^-0.1) / 0.01 = 951.626; depth_usd 10,000 gives the same alpha
+    for market in ("{type: exponential, alpha: 0.01}", "{type: exponential, depth_usd: 1.0e4}"):
+        venues, book = _venue(market)
+        got, _ = venue_sell(venues, book, 0, 10.0, 1e-6)
+        assert got == pytest.approx(951.6258196)
+        assert venues.price[0] == pytest.approx(90.4837418)
+        cost, _ = venue_buy(venues, book, 0, 10.0, 1e-6)  # buying back: the mirror image
+        assert venues.price[0] == pytest.approx(100.0)
+        assert cost == pytest.approx(90.4837418 * (np.exp(0.1) - 1) / 0.01)
+
+
+def test_orderbook_walk_and_exhaustion():
+    # bids 5 units at -1%, 5 at -2% around 100: selling 7 fills 5 x 99 + 2 x 98 = 691, price 98;
+    # selling 10 more fills the 3 left at 98 and leaves 7 unfilled; the price floors at 98
+    venues, book = _venue("{type: orderbook, bids: [[-0.01, 5], [-0.02, 5]]}")
+    got, filled = venue_sell(venues, book, 0, 7.0, 1e-6)
+    assert got == pytest.approx(691.0) and filled == 7.0
+    assert venues.price[0] == pytest.approx(98.0)
+    got, filled = venue_sell(venues, book, 0, 10.0, 1e-6)
+    assert got == pytest.approx(294.0) and filled == pytest.approx(3.0)
+    assert venues.price[0] == pytest.approx(98.0)
+    # asks default to the mirror image: buying 6 pays 5 x 101 + 1 x 102
+    cost, filled = venue_buy(venues, book, 0, 6.0, 1e-6)
+    assert cost == pytest.approx(607.0) and filled == 6.0
+    assert venues.price[0] == pytest.approx(102.0)
+
+
+def test_unfilled_liquidation_sale_is_reported():
+    # a book of 5 units absorbs only part of a 10-ETH seizure: the rest is unfilled
+    s = scenario_from_yaml(
+        one_position(1000, -0.40, 10, 7000, ", market: {type: orderbook, bids: [[-0.01, 5]]}")
+    )
+    result = run_scenario(s)
+    eth = result.assets["ETH"]
+    assert eth.sold_units == 10.0
+    assert eth.unfilled_units == pytest.approx(5.0)
+    assert eth.sale_proceeds_usd == pytest.approx(5 * 600 * 0.99)
+    assert result.protocols["aave"].collateral_sold_usd == pytest.approx(5 * 600 * 0.99)
+
+
+def test_liquidity_multiplier_scales_the_pool():
+    # a 0.5 multiplier halves the reserves before re-centring: the same sale moves the price
+    # more; the multiplier persists into the next step
+    base = CHAIN.replace("  - {ETH: -0.20}", "  - {ETH: -0.20}\n  - {ETH: 0.0}")
+    thin = CHAIN.replace(
+        "  - {ETH: -0.20}", "  - {ETH: -0.20, liquidity: {ETH: 0.5}}\n  - {ETH: 0.0}"
+    )
+    a = run_scenario(scenario_from_yaml(base))
+    b = run_scenario(scenario_from_yaml(thin))
+    assert b.assets["ETH"].final_price < a.assets["ETH"].final_price
+    assert b.assets["ETH"].slippage_usd > a.assets["ETH"].slippage_usd
+
+
+def test_recovery_reverts_part_of_the_impact():
+    two_steps = CHAIN.replace("  - {ETH: -0.20}", "  - {ETH: -0.20}\n  - {ETH: 0.0}")
+    half = two_steps.replace("name: chain", "name: chain\nsettings: {recovery: 0.5}")
+    stay = run_scenario(scenario_from_yaml(two_steps)).assets["ETH"].final_price
+    back = run_scenario(scenario_from_yaml(half)).assets["ETH"].final_price
+    # price after step 1 is `stay`; half of the gap to the shocked 800 reverts
+    assert back == pytest.approx(stay + 0.5 * (800.0 - stay))
