@@ -367,7 +367,7 @@ def _measure_shortfall(A, L, Pr, shortfall):
     lending_shortfall(L, Pr, oracle, shortfall)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_cascade(A, V, B, L, Pr, path, prm, O_):
     """Run the whole shock path; returns STATUS_CONVERGED or STATUS_NOT_CONVERGED.
 
