@@ -6,37 +6,69 @@ declaration order of the file, which is also the tie-break order of MODEL.md §1
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from .layout import (
     ASSET_FIXED,
+    ASSET_ISSUED,
     ASSET_MARKET,
     F8,
     I8,
+    OPT_CALL,
+    OPT_PUT,
     POS_OPEN,
+    PROTO_CDP,
     PROTO_LENDING,
+    PROTO_LEVERAGED,
+    PROTO_OPTIONS,
+    PROTO_PERP,
     VENUE_CPMM,
     VENUE_EXPONENTIAL,
     VENUE_LINEAR,
     VENUE_ORDERBOOK,
     Assets,
     Book,
+    Cdp,
     Lending,
+    Leveraged,
+    Options,
     Params,
     Path,
+    Perp,
     Protocols,
+    ProtocolState,
     Venues,
 )
 from .schema import (
+    CdpProtocol,
     CpmmMarket,
     ExponentialMarket,
     LendingProtocol,
+    LeveragedProtocol,
     LinearMarket,
+    OptionsProtocol,
     OrderbookMarket,
+    PerpProtocol,
     Scenario,
 )
+from .stochastic import MonteCarloModel
+
+
+class State(NamedTuple):
+    """The arrays a run mutates; :meth:`Compiled.fresh_state` gives each run its own copy."""
+
+    assets: Assets
+    venues: Venues
+    book: Book
+    lending: Lending
+    cdp: Cdp
+    perp: Perp
+    leveraged: Leveraged
+    pstate: ProtocolState
 
 
 @dataclass(frozen=True)
@@ -47,15 +79,13 @@ class Compiled:
     asset_names: list[str]
     protocol_names: list[str]
     protocol_types: list[str]
-    assets: Assets
-    venues: Venues
-    book: Book
-    lending: Lending
+    state: State
+    options: Options
     protocols: Protocols
     path: Path
     params: Params
-    #: entity (account) index of every lending position, and the entity names
-    lending_entity: np.ndarray = field(repr=False)
+    #: entity (account) index of every position, per protocol type; and the entity names
+    entities: dict[str, np.ndarray] = field(repr=False)
     entity_names: list[str] = field(repr=False)
     #: positions per protocol
     position_counts: np.ndarray = field(repr=False)
@@ -72,14 +102,22 @@ class Compiled:
     def n_steps(self) -> int:
         return int(self.path.returns.shape[0])
 
-    def fresh_state(self) -> tuple[Assets, Venues, Book, Lending]:
+    # read-only views of the start state, by name
+    @property
+    def assets(self) -> Assets:
+        return self.state.assets
+
+    @property
+    def venues(self) -> Venues:
+        return self.state.venues
+
+    @property
+    def lending(self) -> Lending:
+        return self.state.lending
+
+    def fresh_state(self) -> State:
         """Copies of the mutable arrays, so one compiled scenario can run many times."""
-        return (
-            _copy(self.assets),
-            _copy(self.venues),
-            _copy(self.book),
-            _copy(self.lending),
-        )
+        return State(*(_copy(part) for part in self.state))
 
 
 def _copy(nt):  # type: ignore[no-untyped-def]
@@ -91,16 +129,35 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     asset_names = list(scenario.assets)
     a_index = {name: i for i, name in enumerate(asset_names)}
     protocol_names = list(scenario.protocols)
+    p_index = {name: i for i, name in enumerate(protocol_names)}
     n_a = len(asset_names)
     n_p = len(protocol_names)
 
-    assets, venues, book = _compile_markets(scenario, a_index)
+    assets, venues, book = _compile_markets(scenario, a_index, p_index)
+    start_price = assets.start_price
 
-    # --- protocols ---------------------------------------------------------------------------
+    # --- protocol parameters -----------------------------------------------------------------
+    f = {
+        k: np.zeros(n_p, F8)
+        for k in (
+            "reserve",
+            "liabilities",
+            "close_factor",
+            "full_close_hf",
+            "liq_ratio",
+            "penalty",
+            "auction_max_slippage",
+            "auction_discount",
+            "maintenance",
+            "liq_fee",
+            "max_leverage",
+            "target_leverage",
+            "band",
+            "rate",
+        )
+    }
     kind = np.zeros(n_p, I8)
-    reserve = np.zeros(n_p, F8)
-    close_factor = np.ones(n_p, F8)
-    full_close_hf = np.ones(n_p, F8)
+    stablecoin = np.full(n_p, -1, I8)
     lt = np.zeros((n_p, n_a), F8)
     bonus = np.zeros((n_p, n_a), F8)
     uses = np.zeros((n_p, n_a), I8)
@@ -108,28 +165,96 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     for p, name in enumerate(protocol_names):
         proto = scenario.protocols[name]
         protocol_types.append(proto.type)
-        reserve[p] = proto.reserve_usd
+        kind[p] = _KINDS[proto.type]
+        f["reserve"][p] = proto.reserve_usd
         if isinstance(proto, LendingProtocol):
-            kind[p] = PROTO_LENDING
-            close_factor[p] = proto.close_factor
-            full_close_hf[p] = proto.full_close_below_hf
+            f["close_factor"][p] = proto.close_factor
+            f["full_close_hf"][p] = proto.full_close_below_hf
             for asset, cfg in proto.collateral.items():
                 lt[p, a_index[asset]] = cfg.liquidation_threshold
                 bonus[p, a_index[asset]] = cfg.liquidation_bonus
+        elif isinstance(proto, CdpProtocol):
+            stablecoin[p] = a_index[proto.stablecoin]
+            uses[p, stablecoin[p]] = 1
+            f["liq_ratio"][p] = proto.liquidation_ratio
+            f["penalty"][p] = proto.penalty
+            f["auction_max_slippage"][p] = proto.auction.max_slippage
+            f["auction_discount"][p] = proto.auction.zero_bid_discount
+        elif isinstance(proto, PerpProtocol):
+            f["maintenance"][p] = proto.maintenance_margin
+            f["liq_fee"][p] = proto.liquidation_fee
+        elif isinstance(proto, LeveragedProtocol):
+            f["max_leverage"][p] = proto.max_leverage
+            f["target_leverage"][p] = proto.target_leverage
+        elif isinstance(proto, OptionsProtocol):
+            f["band"][p] = proto.rebalance_band
+            f["rate"][p] = proto.rate
 
+    # --- positions ---------------------------------------------------------------------------
     entities: dict[str, int] = {}
-    lending, lending_entity, counts = _compile_lending(scenario, a_index, entities, uses)
-    protocols = Protocols(kind, reserve, close_factor, full_close_hf, lt, bonus, uses)
+    counts = np.zeros(n_p, I8)
+    b = _Builder(scenario, a_index, entities, uses, counts)
+    lending, lend_ent, lend_liab = b.lending()
+    cdp, cdp_ent, cdp_liab = b.cdp(start_price, stablecoin)
+    perp, perp_ent, perp_liab = b.perp()
+    leveraged, lev_ent, lev_liab = b.leveraged()
+    options = b.options()
+    for p, name in enumerate(protocol_names):
+        proto = scenario.protocols[name]
+        default = {
+            "lending": lend_liab[p],
+            "cdp": cdp_liab[p],
+            "perp": perp_liab[p],
+            "leveraged": lev_liab[p],
+            "options": proto.reserve_usd,
+        }[proto.type]
+        liab = proto.liabilities_usd
+        f["liabilities"][p] = liab if liab is not None else default
+
+    # a protocol that uses an issued token also depends on the token's backing
+    for a in range(n_a):
+        if assets.kind[a] == ASSET_ISSUED and assets.backing[a] >= 0:
+            for p in range(n_p):
+                if uses[p, a]:
+                    uses[p, assets.backing[a]] = 1
+
+    protocols = Protocols(
+        kind=kind,
+        reserve=f["reserve"],
+        liabilities=f["liabilities"],
+        close_factor=f["close_factor"],
+        full_close_hf=f["full_close_hf"],
+        lt=lt,
+        bonus=bonus,
+        stablecoin=stablecoin,
+        liq_ratio=f["liq_ratio"],
+        penalty=f["penalty"],
+        auction_max_slippage=f["auction_max_slippage"],
+        auction_discount=f["auction_discount"],
+        maintenance=f["maintenance"],
+        liq_fee=f["liq_fee"],
+        max_leverage=f["max_leverage"],
+        target_leverage=f["target_leverage"],
+        band=f["band"],
+        rate=f["rate"],
+        uses=uses,
+    )
+    pstate = _initial_hedges(options, protocols, start_price, n_p, n_a)
 
     # --- shock path --------------------------------------------------------------------------
-    n_t = len(scenario.shocks)
+    steps = scenario.shocks if isinstance(scenario.shocks, list) else []
+    n_t = len(steps)
     returns = np.zeros((n_t, n_a), F8)
     liquidity = np.ones((n_t, n_a), F8)
-    for t, step in enumerate(scenario.shocks):
+    for t, step in enumerate(steps):
         for asset, r in step.returns.items():
             returns[t, a_index[asset]] = r
         for asset, m in step.liquidity.items():
             liquidity[t, a_index[asset]] = m
+    if isinstance(scenario.shocks, MonteCarloModel):  # `run` takes path 0 of `simulate`
+        from .sampler import sample_path
+
+        returns, liquidity = sample_path(scenario.shocks, asset_names, 0)
 
     s = scenario.settings
     params = Params(
@@ -145,25 +270,73 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         asset_names=asset_names,
         protocol_names=protocol_names,
         protocol_types=protocol_types,
-        assets=assets,
-        venues=venues,
-        book=book,
-        lending=lending,
+        state=State(assets, venues, book, lending, cdp, perp, leveraged, pstate),
+        options=options,
         protocols=protocols,
         path=Path(returns, liquidity),
         params=params,
-        lending_entity=lending_entity,
+        entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
         entity_names=list(entities),
         position_counts=counts,
     )
 
 
-def _compile_markets(scenario: Scenario, a_index: dict[str, int]) -> tuple[Assets, Venues, Book]:
+_KINDS = {
+    "lending": PROTO_LENDING,
+    "cdp": PROTO_CDP,
+    "perp": PROTO_PERP,
+    "leveraged": PROTO_LEVERAGED,
+    "options": PROTO_OPTIONS,
+}
+
+
+def bs_delta_value(kind: int, s: float, k: float, tau: float, vol: float, r: float):
+    """Black–Scholes (delta, value) per unit: the formulas of ``kernel.bs_delta_value``."""
+    sq = vol * math.sqrt(tau)
+    d1 = (math.log(s / k) + (r + 0.5 * vol * vol) * tau) / sq
+    d2 = d1 - sq
+    disc = k * math.exp(-r * tau)
+
+    def n(x: float) -> float:
+        return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+    if kind == OPT_CALL:
+        return n(d1), s * n(d1) - disc * n(d2)
+    return n(d1) - 1.0, disc * n(-d2) - s * n(-d1)
+
+
+def _initial_hedges(
+    options: Options, protocols: Protocols, price: np.ndarray, n_p: int, n_a: int
+) -> ProtocolState:
+    """Option vaults start delta-neutral: the hedge bought at start prices, its cost in cash."""
+    hedge = np.zeros((n_p, n_a), F8)
+    liability0 = np.zeros(n_p, F8)
+    for i in range(len(options.protocol)):
+        p, a = int(options.protocol[i]), int(options.asset[i])
+        delta, value = bs_delta_value(
+            int(options.kind[i]),
+            float(price[a]),
+            float(options.strike[i]),
+            float(options.tau[i]),
+            float(options.vol[i]),
+            float(protocols.rate[p]),
+        )
+        hedge[p, a] += options.units[i] * delta
+        liability0[p] += options.units[i] * value
+    cash = -(hedge * price[None, :]).sum(axis=1)
+    return ProtocolState(np.zeros(n_p, F8), hedge, cash, liability0)
+
+
+def _compile_markets(
+    scenario: Scenario, a_index: dict[str, int], p_index: dict[str, int]
+) -> tuple[Assets, Venues, Book]:
     n_a = len(a_index)
     price = np.zeros(n_a, F8)
     kind = np.zeros(n_a, I8)
     venue_start = np.zeros(n_a, I8)
     venue_count = np.zeros(n_a, I8)
+    issuer = np.full(n_a, -1, I8)
+    backing = np.full(n_a, -1, I8)
     rows: dict[str, list[float]] = {
         k: [] for k in ("asset", "kind", "price", "x", "y", "fee", "lam", "alpha", "anchor")
     }
@@ -174,8 +347,18 @@ def _compile_markets(scenario: Scenario, a_index: dict[str, int]) -> tuple[Asset
     depths: list[float] = []
     for name, a in a_index.items():
         asset = scenario.assets[name]
-        price[a] = asset.price
         market = asset.market
+        if asset.issuer is not None:
+            kind[a] = ASSET_ISSUED
+            issuer[a] = p_index[asset.issuer]
+            venue_start[a] = len(rows["asset"])
+            if asset.backing is not None:
+                backing[a] = a_index[asset.backing]
+                price[a] = scenario.assets[asset.backing].price
+            else:
+                price[a] = 1.0
+            continue
+        price[a] = asset.price
         if market is None:
             kind[a] = ASSET_FIXED
             venue_start[a] = len(rows["asset"])
@@ -232,45 +415,192 @@ def _compile_markets(scenario: Scenario, a_index: dict[str, int]) -> tuple[Asset
     )
     depth = np.asarray(depths, F8)
     book = Book(np.asarray(offsets, F8), depth, depth.copy())
-    assets = Assets(price, price.copy(), kind, venue_start, venue_count)
+    assets = Assets(price, price.copy(), kind, venue_start, venue_count, issuer, backing)
     return assets, venues, book
 
 
-def _compile_lending(
-    scenario: Scenario, a_index: dict[str, int], entities: dict[str, int], uses: np.ndarray
-) -> tuple[Lending, np.ndarray, np.ndarray]:
-    protocol, entity = [], []
-    col_start, col_asset, col_units = [0], [], []
-    debt_start, debt_asset, debt_units = [0], [], []
-    counts = np.zeros(len(scenario.protocols), I8)
-    for p, (pname, proto) in enumerate(scenario.protocols.items()):
-        if not isinstance(proto, LendingProtocol):
-            continue
-        counts[p] = len(proto.positions)
-        for i, pos in enumerate(proto.positions):
-            protocol.append(p)
-            account = pos.account if pos.account is not None else f"{pname}#{i}"
-            entity.append(entities.setdefault(account, len(entities)))
-            # legs sorted by asset index: ties of "largest" go to the asset declared first
-            for asset, units in sorted(pos.collateral.items(), key=lambda kv: a_index[kv[0]]):
-                col_asset.append(a_index[asset])
-                col_units.append(units)
-                uses[p, a_index[asset]] = 1
-            for asset, units in sorted(pos.debt.items(), key=lambda kv: a_index[kv[0]]):
-                debt_asset.append(a_index[asset])
-                debt_units.append(units)
-                uses[p, a_index[asset]] = 1
-            col_start.append(len(col_asset))
-            debt_start.append(len(debt_asset))
-    n = len(protocol)
-    lending = Lending(
-        protocol=np.asarray(protocol, I8),
-        status=np.full(n, POS_OPEN, I8),
-        col_start=np.asarray(col_start, I8),
-        col_asset=np.asarray(col_asset, I8),
-        col_units=np.asarray(col_units, F8),
-        debt_start=np.asarray(debt_start, I8),
-        debt_asset=np.asarray(debt_asset, I8),
-        debt_units=np.asarray(debt_units, F8),
-    )
-    return lending, np.asarray(entity, I8), counts
+class _Builder:
+    """Positions of every protocol type into CSR arrays; records entities, uses, counts."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        a_index: dict[str, int],
+        entities: dict[str, int],
+        uses: np.ndarray,
+        counts: np.ndarray,
+    ) -> None:
+        self.s = scenario
+        self.a = a_index
+        self.entities = entities
+        self.uses = uses
+        self.counts = counts
+        self.n_p = len(scenario.protocols)
+
+    def _of_type(self, cls: type) -> list[tuple[int, str, object]]:
+        return [
+            (p, name, proto)
+            for p, (name, proto) in enumerate(self.s.protocols.items())
+            if isinstance(proto, cls)
+        ]
+
+    def _entity(self, account: str | None, protocol: str, i: int) -> int:
+        name = account if account is not None else f"{protocol}#{i}"
+        return self.entities.setdefault(name, len(self.entities))
+
+    def _legs(self, amounts: dict[str, float], p: int) -> list[tuple[int, float]]:
+        # legs sorted by asset index: ties of "largest" go to the asset declared first
+        legs = sorted((self.a[name], units) for name, units in amounts.items())
+        for a, _ in legs:
+            self.uses[p, a] = 1
+        return legs
+
+    def lending(self) -> tuple[Lending, np.ndarray, np.ndarray]:
+        protocol, entity = [], []
+        col_start, col_asset, col_units = [0], [], []
+        debt_start, debt_asset, debt_units = [0], [], []
+        liab = np.zeros(self.n_p, F8)
+        for p, pname, proto in self._of_type(LendingProtocol):
+            self.counts[p] = len(proto.positions)
+            for i, pos in enumerate(proto.positions):
+                protocol.append(p)
+                entity.append(self._entity(pos.account, pname, i))
+                for a, units in self._legs(pos.collateral, p):
+                    col_asset.append(a)
+                    col_units.append(units)
+                for a, units in self._legs(pos.debt, p):
+                    debt_asset.append(a)
+                    debt_units.append(units)
+                    liab[p] += units * self._price(a)
+                col_start.append(len(col_asset))
+                debt_start.append(len(debt_asset))
+        n = len(protocol)
+        lending = Lending(
+            protocol=np.asarray(protocol, I8),
+            status=np.full(n, POS_OPEN, I8),
+            col_start=np.asarray(col_start, I8),
+            col_asset=np.asarray(col_asset, I8),
+            col_units=np.asarray(col_units, F8),
+            debt_start=np.asarray(debt_start, I8),
+            debt_asset=np.asarray(debt_asset, I8),
+            debt_units=np.asarray(debt_units, F8),
+        )
+        return lending, np.asarray(entity, I8), liab
+
+    def _price(self, a: int) -> float:
+        name = list(self.a)[a]
+        asset = self.s.assets[name]
+        if asset.issuer is not None:
+            return 1.0 if asset.backing is None else float(self.s.assets[asset.backing].price)
+        return float(asset.price)
+
+    def cdp(self, price: np.ndarray, stablecoin: np.ndarray) -> tuple[Cdp, np.ndarray, np.ndarray]:
+        protocol, entity, debt = [], [], []
+        col_start, col_asset, col_units = [0], [], []
+        liab = np.zeros(self.n_p, F8)
+        for p, pname, proto in self._of_type(CdpProtocol):
+            self.counts[p] = len(proto.positions)
+            for i, pos in enumerate(proto.positions):
+                protocol.append(p)
+                entity.append(self._entity(pos.account, pname, i))
+                for a, units in self._legs(pos.collateral, p):
+                    col_asset.append(a)
+                    col_units.append(units)
+                col_start.append(len(col_asset))
+                debt.append(pos.debt)
+                liab[p] += pos.debt * price[stablecoin[p]]
+        n, m = len(protocol), len(col_asset)
+        cdp = Cdp(
+            protocol=np.asarray(protocol, I8),
+            status=np.full(n, POS_OPEN, I8),
+            col_start=np.asarray(col_start, I8),
+            col_asset=np.asarray(col_asset, I8),
+            col_units=np.asarray(col_units, F8),
+            col_pending=np.zeros(m, F8),
+            debt=np.asarray(debt, F8),
+            tab=np.zeros(n, F8),
+            raised=np.zeros(n, F8),
+        )
+        return cdp, np.asarray(entity, I8), liab
+
+    def perp(self) -> tuple[Perp, np.ndarray, np.ndarray]:
+        rows: dict[str, list] = {k: [] for k in ("protocol", "asset", "size", "entry", "margin")}
+        entity = []
+        liab = np.zeros(self.n_p, F8)
+        for p, pname, proto in self._of_type(PerpProtocol):
+            self.counts[p] = len(proto.positions)
+            for i, pos in enumerate(proto.positions):
+                a = self.a[pos.asset]
+                self.uses[p, a] = 1
+                rows["protocol"].append(p)
+                rows["asset"].append(a)
+                rows["size"].append(pos.size)
+                rows["entry"].append(pos.entry_price)
+                rows["margin"].append(pos.margin)
+                entity.append(self._entity(pos.account, pname, i))
+                liab[p] += pos.margin
+        n = len(rows["protocol"])
+        perp = Perp(
+            protocol=np.asarray(rows["protocol"], I8),
+            status=np.full(n, POS_OPEN, I8),
+            asset=np.asarray(rows["asset"], I8),
+            size=np.asarray(rows["size"], F8),
+            entry=np.asarray(rows["entry"], F8),
+            margin=np.asarray(rows["margin"], F8),
+            adl_cut=np.zeros(n, F8),
+            pending=np.zeros(n, F8),
+        )
+        return perp, np.asarray(entity, I8), liab
+
+    def leveraged(self) -> tuple[Leveraged, np.ndarray, np.ndarray]:
+        protocol, entity, debt = [], [], []
+        hold_start, hold_asset, hold_units = [0], [], []
+        liab = np.zeros(self.n_p, F8)
+        for p, pname, proto in self._of_type(LeveragedProtocol):
+            self.counts[p] = len(proto.positions)
+            for i, pos in enumerate(proto.positions):
+                protocol.append(p)
+                entity.append(self._entity(pos.account, pname, i))
+                for a, units in self._legs(pos.holdings, p):
+                    hold_asset.append(a)
+                    hold_units.append(units)
+                hold_start.append(len(hold_asset))
+                debt.append(pos.debt_usd)
+                liab[p] += pos.debt_usd
+        n, m = len(protocol), len(hold_asset)
+        lev = Leveraged(
+            protocol=np.asarray(protocol, I8),
+            status=np.full(n, POS_OPEN, I8),
+            hold_start=np.asarray(hold_start, I8),
+            hold_asset=np.asarray(hold_asset, I8),
+            hold_units=np.asarray(hold_units, F8),
+            hold_pending=np.zeros(m, F8),
+            debt=np.asarray(debt, F8),
+        )
+        return lev, np.asarray(entity, I8), liab
+
+    def options(self) -> Options:
+        rows: dict[str, list] = {
+            k: [] for k in ("protocol", "asset", "kind", "strike", "tau", "units", "vol")
+        }
+        for p, _, proto in self._of_type(OptionsProtocol):
+            self.counts[p] = len(proto.positions)
+            for pos in proto.positions:
+                a = self.a[pos.asset]
+                self.uses[p, a] = 1
+                rows["protocol"].append(p)
+                rows["asset"].append(a)
+                rows["kind"].append(OPT_CALL if pos.kind == "call" else OPT_PUT)
+                rows["strike"].append(pos.strike)
+                rows["tau"].append(pos.expiry_days / 365.0)
+                rows["units"].append(pos.units)
+                rows["vol"].append(pos.vol)
+        return Options(
+            protocol=np.asarray(rows["protocol"], I8),
+            asset=np.asarray(rows["asset"], I8),
+            kind=np.asarray(rows["kind"], I8),
+            strike=np.asarray(rows["strike"], F8),
+            tau=np.asarray(rows["tau"], F8),
+            units=np.asarray(rows["units"], F8),
+            vol=np.asarray(rows["vol"], F8),
+        )

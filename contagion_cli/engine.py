@@ -11,16 +11,14 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from . import __version__
-from .compiler import Compiled
+from .compiler import Compiled, State
 from .errors import InputError, Location
 from .layout import (
     STATUS_CONVERGED,
     STATUS_OVER_BUDGET,
     Assets,
-    Book,
     Lending,
     Outputs,
-    Venues,
     empty_outputs,
 )
 from .results import AssetResult, Edge, ProtocolResult, RunResult, StepResult, TraceRound
@@ -34,10 +32,15 @@ class RawRun(NamedTuple):
 
     outputs: Outputs
     status: int
-    assets: Assets
-    venues: Venues
-    book: Book
-    lending: Lending
+    state: State
+
+    @property
+    def assets(self) -> Assets:
+        return self.state.assets
+
+    @property
+    def lending(self) -> Lending:
+        return self.state.lending
 
 
 class Executor(StrEnum):
@@ -91,12 +94,26 @@ def run_raw(compiled: Compiled, trace: bool = False, executor: Executor | None =
 
 
 def _run_once(compiled: Compiled, trace: bool, kernel: Callable, budget: int) -> RawRun:
-    assets, venues, book, lending = compiled.fresh_state()
+    st = compiled.fresh_state()
     cap = min(DEFAULT_TRACE_CAP, compiled.n_steps * compiled.params.max_rounds) if trace else 0
     params = compiled.params._replace(trace_cap=int(cap), work_budget=int(budget))
     out = empty_outputs(compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap)
-    status = kernel(assets, venues, book, lending, compiled.protocols, compiled.path, params, out)
-    return RawRun(out, int(status), assets, venues, book, lending)
+    status = kernel(
+        st.assets,
+        st.venues,
+        st.book,
+        st.lending,
+        st.cdp,
+        st.perp,
+        st.leveraged,
+        compiled.options,
+        compiled.protocols,
+        st.pstate,
+        compiled.path,
+        params,
+        out,
+    )
+    return RawRun(out, int(status), st)
 
 
 def _jit_kernel() -> Callable:

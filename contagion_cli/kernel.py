@@ -21,9 +21,14 @@ except NameError:
     from numba import njit
 
 from .layout import (
+    ASSET_ISSUED,
     ASSET_MARKET,
+    OPT_CALL,
+    POS_AUCTION,
     POS_CLOSED,
     POS_OPEN,
+    PROTO_LENDING,
+    PROTO_OPTIONS,
     STATUS_CONVERGED,
     STATUS_NOT_CONVERGED,
     STATUS_OVER_BUDGET,
@@ -198,6 +203,61 @@ def _add(total, comp, i, value):
 
 
 @njit(cache=True)
+def venue_sell_quote(V, B, v, q, eps):
+    """What selling ``q`` units on venue ``v`` would raise now, without trading (USD)."""
+    kind = V.kind[v]
+    p0 = V.price[v]
+    if q <= 0.0:
+        return 0.0
+    if kind == VENUE_CPMM:
+        q_in = q * (1.0 - V.fee[v])
+        return V.y[v] * q_in / (V.x[v] + q_in)
+    if kind == VENUE_LINEAR:
+        p1 = p0 * max(eps, 1.0 - V.lam[v] * q * p0)
+        return q * 0.5 * (p0 + p1)
+    if kind == VENUE_EXPONENTIAL:
+        a = V.alpha[v]
+        return p0 * (1.0 - math.exp(-a * q)) / a
+    left = q
+    proceeds = 0.0
+    for k in range(V.bid_start[v], V.bid_start[v] + V.bid_count[v]):
+        take = min(B.remaining[k], left)
+        if take > 0.0:
+            proceeds += take * V.anchor[v] * (1.0 + B.offset[k])
+            left -= take
+        if left <= 0.0:
+            break
+    return proceeds
+
+
+# ---------------------------------------------------------------------------------------------
+# Black–Scholes (options vaults, MODEL.md §3 options)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _norm_cdf(x):
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+@njit(cache=True)
+def bs_delta_value(kind, s, k, tau, vol, r):
+    """(delta, value) of one option on one unit of the underlying."""
+    sq = vol * math.sqrt(tau)
+    d1 = (math.log(s / k) + (r + 0.5 * vol * vol) * tau) / sq
+    d2 = d1 - sq
+    disc = k * math.exp(-r * tau)
+    if kind == OPT_CALL:
+        return _norm_cdf(d1), s * _norm_cdf(d1) - disc * _norm_cdf(d2)
+    return _norm_cdf(d1) - 1.0, disc * _norm_cdf(-d2) - s * _norm_cdf(-d1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Lending (MODEL.md §3 lending)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
 def _value_position(L, Pr, oracle, i, p):
     """(debt value, largest debt leg, collateral value, LT-weighted collateral, largest
     collateral leg) of position ``i`` at protocol ``p``'s oracle. Legs are -1 when absent."""
@@ -285,6 +345,7 @@ def lending_round(L, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace
         L.col_units[i_star] -= seize
         O_.liquidations[p] += 1
         O_.repaid_usd[p] += repay_usd
+        O_.liquidated_usd[p] += repay_usd
         O_.seized_usd[p] += seize * p_col
         O_.seized_units[p, a_col] += seize
         O_.repaid_units[p, a_debt] += repay_units
@@ -314,7 +375,500 @@ def lending_round(L, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace
 
 
 # ---------------------------------------------------------------------------------------------
-# The step loop: exogenous shock, then rounds to the fixed point.
+# CDP vaults (MODEL.md §3 cdp): whole-vault auctions, zero-bid auctions under stress
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _vault_value(C, oracle, i, p):
+    col = 0.0
+    for k in range(C.col_start[i], C.col_start[i + 1]):
+        if C.col_units[k] > 0.0:
+            col += C.col_units[k] * oracle[p, C.col_asset[k]]
+    return col
+
+
+@njit(cache=True)
+def cdp_shortfall(C, Pr, oracle, shortfall):
+    for i in range(C.protocol.shape[0]):
+        if C.status[i] == POS_CLOSED or C.debt[i] <= 0.0:
+            continue
+        p = C.protocol[i]
+        debt_value = C.debt[i] * oracle[p, Pr.stablecoin[p]]
+        col = _vault_value(C, oracle, i, p)
+        if debt_value > col:
+            shortfall[p] += debt_value - col
+
+
+@njit(cache=True)
+def cdp_round(
+    C, Pr, A, V, B, oracle, shortfall, acted, sell, sell_c, flow, lot, stressed, O_, trace_row, eps
+):
+    """Start auctions of vaults below the liquidation ratio; send this round's lots to market
+    (or, when the market is too stressed for bidders, to keepers at a discount)."""
+    n = C.protocol.shape[0]
+    if n == 0:
+        return
+    lot[:, :] = 0.0
+    stressed[:, :] = 0
+    any_auction = False
+    # --- round: value vaults; start auctions below the liquidation ratio ---
+    for i in range(n):
+        if C.status[i] == POS_CLOSED:
+            continue
+        p = C.protocol[i]
+        s_price = oracle[p, Pr.stablecoin[p]]
+        debt_value = C.debt[i] * s_price
+        col = _vault_value(C, oracle, i, p)
+        if debt_value > col:
+            shortfall[p] += debt_value - col
+        if C.status[i] == POS_OPEN:
+            if C.debt[i] <= 0.0 or col >= Pr.liq_ratio[p] * debt_value:
+                continue
+            C.status[i] = POS_AUCTION
+            C.tab[i] = C.debt[i] * (1.0 + Pr.penalty[p])
+            O_.auctions[p] += 1
+            O_.liquidations[p] += 1
+            if trace_row >= 0:
+                O_.trace_liquidations[trace_row, p] += 1
+        # --- round: the lot: collateral worth the remaining tab at the oracle, pro rata ---
+        if col <= 0.0:
+            continue
+        frac = min(1.0, C.tab[i] * s_price / col)
+        for k in range(C.col_start[i], C.col_start[i + 1]):
+            if C.col_units[k] > 0.0:
+                lot[p, C.col_asset[k]] += frac * C.col_units[k]
+        any_auction = True
+    if not any_auction:
+        return
+    # --- round: auction stress: bidders vanish when the lot would move the market too much ---
+    for p in range(lot.shape[0]):
+        for a in range(lot.shape[1]):
+            if lot[p, a] <= 0.0 or A.kind[a] != ASSET_MARKET:
+                continue
+            quote = venue_sell_quote(V, B, A.venue_start[a], lot[p, a], eps)
+            if 1.0 - quote / (lot[p, a] * A.price[a]) > Pr.auction_max_slippage[p]:
+                stressed[p, a] = 1
+    # --- round: auction the lots ---
+    for i in range(n):
+        if C.status[i] != POS_AUCTION:
+            continue
+        p = C.protocol[i]
+        s_price = oracle[p, Pr.stablecoin[p]]
+        col = _vault_value(C, oracle, i, p)
+        if col <= 0.0:
+            continue
+        frac = min(1.0, C.tab[i] * s_price / col)
+        zero_bid = False
+        for k in range(C.col_start[i], C.col_start[i + 1]):
+            c = C.col_units[k]
+            if c <= 0.0:
+                continue
+            a = C.col_asset[k]
+            if stressed[p, a] == 1:
+                # keepers win the lot for (1 - discount) of its value: 12 March 2020
+                disc = Pr.auction_discount[p]
+                units = c if disc >= 1.0 else min(1.0, frac / (1.0 - disc)) * c
+                C.raised[i] += units * oracle[p, a] * (1.0 - disc)
+                C.col_units[k] -= units
+                O_.seized_units[p, a] += units
+                O_.seized_usd[p] += units * oracle[p, a]
+                O_.zero_bid_usd[p] += units * oracle[p, a]
+                zero_bid = True
+            else:
+                units = frac * c
+                C.col_pending[k] = units
+                _add(sell, sell_c, a, units)
+                flow[p, a] += units
+        if zero_bid:
+            O_.zero_bid_auctions[p] += 1
+        acted[p] = 1
+
+
+@njit(cache=True)
+def cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row):
+    """Credit what the auctions raised: debt first, then the penalty (income); close vaults
+    whose tab is raised (the rest of the collateral goes back to the owner) or whose
+    collateral is gone (the unraised debt is bad debt)."""
+    for i in range(C.protocol.shape[0]):
+        if C.status[i] != POS_AUCTION:
+            continue
+        p = C.protocol[i]
+        s = Pr.stablecoin[p]
+        s_price = oracle[p, s]
+        for k in range(C.col_start[i], C.col_start[i + 1]):
+            q = C.col_pending[k]
+            if q > 0.0:
+                a = C.col_asset[k]
+                filled = q * sell_fill[a]
+                C.raised[i] += filled * sell_avg[a]
+                C.col_units[k] -= filled
+                O_.seized_units[p, a] += filled
+                O_.seized_usd[p] += filled * oracle[p, a]
+                O_.proceeds_usd[p] += filled * sell_avg[a]
+                C.col_pending[k] = 0.0
+        O_.auction_raised_usd[p] += C.raised[i]
+        raised_units = C.raised[i] / s_price
+        C.raised[i] = 0.0
+        tab_before = C.tab[i]
+        used = min(raised_units, tab_before)
+        repay = min(used, C.debt[i])
+        C.debt[i] -= repay
+        C.tab[i] -= used
+        O_.returned_usd[p] += (raised_units - used) * s_price
+        O_.repaid_units[p, s] += repay
+        O_.repaid_usd[p] += repay * s_price
+        O_.liquidated_usd[p] += repay * s_price
+        O_.income_usd[p] += (used - repay) * s_price
+        if trace_row >= 0:
+            O_.trace_repaid_usd[trace_row, p] += repay * s_price
+        if C.tab[i] <= 1e-12 * tab_before:
+            C.tab[i] = 0.0
+            if C.debt[i] > 0.0:  # rounding: the debt is covered when the tab is
+                O_.repaid_units[p, s] += C.debt[i]
+                C.debt[i] = 0.0
+            C.status[i] = POS_CLOSED
+            continue
+        empty = True
+        for k in range(C.col_start[i], C.col_start[i + 1]):
+            if C.col_units[k] > 0.0:
+                empty = False
+                break
+        if empty:
+            O_.bad_debt_usd[p] += C.debt[i] * s_price
+            O_.written_off_units[p, s] += C.debt[i]
+            O_.closed_positions[p] += 1
+            C.debt[i] = 0.0
+            C.tab[i] = 0.0
+            C.status[i] = POS_CLOSED
+
+
+# ---------------------------------------------------------------------------------------------
+# Perpetual futures (MODEL.md §3 perp): close at market, insurance fund, auto-deleveraging
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def perp_shortfall(Pp, oracle, shortfall):
+    for i in range(Pp.protocol.shape[0]):
+        if Pp.status[i] != POS_OPEN:
+            continue
+        p = Pp.protocol[i]
+        equity = Pp.margin[i] + Pp.size[i] * (oracle[p, Pp.asset[i]] - Pp.entry[i])
+        if equity < 0.0:
+            shortfall[p] -= equity
+
+
+@njit(cache=True)
+def perp_round(Pp, Pr, oracle, shortfall, acted, sell, sell_c, buy, buy_c, flow, O_, trace_row):
+    """Close every position whose equity is below maintenance margin: longs sell, shorts buy."""
+    for i in range(Pp.protocol.shape[0]):
+        if Pp.status[i] != POS_OPEN:
+            continue
+        p = Pp.protocol[i]
+        a = Pp.asset[i]
+        o = oracle[p, a]
+        size = Pp.size[i]
+        equity = Pp.margin[i] + size * (o - Pp.entry[i])
+        if equity < 0.0:
+            shortfall[p] -= equity
+        if equity >= Pr.maintenance[p] * abs(size) * o:
+            continue
+        # --- round: close at market: longs sell, shorts buy ---
+        Pp.pending[i] = size
+        Pp.status[i] = POS_CLOSED
+        if size > 0.0:
+            _add(sell, sell_c, a, size)
+        else:
+            _add(buy, buy_c, a, -size)
+        flow[p, a] += size
+        acted[p] = 1
+        O_.liquidations[p] += 1
+        if trace_row >= 0:
+            O_.trace_liquidations[trace_row, p] += 1
+
+
+@njit(cache=True)
+def perp_settle(Pp, Pr, oracle, sell_fill, sell_avg, buy_fill, buy_avg, deficit, O_):
+    """Realise closed positions at the batch price; fees to the fund; deficits to ``deficit``
+    [protocol, asset, side] (side 0: a bankrupt long, 1: a bankrupt short)."""
+    n = Pp.protocol.shape[0]
+    deficit[:, :, :] = 0.0
+    any_deficit = False
+    for i in range(n):
+        size = Pp.pending[i]
+        if size == 0.0:
+            continue
+        p = Pp.protocol[i]
+        a = Pp.asset[i]
+        o = oracle[p, a]
+        if size > 0.0:
+            px = sell_avg[a] if sell_fill[a] > 0.0 else o
+        else:
+            px = buy_avg[a] if buy_fill[a] > 0.0 else o
+        equity = Pp.margin[i] + size * (px - Pp.entry[i])
+        fee = min(Pr.liq_fee[p] * abs(size) * o, max(0.0, equity))
+        O_.income_usd[p] += fee
+        rest = equity - fee
+        if rest < 0.0:
+            deficit[p, a, 0 if size > 0.0 else 1] -= rest
+            any_deficit = True
+        O_.liquidated_usd[p] += abs(size) * px
+        Pp.pending[i] = 0.0
+    if any_deficit:
+        perp_cover_deficits(Pp, Pr, oracle, deficit, O_)
+
+
+@njit(cache=True)
+def perp_cover_deficits(Pp, Pr, oracle, deficit, O_):
+    """Deficits are paid by the insurance fund (reserve + fees - losses so far); what the fund
+    cannot pay is auto-deleveraged pro rata from the unrealised profit of open opposite
+    positions; what they cannot cover either is bad debt. Nothing is dropped."""
+    n_p, n_a = deficit.shape[0], deficit.shape[1]
+    need = np.zeros((n_p, n_a, 2))
+    any_need = False
+    for p in range(n_p):
+        total = 0.0
+        for a in range(n_a):
+            total += deficit[p, a, 0] + deficit[p, a, 1]
+        if total <= 0.0:
+            continue
+        fund = max(0.0, Pr.reserve[p] + O_.income_usd[p] - O_.bad_debt_usd[p])
+        cover = min(total, fund)
+        O_.bad_debt_usd[p] += cover
+        rest = total - cover
+        if rest <= 0.0:
+            continue
+        for a in range(n_a):
+            for side in range(2):
+                need[p, a, side] = rest * deficit[p, a, side] / total
+                if need[p, a, side] > 0.0:
+                    any_need = True
+    if not any_need:
+        return
+    # --- round: auto-deleveraging: winners' unrealised PnL per pool ---
+    pnl = np.zeros((n_p, n_a, 2))  # indexed by the side of the bankrupt they cover
+    for i in range(Pp.protocol.shape[0]):
+        if Pp.status[i] != POS_OPEN:
+            continue
+        p = Pp.protocol[i]
+        a = Pp.asset[i]
+        u = Pp.size[i] * (oracle[p, a] - Pp.entry[i])
+        if u > 0.0:
+            pnl[p, a, 1 if Pp.size[i] > 0.0 else 0] += u
+    ratio = np.zeros((n_p, n_a, 2))
+    for p in range(n_p):
+        for a in range(n_a):
+            for side in range(2):
+                if need[p, a, side] <= 0.0:
+                    continue
+                cut = min(need[p, a, side], pnl[p, a, side])
+                if cut > 0.0:
+                    ratio[p, a, side] = cut / pnl[p, a, side]
+                    O_.adl_usd[p] += cut
+                O_.bad_debt_usd[p] += need[p, a, side] - cut
+    for i in range(Pp.protocol.shape[0]):
+        if Pp.status[i] != POS_OPEN:
+            continue
+        p = Pp.protocol[i]
+        a = Pp.asset[i]
+        u = Pp.size[i] * (oracle[p, a] - Pp.entry[i])
+        if u > 0.0:
+            r = ratio[p, a, 1 if Pp.size[i] > 0.0 else 0]
+            if r > 0.0:
+                Pp.margin[i] -= u * r
+                Pp.adl_cut[i] += u * r
+
+
+# ---------------------------------------------------------------------------------------------
+# Leveraged vaults (MODEL.md §3 leveraged): deleverage to target, wind down at equity <= 0
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _holdings_value(Lv, oracle, i, p):
+    h = 0.0
+    for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
+        if Lv.hold_units[k] > 0.0:
+            h += Lv.hold_units[k] * oracle[p, Lv.hold_asset[k]]
+    return h
+
+
+@njit(cache=True)
+def lev_shortfall(Lv, oracle, shortfall):
+    for i in range(Lv.protocol.shape[0]):
+        if Lv.status[i] != POS_OPEN:
+            continue
+        p = Lv.protocol[i]
+        h = _holdings_value(Lv, oracle, i, p)
+        if Lv.debt[i] > h:
+            shortfall[p] += Lv.debt[i] - h
+
+
+@njit(cache=True)
+def lev_round(Lv, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace_row):
+    """Sell holdings pro rata back to the target leverage when above the maximum; sell
+    everything when equity <= 0."""
+    for i in range(Lv.protocol.shape[0]):
+        if Lv.status[i] != POS_OPEN:
+            continue
+        p = Lv.protocol[i]
+        h = _holdings_value(Lv, oracle, i, p)
+        d = Lv.debt[i]
+        if d > h:
+            shortfall[p] += d - h
+        if d <= 0.0:
+            continue  # unlevered: nothing to do
+        e = h - d
+        if e > 0.0 and h <= Pr.max_leverage[p] * e:
+            continue
+        if h <= 0.0:  # nothing left to sell: the debt is lost
+            O_.bad_debt_usd[p] += d
+            O_.closed_positions[p] += 1
+            Lv.debt[i] = 0.0
+            Lv.status[i] = POS_CLOSED
+            acted[p] = 1
+            continue
+        # --- round: deleverage: sell X = H - target x E pro rata (everything when E <= 0) ---
+        frac = 1.0 if e <= 0.0 else min(1.0, max(0.0, (h - Pr.target_leverage[p] * e) / h))
+        for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
+            units = frac * Lv.hold_units[k]
+            if units > 0.0:
+                a = Lv.hold_asset[k]
+                Lv.hold_pending[k] = units
+                _add(sell, sell_c, a, units)
+                flow[p, a] += units
+        acted[p] = 1
+        O_.liquidations[p] += 1
+        if trace_row >= 0:
+            O_.trace_liquidations[trace_row, p] += 1
+
+
+@njit(cache=True)
+def lev_settle(Lv, oracle, sell_fill, sell_avg, O_, trace_row):
+    """Repay debt with the sale proceeds; a vault with debt and no holdings left is closed and
+    its unpaid debt is a loss (bad debt) of its lender."""
+    for i in range(Lv.protocol.shape[0]):
+        if Lv.status[i] != POS_OPEN:
+            continue
+        p = Lv.protocol[i]
+        proceeds = 0.0
+        sold = False
+        for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
+            q = Lv.hold_pending[k]
+            if q > 0.0:
+                a = Lv.hold_asset[k]
+                filled = q * sell_fill[a]
+                proceeds += filled * sell_avg[a]
+                Lv.hold_units[k] -= filled
+                O_.seized_units[p, a] += filled
+                O_.seized_usd[p] += filled * oracle[p, a]
+                Lv.hold_pending[k] = 0.0
+                sold = True
+        if not sold:
+            continue
+        repay = min(proceeds, Lv.debt[i])
+        Lv.debt[i] -= repay
+        O_.repaid_usd[p] += repay
+        O_.liquidated_usd[p] += proceeds
+        O_.sales_usd[p] += proceeds
+        O_.proceeds_usd[p] += proceeds
+        if trace_row >= 0:
+            O_.trace_repaid_usd[trace_row, p] += repay
+        if Lv.debt[i] > 0.0 and _holdings_value(Lv, oracle, i, p) <= 0.0:
+            O_.bad_debt_usd[p] += Lv.debt[i]
+            O_.closed_positions[p] += 1
+            Lv.debt[i] = 0.0
+            Lv.status[i] = POS_CLOSED
+
+
+# ---------------------------------------------------------------------------------------------
+# Options vaults (MODEL.md §3 options): delta hedging with Black–Scholes deltas
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def opt_round(
+    Op,
+    Pr,
+    PS,
+    oracle,
+    shortfall,
+    acted,
+    sell,
+    sell_c,
+    buy,
+    buy_c,
+    flow,
+    pending,
+    target,
+    units_sum,
+    book_value,
+):
+    """Mark the written book to market (its loss is the vault's shortfall) and re-hedge every
+    (vault, underlying) whose hedge is off target by more than the rebalance band."""
+    n = Op.protocol.shape[0]
+    if n == 0:
+        return
+    target[:, :] = 0.0
+    units_sum[:, :] = 0.0
+    book_value[:] = 0.0
+    for i in range(n):
+        p = Op.protocol[i]
+        a = Op.asset[i]
+        delta, value = bs_delta_value(
+            Op.kind[i], oracle[p, a], Op.strike[i], Op.tau[i], Op.vol[i], Pr.rate[p]
+        )
+        # the vault is short the option: hedging it means holding +delta units
+        target[p, a] += Op.units[i] * delta
+        units_sum[p, a] += Op.units[i]
+        book_value[p] += Op.units[i] * value
+    for p in range(target.shape[0]):
+        if Pr.kind[p] != PROTO_OPTIONS:
+            continue
+        # --- round: mark to market: hedge P&L minus the change of the written book's value ---
+        equity = PS.hedge_cash[p] - book_value[p] + PS.liability0[p]
+        for a in range(target.shape[1]):
+            equity += PS.hedge[p, a] * oracle[p, a]
+        if equity < 0.0:
+            shortfall[p] -= equity
+        # --- round: re-hedge beyond the band ---
+        for a in range(target.shape[1]):
+            if units_sum[p, a] <= 0.0:
+                continue
+            d = target[p, a] - PS.hedge[p, a]
+            if abs(d) <= Pr.band[p] * units_sum[p, a]:
+                continue
+            pending[p, a] = d
+            if d > 0.0:
+                _add(buy, buy_c, a, d)
+            else:
+                _add(sell, sell_c, a, -d)
+            flow[p, a] -= d
+            acted[p] = 1
+
+
+@njit(cache=True)
+def opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, pending, O_):
+    for p in range(pending.shape[0]):
+        for a in range(pending.shape[1]):
+            d = pending[p, a]
+            if d == 0.0:
+                continue
+            if d > 0.0:
+                filled = d * buy_fill[a]
+                PS.hedge[p, a] += filled
+                PS.hedge_cash[p] -= filled * buy_avg[a]
+            else:
+                filled = -d * sell_fill[a]
+                PS.hedge[p, a] -= filled
+                PS.hedge_cash[p] += filled * sell_avg[a]
+            O_.hedge_units[p] += filled
+            pending[p, a] = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Prices between rounds: shocks, recovery, issued tokens
 # ---------------------------------------------------------------------------------------------
 
 
@@ -322,6 +876,36 @@ def lending_round(L, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace
 def _asset_price_from_venues(A, V, a):
     # one venue per asset for now: the asset's price is its venue's price
     return V.price[A.venue_start[a]]
+
+
+@njit(cache=True)
+def _update_issued(A, PS, eps):
+    """Issued tokens: backing price x (1 - the issuer's haircut)."""
+    for a in range(A.price.shape[0]):
+        if A.kind[a] != ASSET_ISSUED:
+            continue
+        base = 1.0 if A.backing[a] < 0 else A.price[A.backing[a]]
+        A.price[a] = max(base * (1.0 - PS.haircut[A.issuer[a]]), base * eps)
+
+
+@njit(cache=True)
+def _update_haircuts(Pr, PS, bad, income, shortfall, changed):
+    """Haircut = uncovered loss (bad debt + shortfall - reserve - income) / liabilities."""
+    any_changed = False
+    for p in range(Pr.kind.shape[0]):
+        uncovered = bad[p] + shortfall[p] - Pr.reserve[p] - income[p]
+        if uncovered <= 0.0:
+            h = 0.0
+        elif Pr.liabilities[p] <= 0.0:
+            h = 1.0
+        else:
+            h = min(1.0, uncovered / Pr.liabilities[p])
+        changed[p] = 0
+        if h != PS.haircut[p]:
+            PS.haircut[p] = h
+            changed[p] = 1
+            any_changed = True
+    return any_changed
 
 
 @njit(cache=True)
@@ -337,9 +921,11 @@ def _apply_recovery(A, V, B, f, shocked):
 
 
 @njit(cache=True)
-def _apply_shock(A, V, B, path, t, shocked):
+def _apply_shock(A, V, B, PS, path, t, shocked, eps):
     """Start of step ``t``: apply the exogenous returns and liquidity multipliers."""
     for a in range(A.price.shape[0]):
+        if A.kind[a] == ASSET_ISSUED:
+            continue
         r = path.returns[t, a]
         m = path.liquidity[t, a]
         new_price = A.price[a] * (1.0 + r)
@@ -348,63 +934,125 @@ def _apply_shock(A, V, B, path, t, shocked):
             for v in range(A.venue_start[a], A.venue_start[a] + A.venue_count[a]):
                 venue_recenter(V, B, v, new_price, m)
         A.price[a] = new_price
+    for a in range(A.price.shape[0]):
+        if A.kind[a] == ASSET_ISSUED:
+            shocked[a] = 1.0 if A.backing[a] < 0 else shocked[A.backing[a]]
+    _update_issued(A, PS, eps)
 
 
 @njit(cache=True)
 def _set_oracle(A, oracle):
     """Oracle prices of every protocol for this round (spot: the market price)."""
-    n_p = oracle.shape[0]
-    for p in range(n_p):
+    for p in range(oracle.shape[0]):
         for a in range(A.price.shape[0]):
             oracle[p, a] = A.price[a]
 
 
 @njit(cache=True)
-def _measure_shortfall(A, L, Pr, shortfall):
-    oracle = np.empty((Pr.kind.shape[0], A.price.shape[0]))
+def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, shortfall):
+    """Every protocol's shortfall at the current prices, without acting."""
+    n_p = Pr.kind.shape[0]
+    n_a = A.price.shape[0]
+    oracle = np.empty((n_p, n_a))
     _set_oracle(A, oracle)
     shortfall[:] = 0.0
     lending_shortfall(L, Pr, oracle, shortfall)
+    cdp_shortfall(C, Pr, oracle, shortfall)
+    perp_shortfall(Pp, oracle, shortfall)
+    lev_shortfall(Lv, oracle, shortfall)
+    if Op.protocol.shape[0] > 0:
+        target = np.zeros((n_p, n_a))
+        units_sum = np.zeros((n_p, n_a))
+        book_value = np.zeros(n_p)
+        z = np.zeros(n_a)
+        zp = np.zeros((n_p, n_a))
+        acted = np.zeros(n_p, dtype=np.int64)
+        # the marking half of opt_round; its hedge orders go to scratch arrays and are dropped
+        opt_round(
+            Op,
+            Pr,
+            PS,
+            oracle,
+            shortfall,
+            acted,
+            z,
+            z.copy(),
+            z.copy(),
+            z.copy(),
+            zp,
+            zp.copy(),
+            target,
+            units_sum,
+            book_value,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The step loop: exogenous shock, then rounds to the fixed point.
+# ---------------------------------------------------------------------------------------------
 
 
 @njit(cache=True, nogil=True)
-def run_cascade(A, V, B, L, Pr, path, prm, O_):
-    """Run the whole shock path; returns STATUS_CONVERGED or STATUS_NOT_CONVERGED.
+def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
+    """Run the whole shock path; returns a STATUS_* code.
 
     Parameters
     ----------
-    A, V, B, L, Pr, path, prm, O_ : layout named tuples
-        State (mutated in place), parameters and preallocated outputs (see ``layout.py``).
+    A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_ : layout named tuples
+        Assets, venues, order books, lending, cdp, perp, leveraged and options positions,
+        protocol parameters and state, shock path, parameters, preallocated outputs (see
+        ``layout.py``). State is mutated in place.
 
     Notes
     -----
-    MODEL.md §1: per step, apply the shock, then repeat Jacobi rounds (oracle, decisions from
-    round-start state, batch execution per asset with sells and buys crossed at the round-start
-    price, settlement) until no protocol acts or ``max_rounds`` is reached. Propagation depth
-    and contagion edges follow §5.
+    MODEL.md §1: per step, apply the shock, then repeat Jacobi rounds (oracle, decisions of
+    every protocol from round-start state, batch execution per asset with sells and buys
+    crossed at the round-start price, settlement, issued-token prices) until no protocol acts
+    and no price is left to update, or ``max_rounds`` is reached. Depth and edges follow §5.
     """
     n_a = A.price.shape[0]
     n_p = Pr.kind.shape[0]
     n_t = path.returns.shape[0]
     eps = prm.min_price_fraction
     tol = prm.tol
+    n_positions = (
+        L.protocol.shape[0]
+        + C.protocol.shape[0]
+        + Pp.protocol.shape[0]
+        + Lv.protocol.shape[0]
+        + Op.protocol.shape[0]
+    )
 
     oracle = np.empty((n_p, n_a))
     shortfall_prev = np.zeros(n_p)
     shortfall_now = np.zeros(n_p)
+    bad_start = np.zeros(n_p)
+    income_start = np.zeros(n_p)
+    haircut_changed = np.zeros(n_p, dtype=np.int64)
     acted = np.zeros(n_p, dtype=np.int64)
     sell = np.zeros(n_a)
     sell_c = np.zeros(n_a)
     buy = np.zeros(n_a)
     buy_c = np.zeros(n_a)
-    flow = np.zeros((n_p, n_a))  # signed units each protocol sent to market this round
+    sell_fill = np.zeros(n_a)  # share of the units ordered that the market took
+    sell_avg = np.zeros(n_a)  # USD per filled unit
+    buy_fill = np.zeros(n_a)
+    buy_avg = np.zeros(n_a)
+    flow = np.zeros((n_p, n_a))  # signed units each protocol sent to market (+ sell, - buy)
     moved_prev = np.zeros((n_p, n_a), dtype=np.int64)
     moved_now = np.zeros((n_p, n_a), dtype=np.int64)
-    sell_value = np.zeros(n_a)  # USD per unit ordered, per side, this round
+    lot = np.zeros((n_p, n_a))
+    stressed = np.zeros((n_p, n_a), dtype=np.int64)
+    deficit = np.zeros((n_p, n_a, 2))
+    hedge_pending = np.zeros((n_p, n_a))
+    opt_target = np.zeros((n_p, n_a))
+    opt_units = np.zeros((n_p, n_a))
+    opt_value = np.zeros(n_p)
     shocked = A.start_price.copy()
+    price_before = np.zeros(n_a)
 
     # S_0: shortfall before any shock
-    _measure_shortfall(A, L, Pr, shortfall_prev)
+    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, shortfall_prev)
 
     status = STATUS_CONVERGED
     global_round = 0
@@ -412,10 +1060,10 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
     for t in range(n_t):
         if t > 0 and prm.recovery > 0.0:
             _apply_recovery(A, V, B, prm.recovery, shocked)
-        _apply_shock(A, V, B, path, t, shocked)
+        _apply_shock(A, V, B, PS, path, t, shocked, eps)
         moved_prev[:, :] = 0
         converged = False
-        for _r in range(1, prm.max_rounds + 1):
+        for _ in range(prm.max_rounds):
             global_round += 1
             n_trace = O_.counters[1]
             trace_row = n_trace if n_trace < prm.trace_cap else -1
@@ -429,20 +1077,67 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
             buy_c[:] = 0.0
             flow[:, :] = 0.0
             shortfall_now[:] = 0.0
+            for p in range(n_p):
+                bad_start[p] = O_.bad_debt_usd[p]
+                income_start[p] = O_.income_usd[p]
             lending_round(L, Pr, oracle, shortfall_now, acted, sell, sell_c, flow, O_, trace_row)
-            work += L.protocol.shape[0]
+            cdp_round(
+                C,
+                Pr,
+                A,
+                V,
+                B,
+                oracle,
+                shortfall_now,
+                acted,
+                sell,
+                sell_c,
+                flow,
+                lot,
+                stressed,
+                O_,
+                trace_row,
+                eps,
+            )
+            perp_round(
+                Pp, Pr, oracle, shortfall_now, acted, sell, sell_c, buy, buy_c, flow, O_, trace_row
+            )
+            lev_round(Lv, Pr, oracle, shortfall_now, acted, sell, sell_c, flow, O_, trace_row)
+            opt_round(
+                Op,
+                Pr,
+                PS,
+                oracle,
+                shortfall_now,
+                acted,
+                sell,
+                sell_c,
+                buy,
+                buy_c,
+                flow,
+                hedge_pending,
+                opt_target,
+                opt_units,
+                opt_value,
+            )
+            work += n_positions
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---
             moved_now[:, :] = 0
             for a in range(n_a):
+                price_before[a] = A.price[a]
                 s_units = sell[a] + sell_c[a]
                 b_units = buy[a] + buy_c[a]
+                sell_fill[a] = 0.0
+                buy_fill[a] = 0.0
                 if s_units <= 0.0 and b_units <= 0.0:
                     continue
                 p0 = A.price[a]
                 crossed = min(s_units, b_units)
                 net = s_units - b_units
+                s_filled = crossed
+                b_filled = crossed
                 proceeds = crossed * p0
                 cost = crossed * p0
                 if A.kind[a] == ASSET_MARKET:
@@ -450,11 +1145,13 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
                     if net > 0.0:
                         got, filled = venue_sell(V, B, v, net, eps)
                         proceeds += got
+                        s_filled += filled
                         O_.slippage_usd[a] += filled * p0 - got
                         O_.unfilled_units[a] += net - filled
                     elif net < 0.0:
                         paid, filled = venue_buy(V, B, v, -net, eps)
                         cost += paid
+                        b_filled += filled
                         O_.slippage_usd[a] += paid - filled * p0
                         O_.unfilled_units[a] += -net - filled
                     A.price[a] = _asset_price_from_venues(A, V, a)
@@ -462,23 +1159,45 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
                     # no market: the counterparty is the numeraire itself, at the fixed price
                     proceeds += max(net, 0.0) * p0
                     cost += max(-net, 0.0) * p0
+                    s_filled = s_units
+                    b_filled = b_units
+                if s_units > 0.0:
+                    sell_fill[a] = s_filled / s_units
+                    sell_avg[a] = proceeds / s_filled if s_filled > 0.0 else p0
+                if b_units > 0.0:
+                    buy_fill[a] = b_filled / b_units
+                    buy_avg[a] = cost / b_filled if b_filled > 0.0 else p0
                 O_.sold_units[a] += s_units
                 O_.bought_units[a] += b_units
                 O_.sale_proceeds_usd[a] += proceeds
                 O_.purchase_cost_usd[a] += cost
                 O_.traded_notional_usd[a] += (s_units + b_units) * p0
-                sell_value[a] = proceeds / s_units if s_units > 0.0 else 0.0
                 if A.price[a] != p0 and net != 0.0:
                     for p in range(n_p):
                         if flow[p, a] * net > 0.0:
                             moved_now[p, a] = 1
                 if trace_row >= 0:
                     O_.trace_net_units[trace_row, a] = net
-            # --- round: settle proceeds ---
+            # --- round: settle ---
             for p in range(n_p):
+                if Pr.kind[p] != PROTO_LENDING:
+                    continue
                 for a in range(n_a):
-                    if flow[p, a] > 0.0:
-                        O_.proceeds_usd[p] += flow[p, a] * sell_value[a]
+                    if flow[p, a] > 0.0:  # lending liquidators keep what the sale raised
+                        O_.proceeds_usd[p] += flow[p, a] * sell_fill[a] * sell_avg[a]
+            cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row)
+            perp_settle(Pp, Pr, oracle, sell_fill, sell_avg, buy_fill, buy_avg, deficit, O_)
+            lev_settle(Lv, oracle, sell_fill, sell_avg, O_, trace_row)
+            opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, hedge_pending, O_)
+            # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
+            _update_haircuts(Pr, PS, bad_start, income_start, shortfall_now, haircut_changed)
+            _update_issued(A, PS, eps)
+            repriced = False  # an issued token's price moved: the fixed point is not reached
+            for a in range(n_a):
+                if A.kind[a] == ASSET_ISSUED and A.price[a] != price_before[a]:
+                    repriced = True
+                    if haircut_changed[A.issuer[a]] == 1:
+                        moved_now[A.issuer[a], a] = 1
             # --- round: distress, propagation depth and contagion edges ---
             any_acted = False
             for p in range(n_p):
@@ -515,12 +1234,18 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
                 O_.trace_round[trace_row] = global_round
                 for a in range(n_a):
                     O_.trace_price[trace_row, a] = A.price[a]
+                for p in range(n_p):
+                    total = 0.0
+                    for a in range(n_a):
+                        total += flow[p, a]
+                    O_.trace_flow_units[trace_row, p] = total
                 O_.counters[1] = n_trace + 1
-            if not any_acted:
+            if not any_acted and not repriced:
                 converged = True
                 break
-            O_.step_rounds[t] += 1
-            O_.counters[3] += 1
+            if any_acted:
+                O_.step_rounds[t] += 1
+                O_.counters[3] += 1
         O_.step_converged[t] = 1 if converged else 0
         if not converged:
             status = STATUS_NOT_CONVERGED
@@ -528,6 +1253,8 @@ def run_cascade(A, V, B, L, Pr, path, prm, O_):
     for a in range(n_a):
         O_.shocked_price[a] = shocked[a]
         O_.final_price[a] = A.price[a]
+    for p in range(n_p):
+        O_.haircut[p] = PS.haircut[p]
     # final shortfall at the final prices
-    _measure_shortfall(A, L, Pr, O_.shortfall_usd)
+    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, O_.shortfall_usd)
     return status

@@ -17,6 +17,7 @@ I8 = np.int64
 # Asset kinds.
 ASSET_FIXED = 0  # no market: the price moves only with the shock path (a numeraire stays put)
 ASSET_MARKET = 1  # liquidation flow executes on its venue(s)
+ASSET_ISSUED = 3  # a protocol's token: backing price x (1 - the issuer's haircut)
 
 # Venue (market) kinds, MODEL.md §2.
 VENUE_CPMM = 0
@@ -26,10 +27,19 @@ VENUE_ORDERBOOK = 3
 
 # Protocol kinds, MODEL.md §3.
 PROTO_LENDING = 0
+PROTO_CDP = 1
+PROTO_PERP = 2
+PROTO_LEVERAGED = 3
+PROTO_OPTIONS = 4
 
 # Position status.
 POS_OPEN = 0
-POS_CLOSED = 1  # debt left with no collateral: written off as bad debt
+POS_CLOSED = 1  # liquidated or written off: nothing left to decide
+POS_AUCTION = 2  # cdp: the vault is being auctioned
+
+# Option kinds.
+OPT_PUT = 0
+OPT_CALL = 1
 
 # Kernel status codes.
 STATUS_CONVERGED = 0
@@ -45,6 +55,8 @@ class Assets(NamedTuple):
     kind: np.ndarray  # i8[A] ASSET_*
     venue_start: np.ndarray  # i8[A] first venue of the asset
     venue_count: np.ndarray  # i8[A] number of venues (0 for ASSET_FIXED)
+    issuer: np.ndarray  # i8[A] ASSET_ISSUED: issuing protocol; -1 otherwise
+    backing: np.ndarray  # i8[A] ASSET_ISSUED: backing asset; -1 = the numeraire (1 USD)
 
 
 class Venues(NamedTuple):
@@ -86,16 +98,88 @@ class Lending(NamedTuple):
     debt_units: np.ndarray  # f8[K] state
 
 
+class Cdp(NamedTuple):
+    """Vaults of all cdp protocols: collateral legs in CSR form, debt in stablecoin units."""
+
+    protocol: np.ndarray  # i8[N]
+    status: np.ndarray  # i8[N] POS_OPEN / POS_AUCTION / POS_CLOSED
+    col_start: np.ndarray  # i8[N+1]
+    col_asset: np.ndarray  # i8[M]
+    col_units: np.ndarray  # f8[M] state
+    col_pending: np.ndarray  # f8[M] scratch: units sent to market this round
+    debt: np.ndarray  # f8[N] state: stablecoin units still owed
+    tab: np.ndarray  # f8[N] state: stablecoin units the auction still has to raise
+    raised: np.ndarray  # f8[N] scratch: USD raised this round (zero-bid lots, then sales)
+
+
+class Perp(NamedTuple):
+    """Positions of all perp protocols (one asset each)."""
+
+    protocol: np.ndarray  # i8[N]
+    status: np.ndarray  # i8[N]
+    asset: np.ndarray  # i8[N]
+    size: np.ndarray  # f8[N] signed units (negative: short)
+    entry: np.ndarray  # f8[N] entry price
+    margin: np.ndarray  # f8[N] state: USD margin (ADL cuts reduce it)
+    adl_cut: np.ndarray  # f8[N] state: USD taken by auto-deleveraging
+    pending: np.ndarray  # f8[N] scratch: signed units being closed this round
+
+
+class Leveraged(NamedTuple):
+    """Positions of all leveraged protocols: holdings legs in CSR form, USD debt."""
+
+    protocol: np.ndarray  # i8[N]
+    status: np.ndarray  # i8[N]
+    hold_start: np.ndarray  # i8[N+1]
+    hold_asset: np.ndarray  # i8[M]
+    hold_units: np.ndarray  # f8[M] state
+    hold_pending: np.ndarray  # f8[M] scratch: units sent to market this round
+    debt: np.ndarray  # f8[N] state: USD owed
+
+
+class Options(NamedTuple):
+    """Written options of all option vaults (the vault is short every option)."""
+
+    protocol: np.ndarray  # i8[N]
+    asset: np.ndarray  # i8[N] underlying
+    kind: np.ndarray  # i8[N] OPT_PUT / OPT_CALL
+    strike: np.ndarray  # f8[N]
+    tau: np.ndarray  # f8[N] years to expiry
+    units: np.ndarray  # f8[N] > 0
+    vol: np.ndarray  # f8[N] annualised volatility
+
+
 class Protocols(NamedTuple):
-    """Per protocol ``p``; per (protocol, asset) parameter tables are [P, A]."""
+    """Per protocol ``p`` parameters (read-only); per (protocol, asset) tables are [P, A]."""
 
     kind: np.ndarray  # i8[P] PROTO_*
     reserve: np.ndarray  # f8[P] reserve_usd
-    close_factor: np.ndarray  # f8[P]
-    full_close_hf: np.ndarray  # f8[P]
-    lt: np.ndarray  # f8[P, A] liquidation threshold (0 where not collateral)
-    bonus: np.ndarray  # f8[P, A] liquidation bonus
+    liabilities: np.ndarray  # f8[P] haircut denominator (USD)
+    close_factor: np.ndarray  # f8[P] lending
+    full_close_hf: np.ndarray  # f8[P] lending
+    lt: np.ndarray  # f8[P, A] lending: liquidation threshold (0 where not collateral)
+    bonus: np.ndarray  # f8[P, A] lending: liquidation bonus
+    stablecoin: np.ndarray  # i8[P] cdp: the asset its debt is denominated in (-1 otherwise)
+    liq_ratio: np.ndarray  # f8[P] cdp
+    penalty: np.ndarray  # f8[P] cdp
+    auction_max_slippage: np.ndarray  # f8[P] cdp: above this expected slippage bids vanish
+    auction_discount: np.ndarray  # f8[P] cdp: keepers' discount then (1 = zero bids)
+    maintenance: np.ndarray  # f8[P] perp: maintenance margin fraction
+    liq_fee: np.ndarray  # f8[P] perp: liquidation fee fraction of notional
+    max_leverage: np.ndarray  # f8[P] leveraged
+    target_leverage: np.ndarray  # f8[P] leveraged
+    band: np.ndarray  # f8[P] options: rebalance band (fraction of the book's units)
+    rate: np.ndarray  # f8[P] options: risk-free rate
     uses: np.ndarray  # i8[P, A] 1 where the protocol's state depends on the asset's price
+
+
+class ProtocolState(NamedTuple):
+    """Per protocol state that evolves during a run."""
+
+    haircut: np.ndarray  # f8[P] issuer haircut: uncovered loss / liabilities
+    hedge: np.ndarray  # f8[P, A] options: units of the underlying held (negative: short)
+    hedge_cash: np.ndarray  # f8[P] options: USD from hedge trades (initial hedge included)
+    liability0: np.ndarray  # f8[P] options: value of the written book at the start
 
 
 class Path(NamedTuple):
@@ -120,12 +204,23 @@ class Outputs(NamedTuple):
     """Preallocated results the kernel fills. Counters are length-1 arrays."""
 
     # per protocol
-    liquidations: np.ndarray  # i8[P]
-    repaid_usd: np.ndarray  # f8[P]
+    liquidations: np.ndarray  # i8[P] liquidations, auctions started, perps closed, deleveragings
+    liquidated_usd: np.ndarray  # f8[P] debt repaid / notional closed / holdings sold
+    repaid_usd: np.ndarray  # f8[P] debt repaid (lending, cdp, leveraged)
     seized_usd: np.ndarray  # f8[P] collateral seized, at the oracle price of its round
     proceeds_usd: np.ndarray  # f8[P] what selling the seized collateral raised
     bad_debt_usd: np.ndarray  # f8[P]
     shortfall_usd: np.ndarray  # f8[P] at the end of the run
+    income_usd: np.ndarray  # f8[P] cdp penalties, perp liquidation fees: added to the reserve
+    auctions: np.ndarray  # i8[P] cdp auctions started
+    zero_bid_auctions: np.ndarray  # i8[P] cdp auction lots won by keepers at a discount
+    zero_bid_usd: np.ndarray  # f8[P] cdp: market value of collateral given away that way
+    auction_raised_usd: np.ndarray  # f8[P] cdp: USD raised by auctions (market and keepers)
+    returned_usd: np.ndarray  # f8[P] cdp: raised beyond the tab, returned to vault owners
+    adl_usd: np.ndarray  # f8[P] perp: deficit socialised by auto-deleveraging
+    hedge_units: np.ndarray  # f8[P] options: gross units of the underlying traded
+    sales_usd: np.ndarray  # f8[P] leveraged: proceeds of deleveraging sales
+    haircut: np.ndarray  # f8[P] issuer haircut at the end
     closed_positions: np.ndarray  # i8[P] positions closed with bad debt
     first_distress_round: np.ndarray  # i8[P] global round, -1 never
     first_distress_step: np.ndarray  # i8[P] step (0-based), -1 never
@@ -159,6 +254,7 @@ class Outputs(NamedTuple):
     trace_net_units: np.ndarray  # f8[R, A] net units sold (negative: bought) on the market
     trace_liquidations: np.ndarray  # i8[R, P]
     trace_repaid_usd: np.ndarray  # f8[R, P]
+    trace_flow_units: np.ndarray  # f8[R, P] units each protocol sent to market (sold - bought)
     # counters: [n_edges, n_trace, total_rounds (all, quiet included), acting_rounds]
     counters: np.ndarray  # i8[4]
 
@@ -170,11 +266,22 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
     minus = np.full(P, -1, dtype=I8)
     return Outputs(
         liquidations=np.zeros(P, I8),
+        liquidated_usd=np.zeros(P, F8),
         repaid_usd=np.zeros(P, F8),
         seized_usd=np.zeros(P, F8),
         proceeds_usd=np.zeros(P, F8),
         bad_debt_usd=np.zeros(P, F8),
         shortfall_usd=np.zeros(P, F8),
+        income_usd=np.zeros(P, F8),
+        auctions=np.zeros(P, I8),
+        zero_bid_auctions=np.zeros(P, I8),
+        zero_bid_usd=np.zeros(P, F8),
+        auction_raised_usd=np.zeros(P, F8),
+        returned_usd=np.zeros(P, F8),
+        adl_usd=np.zeros(P, F8),
+        hedge_units=np.zeros(P, F8),
+        sales_usd=np.zeros(P, F8),
+        haircut=np.zeros(P, F8),
         closed_positions=np.zeros(P, I8),
         first_distress_round=minus.copy(),
         first_distress_step=minus.copy(),
@@ -203,5 +310,6 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
         trace_net_units=np.zeros((R, A), F8),
         trace_liquidations=np.zeros((R, P), I8),
         trace_repaid_usd=np.zeros((R, P), F8),
+        trace_flow_units=np.zeros((R, P), F8),
         counters=np.zeros(4, I8),
     )

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
+
+from .stochastic import MONTE_CARLO_TAG, PATH_TAG, SHOCKS_TYPE_MESSAGE, MonteCarloModel, shock_kind
 
 # --- value types -------------------------------------------------------------------------------
 # Upper bounds reject absurd sizes (a typo of 1e30 instead of 1e3) before they overflow a kernel.
@@ -126,11 +136,25 @@ Market = Annotated[
 
 # --- assets ------------------------------------------------------------------------------------
 class Asset(Strict):
-    price: Price = Field(description="Start price in the numeraire (USD per unit).")
+    price: Price | None = Field(
+        None,
+        description="Start price in the numeraire (USD per unit). Required, except for an "
+        "issued token, whose price follows its backing.",
+    )
     market: Market | None = Field(
         None,
         description="Where liquidation flow of this asset is executed. No market: the price only "
         "moves with the shock path (a numeraire stablecoin stays at its price).",
+    )
+    issuer: Name | None = Field(
+        None,
+        description="The protocol that issued this token (a receipt token, a CDP stablecoin): "
+        "its price is the backing's price x (1 - the issuer's haircut).",
+    )
+    backing: Name | None = Field(
+        None,
+        description="With `issuer`: the asset one token is a claim on. Default: the numeraire "
+        "(1 USD).",
     )
 
 
@@ -176,7 +200,120 @@ class LendingProtocol(ProtocolBase):
     )
 
 
-Protocol = LendingProtocol
+class AuctionSettings(Strict):
+    """When CDP auctions fail under stress (MODEL.md §3 cdp; 12 March 2020)."""
+
+    max_slippage: HalfOpenFraction = Field(
+        1.0,
+        description="Bidders vanish when selling the round's lot on the market would lose more "
+        "than this fraction of its value (1: auctions never fail).",
+    )
+    zero_bid_discount: Fraction = Field(
+        1.0,
+        description="Then keepers win the lot for (1 - discount) of its value; 1 means bids "
+        "of zero, as on 12 March 2020.",
+    )
+
+
+class CdpPosition(Strict):
+    account: Name | None = None
+    collateral: Annotated[dict[Name, Units], Field(min_length=1)]
+    debt: Usd = Field(description="Debt in units of the protocol's stablecoin.")
+
+
+class CdpProtocol(ProtocolBase):
+    """Maker-style vaults: whole-vault auctions below the liquidation ratio."""
+
+    type: Literal["cdp"]
+    stablecoin: Name = Field(description="The asset the vaults' debt is denominated in.")
+    liquidation_ratio: Annotated[float, Field(ge=1, le=10, allow_inf_nan=False)] = Field(
+        description="Minimum collateral value / debt value (Maker ETH-A: 1.5)."
+    )
+    penalty: Bonus = Field(0.13, description="Liquidation penalty added to the debt (tab).")
+    auction: AuctionSettings = Field(default_factory=AuctionSettings)
+    positions: Annotated[list[CdpPosition], Field(max_length=5_000_000)] = Field(
+        default_factory=list
+    )
+
+
+class PerpPosition(Strict):
+    account: Name | None = None
+    asset: Name
+    size: Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)] = Field(
+        description="Signed units: positive long, negative short."
+    )
+    entry_price: Price
+    margin: Usd = Field(description="Collateral posted, USD.")
+
+
+class PerpProtocol(ProtocolBase):
+    """Perpetual-futures DEX: liquidation at maintenance margin, insurance fund, ADL."""
+
+    type: Literal["perp"]
+    maintenance_margin: OpenFraction = Field(
+        description="Liquidated when equity < maintenance_margin x |size| x price."
+    )
+    liquidation_fee: Annotated[float, Field(ge=0, lt=0.5, allow_inf_nan=False)] = Field(
+        0.0, description="Fraction of the closed notional paid to the insurance fund."
+    )
+    positions: Annotated[list[PerpPosition], Field(max_length=5_000_000)] = Field(
+        default_factory=list
+    )
+
+
+class LeveragedPosition(Strict):
+    account: Name | None = None
+    holdings: Annotated[dict[Name, Units], Field(min_length=1)]
+    debt_usd: Usd
+
+
+class LeveragedProtocol(ProtocolBase):
+    """Leveraged tokens, looping vaults, funds with a leverage target (fire sales)."""
+
+    type: Literal["leveraged"]
+    max_leverage: Annotated[float, Field(gt=1, le=1000, allow_inf_nan=False)] = Field(
+        description="Above this leverage (holdings / equity) the vault deleverages."
+    )
+    target_leverage: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = Field(
+        description="The leverage a deleveraging sale returns to."
+    )
+    positions: Annotated[list[LeveragedPosition], Field(max_length=5_000_000)] = Field(
+        default_factory=list
+    )
+
+
+class OptionPosition(Strict):
+    asset: Name = Field(description="The underlying.")
+    kind: Literal["put", "call"]
+    strike: Price
+    expiry_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)]
+    units: Units = Field(description="Options written (the vault is short them).")
+    vol: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = Field(
+        description="Annualised volatility for Black–Scholes."
+    )
+
+
+class OptionsProtocol(ProtocolBase):
+    """A vault that writes options and delta-hedges them on the underlying's market."""
+
+    type: Literal["options"]
+    rebalance_band: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+        0.02,
+        description="Re-hedge when the hedge is off its target by more than this fraction of "
+        "the book's units.",
+    )
+    rate: Annotated[float, Field(ge=-0.5, le=1, allow_inf_nan=False)] = Field(
+        0.0, description="Risk-free rate (annual) in the Black–Scholes formulas."
+    )
+    positions: Annotated[list[OptionPosition], Field(max_length=5_000_000)] = Field(
+        default_factory=list
+    )
+
+
+Protocol = Annotated[
+    LendingProtocol | CdpProtocol | PerpProtocol | LeveragedProtocol | OptionsProtocol,
+    Field(discriminator="type"),
+]
 
 
 # --- shocks ------------------------------------------------------------------------------------
@@ -196,6 +333,16 @@ class ShockStep(Strict):
         return dict(self.__pydantic_extra__ or {})
 
 
+#: The shock path: a list of steps, or a Monte Carlo model of random paths (stochastic.py).
+ShockPath = Annotated[
+    Annotated[list[ShockStep], Field(min_length=1, max_length=MAX_STEPS), Tag(PATH_TAG)]
+    | Annotated[MonteCarloModel, Tag(MONTE_CARLO_TAG)],
+    Discriminator(
+        shock_kind, custom_error_type="shocks_type", custom_error_message=SHOCKS_TYPE_MESSAGE
+    ),
+]
+
+
 # --- scenario ----------------------------------------------------------------------------------
 class Scenario(Strict):
     """A stress scenario: assets and their markets, protocols and positions, a shock path."""
@@ -205,7 +352,7 @@ class Scenario(Strict):
     settings: Settings = Field(default_factory=Settings)
     assets: Annotated[dict[Name, Asset], Field(min_length=1, max_length=1000)]
     protocols: Annotated[dict[Name, Protocol], Field(min_length=1, max_length=1000)]
-    shocks: Annotated[list[ShockStep], Field(min_length=1, max_length=MAX_STEPS)]
+    shocks: ShockPath
 
 
 def json_schema() -> dict[str, Any]:

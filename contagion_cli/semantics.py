@@ -10,7 +10,18 @@ from collections.abc import Iterator
 
 from .errors import Location, Problem, known_names_hint
 from .loader import Document
-from .schema import LIQUIDITY_KEY, CpmmMarket, LendingProtocol, OrderbookMarket, Scenario
+from .schema import (
+    LIQUIDITY_KEY,
+    CdpProtocol,
+    CpmmMarket,
+    LendingProtocol,
+    LeveragedProtocol,
+    OptionsProtocol,
+    OrderbookMarket,
+    PerpProtocol,
+    Scenario,
+)
+from .stochastic import MonteCarloModel, reference_problems
 
 #: cpmm reserves must price the asset within this relative tolerance of its `price`.
 RESERVE_PRICE_TOLERANCE = 1e-4
@@ -46,7 +57,26 @@ class _Checker:
         for name, proto in self.s.protocols.items():
             if isinstance(proto, LendingProtocol):
                 yield from self.check_lending(name, proto)
+            elif isinstance(proto, CdpProtocol):
+                yield from self.check_cdp(name, proto)
+            elif isinstance(proto, PerpProtocol):
+                yield from self.check_perp(name, proto)
+            elif isinstance(proto, LeveragedProtocol):
+                yield from self.check_leveraged(name, proto)
+            elif isinstance(proto, OptionsProtocol):
+                yield from self.check_options(name, proto)
         yield from self.check_shocks()
+
+    def issued(self, asset: str) -> bool:
+        a = self.s.assets.get(asset)
+        return a is not None and a.issuer is not None
+
+    def check_asset_names(
+        self, path: tuple[str | int, ...], names: dict[str, object] | list[str]
+    ) -> Iterator[Problem]:
+        for asset in names:
+            if asset not in self.assets:
+                yield self.unknown_asset((*path, asset), asset)
 
     # --- assets and markets ------------------------------------------------------------------
     def check_assets(self) -> Iterator[Problem]:
@@ -57,6 +87,22 @@ class _Checker:
                     path,
                     f"{LIQUIDITY_KEY!r} is reserved (shock steps use it for multipliers)",
                     "rename the asset",
+                )
+            if asset.issuer is not None:
+                yield from self.check_issued(name, asset)
+                continue
+            if asset.price is None:
+                yield self.problem(
+                    path,
+                    "missing required key 'price'",
+                    "only an issued token (with 'issuer') may leave it out",
+                )
+                continue
+            if asset.backing is not None:
+                yield self.problem(
+                    (*path, "backing"),
+                    "'backing' needs 'issuer'",
+                    "name the protocol that issued the token",
                 )
             market = asset.market
             if isinstance(market, CpmmMarket):
@@ -73,6 +119,41 @@ class _Checker:
                 yield from self.check_book((*path, "market", "bids"), market.bids, side=-1)
                 if market.asks is not None:
                     yield from self.check_book((*path, "market", "asks"), market.asks, side=+1)
+
+    def check_issued(self, name: str, asset) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
+        path: tuple[str | int, ...] = ("assets", name)
+        if asset.issuer not in self.s.protocols:
+            yield self.problem(
+                (*path, "issuer"),
+                f"unknown protocol {asset.issuer!r}",
+                known_names_hint(asset.issuer, self.s.protocols, "protocols"),
+            )
+        if asset.market is not None:
+            yield self.problem(
+                (*path, "market"),
+                "an issued token's price follows its backing; it has no market",
+                "remove 'market' (or 'issuer')",
+            )
+        backing_price = 1.0
+        if asset.backing is not None:
+            if asset.backing not in self.assets:
+                yield self.unknown_asset((*path, "backing"), asset.backing)
+                return
+            backing = self.s.assets[asset.backing]
+            if backing.issuer is not None or asset.backing == name:
+                yield self.problem(
+                    (*path, "backing"),
+                    "the backing must be an asset with its own price, not another issued token",
+                )
+                return
+            backing_price = backing.price if backing.price is not None else 1.0
+        if asset.price is not None and abs(asset.price / backing_price - 1.0) > 1e-9:
+            yield self.problem(
+                (*path, "price"),
+                f"an issued token starts at its backing's price ({backing_price:g}), "
+                f"found {asset.price:g}",
+                "leave 'price' out: it follows the backing",
+            )
 
     def check_book(
         self, path: tuple[str | int, ...], levels: list[list[float]], side: int
@@ -142,12 +223,66 @@ class _Checker:
                 if asset not in self.assets:
                     yield self.unknown_asset((*path, "debt", asset), asset)
 
+    # --- other protocol types ----------------------------------------------------------------
+    def check_cdp(self, name: str, proto: CdpProtocol) -> Iterator[Problem]:
+        base: tuple[str | int, ...] = ("protocols", name)
+        stable = proto.stablecoin
+        if stable not in self.assets:
+            yield self.unknown_asset((*base, "stablecoin"), stable)
+        for i, pos in enumerate(proto.positions):
+            path = (*base, "positions", i, "collateral")
+            yield from self.check_asset_names(path, pos.collateral)
+            if stable in pos.collateral:
+                yield self.problem(
+                    (*path, stable), f"the stablecoin {stable!r} cannot be its own collateral"
+                )
+
+    def check_perp(self, name: str, proto: PerpProtocol) -> Iterator[Problem]:
+        for i, pos in enumerate(proto.positions):
+            path: tuple[str | int, ...] = ("protocols", name, "positions", i)
+            if pos.asset not in self.assets:
+                yield self.unknown_asset((*path, "asset"), pos.asset)
+            if pos.size == 0:
+                yield self.problem(
+                    (*path, "size"),
+                    "size must not be 0",
+                    "positive for a long, negative for a short",
+                )
+
+    def check_leveraged(self, name: str, proto: LeveragedProtocol) -> Iterator[Problem]:
+        base: tuple[str | int, ...] = ("protocols", name)
+        if proto.target_leverage >= proto.max_leverage:
+            yield self.problem(
+                (*base, "target_leverage"),
+                f"target_leverage {proto.target_leverage:g} must be below max_leverage "
+                f"{proto.max_leverage:g}",
+                "a deleveraging sale returns from above the maximum to the target",
+            )
+        for i, pos in enumerate(proto.positions):
+            yield from self.check_asset_names((*base, "positions", i, "holdings"), pos.holdings)
+
+    def check_options(self, name: str, proto: OptionsProtocol) -> Iterator[Problem]:
+        for i, pos in enumerate(proto.positions):
+            path: tuple[str | int, ...] = ("protocols", name, "positions", i, "asset")
+            if pos.asset not in self.assets:
+                yield self.unknown_asset(path, pos.asset)
+
     # --- shock path --------------------------------------------------------------------------
     def check_shocks(self) -> Iterator[Problem]:
+        if isinstance(self.s.shocks, MonteCarloModel):
+            yield from self.check_monte_carlo(self.s.shocks)
+            return
         for t, step in enumerate(self.s.shocks):
             for asset in step.returns:
                 if asset not in self.assets:
                     yield self.unknown_asset(("shocks", t, asset), asset)
+                elif self.issued(asset):
+                    yield self.problem(
+                        ("shocks", t, asset),
+                        f"{asset!r} is issued by {self.s.assets[asset].issuer!r}: its price "
+                        "follows its backing and its issuer's losses",
+                        "shock the backing asset instead",
+                    )
             for asset in step.liquidity:
                 path = ("shocks", t, LIQUIDITY_KEY, asset)
                 if asset not in self.assets:
@@ -158,3 +293,7 @@ class _Checker:
                         f"asset {asset!r} has no market, so its liquidity cannot be scaled",
                         f"give assets.{asset} a market, or remove this multiplier",
                     )
+
+    def check_monte_carlo(self, mc: MonteCarloModel) -> Iterator[Problem]:
+        for path, message, hint in reference_problems(mc, self.s.assets):
+            yield self.problem(("shocks", *path), message, hint)

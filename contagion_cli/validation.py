@@ -131,7 +131,9 @@ def _problem(
         tag = ctx.get("tag")
         discriminator = str(ctx.get("discriminator", "type")).strip("'")
         if kind == "union_tag_not_found":
-            message = f"missing key {discriminator!r}"
+            message = f"missing required key {discriminator!r}"
+            tags = union_tags(root, raw_loc)
+            expected = ", ".join(repr(t) for t in tags) if tags else expected
         else:
             message = f"unknown {discriminator} {tag!r}"
         hint = f"expected one of: {expected}"
@@ -211,6 +213,22 @@ def allowed_keys(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
             return []
     model = _as_model(tp)
     return list(model.model_fields) if model is not None else []
+
+
+def union_tags(root: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """The `type` values a discriminated union at pydantic location ``loc`` accepts."""
+    tp: Any = root
+    for part in loc:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    tags = []
+    for member in _union_members(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            field = member.model_fields.get("type")
+            if field is not None:
+                tags.extend(typing.get_args(field.annotation))
+    return tags
 
 
 def _unwrap(tp: Any) -> Any:

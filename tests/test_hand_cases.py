@@ -159,7 +159,8 @@ protocols:
 shocks: [{{TKN: 0.0}}]
 """)
     c = compile_scenario(s)
-    _, venues, book, _ = c.fresh_state()
+    st = c.fresh_state()
+    venues, book = st.venues, st.book
     return venues, book
 
 
@@ -223,7 +224,8 @@ protocols:
   p: {{type: lending, collateral: {{TKN: {AAVE_ETH}}}}}
 shocks: [{{TKN: 0.0}}]
 """)
-    _, venues, book, _ = compile_scenario(s).fresh_state()
+    st = compile_scenario(s).fresh_state()
+    venues, book = st.venues, st.book
     return venues, book
 
 

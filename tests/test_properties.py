@@ -104,12 +104,18 @@ def test_the_fixed_point_is_a_fixed_point(data):
     path = Path(np.zeros((1, compiled.n_assets)), np.ones((1, compiled.n_assets)))
     out = empty_outputs(compiled.n_protocols, compiled.n_assets, 1, 0)
     prices = raw.assets.price.copy()
+    st = raw.state
     status = run_cascade(
-        raw.assets,
-        raw.venues,
-        raw.book,
-        raw.lending,
+        st.assets,
+        st.venues,
+        st.book,
+        st.lending,
+        st.cdp,
+        st.perp,
+        st.leveraged,
+        compiled.options,
         compiled.protocols,
+        st.pstate,
         path,
         compiled.params,
         out,
