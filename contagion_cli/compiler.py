@@ -133,7 +133,8 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     n_a = len(asset_names)
     n_p = len(protocol_names)
 
-    assets, venues, book = _compile_markets(scenario, a_index, p_index)
+    eps = float(scenario.settings.min_price_fraction)
+    assets, venues, book = _compile_markets(scenario, a_index, p_index, eps)
     start_price = assets.start_price
 
     # --- protocol parameters -----------------------------------------------------------------
@@ -328,7 +329,7 @@ def _initial_hedges(
 
 
 def _compile_markets(
-    scenario: Scenario, a_index: dict[str, int], p_index: dict[str, int]
+    scenario: Scenario, a_index: dict[str, int], p_index: dict[str, int], eps: float
 ) -> tuple[Assets, Venues, Book]:
     n_a = len(a_index)
     price = np.zeros(n_a, F8)
@@ -402,6 +403,8 @@ def _compile_markets(
         asset=np.asarray(rows["asset"], I8),
         kind=np.asarray(rows["kind"], I8),
         price=np.asarray(rows["price"], F8),
+        lo=np.asarray(rows["price"], F8) * eps,
+        hi=np.asarray(rows["price"], F8) / eps,
         x=np.asarray(rows["x"], F8),
         y=np.asarray(rows["y"], F8),
         fee=np.asarray(rows["fee"], F8),
@@ -519,6 +522,7 @@ class _Builder:
             col_pending=np.zeros(m, F8),
             debt=np.asarray(debt, F8),
             tab=np.zeros(n, F8),
+            tab0=np.zeros(n, F8),
             raised=np.zeros(n, F8),
         )
         return cdp, np.asarray(entity, I8), liab

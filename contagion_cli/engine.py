@@ -10,6 +10,8 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import NamedTuple
 
+import numpy as np
+
 from . import __version__
 from .compiler import Compiled, State
 from .errors import InputError, Location
@@ -21,7 +23,15 @@ from .layout import (
     Outputs,
     empty_outputs,
 )
-from .results import AssetResult, Edge, ProtocolResult, RunResult, StepResult, TraceRound
+from .results import (
+    AdlCut,
+    AssetResult,
+    Edge,
+    ProtocolResult,
+    RunResult,
+    StepResult,
+    TraceRound,
+)
 
 #: Rounds recorded by ``--trace`` at most (a trace row is small; a runaway cascade is not).
 DEFAULT_TRACE_CAP = 10_000
@@ -78,7 +88,7 @@ def default_executor() -> Executor:
 def run(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RunResult:
     """Run the scenario once on fresh copies of its state; the compiled arrays stay untouched."""
     raw = run_raw(compiled, trace, executor)
-    return collect(compiled, raw.outputs, raw.status)
+    return collect(compiled, raw.outputs, raw.status, raw.state)
 
 
 def run_raw(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RawRun:
@@ -144,8 +154,13 @@ def _python_kernel() -> Callable:
     return namespace["run_cascade"]  # type: ignore[return-value]
 
 
-def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:
-    """Turn raw kernel outputs into a :class:`RunResult`."""
+#: ADL cuts listed per perp protocol (largest first); the JSON's count covers all of them.
+MAX_ADL_CUTS = 20
+
+
+def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = None) -> RunResult:
+    """Turn raw kernel outputs (and, for per-position detail, the final state) into results."""
+    cuts = _adl_cuts(compiled, state)
     names_a = compiled.asset_names
     names_p = compiled.protocol_names
 
@@ -160,6 +175,7 @@ def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:
             type=compiled.protocol_types[p],
             positions=int(compiled.position_counts[p]),
             liquidations=int(o.liquidations[p]),
+            liquidated_usd=float(o.liquidated_usd[p]),
             repaid_usd=float(o.repaid_usd[p]),
             collateral_seized_usd=float(o.seized_usd[p]),
             collateral_sold_usd=float(o.proceeds_usd[p]),
@@ -174,6 +190,18 @@ def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:
             first_distress_round=int(o.first_distress_round[p]) if depth >= 0 else None,
             first_distress_step=int(o.first_distress_step[p]) + 1 if depth >= 0 else None,
             depth=depth if depth >= 0 else None,
+            income_usd=float(o.income_usd[p]),
+            haircut=float(o.haircut[p]),
+            auctions=int(o.auctions[p]),
+            zero_bid_auctions=int(o.zero_bid_auctions[p]),
+            zero_bid_collateral_usd=float(o.zero_bid_usd[p]),
+            auction_raised_usd=float(o.auction_raised_usd[p]),
+            returned_to_owners_usd=float(o.returned_usd[p]),
+            adl_usd=float(o.adl_usd[p]),
+            adl_positions=len(cuts.get(p, ())),
+            adl_cuts=tuple(cuts.get(p, ())[:MAX_ADL_CUTS]),
+            deleveraging_sales_usd=float(o.sales_usd[p]),
+            hedge_units_traded=float(o.hedge_units[p]),
         )
 
     assets: dict[str, AssetResult] = {}
@@ -227,6 +255,7 @@ def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:
             net_sold_units={n: float(o.trace_net_units[k, a]) for a, n in enumerate(names_a)},
             liquidations={n: int(o.trace_liquidations[k, p]) for p, n in enumerate(names_p)},
             repaid_usd={n: float(o.trace_repaid_usd[k, p]) for p, n in enumerate(names_p)},
+            flow_units={n: float(o.trace_flow_units[k, p]) for p, n in enumerate(names_p)},
         )
         for k in range(int(o.counters[1]))
     ]
@@ -240,9 +269,10 @@ def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:
         total_rounds=int(o.counters[2]),
         steps=steps,
         liquidations=int(o.liquidations.sum()),
-        liquidated_usd=float(o.repaid_usd.sum()),
+        liquidated_usd=float(o.liquidated_usd.sum()),
         bad_debt_usd=float(o.bad_debt_usd.sum()),
         shortfall_usd=float(o.shortfall_usd.sum()),
+        adl_usd=float(o.adl_usd.sum()),
         insolvent_protocols=[n for n, pr in protocols.items() if pr.insolvent],
         propagation_depth=max(depths) if depths else 0,
         amplification=amplification
@@ -255,3 +285,19 @@ def collect(compiled: Compiled, o: Outputs, status: int) -> RunResult:
         trace=trace,
         trace_truncated=bool(trace) and int(o.counters[2]) > len(trace),
     )
+
+
+def _adl_cuts(compiled: Compiled, state: State | None) -> dict[int, list[AdlCut]]:
+    """Who was auto-deleveraged, per perp protocol, largest cut first."""
+    if state is None:
+        return {}
+    perp = state.perp
+    out: dict[int, list[AdlCut]] = {}
+    for i in np.flatnonzero(perp.adl_cut > 0.0):
+        p = int(perp.protocol[i])
+        entity = compiled.entity_names[int(compiled.entities["perp"][i])]
+        asset = compiled.asset_names[int(perp.asset[i])]
+        out.setdefault(p, []).append(AdlCut(entity, asset, float(perp.adl_cut[i])))
+    for cuts in out.values():
+        cuts.sort(key=lambda c: (-c.cut_usd, c.account))
+    return out

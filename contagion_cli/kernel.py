@@ -1,6 +1,6 @@
 """The cascade kernel: Jacobi liquidation rounds to a fixed point (MODEL.md §1–§3, §5).
 
-Array code only (numba ``@njit(cache=True)``): it mutates the state arrays it is given, fills
+Array code only (numba ``@njit(cache=True, error_model="numpy")``): it mutates the state arrays it is given, fills
 preallocated outputs, returns a status code, never raises, never prints. Every jitted helper
 lives in this one file because numba's cache does not notice edits in *other* files that a
 cached function calls.
@@ -23,6 +23,7 @@ except NameError:
 from .layout import (
     ASSET_ISSUED,
     ASSET_MARKET,
+    AUCTION_DUST,
     OPT_CALL,
     POS_AUCTION,
     POS_CLOSED,
@@ -44,9 +45,13 @@ from .layout import (
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def venue_sell(V, B, v, q, eps):
-    """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled)."""
+    """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled).
+
+    No price leaves the venue's band [lo, hi] (start price x eps, start price / eps): beyond
+    it a pool is exhausted (units unfilled) and impact curves stop.
+    """
     kind = V.kind[v]
     p0 = V.price[v]
     if q <= 0.0:
@@ -54,21 +59,21 @@ def venue_sell(V, B, v, q, eps):
     if kind == VENUE_CPMM:
         x = V.x[v]
         y = V.y[v]
-        q_in = q * (1.0 - V.fee[v])
+        filled = min(q, max(0.0, math.sqrt(x * y / V.lo[v]) - x))
+        q_in = filled * (1.0 - V.fee[v])
         out = y * q_in / (x + q_in)
-        V.x[v] = x + q
+        V.x[v] = x + filled
         V.y[v] = y - out
         V.price[v] = V.y[v] / V.x[v]
-        return out, q
+        return out, filled
     if kind == VENUE_LINEAR:
-        p1 = p0 * max(eps, 1.0 - V.lam[v] * q * p0)
+        p1 = max(p0 * max(eps, 1.0 - V.lam[v] * q * p0), V.lo[v])
         V.price[v] = p1
         return q * 0.5 * (p0 + p1), q
     if kind == VENUE_EXPONENTIAL:
         a = V.alpha[v]
-        decay = math.exp(-a * q)
-        V.price[v] = max(p0 * decay, p0 * eps)
-        return p0 * (1.0 - decay) / a, q
+        V.price[v] = max(p0 * math.exp(-a * q), p0 * eps, V.lo[v])
+        return -p0 * math.expm1(-a * q) / a, q  # expm1: exact for small sales
     # VENUE_ORDERBOOK: walk the bids, best first
     left = q
     proceeds = 0.0
@@ -89,11 +94,11 @@ def venue_sell(V, B, v, q, eps):
             break
     if n > 0 and left > 0.0:  # exhausted: the price floor is the last level
         last_price = V.anchor[v] * (1.0 + B.offset[start + n - 1])
-    V.price[v] = min(p0, last_price)
+    V.price[v] = max(min(p0, last_price), V.lo[v])
     return proceeds, q - left
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def venue_buy(V, B, v, q, eps):
     """Buy ``q`` units on venue ``v``; returns (cost_usd, units_filled)."""
     kind = V.kind[v]
@@ -103,35 +108,32 @@ def venue_buy(V, B, v, q, eps):
     if kind == VENUE_CPMM:
         x = V.x[v]
         y = V.y[v]
-        # a pool cannot deliver all its base units: stop where the price reaches p0 / eps
-        q_max = x * (1.0 - math.sqrt(eps))
-        filled = min(q, q_max)
+        # a pool cannot deliver all its base units: it stops where the price reaches `hi`
+        filled = min(q, max(0.0, x - math.sqrt(x * y / V.hi[v])))
         cost = y * filled / ((x - filled) * (1.0 - V.fee[v]))
         V.x[v] = x - filled
         V.y[v] = y + cost
         V.price[v] = V.y[v] / V.x[v]
         return cost, filled
+    cap = min(p0 / eps, V.hi[v])
     if kind == VENUE_LINEAR:
         p1 = p0 * (1.0 + V.lam[v] * q * p0)
-        cap = p0 / eps
         if p1 > cap:
             # beyond the cap the rest fills at the cap price
-            q_lin = (cap / p0 - 1.0) / (V.lam[v] * p0)
+            q_lin = max(0.0, (cap / p0 - 1.0) / (V.lam[v] * p0))
             V.price[v] = cap
             return q_lin * 0.5 * (p0 + cap) + (q - q_lin) * cap, q
         V.price[v] = p1
         return q * 0.5 * (p0 + p1), q
     if kind == VENUE_EXPONENTIAL:
         a = V.alpha[v]
-        limit = math.log(1.0 / eps)
+        limit = math.log(max(cap / p0, 1.0))
         if a * q > limit:
             q_exp = limit / a
-            cap = p0 / eps
-            V.price[v] = cap
-            return p0 * (math.exp(limit) - 1.0) / a + (q - q_exp) * cap, q
-        grow = math.exp(a * q)
-        V.price[v] = p0 * grow
-        return p0 * (grow - 1.0) / a, q
+            V.price[v] = max(cap, p0)
+            return p0 * math.expm1(limit) / a + (q - q_exp) * max(cap, p0), q
+        V.price[v] = p0 * math.exp(a * q)
+        return p0 * math.expm1(a * q) / a, q
     # VENUE_ORDERBOOK: walk the asks
     left = q
     cost = 0.0
@@ -152,11 +154,11 @@ def venue_buy(V, B, v, q, eps):
             break
     if n > 0 and left > 0.0:
         last_price = V.anchor[v] * (1.0 + B.offset[start + n - 1])
-    V.price[v] = max(p0, last_price)
+    V.price[v] = min(max(p0, last_price), V.hi[v])
     return cost, q - left
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def venue_recenter(V, B, v, new_price, multiplier):
     """Move venue ``v`` to ``new_price`` by arbitrage and scale its liquidity by ``multiplier``.
 
@@ -165,6 +167,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     requote around the new price with the (scaled) depth of every level restored.
     """
     kind = V.kind[v]
+    new_price = min(max(new_price, V.lo[v]), V.hi[v])
     if kind == VENUE_CPMM:
         x = V.x[v] * multiplier
         y = V.y[v] * multiplier
@@ -186,7 +189,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     V.price[v] = new_price
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _add(total, comp, i, value):
     """Neumaier-compensated ``total[i] += value``: batch sums that do not depend on order."""
     t = total[i] + value
@@ -202,7 +205,7 @@ def _add(total, comp, i, value):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def venue_sell_quote(V, B, v, q, eps):
     """What selling ``q`` units on venue ``v`` would raise now, without trading (USD)."""
     kind = V.kind[v]
@@ -210,14 +213,16 @@ def venue_sell_quote(V, B, v, q, eps):
     if q <= 0.0:
         return 0.0
     if kind == VENUE_CPMM:
-        q_in = q * (1.0 - V.fee[v])
-        return V.y[v] * q_in / (V.x[v] + q_in)
+        x = V.x[v]
+        filled = min(q, max(0.0, math.sqrt(x * V.y[v] / V.lo[v]) - x))
+        q_in = filled * (1.0 - V.fee[v])
+        return V.y[v] * q_in / (x + q_in)
     if kind == VENUE_LINEAR:
-        p1 = p0 * max(eps, 1.0 - V.lam[v] * q * p0)
+        p1 = max(p0 * max(eps, 1.0 - V.lam[v] * q * p0), V.lo[v])
         return q * 0.5 * (p0 + p1)
     if kind == VENUE_EXPONENTIAL:
         a = V.alpha[v]
-        return p0 * (1.0 - math.exp(-a * q)) / a
+        return -p0 * math.expm1(-a * q) / a
     left = q
     proceeds = 0.0
     for k in range(V.bid_start[v], V.bid_start[v] + V.bid_count[v]):
@@ -235,12 +240,12 @@ def venue_sell_quote(V, B, v, q, eps):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _norm_cdf(x):
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def bs_delta_value(kind, s, k, tau, vol, r):
     """(delta, value) of one option on one unit of the underlying."""
     sq = vol * math.sqrt(tau)
@@ -257,7 +262,7 @@ def bs_delta_value(kind, s, k, tau, vol, r):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _value_position(L, Pr, oracle, i, p):
     """(debt value, largest debt leg, collateral value, LT-weighted collateral, largest
     collateral leg) of position ``i`` at protocol ``p``'s oracle. Legs are -1 when absent."""
@@ -289,7 +294,7 @@ def _value_position(L, Pr, oracle, i, p):
     return debt_value, j_star, col_value, col_adj, i_star
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lending_shortfall(L, Pr, oracle, shortfall):
     """Per protocol: sum over open positions of max(0, debt value - collateral value)."""
     for i in range(L.protocol.shape[0]):
@@ -301,7 +306,7 @@ def lending_shortfall(L, Pr, oracle, shortfall):
             shortfall[p] += debt_value - col_value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lending_round(L, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace_row):
     """One lending round over every open position.
 
@@ -379,7 +384,7 @@ def lending_round(L, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _vault_value(C, oracle, i, p):
     col = 0.0
     for k in range(C.col_start[i], C.col_start[i + 1]):
@@ -388,21 +393,37 @@ def _vault_value(C, oracle, i, p):
     return col
 
 
-@njit(cache=True)
-def cdp_shortfall(C, Pr, oracle, shortfall):
+@njit(cache=True, error_model="numpy")
+def cdp_shortfall(C, Pr, oracle, par, shortfall):
     for i in range(C.protocol.shape[0]):
         if C.status[i] == POS_CLOSED or C.debt[i] <= 0.0:
             continue
         p = C.protocol[i]
-        debt_value = C.debt[i] * oracle[p, Pr.stablecoin[p]]
+        debt_value = C.debt[i] * par[p]
         col = _vault_value(C, oracle, i, p)
         if debt_value > col:
             shortfall[p] += debt_value - col
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def cdp_round(
-    C, Pr, A, V, B, oracle, shortfall, acted, sell, sell_c, flow, lot, stressed, O_, trace_row, eps
+    C,
+    Pr,
+    A,
+    V,
+    B,
+    oracle,
+    par,
+    shortfall,
+    acted,
+    sell,
+    sell_c,
+    flow,
+    lot,
+    stressed,
+    O_,
+    trace_row,
+    eps,
 ):
     """Start auctions of vaults below the liquidation ratio; send this round's lots to market
     (or, when the market is too stressed for bidders, to keepers at a discount)."""
@@ -417,7 +438,7 @@ def cdp_round(
         if C.status[i] == POS_CLOSED:
             continue
         p = C.protocol[i]
-        s_price = oracle[p, Pr.stablecoin[p]]
+        s_price = par[p]
         debt_value = C.debt[i] * s_price
         col = _vault_value(C, oracle, i, p)
         if debt_value > col:
@@ -427,6 +448,8 @@ def cdp_round(
                 continue
             C.status[i] = POS_AUCTION
             C.tab[i] = C.debt[i] * (1.0 + Pr.penalty[p])
+            C.tab0[i] = C.tab[i]
+            acted[p] = 1
             O_.auctions[p] += 1
             O_.liquidations[p] += 1
             if trace_row >= 0:
@@ -454,7 +477,7 @@ def cdp_round(
         if C.status[i] != POS_AUCTION:
             continue
         p = C.protocol[i]
-        s_price = oracle[p, Pr.stablecoin[p]]
+        s_price = par[p]
         col = _vault_value(C, oracle, i, p)
         if col <= 0.0:
             continue
@@ -482,11 +505,13 @@ def cdp_round(
                 flow[p, a] += units
         if zero_bid:
             O_.zero_bid_auctions[p] += 1
-        acted[p] = 1
+            acted[p] = 1
+        # a lot sent to market counts as action once something of it fills (cdp_settle): an
+        # exhausted market must not keep the round loop going
 
 
-@njit(cache=True)
-def cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row):
+@njit(cache=True, error_model="numpy")
+def cdp_settle(C, Pr, oracle, par, sell_fill, sell_avg, acted, O_, trace_row):
     """Credit what the auctions raised: debt first, then the penalty (income); close vaults
     whose tab is raised (the rest of the collateral goes back to the owner) or whose
     collateral is gone (the unraised debt is bad debt)."""
@@ -495,12 +520,14 @@ def cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row):
             continue
         p = C.protocol[i]
         s = Pr.stablecoin[p]
-        s_price = oracle[p, s]
+        s_price = par[p]
         for k in range(C.col_start[i], C.col_start[i + 1]):
             q = C.col_pending[k]
             if q > 0.0:
                 a = C.col_asset[k]
                 filled = q * sell_fill[a]
+                if filled > 0.0:
+                    acted[p] = 1
                 C.raised[i] += filled * sell_avg[a]
                 C.col_units[k] -= filled
                 O_.seized_units[p, a] += filled
@@ -510,8 +537,7 @@ def cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row):
         O_.auction_raised_usd[p] += C.raised[i]
         raised_units = C.raised[i] / s_price
         C.raised[i] = 0.0
-        tab_before = C.tab[i]
-        used = min(raised_units, tab_before)
+        used = min(raised_units, C.tab[i])
         repay = min(used, C.debt[i])
         C.debt[i] -= repay
         C.tab[i] -= used
@@ -522,7 +548,7 @@ def cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row):
         O_.income_usd[p] += (used - repay) * s_price
         if trace_row >= 0:
             O_.trace_repaid_usd[trace_row, p] += repay * s_price
-        if C.tab[i] <= 1e-12 * tab_before:
+        if C.tab[i] <= AUCTION_DUST * C.tab0[i]:  # raised, but for dust (waived)
             C.tab[i] = 0.0
             if C.debt[i] > 0.0:  # rounding: the debt is covered when the tab is
                 O_.repaid_units[p, s] += C.debt[i]
@@ -548,7 +574,7 @@ def cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def perp_shortfall(Pp, oracle, shortfall):
     for i in range(Pp.protocol.shape[0]):
         if Pp.status[i] != POS_OPEN:
@@ -559,7 +585,7 @@ def perp_shortfall(Pp, oracle, shortfall):
             shortfall[p] -= equity
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def perp_round(Pp, Pr, oracle, shortfall, acted, sell, sell_c, buy, buy_c, flow, O_, trace_row):
     """Close every position whose equity is below maintenance margin: longs sell, shorts buy."""
     for i in range(Pp.protocol.shape[0]):
@@ -588,7 +614,7 @@ def perp_round(Pp, Pr, oracle, shortfall, acted, sell, sell_c, buy, buy_c, flow,
             O_.trace_liquidations[trace_row, p] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def perp_settle(Pp, Pr, oracle, sell_fill, sell_avg, buy_fill, buy_avg, deficit, O_):
     """Realise closed positions at the batch price; fees to the fund; deficits to ``deficit``
     [protocol, asset, side] (side 0: a bankrupt long, 1: a bankrupt short)."""
@@ -619,7 +645,7 @@ def perp_settle(Pp, Pr, oracle, sell_fill, sell_avg, buy_fill, buy_avg, deficit,
         perp_cover_deficits(Pp, Pr, oracle, deficit, O_)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def perp_cover_deficits(Pp, Pr, oracle, deficit, O_):
     """Deficits are paid by the insurance fund (reserve + fees - losses so far); what the fund
     cannot pay is auto-deleveraged pro rata from the unrealised profit of open opposite
@@ -685,7 +711,7 @@ def perp_cover_deficits(Pp, Pr, oracle, deficit, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _holdings_value(Lv, oracle, i, p):
     h = 0.0
     for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
@@ -694,7 +720,7 @@ def _holdings_value(Lv, oracle, i, p):
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lev_shortfall(Lv, oracle, shortfall):
     for i in range(Lv.protocol.shape[0]):
         if Lv.status[i] != POS_OPEN:
@@ -705,7 +731,7 @@ def lev_shortfall(Lv, oracle, shortfall):
             shortfall[p] += Lv.debt[i] - h
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lev_round(Lv, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace_row):
     """Sell holdings pro rata back to the target leverage when above the maximum; sell
     everything when equity <= 0."""
@@ -738,14 +764,13 @@ def lev_round(Lv, Pr, oracle, shortfall, acted, sell, sell_c, flow, O_, trace_ro
                 Lv.hold_pending[k] = units
                 _add(sell, sell_c, a, units)
                 flow[p, a] += units
-        acted[p] = 1
         O_.liquidations[p] += 1
         if trace_row >= 0:
             O_.trace_liquidations[trace_row, p] += 1
 
 
-@njit(cache=True)
-def lev_settle(Lv, oracle, sell_fill, sell_avg, O_, trace_row):
+@njit(cache=True, error_model="numpy")
+def lev_settle(Lv, oracle, sell_fill, sell_avg, acted, O_, trace_row):
     """Repay debt with the sale proceeds; a vault with debt and no holdings left is closed and
     its unpaid debt is a loss (bad debt) of its lender."""
     for i in range(Lv.protocol.shape[0]):
@@ -759,6 +784,8 @@ def lev_settle(Lv, oracle, sell_fill, sell_avg, O_, trace_row):
             if q > 0.0:
                 a = Lv.hold_asset[k]
                 filled = q * sell_fill[a]
+                if filled > 0.0:
+                    acted[p] = 1
                 proceeds += filled * sell_avg[a]
                 Lv.hold_units[k] -= filled
                 O_.seized_units[p, a] += filled
@@ -787,7 +814,7 @@ def lev_settle(Lv, oracle, sell_fill, sell_avg, O_, trace_row):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def opt_round(
     Op,
     Pr,
@@ -845,11 +872,10 @@ def opt_round(
             else:
                 _add(sell, sell_c, a, -d)
             flow[p, a] -= d
-            acted[p] = 1
 
 
-@njit(cache=True)
-def opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, pending, O_):
+@njit(cache=True, error_model="numpy")
+def opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, pending, acted, O_):
     for p in range(pending.shape[0]):
         for a in range(pending.shape[1]):
             d = pending[p, a]
@@ -864,6 +890,8 @@ def opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, pending, O_):
                 PS.hedge[p, a] -= filled
                 PS.hedge_cash[p] += filled * sell_avg[a]
             O_.hedge_units[p] += filled
+            if filled > 0.0:
+                acted[p] = 1  # an order the market cannot take is not a hedge
             pending[p, a] = 0.0
 
 
@@ -872,13 +900,13 @@ def opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, pending, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _asset_price_from_venues(A, V, a):
     # one venue per asset for now: the asset's price is its venue's price
     return V.price[A.venue_start[a]]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _update_issued(A, PS, eps):
     """Issued tokens: backing price x (1 - the issuer's haircut)."""
     for a in range(A.price.shape[0]):
@@ -888,7 +916,7 @@ def _update_issued(A, PS, eps):
         A.price[a] = max(base * (1.0 - PS.haircut[A.issuer[a]]), base * eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _update_haircuts(Pr, PS, bad, income, shortfall, changed):
     """Haircut = uncovered loss (bad debt + shortfall - reserve - income) / liabilities."""
     any_changed = False
@@ -908,7 +936,7 @@ def _update_haircuts(Pr, PS, bad, income, shortfall, changed):
     return any_changed
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply_recovery(A, V, B, f, shocked):
     """Between steps: a fraction ``f`` of each asset's endogenous impact reverts."""
     for a in range(A.price.shape[0]):
@@ -920,7 +948,7 @@ def _apply_recovery(A, V, B, f, shocked):
         A.price[a] = target
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _apply_shock(A, V, B, PS, path, t, shocked, eps):
     """Start of step ``t``: apply the exogenous returns and liquidity multipliers."""
     for a in range(A.price.shape[0]):
@@ -940,7 +968,7 @@ def _apply_shock(A, V, B, PS, path, t, shocked, eps):
     _update_issued(A, PS, eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _set_oracle(A, oracle):
     """Oracle prices of every protocol for this round (spot: the market price)."""
     for p in range(oracle.shape[0]):
@@ -948,7 +976,21 @@ def _set_oracle(A, oracle):
             oracle[p, a] = A.price[a]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _set_par(A, Pr, oracle, par):
+    """A cdp values its own stablecoin at par (the backing's price; Maker's `par` = 1 USD),
+    never at its depegged price: the peg is what its liquidation ratio and deficit measure."""
+    for p in range(Pr.kind.shape[0]):
+        a = Pr.stablecoin[p]
+        if a < 0:
+            continue
+        if A.kind[a] == ASSET_ISSUED:
+            par[p] = 1.0 if A.backing[a] < 0 else oracle[p, A.backing[a]]
+        else:
+            par[p] = oracle[p, a]
+
+
+@njit(cache=True, error_model="numpy")
 def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, shortfall):
     """Every protocol's shortfall at the current prices, without acting."""
     n_p = Pr.kind.shape[0]
@@ -957,7 +999,9 @@ def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, shortfall):
     _set_oracle(A, oracle)
     shortfall[:] = 0.0
     lending_shortfall(L, Pr, oracle, shortfall)
-    cdp_shortfall(C, Pr, oracle, shortfall)
+    par = np.zeros(n_p)
+    _set_par(A, Pr, oracle, par)
+    cdp_shortfall(C, Pr, oracle, par, shortfall)
     perp_shortfall(Pp, oracle, shortfall)
     lev_shortfall(Lv, oracle, shortfall)
     if Op.protocol.shape[0] > 0:
@@ -992,7 +1036,7 @@ def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, shortfall):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
     """Run the whole shock path; returns a STATUS_* code.
 
@@ -1024,6 +1068,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
     )
 
     oracle = np.empty((n_p, n_a))
+    par = np.zeros(n_p)  # cdp stablecoins at par
     shortfall_prev = np.zeros(n_p)
     shortfall_now = np.zeros(n_p)
     bad_start = np.zeros(n_p)
@@ -1069,6 +1114,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
             trace_row = n_trace if n_trace < prm.trace_cap else -1
             # --- round: oracle prices ---
             _set_oracle(A, oracle)
+            _set_par(A, Pr, oracle, par)
             # --- round: decisions of every protocol from round-start state ---
             acted[:] = 0
             sell[:] = 0.0
@@ -1088,6 +1134,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
                 V,
                 B,
                 oracle,
+                par,
                 shortfall_now,
                 acted,
                 sell,
@@ -1185,16 +1232,17 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
                 for a in range(n_a):
                     if flow[p, a] > 0.0:  # lending liquidators keep what the sale raised
                         O_.proceeds_usd[p] += flow[p, a] * sell_fill[a] * sell_avg[a]
-            cdp_settle(C, Pr, oracle, sell_fill, sell_avg, O_, trace_row)
+            cdp_settle(C, Pr, oracle, par, sell_fill, sell_avg, acted, O_, trace_row)
             perp_settle(Pp, Pr, oracle, sell_fill, sell_avg, buy_fill, buy_avg, deficit, O_)
-            lev_settle(Lv, oracle, sell_fill, sell_avg, O_, trace_row)
-            opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, hedge_pending, O_)
+            lev_settle(Lv, oracle, sell_fill, sell_avg, acted, O_, trace_row)
+            opt_settle(PS, sell_fill, sell_avg, buy_fill, buy_avg, hedge_pending, acted, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
             _update_haircuts(Pr, PS, bad_start, income_start, shortfall_now, haircut_changed)
             _update_issued(A, PS, eps)
             repriced = False  # an issued token's price moved: the fixed point is not reached
             for a in range(n_a):
-                if A.kind[a] == ASSET_ISSUED and A.price[a] != price_before[a]:
+                moved = abs(A.price[a] - price_before[a]) > tol * price_before[a]
+                if A.kind[a] == ASSET_ISSUED and moved:
                     repriced = True
                     if haircut_changed[A.issuer[a]] == 1:
                         moved_now[A.issuer[a], a] = 1

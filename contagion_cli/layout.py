@@ -41,6 +41,10 @@ POS_AUCTION = 2  # cdp: the vault is being auctioned
 OPT_PUT = 0
 OPT_CALL = 1
 
+#: An auction whose remaining tab is below this fraction of its starting tab is complete (the
+#: rest is waived): chasing a fee or slippage geometrically would never end.
+AUCTION_DUST = 1e-6
+
 # Kernel status codes.
 STATUS_CONVERGED = 0
 STATUS_NOT_CONVERGED = 1
@@ -65,6 +69,8 @@ class Venues(NamedTuple):
     asset: np.ndarray  # i8[V]
     kind: np.ndarray  # i8[V] VENUE_*
     price: np.ndarray  # f8[V] current mid / last traded price
+    lo: np.ndarray  # f8[V] lowest price the venue can reach (start price x eps)
+    hi: np.ndarray  # f8[V] highest price (start price / eps)
     x: np.ndarray  # f8[V] cpmm base reserve (units)
     y: np.ndarray  # f8[V] cpmm quote reserve (USD)
     fee: np.ndarray  # f8[V] cpmm fee
@@ -109,6 +115,7 @@ class Cdp(NamedTuple):
     col_pending: np.ndarray  # f8[M] scratch: units sent to market this round
     debt: np.ndarray  # f8[N] state: stablecoin units still owed
     tab: np.ndarray  # f8[N] state: stablecoin units the auction still has to raise
+    tab0: np.ndarray  # f8[N] state: the tab when the auction started
     raised: np.ndarray  # f8[N] scratch: USD raised this round (zero-bid lots, then sales)
 
 

@@ -22,11 +22,24 @@ def _clean(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class AdlCut:
+    """A position auto-deleveraged by a perp venue."""
+
+    account: str
+    asset: str
+    cut_usd: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class ProtocolResult:
     name: str
     type: str
     positions: int
-    liquidations: int
+    liquidations: int  # liquidations, auctions started, perps closed, deleveraging sales
+    liquidated_usd: float  # debt repaid (lending, cdp), notional closed (perp), sales (leveraged)
     repaid_usd: float
     collateral_seized_usd: float  # at the oracle price of each liquidation's round
     collateral_sold_usd: float  # what the market paid for it
@@ -41,9 +54,27 @@ class ProtocolResult:
     first_distress_round: int | None
     first_distress_step: int | None
     depth: int | None
+    income_usd: float = 0.0  # cdp penalties, perp liquidation fees (added to the reserve)
+    haircut: float = 0.0  # uncovered loss / liabilities: what its issued tokens lost
+    # cdp
+    auctions: int = 0
+    zero_bid_auctions: int = 0
+    zero_bid_collateral_usd: float = 0.0
+    auction_raised_usd: float = 0.0
+    returned_to_owners_usd: float = 0.0
+    # perp
+    adl_usd: float = 0.0
+    adl_positions: int = 0
+    adl_cuts: tuple[AdlCut, ...] = ()
+    # leveraged
+    deleveraging_sales_usd: float = 0.0
+    # options
+    hedge_units_traded: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        out = asdict(self)
+        out["adl_cuts"] = [c.to_dict() for c in self.adl_cuts]
+        return _clean(out)
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,7 @@ class TraceRound:
     net_sold_units: dict[str, float]
     liquidations: dict[str, int]
     repaid_usd: dict[str, float]
+    flow_units: dict[str, float]  # units each protocol sent to market (negative: bought)
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))
@@ -117,6 +149,7 @@ class RunResult:
     liquidated_usd: float
     bad_debt_usd: float
     shortfall_usd: float
+    adl_usd: float
     insolvent_protocols: list[str]
     propagation_depth: int
     amplification: float | None
@@ -138,6 +171,7 @@ class RunResult:
             "liquidated_usd": self.liquidated_usd,
             "bad_debt_usd": self.bad_debt_usd,
             "shortfall_usd": self.shortfall_usd,
+            "adl_usd": self.adl_usd,
             "insolvent_protocols": list(self.insolvent_protocols),
             "propagation_depth": self.propagation_depth,
             "amplification": self.amplification,

@@ -150,3 +150,143 @@ def cascade_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "protocols": protocols,
         "shocks": [{"ETH": shock}],
     }
+
+
+@st.composite
+def mixed_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Every protocol type on one shared ETH market, a CDP stablecoin that can depeg, a receipt
+    token of a lending market used as collateral elsewhere, shocks up and down."""
+    price = 3000.0
+    depth_usd = draw(st.floats(3e5, 5e6))
+    kind = draw(st.sampled_from(["cpmm", "exponential", "linear", "orderbook"]))
+    market = draw(markets(price).filter(lambda m: m is not None and m["type"] == kind))
+    if kind == "cpmm":
+        market.update(base_reserve=depth_usd / price, quote_reserve=depth_usd)
+    assets: dict[str, Any] = {
+        "USDC": {"price": 1.0},
+        "ETH": {"price": price, "market": market},
+        "DAI": {"issuer": "maker"},
+        "aETH": {"issuer": "lend", "backing": "ETH"},
+    }
+    shock = draw(st.floats(-0.35, 0.25))
+    lt = draw(st.floats(0.7, 0.88))
+    lend_positions = []
+    for i in range(draw(st.integers(1, 5))):
+        units = draw(st.floats(1.0, 100.0))
+        hf = draw(st.floats(0.9, 1.6))
+        lend_positions.append(
+            {
+                "account": f"u{i}",
+                "collateral": {"ETH": units},
+                "debt": {"USDC": units * price * lt / hf},
+            }
+        )
+    protocols: dict[str, Any] = {
+        "lend": {
+            "type": "lending",
+            "reserve_usd": draw(st.sampled_from([0.0, 2e4])),
+            "collateral": {
+                "ETH": {
+                    "ltv": lt,
+                    "liquidation_threshold": lt,
+                    "liquidation_bonus": draw(st.floats(0.02, 0.1)),
+                }
+            },
+            "positions": lend_positions,
+        },
+    }
+    if draw(st.booleans()):
+        protocols["second"] = {
+            "type": "lending",
+            "collateral": {
+                "aETH": {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.05}
+            },
+            "positions": [
+                {
+                    "account": f"u{i}",
+                    "collateral": {"aETH": draw(st.floats(1, 50))},
+                    "debt": {"USDC": draw(st.floats(1e3, 1.2e5))},
+                }
+                for i in range(draw(st.integers(1, 3)))
+            ],
+        }
+    protocols["maker"] = {
+        "type": "cdp",
+        "stablecoin": "DAI",
+        "reserve_usd": draw(st.sampled_from([0.0, 1e4])),
+        "liquidation_ratio": draw(st.floats(1.2, 1.7)),
+        "penalty": draw(st.floats(0.0, 0.15)),
+        "auction": {
+            "max_slippage": draw(st.floats(0.02, 1.0)),
+            "zero_bid_discount": draw(st.sampled_from([1.0, 0.5, 0.2])),
+        },
+        "positions": [
+            {
+                "account": f"v{i}",
+                "collateral": {"ETH": draw(st.floats(1, 80))},
+                "debt": draw(st.floats(1e3, 1.5e5)),
+            }
+            for i in range(draw(st.integers(1, 5)))
+        ],
+    }
+    perps = []
+    for i in range(draw(st.integers(2, 6))):
+        size = draw(st.floats(0.5, 80.0)) * draw(st.sampled_from([1.0, -1.0]))
+        entry = price * draw(st.floats(0.9, 1.1))
+        perps.append(
+            {
+                "account": f"t{i}",
+                "asset": "ETH",
+                "size": size,
+                "entry_price": entry,
+                "margin": abs(size) * entry * draw(st.floats(0.03, 0.4)),
+            }
+        )
+    protocols["perps"] = {
+        "type": "perp",
+        "reserve_usd": draw(st.sampled_from([0.0, 1e3, 1e5])),
+        "maintenance_margin": draw(st.floats(0.02, 0.1)),
+        "liquidation_fee": draw(st.floats(0.0, 0.02)),
+        "positions": perps,
+    }
+    if draw(st.booleans()):
+        protocols["fund"] = {
+            "type": "leveraged",
+            "max_leverage": draw(st.floats(2.5, 5.0)),
+            "target_leverage": draw(st.floats(1.2, 2.4)),
+            "positions": [
+                {
+                    "account": f"f{i}",
+                    "holdings": {"ETH": draw(st.floats(5, 100))},
+                    "debt_usd": draw(st.floats(5e3, 2.4e5)),
+                }
+                for i in range(draw(st.integers(1, 3)))
+            ],
+        }
+    if draw(st.booleans()):
+        protocols["vault"] = {
+            "type": "options",
+            "reserve_usd": draw(st.floats(1e4, 1e6)),
+            "rebalance_band": draw(st.floats(0.01, 0.2)),
+            "positions": [
+                {
+                    "asset": "ETH",
+                    "kind": draw(st.sampled_from(["put", "call"])),
+                    "strike": price * draw(st.floats(0.7, 1.3)),
+                    "expiry_days": draw(st.floats(1, 90)),
+                    "units": draw(st.floats(1, 200)),
+                    "vol": draw(st.floats(0.3, 1.2)),
+                }
+                for _ in range(draw(st.integers(1, 3)))
+            ],
+        }
+    shocks = [{"ETH": shock}]
+    if draw(st.booleans()):
+        shocks.append({"ETH": draw(st.floats(-0.2, 0.2))})
+    return {
+        "name": "mixed",
+        "settings": {"max_rounds": 300},
+        "assets": assets,
+        "protocols": protocols,
+        "shocks": shocks,
+    }

@@ -236,9 +236,9 @@ def test_linear_market_numbers():
     got, filled = venue_sell(venues, book, 0, 10.0, 1e-6)
     assert got == pytest.approx(950.0) and filled == 10.0
     assert venues.price[0] == pytest.approx(90.0)
-    # a sale beyond the floor stops the price at eps x P
+    # a sale beyond the floor stops the price at eps x the start price (100 x 1e-6)
     got, _ = venue_sell(venues, book, 0, 1e6, 1e-6)
-    assert venues.price[0] == pytest.approx(90.0 * 1e-6)
+    assert venues.price[0] == pytest.approx(100.0 * 1e-6)
 
 
 def test_exponential_market_numbers():

@@ -5,12 +5,25 @@ from __future__ import annotations
 from helpers import close, run_scenario, scenario_from_dict
 from hypothesis import given
 from reference import simulate
-from strategies import cascade_scenarios, lending_scenarios
+from strategies import cascade_scenarios, lending_scenarios, mixed_scenarios
 
 REL = 1e-9
 
 
-def assert_agree(data: dict) -> None:
+MIXED_KEYS = (
+    ("liquidated_usd", "liquidated_usd"),
+    ("income_usd", "income_usd"),
+    ("adl_usd", "adl_usd"),
+    ("hedge_units_traded", "hedge_units"),
+    ("deleveraging_sales_usd", "sales_usd"),
+    ("zero_bid_collateral_usd", "zero_bid_usd"),
+    ("auction_raised_usd", "auction_raised_usd"),
+    ("returned_to_owners_usd", "returned_usd"),
+    ("haircut", "haircut"),
+)
+
+
+def assert_agree(data: dict, mixed: bool = False) -> None:
     s = scenario_from_dict(data)
     got = run_scenario(s)
     ref = simulate(s)
@@ -33,6 +46,9 @@ def assert_agree(data: dict) -> None:
             ("shortfall_usd", "shortfall_usd"),
         ):
             assert close(getattr(pr, key), getattr(want, ref_key), rel=REL), (name, key)
+        for key, ref_key in MIXED_KEYS if mixed else ():
+            assert close(getattr(pr, key), getattr(want, ref_key), rel=REL), (name, key)
+        assert pr.auctions == want.auctions and pr.zero_bid_auctions == want.zero_bid_auctions
     for name, ar in got.assets.items():
         want = ref["assets"][name]
         for key in (
@@ -64,3 +80,8 @@ def test_quickstart_matches_reference():
 @given(cascade_scenarios())
 def test_kernel_matches_reference_on_cascades(data):
     assert_agree(data)
+
+
+@given(mixed_scenarios())
+def test_kernel_matches_reference_on_mixed_protocol_types(data):
+    assert_agree(data, mixed=True)

@@ -35,11 +35,14 @@ def to_csv(result: RunResult) -> str:
     for section, rows in (("protocol", data["protocols"]), ("asset", data["assets"])):
         for name, row in rows.items():
             for key, value in row.items():
-                if key != "name":
+                if key != "name" and not isinstance(value, list | dict):
                     writer.writerow([section, name, key, _cell(value)])
     for step in data["steps"]:
         for key in ("rounds", "converged"):
             writer.writerow(["step", step["step"], key, _cell(step[key])])
+    for name, row in data["protocols"].items():
+        for cut in row.get("adl_cuts", []):
+            writer.writerow(["adl_cut", name, f"{cut['account']}:{cut['asset']}", cut["cut_usd"]])
     for i, edge in enumerate(data["contagion"]["edges"]):
         writer.writerow(["edge", i, "from", edge["from"]])
         writer.writerow(["edge", i, "to", edge["to"]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..results import RunResult
 from . import numbers as fmt
 from .graph import to_mermaid
+from .table import type_columns
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -21,7 +22,7 @@ def to_markdown(result: RunResult) -> str:
     lines += [
         f"- **Bad debt:** {fmt.usd(result.bad_debt_usd)}",
         f"- **Liquidations:** {fmt.count(result.liquidations)} "
-        f"({fmt.usd(result.liquidated_usd)} repaid)",
+        f"({fmt.usd(result.liquidated_usd)} liquidated)",
         f"- **Insolvent protocols:** {insolvent}",
         f"- **Propagation depth:** {result.propagation_depth}",
         f"- **Rounds:** {result.rounds} with liquidations, {status}",
@@ -29,35 +30,36 @@ def to_markdown(result: RunResult) -> str:
         "### Protocols",
         "",
     ]
+    extra = type_columns(result)
     rows = [
         [
             pr.name,
             pr.type,
             fmt.count(pr.liquidations),
-            fmt.usd(pr.repaid_usd),
+            fmt.usd(pr.liquidated_usd),
             fmt.usd(pr.collateral_sold_usd),
             fmt.usd(pr.bad_debt_usd),
             fmt.usd(pr.shortfall_usd),
+            *(col[2](pr) if pr.type == col[0] else "" for col in extra),
             "**yes**" if pr.insolvent else "no",
             fmt.optional_int(pr.depth),
         ]
         for pr in result.protocols.values()
     ]
-    lines += _table(
-        [
-            "protocol",
-            "type",
-            "liquidations",
-            "repaid",
-            "collateral sold",
-            "bad debt",
-            "shortfall",
-            "insolvent",
-            "depth",
-        ],
-        rows,
-        right={2, 3, 4, 5, 6, 8},
-    )
+    headers = [
+        "protocol",
+        "type",
+        "liquidations",
+        "liquidated",
+        "collateral sold",
+        "bad debt",
+        "shortfall",
+        *(col[1] for col in extra),
+        "insolvent",
+        "depth",
+    ]
+    insolvent_col = len(headers) - 2
+    lines += _table(headers, rows, right=set(range(2, len(headers))) - {insolvent_col})
     lines += ["", "### Assets", ""]
     rows = [
         [

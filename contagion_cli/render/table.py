@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..results import RunResult
+from ..results import ProtocolResult, RunResult
 from . import numbers as fmt
 from .graph import primary_parents
 
@@ -42,13 +44,15 @@ def summary_table(result: RunResult) -> Table:
     table.add_row("Rounds", f"{result.rounds} with liquidations ({result.total_rounds} in all)")
     table.add_row(
         "Liquidations",
-        f"{fmt.count(result.liquidations)} ({fmt.usd(result.liquidated_usd)} repaid)",
+        f"{fmt.count(result.liquidations)} ({fmt.usd(result.liquidated_usd)} liquidated)",
     )
     table.add_row(
         "Bad debt",
         Text(fmt.usd(result.bad_debt_usd), style="bold red" if result.bad_debt_usd > 0 else ""),
     )
     table.add_row("Shortfall", fmt.usd(result.shortfall_usd))
+    if result.adl_usd > 0:
+        table.add_row("Auto-deleveraged", fmt.usd(result.adl_usd))
     table.add_row(
         "Insolvent protocols",
         Text(
@@ -67,20 +71,38 @@ def summary_table(result: RunResult) -> Table:
     return table
 
 
+#: Columns shown only when a protocol of that type is in the scenario: (type, header, cell).
+TYPE_COLUMNS: list[tuple[str, str, Callable[[ProtocolResult], str]]] = [
+    ("cdp", "auctions", lambda pr: fmt.count(pr.auctions)),
+    ("cdp", "zero-bid", lambda pr: fmt.count(pr.zero_bid_auctions)),
+    ("perp", "ADL", lambda pr: fmt.usd(pr.adl_usd)),
+    ("leveraged", "delever. sales", lambda pr: fmt.usd(pr.deleveraging_sales_usd)),
+    ("options", "hedge units", lambda pr: fmt.units(pr.hedge_units_traded)),
+]
+
+
+def type_columns(result: RunResult) -> list[tuple[str, str, Callable[[ProtocolResult], str]]]:
+    """The type-specific columns this result needs."""
+    present = {pr.type for pr in result.protocols.values()}
+    return [col for col in TYPE_COLUMNS if col[0] in present]
+
+
 def protocols_table(result: RunResult) -> Table:
     table = Table(
         title="Protocols", box=box.SIMPLE_HEAD, title_justify="left", collapse_padding=True
     )
     table.add_column("protocol", no_wrap=True)
     table.add_column("type", no_wrap=True)
+    extra = type_columns(result)
     for header in (
         "positions",
         "liquidations",
-        "repaid",
+        "liquidated",
         "coll. sold",
         "bad debt",
         "shortfall",
         "reserve used",
+        *(col[1] for col in extra),
     ):
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("insolvent", justify="center", no_wrap=True, min_width=9)
@@ -98,11 +120,12 @@ def protocols_table(result: RunResult) -> Table:
             pr.type,
             fmt.count(pr.positions),
             fmt.count(pr.liquidations),
-            fmt.usd(pr.repaid_usd),
+            fmt.usd(pr.liquidated_usd),
             fmt.usd(pr.collateral_sold_usd),
             Text(fmt.usd(pr.bad_debt_usd), style="red" if pr.bad_debt_usd > 0 else ""),
             fmt.usd(pr.shortfall_usd),
             fmt.usd(pr.reserve_used_usd),
+            *(col[2](pr) if pr.type == col[0] else "" for col in extra),
             insolvent,
             distress,
             fmt.optional_int(pr.depth),
