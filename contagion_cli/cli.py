@@ -29,7 +29,7 @@ app = typer.Typer(
 )
 err_console = Console(stderr=True, highlight=False)
 #: Width of tables written to a pipe or a file.
-REPORT_WIDTH = 140
+REPORT_WIDTH = 160
 
 
 def _fail(code: ExitCode, text: str) -> NoReturn:

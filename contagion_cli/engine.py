@@ -197,6 +197,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             zero_bid_collateral_usd=float(o.zero_bid_usd[p]),
             auction_raised_usd=float(o.auction_raised_usd[p]),
             returned_to_owners_usd=float(o.returned_usd[p]),
+            deficit_usd=float(o.deficit_usd[p]),
             adl_usd=float(o.adl_usd[p]),
             adl_positions=len(cuts.get(p, ())),
             adl_cuts=tuple(cuts.get(p, ())[:MAX_ADL_CUTS]),

@@ -638,6 +638,7 @@ def perp_settle(Pp, Pr, oracle, sell_fill, sell_avg, buy_fill, buy_avg, deficit,
         rest = equity - fee
         if rest < 0.0:
             deficit[p, a, 0 if size > 0.0 else 1] -= rest
+            O_.deficit_usd[p] -= rest
             any_deficit = True
         O_.liquidated_usd[p] += abs(size) * px
         Pp.pending[i] = 0.0
@@ -702,7 +703,8 @@ def perp_cover_deficits(Pp, Pr, oracle, deficit, O_):
         if u > 0.0:
             r = ratio[p, a, 1 if Pp.size[i] > 0.0 else 0]
             if r > 0.0:
-                Pp.margin[i] -= u * r
+                # the cut is taken from the unrealised profit: the entry moves toward the mark
+                Pp.entry[i] += u * r / Pp.size[i]
                 Pp.adl_cut[i] += u * r
 
 

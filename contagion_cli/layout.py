@@ -126,8 +126,8 @@ class Perp(NamedTuple):
     status: np.ndarray  # i8[N]
     asset: np.ndarray  # i8[N]
     size: np.ndarray  # f8[N] signed units (negative: short)
-    entry: np.ndarray  # f8[N] entry price
-    margin: np.ndarray  # f8[N] state: USD margin (ADL cuts reduce it)
+    entry: np.ndarray  # f8[N] state: entry price (ADL moves it toward the mark)
+    margin: np.ndarray  # f8[N] USD margin
     adl_cut: np.ndarray  # f8[N] state: USD taken by auto-deleveraging
     pending: np.ndarray  # f8[N] scratch: signed units being closed this round
 
@@ -224,6 +224,7 @@ class Outputs(NamedTuple):
     zero_bid_usd: np.ndarray  # f8[P] cdp: market value of collateral given away that way
     auction_raised_usd: np.ndarray  # f8[P] cdp: USD raised by auctions (market and keepers)
     returned_usd: np.ndarray  # f8[P] cdp: raised beyond the tab, returned to vault owners
+    deficit_usd: np.ndarray  # f8[P] perp: negative equity of closed positions (after fees)
     adl_usd: np.ndarray  # f8[P] perp: deficit socialised by auto-deleveraging
     hedge_units: np.ndarray  # f8[P] options: gross units of the underlying traded
     sales_usd: np.ndarray  # f8[P] leveraged: proceeds of deleveraging sales
@@ -285,6 +286,7 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
         zero_bid_usd=np.zeros(P, F8),
         auction_raised_usd=np.zeros(P, F8),
         returned_usd=np.zeros(P, F8),
+        deficit_usd=np.zeros(P, F8),
         adl_usd=np.zeros(P, F8),
         hedge_units=np.zeros(P, F8),
         sales_usd=np.zeros(P, F8),

@@ -63,6 +63,7 @@ class ProtocolResult:
     auction_raised_usd: float = 0.0
     returned_to_owners_usd: float = 0.0
     # perp
+    deficit_usd: float = 0.0  # negative equity of closed positions: fund, then ADL, then loss
     adl_usd: float = 0.0
     adl_positions: int = 0
     adl_cuts: tuple[AdlCut, ...] = ()

@@ -203,7 +203,7 @@ class LendingProtocol(ProtocolBase):
 class AuctionSettings(Strict):
     """When CDP auctions fail under stress (MODEL.md §3 cdp; 12 March 2020)."""
 
-    max_slippage: HalfOpenFraction = Field(
+    max_slippage: Fraction = Field(
         1.0,
         description="Bidders vanish when selling the round's lot on the market would lose more "
         "than this fraction of its value (1: auctions never fail).",

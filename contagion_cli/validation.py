@@ -136,6 +136,8 @@ def _problem(
             expected = ", ".join(repr(t) for t in tags) if tags else expected
         else:
             message = f"unknown {discriminator} {tag!r}"
+            path = (*path, discriminator)  # point at the `type:` line itself
+            location = doc.locate(path)
         hint = f"expected one of: {expected}"
         if tag is not None:
             tags = [t.strip().strip("'") for t in str(expected).split(",")]

@@ -264,6 +264,7 @@ class Stats:
     zero_bid_usd: float = 0.0
     auction_raised_usd: float = 0.0
     returned_usd: float = 0.0
+    deficit_usd: float = 0.0
     adl_usd: float = 0.0
     hedge_units: float = 0.0
     sales_usd: float = 0.0
@@ -912,6 +913,7 @@ class Reference:
             st.income_usd += fee
             rest = equity - fee
             if rest < 0:
+                st.deficit_usd -= rest
                 key = (pp.protocol, pp.asset, 0 if size > 0 else 1)
                 deficit[key] = deficit.get(key, 0.0) - rest
             st.liquidated_usd += abs(size) * px
@@ -961,7 +963,7 @@ class Reference:
                 if u > 0:
                     r = ratio.get((pp.protocol, pp.asset, 1 if pp.size > 0 else 0), 0.0)
                     if r > 0:
-                        pp.margin -= u * r
+                        pp.entry += u * r / pp.size
                         pp.adl_cut += u * r
 
     # --- leveraged -------------------------------------------------------------------------------

@@ -347,3 +347,192 @@ def test_yaml_merge_keys_and_exponent_floats_work(tmp_path):
     ).replace("quote_reserve: 3.0e6", "quote_reserve: 3e6")
     result, _ = invoke(tmp_path, text)
     assert result.exit_code == 0, result.output
+
+
+# --- fields of the other protocol types and of issued tokens (issue 3) -------------------------
+VALID_TYPES = """\
+name: types
+assets:
+  USDC: {price: 1.0}
+  ETH: {price: 3000, market: {type: cpmm, base_reserve: 1000, quote_reserve: 3.0e6}}
+  DAI: {issuer: maker}
+protocols:
+  maker:
+    type: cdp
+    stablecoin: DAI
+    liquidation_ratio: 1.5
+    penalty: 0.13
+    auction: {max_slippage: 0.2, zero_bid_discount: 1.0}
+    positions:
+      - {account: v, collateral: {ETH: 10}, debt: 10000}
+  perps:
+    type: perp
+    maintenance_margin: 0.05
+    liquidation_fee: 0.01
+    positions:
+      - {account: t, asset: ETH, size: -2, entry_price: 3000, margin: 1000}
+  fund:
+    type: leveraged
+    max_leverage: 4
+    target_leverage: 2
+    positions:
+      - {account: f, holdings: {ETH: 10}, debt_usd: 15000}
+  vault:
+    type: options
+    reserve_usd: 1.0e6
+    rebalance_band: 0.02
+    positions:
+      - {asset: ETH, kind: put, strike: 2500, expiry_days: 30, units: 100, vol: 0.8}
+shocks:
+  - {ETH: -0.2}
+"""
+
+TYPE_CASES = [
+    (
+        "cdp: unknown protocol type",
+        "type: cdp",
+        "type: cpd",
+        [":8:5:", "unknown type 'cpd'", "did you mean 'cdp'"],
+    ),
+    (
+        "cdp: missing type",
+        "    type: cdp\n",
+        "",
+        [":7:3:", "missing required key 'type'", "'lending'"],
+    ),
+    (
+        "cdp: unknown stablecoin",
+        "stablecoin: DAI",
+        "stablecoin: DIA",
+        [":9:5:", "protocols.maker.stablecoin", "unknown asset 'DIA'", "did you mean 'DAI'"],
+    ),
+    ("cdp: ratio below 1", "liquidation_ratio: 1.5", "liquidation_ratio: 0.9", [":10:5:", ">= 1"]),
+    ("cdp: negative penalty", "penalty: 0.13", "penalty: -0.1", [":11:5:", ">= 0"]),
+    ("cdp: NaN penalty", "penalty: 0.13", "penalty: .nan", [":11:5:", "finite"]),
+    (
+        "cdp: slippage above 1",
+        "max_slippage: 0.2",
+        "max_slippage: 1.5",
+        [":12:", "auction.max_slippage", "<= 1"],
+    ),
+    (
+        "cdp: discount negative",
+        "zero_bid_discount: 1.0",
+        "zero_bid_discount: -1",
+        [":12:", "zero_bid_discount", ">= 0"],
+    ),
+    (
+        "cdp: unknown auction key",
+        "zero_bid_discount: 1.0",
+        "zero_bid: 1.0",
+        [":12:", "unknown key 'zero_bid'", "did you mean 'zero_bid_discount'"],
+    ),
+    ("cdp: negative debt", "debt: 10000", "debt: -5", [":14:", "positions[0].debt", ">= 0"]),
+    ("cdp: text debt", "debt: 10000", "debt: lots", [":14:", "expected a number"]),
+    (
+        "cdp: stablecoin as collateral",
+        "collateral: {ETH: 10}, debt: 10000",
+        "collateral: {DAI: 10}, debt: 10000",
+        [":14:", "cannot be its own collateral"],
+    ),
+    ("perp: zero size", "size: -2", "size: 0", [":20:", "positions[0].size", "must not be 0"]),
+    ("perp: absurd size", "size: -2", "size: -1.0e30", [":20:", ">= -1e+18"]),
+    ("perp: negative entry", "entry_price: 3000", "entry_price: -3000", [":20:", "> 0"]),
+    ("perp: NaN margin", "margin: 1000", "margin: .nan", [":20:", "finite"]),
+    (
+        "perp: unknown asset",
+        "asset: ETH, size",
+        "asset: ETC, size",
+        [":20:", "positions[0].asset", "unknown asset 'ETC'"],
+    ),
+    (
+        "perp: maintenance 100%",
+        "maintenance_margin: 0.05",
+        "maintenance_margin: 1.0",
+        [":17:5:", "< 1"],
+    ),
+    ("perp: fee 60%", "liquidation_fee: 0.01", "liquidation_fee: 0.6", [":18:5:", "< 0.5"]),
+    ("perp: missing margin", ", margin: 1000}", "}", [":20:", "missing required key 'margin'"]),
+    (
+        "leveraged: target above max",
+        "target_leverage: 2",
+        "target_leverage: 5",
+        [":24:5:", "target_leverage 5 must be below max_leverage 4"],
+    ),
+    ("leveraged: max of 1", "max_leverage: 4", "max_leverage: 1", [":23:5:", "> 1"]),
+    ("leveraged: negative debt", "debt_usd: 15000", "debt_usd: -1", [":26:", ">= 0"]),
+    (
+        "leveraged: unknown holding",
+        "holdings: {ETH: 10}",
+        "holdings: {ETHX: 10}",
+        [":26:", "holdings.ETHX", "unknown asset"],
+    ),
+    (
+        "leveraged: empty holdings",
+        "holdings: {ETH: 10}",
+        "holdings: {}",
+        [":26:", "must not be empty"],
+    ),
+    ("options: unknown kind", "kind: put", "kind: straddle", [":32:", "expected 'put' or 'call'"]),
+    ("options: zero strike", "strike: 2500", "strike: 0", [":32:33:", "> 0"]),
+    ("options: zero expiry", "expiry_days: 30", "expiry_days: 0", [":32:47:", "> 0"]),
+    ("options: absurd expiry", "expiry_days: 30", "expiry_days: 1.0e6", [":32:", "<= 3650"]),
+    ("options: negative vol", "vol: 0.8", "vol: -0.8", [":32:76:", "> 0"]),
+    ("options: zero band", "rebalance_band: 0.02", "rebalance_band: 0", [":30:5:", "> 0"]),
+    (
+        "options: account not allowed",
+        "{asset: ETH, kind: put",
+        "{account: x, asset: ETH, kind: put",
+        [":32:10:", "unknown key 'account'"],
+    ),
+    (
+        "issued: unknown issuer",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: makr}",
+        [":5:", "unknown protocol 'makr'", "did you mean 'maker'"],
+    ),
+    (
+        "issued: with a market",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, market: {type: linear, lambda_per_usd: 1.0e-6}}",
+        [":5:", "has no market"],
+    ),
+    (
+        "issued: unknown backing",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, backing: ETHH}",
+        [":5:", "unknown asset 'ETHH'"],
+    ),
+    (
+        "issued: wrong price",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, price: 2.0}",
+        [":5:", "starts at its backing's price (1)"],
+    ),
+    (
+        "issued: shocked",
+        "  - {ETH: -0.2}",
+        "  - {ETH: -0.2, DAI: -0.1}",
+        [":34:", "shocks[0].DAI", "is issued by 'maker'"],
+    ),
+    ("price missing", "USDC: {price: 1.0}", "USDC: {}", [":3:", "missing required key 'price'"]),
+    (
+        "backing without issuer",
+        "USDC: {price: 1.0}",
+        "USDC: {price: 1.0, backing: ETH}",
+        [":3:", "'backing' needs 'issuer'"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", TYPE_CASES, ids=[c[0] for c in TYPE_CASES])
+def test_bad_value_of_protocol_types(tmp_path, case):
+    _, old, new, fragments = case
+    assert old in VALID_TYPES, old
+    result, path = invoke(tmp_path, VALID_TYPES.replace(old, new, 1))
+    assert_error(result, path, *fragments)
+
+
+def test_valid_types_file_passes(tmp_path):
+    result, _ = invoke(tmp_path, VALID_TYPES)
+    assert result.exit_code == 0, result.output

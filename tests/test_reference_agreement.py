@@ -14,6 +14,7 @@ MIXED_KEYS = (
     ("liquidated_usd", "liquidated_usd"),
     ("income_usd", "income_usd"),
     ("adl_usd", "adl_usd"),
+    ("deficit_usd", "deficit_usd"),
     ("hedge_units_traded", "hedge_units"),
     ("deleveraging_sales_usd", "sales_usd"),
     ("zero_bid_collateral_usd", "zero_bid_usd"),

@@ -10,7 +10,12 @@ from contagion_cli.compiler import compile_scenario
 from contagion_cli.engine import run
 from contagion_cli.inputs import load_scenario
 
-SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").rglob("*.yaml"))
+# scenarios/policies/ holds `contagion check` policies, not scenarios (tests/test_check.py)
+SCENARIOS = sorted(
+    p
+    for p in (Path(__file__).parents[1] / "scenarios").rglob("*.yaml")
+    if "policies" not in p.parts
+)
 
 
 def test_there_are_scenarios():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..results import RunResult
 from . import numbers as fmt
 from .graph import to_mermaid
-from .table import type_columns
+from .table import details
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -30,7 +30,7 @@ def to_markdown(result: RunResult) -> str:
         "### Protocols",
         "",
     ]
-    extra = type_columns(result)
+    show_details = any(details(pr) for pr in result.protocols.values())
     rows = [
         [
             pr.name,
@@ -40,7 +40,7 @@ def to_markdown(result: RunResult) -> str:
             fmt.usd(pr.collateral_sold_usd),
             fmt.usd(pr.bad_debt_usd),
             fmt.usd(pr.shortfall_usd),
-            *(col[2](pr) if pr.type == col[0] else "" for col in extra),
+            *([details(pr)] if show_details else []),
             "**yes**" if pr.insolvent else "no",
             fmt.optional_int(pr.depth),
         ]
@@ -54,12 +54,12 @@ def to_markdown(result: RunResult) -> str:
         "collateral sold",
         "bad debt",
         "shortfall",
-        *(col[1] for col in extra),
+        *(["details"] if show_details else []),
         "insolvent",
         "depth",
     ]
-    insolvent_col = len(headers) - 2
-    lines += _table(headers, rows, right=set(range(2, len(headers))) - {insolvent_col})
+    left = {headers.index("insolvent")} | ({headers.index("details")} if show_details else set())
+    lines += _table(headers, rows, right=set(range(2, len(headers))) - left)
     lines += ["", "### Assets", ""]
     rows = [
         [

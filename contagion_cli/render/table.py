@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -71,20 +69,22 @@ def summary_table(result: RunResult) -> Table:
     return table
 
 
-#: Columns shown only when a protocol of that type is in the scenario: (type, header, cell).
-TYPE_COLUMNS: list[tuple[str, str, Callable[[ProtocolResult], str]]] = [
-    ("cdp", "auctions", lambda pr: fmt.count(pr.auctions)),
-    ("cdp", "zero-bid", lambda pr: fmt.count(pr.zero_bid_auctions)),
-    ("perp", "ADL", lambda pr: fmt.usd(pr.adl_usd)),
-    ("leveraged", "delever. sales", lambda pr: fmt.usd(pr.deleveraging_sales_usd)),
-    ("options", "hedge units", lambda pr: fmt.units(pr.hedge_units_traded)),
-]
-
-
-def type_columns(result: RunResult) -> list[tuple[str, str, Callable[[ProtocolResult], str]]]:
-    """The type-specific columns this result needs."""
-    present = {pr.type for pr in result.protocols.values()}
-    return [col for col in TYPE_COLUMNS if col[0] in present]
+def details(pr: ProtocolResult) -> str:
+    """What only this protocol type does, in a few words (the JSON has every figure)."""
+    if pr.type == "cdp":
+        text = f"{fmt.count(pr.auctions)} auctions"
+        if pr.zero_bid_auctions:
+            text += f", {fmt.count(pr.zero_bid_auctions)} zero-bid"
+        return text
+    if pr.type == "perp" and pr.adl_usd:
+        return f"ADL {fmt.usd(pr.adl_usd)}"
+    if pr.type == "leveraged" and pr.deleveraging_sales_usd:
+        return f"delevered {fmt.usd(pr.deleveraging_sales_usd)}"
+    if pr.type == "options" and pr.hedge_units_traded:
+        return f"hedged {fmt.units(pr.hedge_units_traded)}"
+    if pr.haircut > 0:
+        return f"tokens -{pr.haircut * 100:.1f}%"
+    return ""
 
 
 def protocols_table(result: RunResult) -> Table:
@@ -93,18 +93,19 @@ def protocols_table(result: RunResult) -> Table:
     )
     table.add_column("protocol", no_wrap=True)
     table.add_column("type", no_wrap=True)
-    extra = type_columns(result)
+    show_details = any(details(pr) for pr in result.protocols.values())
     for header in (
         "positions",
-        "liquidations",
+        "liqs",
         "liquidated",
-        "coll. sold",
+        "sold",
         "bad debt",
         "shortfall",
         "reserve used",
-        *(col[1] for col in extra),
     ):
         table.add_column(header, justify="right", no_wrap=True)
+    if show_details:
+        table.add_column("details", no_wrap=True)
     table.add_column("insolvent", justify="center", no_wrap=True, min_width=9)
     table.add_column("distress", justify="right", no_wrap=True)
     table.add_column("depth", justify="right", no_wrap=True, min_width=5)
@@ -125,7 +126,7 @@ def protocols_table(result: RunResult) -> Table:
             Text(fmt.usd(pr.bad_debt_usd), style="red" if pr.bad_debt_usd > 0 else ""),
             fmt.usd(pr.shortfall_usd),
             fmt.usd(pr.reserve_used_usd),
-            *(col[2](pr) if pr.type == col[0] else "" for col in extra),
+            *([details(pr)] if show_details else []),
             insolvent,
             distress,
             fmt.optional_int(pr.depth),
