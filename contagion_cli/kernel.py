@@ -1,7 +1,8 @@
 """The cascade kernel: Jacobi liquidation rounds to a fixed point (MODEL.md §1–§3, §5).
 
-Array code only (numba ``@njit(cache=True, error_model="numpy")``): it mutates the state arrays it is given, fills
-preallocated outputs, returns a status code, never raises, never prints. Every jitted helper
+Array code only (numba ``@njit(cache=True, error_model="numpy")``: IEEE arithmetic, no
+exceptions): it mutates the state arrays it is given, fills preallocated outputs, returns a
+status code, never raises, never prints. Every jitted helper
 lives in this one file because numba's cache does not notice edits in *other* files that a
 cached function calls.
 

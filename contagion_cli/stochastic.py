@@ -160,8 +160,10 @@ def reference_problems(mc: MonteCarloModel, assets: Mapping[str, Any]) -> Iterat
     """
     for name in mc.assets:
         if name not in assets:
-            yield ("assets", name), f"unknown asset {name!r}", known_names_hint(
-                name, assets, "assets"
+            yield (
+                ("assets", name),
+                f"unknown asset {name!r}",
+                known_names_hint(name, assets, "assets"),
             )
         elif getattr(assets[name], "issuer", None) is not None:
             yield (
@@ -171,8 +173,10 @@ def reference_problems(mc: MonteCarloModel, assets: Mapping[str, Any]) -> Iterat
             )
     for name in mc.liquidity:
         if name not in assets:
-            yield ("liquidity", name), f"unknown asset {name!r}", known_names_hint(
-                name, assets, "assets"
+            yield (
+                ("liquidity", name),
+                f"unknown asset {name!r}",
+                known_names_hint(name, assets, "assets"),
             )
         elif getattr(assets[name], "market", None) is None:
             yield (
@@ -188,15 +192,19 @@ def _correlation_problems(mc: MonteCarloModel) -> Iterator[Found]:
     seen: dict[frozenset[str], float] = {}
     for a, row in mc.correlation.items():
         if a not in mc.assets:
-            yield ("correlation", a), f"{a!r} has no process under shocks.assets", (
-                known_names_hint(a, names, "assets with a process")
+            yield (
+                ("correlation", a),
+                f"{a!r} has no process under shocks.assets",
+                (known_names_hint(a, names, "assets with a process")),
             )
             continue
         for b, rho in row.items():
             where = ("correlation", a, b)
             if b not in mc.assets:
-                yield where, f"{b!r} has no process under shocks.assets", known_names_hint(
-                    b, names, "assets with a process"
+                yield (
+                    where,
+                    f"{b!r} has no process under shocks.assets",
+                    known_names_hint(b, names, "assets with a process"),
                 )
                 continue
             if a == b:

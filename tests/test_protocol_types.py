@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import close, run_scenario, scenario_from_yaml
 from hypothesis import given
 from strategies import mixed_scenarios
 
 from contagion_cli.compiler import compile_scenario
 from contagion_cli.engine import run_raw
-from helpers import close, run_scenario, scenario_from_yaml
 
 # --- cdp ---------------------------------------------------------------------------------------
 
