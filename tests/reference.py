@@ -906,7 +906,7 @@ class Reference:
             if size > 0:  # a long sold at the sellers' price
                 px = fill[1] if fill[0] > 0 else o
             else:  # a short bought at the buyers' price
-                px = fill[3] if fill[2] > 0 else o  # noqa: SIM108
+                px = fill[3] if fill[2] > 0 else o
             equity = pp.margin + size * (px - pp.entry)
             fee = min(proto.liquidation_fee * abs(size) * o, max(0.0, equity))
             st = self.stats[pp.protocol]
