@@ -16,10 +16,16 @@ from .layout import (
     ASSET_FIXED,
     ASSET_ISSUED,
     ASSET_MARKET,
+    ASSET_PEGGED,
     F8,
     I8,
     OPT_CALL,
     OPT_PUT,
+    ORACLE_EXTERNAL,
+    ORACLE_LAG_ROUNDS,
+    ORACLE_LAG_STEPS,
+    ORACLE_SPOT,
+    ORACLE_TWAP,
     POS_OPEN,
     PROTO_CDP,
     PROTO_LENDING,
@@ -155,19 +161,47 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
             "target_leverage",
             "band",
             "rate",
+            "breaker_drop",
+            "min_profit",
+            "capital",
+            "risk_k",
+            "risk_ref_vol",
+            "risk_max",
         )
     }
     kind = np.zeros(n_p, I8)
     stablecoin = np.full(n_p, -1, I8)
     lt = np.zeros((n_p, n_a), F8)
     bonus = np.zeros((n_p, n_a), F8)
-    uses = np.zeros((n_p, n_a), I8)
+    uses = np.zeros((n_p, n_a + 1), I8)  # column n_a: the "credit" channel (it lends to one)
+    oracle_kind = np.zeros(n_p, I8)
+    oracle_n = np.zeros(n_p, I8)
+    oracle_floor = np.zeros((n_p, n_a), F8)
+    lender = np.full(n_p, -1, I8)
+    f["capital"][:] = np.inf  # unlimited
+    f["min_profit"][:] = -np.inf  # no liquidator check unless `liquidators` is given
     protocol_types = []
     for p, name in enumerate(protocol_names):
         proto = scenario.protocols[name]
         protocol_types.append(proto.type)
         kind[p] = _KINDS[proto.type]
         f["reserve"][p] = proto.reserve_usd
+        oracle = proto.oracle
+        oracle_kind[p] = _oracle_kind(oracle.type, oracle.steps)
+        oracle_n[p] = oracle.rounds or oracle.steps or 0
+        for asset, floor in oracle.floor.items():
+            oracle_floor[p, a_index[asset]] = floor
+        if proto.circuit_breaker is not None:
+            f["breaker_drop"][p] = proto.circuit_breaker.drop
+        liquidators = proto.liquidators or scenario.settings.liquidators
+        if liquidators is not None:
+            f["min_profit"][p] = liquidators.min_profit_usd
+            if liquidators.capital_usd_per_round is not None:
+                f["capital"][p] = liquidators.capital_usd_per_round
+        if proto.dynamic_risk is not None:
+            f["risk_k"][p] = proto.dynamic_risk.sensitivity
+            f["risk_ref_vol"][p] = proto.dynamic_risk.reference_vol
+            f["risk_max"][p] = proto.dynamic_risk.max_change
         if isinstance(proto, LendingProtocol):
             f["close_factor"][p] = proto.close_factor
             f["full_close_hf"][p] = proto.full_close_below_hf
@@ -187,6 +221,9 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         elif isinstance(proto, LeveragedProtocol):
             f["max_leverage"][p] = proto.max_leverage
             f["target_leverage"][p] = proto.target_leverage
+            if proto.lender is not None:
+                lender[p] = protocol_names.index(proto.lender)
+                uses[lender[p], n_a] = 1
         elif isinstance(proto, OptionsProtocol):
             f["band"][p] = proto.rebalance_band
             f["rate"][p] = proto.rate
@@ -212,12 +249,17 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         liab = proto.liabilities_usd
         f["liabilities"][p] = liab if liab is not None else default
 
-    # a protocol that uses an issued token also depends on the token's backing
+    # a protocol that uses a derived token also depends on its backing or peg target
     for a in range(n_a):
-        if assets.kind[a] == ASSET_ISSUED and assets.backing[a] >= 0:
+        parent = -1
+        if assets.kind[a] == ASSET_ISSUED:
+            parent = assets.backing[a]
+        elif assets.kind[a] == ASSET_PEGGED:
+            parent = assets.peg_to[a]
+        if parent >= 0:
             for p in range(n_p):
                 if uses[p, a]:
-                    uses[p, assets.backing[a]] = 1
+                    uses[p, parent] = 1
 
     protocols = Protocols(
         kind=kind,
@@ -238,6 +280,16 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         target_leverage=f["target_leverage"],
         band=f["band"],
         rate=f["rate"],
+        oracle_kind=oracle_kind,
+        oracle_n=oracle_n,
+        oracle_floor=oracle_floor,
+        breaker_drop=f["breaker_drop"],
+        min_profit=f["min_profit"],
+        capital=f["capital"],
+        risk_k=f["risk_k"],
+        risk_ref_vol=f["risk_ref_vol"],
+        risk_max=f["risk_max"],
+        lender=lender,
         uses=uses,
     )
     pstate = _initial_hedges(options, protocols, start_price, n_p, n_a)
@@ -280,6 +332,12 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         entity_names=list(entities),
         position_counts=counts,
     )
+
+
+def _oracle_kind(kind: str, steps: int | None) -> int:
+    if kind == "lagged":
+        return ORACLE_LAG_STEPS if steps is not None else ORACLE_LAG_ROUNDS
+    return {"spot": ORACLE_SPOT, "twap": ORACLE_TWAP, "external": ORACLE_EXTERNAL}[kind]
 
 
 _KINDS = {
@@ -325,7 +383,7 @@ def _initial_hedges(
         hedge[p, a] += options.units[i] * delta
         liability0[p] += options.units[i] * value
     cash = -(hedge * price[None, :]).sum(axis=1)
-    return ProtocolState(np.zeros(n_p, F8), hedge, cash, liability0)
+    return ProtocolState(np.zeros(n_p, F8), hedge, cash, liability0, np.zeros(n_p, I8))
 
 
 def _compile_markets(
@@ -338,6 +396,8 @@ def _compile_markets(
     venue_count = np.zeros(n_a, I8)
     issuer = np.full(n_a, -1, I8)
     backing = np.full(n_a, -1, I8)
+    peg_to = np.full(n_a, -1, I8)
+    peg_ratio = np.zeros(n_a, F8)
     rows: dict[str, list[float]] = {
         k: [] for k in ("asset", "kind", "price", "x", "y", "fee", "lam", "alpha", "anchor")
     }
@@ -359,16 +419,26 @@ def _compile_markets(
             else:
                 price[a] = 1.0
             continue
-        price[a] = asset.price
-        if market is None:
-            kind[a] = ASSET_FIXED
-            venue_start[a] = len(rows["asset"])
-            continue
-        kind[a] = ASSET_MARKET
+        # a pegged asset's market trades the ratio, quoted in units of the asset it is pegged to
+        quote = asset.price
+        if asset.peg is not None:
+            kind[a] = ASSET_PEGGED
+            peg_to[a] = a_index[asset.peg.to]
+            peg_ratio[a] = asset.peg.ratio
+            price[a] = asset.peg.ratio * scenario.assets[asset.peg.to].price
+            quote = asset.peg.ratio
+        else:
+            price[a] = asset.price
         venue_start[a] = len(rows["asset"])
+        if market is None:
+            if asset.peg is None:
+                kind[a] = ASSET_FIXED
+            continue
+        if asset.peg is None:
+            kind[a] = ASSET_MARKET
         venue_count[a] = 1
         row = dict.fromkeys(rows, 0.0)
-        row.update(asset=a, price=asset.price, anchor=asset.price)
+        row.update(asset=a, price=quote, anchor=quote)
         bid_start = bid_count = ask_start = ask_count = 0
         if isinstance(market, CpmmMarket):
             # `price` is authoritative: the quote reserve (checked to match it within 1e-4)
@@ -376,13 +446,13 @@ def _compile_markets(
             row.update(
                 kind=VENUE_CPMM,
                 x=market.base_reserve,
-                y=market.base_reserve * asset.price,
+                y=market.base_reserve * quote,
                 fee=market.fee,
             )
         elif isinstance(market, LinearMarket):
             row.update(kind=VENUE_LINEAR, lam=market.lambda_per_usd)
         elif isinstance(market, ExponentialMarket):
-            alpha = market.alpha if market.alpha is not None else asset.price / market.depth_usd
+            alpha = market.alpha if market.alpha is not None else price[a] / market.depth_usd
             row.update(kind=VENUE_EXPONENTIAL, alpha=alpha)
         elif isinstance(market, OrderbookMarket):
             row.update(kind=VENUE_ORDERBOOK)
@@ -418,7 +488,9 @@ def _compile_markets(
     )
     depth = np.asarray(depths, F8)
     book = Book(np.asarray(offsets, F8), depth, depth.copy())
-    assets = Assets(price, price.copy(), kind, venue_start, venue_count, issuer, backing)
+    assets = Assets(
+        price, price.copy(), kind, venue_start, venue_count, issuer, backing, peg_to, peg_ratio
+    )
     return assets, venues, book
 
 
@@ -478,6 +550,12 @@ class _Builder:
                 col_start.append(len(col_asset))
                 debt_start.append(len(debt_asset))
         n = len(protocol)
+        # liquidators break ties between equally profitable liquidations by account name
+        # (unique within a lending protocol): independent of the order of the file
+        entity_names = list(self.entities)
+        names = [(protocol[i], entity_names[entity[i]]) for i in range(n)]
+        rank = np.empty(n, I8)
+        rank[sorted(range(n), key=names.__getitem__)] = np.arange(n)
         lending = Lending(
             protocol=np.asarray(protocol, I8),
             status=np.full(n, POS_OPEN, I8),
@@ -487,6 +565,7 @@ class _Builder:
             debt_start=np.asarray(debt_start, I8),
             debt_asset=np.asarray(debt_asset, I8),
             debt_units=np.asarray(debt_units, F8),
+            rank=rank,
         )
         return lending, np.asarray(entity, I8), liab
 

@@ -17,7 +17,15 @@ I8 = np.int64
 # Asset kinds.
 ASSET_FIXED = 0  # no market: the price moves only with the shock path (a numeraire stays put)
 ASSET_MARKET = 1  # liquidation flow executes on its venue(s)
+ASSET_PEGGED = 2  # ratio x the price of the asset it is pegged to; the ratio may have a market
 ASSET_ISSUED = 3  # a protocol's token: backing price x (1 - the issuer's haircut)
+
+# Oracle kinds (per protocol).
+ORACLE_SPOT = 0
+ORACLE_LAG_ROUNDS = 1
+ORACLE_LAG_STEPS = 2
+ORACLE_TWAP = 3
+ORACLE_EXTERNAL = 4
 
 # Venue (market) kinds, MODEL.md §2.
 VENUE_CPMM = 0
@@ -61,6 +69,8 @@ class Assets(NamedTuple):
     venue_count: np.ndarray  # i8[A] number of venues (0 for ASSET_FIXED)
     issuer: np.ndarray  # i8[A] ASSET_ISSUED: issuing protocol; -1 otherwise
     backing: np.ndarray  # i8[A] ASSET_ISSUED: backing asset; -1 = the numeraire (1 USD)
+    peg_to: np.ndarray  # i8[A] ASSET_PEGGED: the asset it is pegged to; -1 otherwise
+    peg_ratio: np.ndarray  # f8[A] ASSET_PEGGED: state: units of `peg_to` per unit
 
 
 class Venues(NamedTuple):
@@ -102,6 +112,7 @@ class Lending(NamedTuple):
     debt_start: np.ndarray  # i8[N+1]
     debt_asset: np.ndarray  # i8[K]
     debt_units: np.ndarray  # f8[K] state
+    rank: np.ndarray  # i8[N] order of (protocol, account) names: the tie-break of liquidators
 
 
 class Cdp(NamedTuple):
@@ -177,7 +188,18 @@ class Protocols(NamedTuple):
     target_leverage: np.ndarray  # f8[P] leveraged
     band: np.ndarray  # f8[P] options: rebalance band (fraction of the book's units)
     rate: np.ndarray  # f8[P] options: risk-free rate
-    uses: np.ndarray  # i8[P, A] 1 where the protocol's state depends on the asset's price
+    oracle_kind: np.ndarray  # i8[P] ORACLE_*
+    oracle_n: np.ndarray  # i8[P] lag or window (rounds, or steps for ORACLE_LAG_STEPS)
+    oracle_floor: np.ndarray  # f8[P, A] the feed never reports below this (0: no floor)
+    breaker_drop: np.ndarray  # f8[P] circuit breaker: pause after this drop (0: none)
+    min_profit: np.ndarray  # f8[P] liquidators' minimum profit per liquidation (USD)
+    capital: np.ndarray  # f8[P] liquidators' capital per round (USD; inf: unlimited)
+    risk_k: np.ndarray  # f8[P] dynamic risk: sensitivity to realised volatility (0: off)
+    risk_ref_vol: np.ndarray  # f8[P]
+    risk_max: np.ndarray  # f8[P]
+    lender: np.ndarray  # i8[P] leveraged: the protocol that lent its debt (-1: outside)
+    uses: np.ndarray  # i8[P, A+1] 1 where the protocol depends on the asset's price; column A:
+    # it lent to a protocol of the scenario ("credit")
 
 
 class ProtocolState(NamedTuple):
@@ -187,6 +209,7 @@ class ProtocolState(NamedTuple):
     hedge: np.ndarray  # f8[P, A] options: units of the underlying held (negative: short)
     hedge_cash: np.ndarray  # f8[P] options: USD from hedge trades (initial hedge included)
     liability0: np.ndarray  # f8[P] options: value of the written book at the start
+    paused: np.ndarray  # i8[P] circuit breaker tripped in this step
 
 
 class Path(NamedTuple):
@@ -218,6 +241,12 @@ class Outputs(NamedTuple):
     proceeds_usd: np.ndarray  # f8[P] what selling the seized collateral raised
     bad_debt_usd: np.ndarray  # f8[P]
     shortfall_usd: np.ndarray  # f8[P] at the end of the run
+    credit_losses_usd: np.ndarray  # f8[P] what protocols it lent to could not repay
+    skipped_unprofitable: np.ndarray  # i8[P] liquidations liquidators declined (no profit)
+    skipped_capital: np.ndarray  # i8[P] liquidations skipped for lack of liquidator capital
+    paused_rounds: np.ndarray  # i8[P] rounds with the circuit breaker tripped
+    deferred_liquidations: np.ndarray  # i8[P] eligible positions waiting when a paused step ended
+    deferred_debt_usd: np.ndarray  # f8[P] their debt
     income_usd: np.ndarray  # f8[P] cdp penalties, perp liquidation fees: added to the reserve
     auctions: np.ndarray  # i8[P] cdp auctions started
     zero_bid_auctions: np.ndarray  # i8[P] cdp auction lots won by keepers at a discount
@@ -270,7 +299,7 @@ class Outputs(NamedTuple):
 def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int) -> Outputs:
     """Zeroed outputs sized for a scenario (distress markers start at -1)."""
     P, A, T, R = n_protocols, n_assets, n_steps, trace_cap
-    E = max(1, P * max(P - 1, 0) * A)
+    E = max(1, P * max(P - 1, 0) * (A + 1))  # A + 1: the "credit" channel
     minus = np.full(P, -1, dtype=I8)
     return Outputs(
         liquidations=np.zeros(P, I8),
@@ -280,6 +309,12 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
         proceeds_usd=np.zeros(P, F8),
         bad_debt_usd=np.zeros(P, F8),
         shortfall_usd=np.zeros(P, F8),
+        credit_losses_usd=np.zeros(P, F8),
+        skipped_unprofitable=np.zeros(P, I8),
+        skipped_capital=np.zeros(P, I8),
+        paused_rounds=np.zeros(P, I8),
+        deferred_liquidations=np.zeros(P, I8),
+        deferred_debt_usd=np.zeros(P, F8),
         income_usd=np.zeros(P, F8),
         auctions=np.zeros(P, I8),
         zero_bid_auctions=np.zeros(P, I8),
@@ -322,3 +357,57 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
         trace_flow_units=np.zeros((R, P), F8),
         counters=np.zeros(4, I8),
     )
+
+
+class Scratch(NamedTuple):
+    """Per-round working arrays of the kernel (created once per run, inside the kernel)."""
+
+    oracle: np.ndarray  # f8[P, A] each protocol's oracle prices this round
+    ref_oracle: np.ndarray  # f8[P, A] the oracle before the step's shock (circuit breakers)
+    par: np.ndarray  # f8[P] cdp: its stablecoin at par
+    adj: np.ndarray  # f8[P, A] dynamic risk adjustment (+ tightens)
+    vol2: np.ndarray  # f8[A] sum of squared log returns in this step
+    last_price: np.ndarray  # f8[A] price at the previous round start
+    shortfall: np.ndarray  # f8[P] measured at this round's start
+    acted: np.ndarray  # i8[P]
+    sell: np.ndarray  # f8[A] units ordered (Neumaier sum and its compensation)
+    sell_c: np.ndarray  # f8[A]
+    buy: np.ndarray  # f8[A]
+    buy_c: np.ndarray  # f8[A]
+    sell_fill: np.ndarray  # f8[A] share of the units ordered that filled
+    sell_avg: np.ndarray  # f8[A] USD per filled unit
+    buy_fill: np.ndarray  # f8[A]
+    buy_avg: np.ndarray  # f8[A]
+    orders: np.ndarray  # f8[P, A] signed units each protocol ordered (+ sell, - buy)
+    flow: np.ndarray  # f8[P, A] orders plus routed flow (a pegged sale sells its peg target)
+    routed: np.ndarray  # f8[A] pegged: units of the peg target sold (+) or bought (-)
+    crossed: np.ndarray  # f8[A] units crossed at the round-start price
+    filled_s: np.ndarray  # f8[A] pegged: units of the sell side filled
+    filled_b: np.ndarray  # f8[A]
+    price_before: np.ndarray  # f8[A] price at the start of execution
+    moved_now: np.ndarray  # i8[P, A] protocol moved the asset's price this round
+    moved_prev: np.ndarray  # i8[P, A] ... in the previous round
+    credit_now: np.ndarray  # i8[P] protocol defaulted on its lender this round
+    credit_prev: np.ndarray  # i8[P]
+    lot: np.ndarray  # f8[P, A] cdp auction lots
+    stressed: np.ndarray  # i8[P, A] cdp auction stress
+    deficit: np.ndarray  # f8[P, A, 2] perp deficits by side
+    hedge_pending: np.ndarray  # f8[P, A] options
+    opt_target: np.ndarray  # f8[P, A]
+    opt_units: np.ndarray  # f8[P, A]
+    opt_value: np.ndarray  # f8[P]
+    deferred_n: np.ndarray  # i8[P] eligible positions a tripped breaker held back this round
+    deferred_usd: np.ndarray  # f8[P]
+    cand_pos: np.ndarray  # i8[N] capital-limited liquidation candidates (lending)
+    cand_j: np.ndarray  # i8[N]
+    cand_k: np.ndarray  # i8[N]
+    cand_repay_units: np.ndarray  # f8[N]
+    cand_seize: np.ndarray  # f8[N]
+    cand_repay_usd: np.ndarray  # f8[N]
+    cand_profit: np.ndarray  # f8[N]
+    cand_count: np.ndarray  # i8[1]
+    hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
+    hist_count: np.ndarray  # i8[1]
+    step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
+    shocked: np.ndarray  # f8[A] the exogenous path alone
+    shocked_ratio: np.ndarray  # f8[A] pegged: the exogenous path of the ratio

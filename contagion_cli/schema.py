@@ -68,6 +68,9 @@ class Settings(Strict):
     tolerance: Annotated[float, Field(gt=0, le=1e-3, allow_inf_nan=False)] = Field(
         1e-9, description="Relative tolerance: smaller changes of a shortfall are not distress."
     )
+    liquidators: Liquidators | None = Field(
+        None, description="Default liquidator behaviour of every lending protocol."
+    )
     min_price_fraction: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         1e-6,
         description="Floor of a linear market's price as a fraction of its round-start price "
@@ -135,6 +138,13 @@ Market = Annotated[
 
 
 # --- assets ------------------------------------------------------------------------------------
+class Peg(Strict):
+    to: Name = Field(description="The asset it is pegged to.")
+    ratio: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
+        1.0, description="Units of `to` one unit is worth at the start."
+    )
+
+
 class Asset(Strict):
     price: Price | None = Field(
         None,
@@ -156,6 +166,11 @@ class Asset(Strict):
         description="With `issuer`: the asset one token is a claim on. Default: the numeraire "
         "(1 USD).",
     )
+    peg: Peg | None = Field(
+        None,
+        description="A pegged asset (stETH to ETH): price = ratio x the price of `to`. Its "
+        "`market`, if any, trades the ratio: quoted in units of `to`.",
+    )
 
 
 # --- protocols ---------------------------------------------------------------------------------
@@ -175,6 +190,76 @@ class LendingPosition(Strict):
     debt: dict[Name, Units] = Field(default_factory=dict)
 
 
+class OracleSettings(Strict):
+    """How a protocol reads prices (MODEL.md §4; docs/model.md "Oracles")."""
+
+    type: Literal["spot", "lagged", "twap", "external"] = Field(
+        "spot",
+        description="spot: the market now; lagged: `rounds` rounds or `steps` steps behind; "
+        "twap: the mean of the last `rounds` round prices; external: the exogenous shock path "
+        "only (an exchange-anchored feed that ignores on-chain impact).",
+    )
+    rounds: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="lagged / twap: how many rounds."
+    )
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = Field(
+        None, description="lagged: how many steps behind (instead of rounds)."
+    )
+    floor: dict[Name, Price] = Field(
+        default_factory=dict,
+        description="Per asset: the feed never reports below this price (a feed that stops, "
+        "as LUNA's did at about $0.10 in May 2022).",
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> OracleSettings:
+        if self.type == "lagged" and (self.rounds is None) == (self.steps is None):
+            raise ValueError("a lagged oracle needs exactly one of 'rounds' and 'steps'")
+        if self.type == "twap" and (self.rounds is None or self.steps is not None):
+            raise ValueError("a twap oracle needs 'rounds' (its window), not 'steps'")
+        if self.type in ("spot", "external") and (self.rounds or self.steps):
+            raise ValueError(f"a {self.type} oracle takes no 'rounds' or 'steps'")
+        return self
+
+
+class CircuitBreaker(Strict):
+    drop: OpenFraction = Field(
+        description="Liquidations pause for the rest of the step once an oracle price the "
+        "protocol uses fell more than this fraction since the step began."
+    )
+
+
+class Liquidators(Strict):
+    """Who executes liquidations (MODEL.md §4)."""
+
+    min_profit_usd: Usd = Field(
+        0.0,
+        description="A liquidation happens only if selling the seized collateral on the current "
+        "market covers the repaid debt plus this.",
+    )
+    capital_usd_per_round: PositiveUsd | None = Field(
+        None,
+        description="Debt liquidators can repay per round and protocol (default: unlimited); "
+        "the most profitable liquidations go first.",
+    )
+
+
+class DynamicRisk(Strict):
+    """Risk parameters that follow the step's realised volatility (docs/model.md)."""
+
+    sensitivity: Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)] = Field(
+        description="k in adj = clamp(k x (vol - reference_vol), -max_change, +max_change). "
+        "Positive k tightens when volatility rises (LT x (1 - adj), maintenance margin and "
+        "liquidation ratio x (1 + adj)); negative k relaxes."
+    )
+    reference_vol: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
+        0.0, description="Realised volatility (of the step, not annualised) with no adjustment."
+    )
+    max_change: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+        0.2, description="Largest relative change of a threshold."
+    )
+
+
 class ProtocolBase(Strict):
     reserve_usd: Usd = Field(0.0, description="Insurance fund / safety module / surplus buffer.")
     liabilities_usd: PositiveUsd | None = Field(
@@ -182,6 +267,12 @@ class ProtocolBase(Strict):
         description="Claims of the protocol's token holders (haircut denominator). "
         "Default: the debt its positions owe it at the start.",
     )
+    oracle: OracleSettings = Field(default_factory=OracleSettings)
+    circuit_breaker: CircuitBreaker | None = None
+    liquidators: Liquidators | None = Field(
+        None, description="Overrides settings.liquidators for this protocol (lending)."
+    )
+    dynamic_risk: DynamicRisk | None = None
 
 
 class LendingProtocol(ProtocolBase):
@@ -276,6 +367,11 @@ class LeveragedProtocol(ProtocolBase):
     )
     target_leverage: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = Field(
         description="The leverage a deleveraging sale returns to."
+    )
+    lender: Name | None = Field(
+        None,
+        description="A protocol of the scenario that lent the debt: what the vaults cannot "
+        "repay is its credit loss (it counts toward its insolvency and haircut).",
     )
     positions: Annotated[list[LeveragedPosition], Field(max_length=5_000_000)] = Field(
         default_factory=list
