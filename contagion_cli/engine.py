@@ -154,6 +154,9 @@ def _python_kernel() -> Callable:
     return namespace["run_cascade"]  # type: ignore[return-value]
 
 
+#: The name of the contagion channel "it lent to a protocol that defaulted".
+CREDIT = "credit"
+
 #: ADL cuts listed per perp protocol (largest first); the JSON's count covers all of them.
 MAX_ADL_CUTS = 20
 
@@ -169,6 +172,10 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
         reserve = float(compiled.protocols.reserve[p])
         bad = float(o.bad_debt_usd[p])
         short = float(o.shortfall_usd[p])
+        # losses its own book realised plus what protocols it lent to failed to repay, against
+        # its reserve plus what it earned in the run (penalties, fees)
+        losses = bad + float(o.credit_losses_usd[p])
+        buffer = reserve + float(o.income_usd[p])
         depth = int(o.depth[p])
         protocols[name] = ProtocolResult(
             name=name,
@@ -184,9 +191,9 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             bad_debt_positions=int(o.closed_positions[p]),
             shortfall_usd=short,
             reserve_usd=reserve,
-            reserve_used_usd=min(reserve, bad),
-            uncovered_usd=max(0.0, bad + short - reserve),
-            insolvent=bool(bad + short > reserve),
+            reserve_used_usd=min(buffer, losses),
+            uncovered_usd=max(0.0, losses + short - buffer),
+            insolvent=bool(losses + short > buffer),
             first_distress_round=int(o.first_distress_round[p]) if depth >= 0 else None,
             first_distress_step=int(o.first_distress_step[p]) + 1 if depth >= 0 else None,
             depth=depth if depth >= 0 else None,
@@ -197,6 +204,12 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             zero_bid_collateral_usd=float(o.zero_bid_usd[p]),
             auction_raised_usd=float(o.auction_raised_usd[p]),
             returned_to_owners_usd=float(o.returned_usd[p]),
+            credit_losses_usd=float(o.credit_losses_usd[p]),
+            skipped_unprofitable=int(o.skipped_unprofitable[p]),
+            skipped_capital=int(o.skipped_capital[p]),
+            paused_rounds=int(o.paused_rounds[p]),
+            deferred_liquidations=int(o.deferred_liquidations[p]),
+            deferred_debt_usd=float(o.deferred_debt_usd[p]),
             deficit_usd=float(o.deficit_usd[p]),
             adl_usd=float(o.adl_usd[p]),
             adl_positions=len(cuts.get(p, ())),
@@ -239,7 +252,8 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
         Edge(
             names_p[int(o.edge_src[e])],
             names_p[int(o.edge_dst[e])],
-            names_a[int(o.edge_asset[e])],
+            # the channel past the last asset is a loan between protocols of the scenario
+            names_a[int(o.edge_asset[e])] if o.edge_asset[e] < len(names_a) else CREDIT,
             int(o.edge_round[e]),
         )
         for e in range(n_edges)

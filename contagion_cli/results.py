@@ -48,13 +48,20 @@ class ProtocolResult:
     bad_debt_positions: int
     shortfall_usd: float
     reserve_usd: float
-    reserve_used_usd: float  # min(reserve, bad debt): realised losses drawn from the reserve
-    uncovered_usd: float  # max(0, bad debt + shortfall - reserve)
+    reserve_used_usd: float  # realised losses drawn from the reserve (+ income)
+    uncovered_usd: float  # max(0, bad debt + credit losses + shortfall - reserve - income)
     insolvent: bool
     first_distress_round: int | None
     first_distress_step: int | None
     depth: int | None
     income_usd: float = 0.0  # cdp penalties, perp liquidation fees (added to the reserve)
+    credit_losses_usd: float = 0.0  # what protocols it lent to could not repay
+    # levers
+    skipped_unprofitable: int = 0  # liquidations liquidators declined (not profitable)
+    skipped_capital: int = 0  # liquidations skipped for lack of liquidator capital
+    paused_rounds: int = 0  # rounds its circuit breaker was tripped
+    deferred_liquidations: int = 0  # eligible positions still held back when a step ended
+    deferred_debt_usd: float = 0.0
     haircut: float = 0.0  # uncovered loss / liabilities: what its issued tokens lost
     # cdp
     auctions: int = 0

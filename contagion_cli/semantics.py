@@ -55,6 +55,7 @@ class _Checker:
     def run(self) -> Iterator[Problem]:
         yield from self.check_assets()
         for name, proto in self.s.protocols.items():
+            yield from self.check_levers(name, proto)
             if isinstance(proto, LendingProtocol):
                 yield from self.check_lending(name, proto)
             elif isinstance(proto, CdpProtocol):
@@ -89,7 +90,14 @@ class _Checker:
                     "rename the asset",
                 )
             if asset.issuer is not None:
+                if asset.peg is not None:
+                    yield self.problem(
+                        (*path, "peg"), "an asset is either issued ('issuer') or pegged ('peg')"
+                    )
                 yield from self.check_issued(name, asset)
+                continue
+            if asset.peg is not None:
+                yield from self.check_pegged(name, asset)
                 continue
             if asset.price is None:
                 yield self.problem(
@@ -119,6 +127,70 @@ class _Checker:
                 yield from self.check_book((*path, "market", "bids"), market.bids, side=-1)
                 if market.asks is not None:
                     yield from self.check_book((*path, "market", "asks"), market.asks, side=+1)
+
+    def check_pegged(self, name: str, asset) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
+        path: tuple[str | int, ...] = ("assets", name)
+        peg = asset.peg
+        if peg.to not in self.assets:
+            yield self.unknown_asset((*path, "peg", "to"), peg.to)
+            return
+        target = self.s.assets[peg.to]
+        if peg.to == name or target.issuer is not None or target.peg is not None:
+            yield self.problem(
+                (*path, "peg", "to"),
+                "a peg target must be an asset with its own price (not pegged or issued)",
+            )
+            return
+        if asset.backing is not None:
+            yield self.problem((*path, "backing"), "'backing' needs 'issuer'")
+        expected = peg.ratio * (target.price or 0.0)
+        if asset.price is not None and abs(asset.price / expected - 1.0) > 1e-9:
+            yield self.problem(
+                (*path, "price"),
+                f"a pegged asset starts at ratio x the price of {peg.to!r} ({expected:g}), "
+                f"found {asset.price:g}",
+                "leave 'price' out: it follows the peg",
+            )
+        market = asset.market
+        if isinstance(market, CpmmMarket):
+            implied = market.quote_reserve / market.base_reserve
+            if abs(implied / peg.ratio - 1.0) > RESERVE_PRICE_TOLERANCE:
+                yield self.problem(
+                    (*path, "market", "quote_reserve"),
+                    f"the pool prices the ratio at {implied:.6g} (quote_reserve / base_reserve, "
+                    f"in units of {peg.to!r}) but peg.ratio is {peg.ratio:g}",
+                    f"set quote_reserve: {market.base_reserve * peg.ratio:.6g}",
+                )
+        elif isinstance(market, OrderbookMarket):
+            yield from self.check_book((*path, "market", "bids"), market.bids, side=-1)
+            if market.asks is not None:
+                yield from self.check_book((*path, "market", "asks"), market.asks, side=+1)
+
+    def check_levers(self, name: str, proto) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
+        """Oracle floors, and the levers a protocol type cannot use."""
+        base: tuple[str | int, ...] = ("protocols", name)
+        for asset in proto.oracle.floor:
+            if asset not in self.assets:
+                yield self.unknown_asset((*base, "oracle", "floor", asset), asset)
+        liquidated = ("lending", "cdp", "perp")
+        if proto.liquidators is not None and proto.type != "lending":
+            yield self.problem(
+                (*base, "liquidators"),
+                f"'liquidators' applies to lending protocols, not {proto.type}",
+                "cdp auctions fail under stress through 'auction'; perp venues close positions "
+                "themselves",
+            )
+        if proto.circuit_breaker is not None and proto.type not in liquidated:
+            yield self.problem(
+                (*base, "circuit_breaker"),
+                f"a {proto.type} protocol does not liquidate; circuit breakers pause the "
+                "liquidations of lending, cdp and perp protocols",
+            )
+        if proto.dynamic_risk is not None and proto.type not in liquidated:
+            yield self.problem(
+                (*base, "dynamic_risk"),
+                f"a {proto.type} protocol has no liquidation threshold or margin to adjust",
+            )
 
     def check_issued(self, name: str, asset) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
         path: tuple[str | int, ...] = ("assets", name)
@@ -258,6 +330,15 @@ class _Checker:
                 f"{proto.max_leverage:g}",
                 "a deleveraging sale returns from above the maximum to the target",
             )
+        if proto.lender is not None:
+            if proto.lender not in self.s.protocols:
+                yield self.problem(
+                    (*base, "lender"),
+                    f"unknown protocol {proto.lender!r}",
+                    known_names_hint(proto.lender, self.s.protocols, "protocols"),
+                )
+            elif proto.lender == name:
+                yield self.problem((*base, "lender"), "a vault cannot lend to itself")
         for i, pos in enumerate(proto.positions):
             yield from self.check_asset_names((*base, "positions", i, "holdings"), pos.holdings)
 

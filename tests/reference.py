@@ -40,16 +40,14 @@ class Market:
 class Cpmm(Market):
     def __init__(self, x: float, y: float, fee: float) -> None:
         self.x, self.y, self.fee = x, y, fee
-
-    @property
-    def price(self) -> float:
-        return self.y / self.x
+        self.price = y / x
 
     def sell(self, q: float, eps: float) -> tuple[float, float]:
         filled = min(q, max(0.0, math.sqrt(self.x * self.y / self.lo) - self.x))
         q_in = filled * (1 - self.fee)
         out = self.y * q_in / (self.x + q_in)
         self.x, self.y = self.x + filled, self.y - out
+        self.price = self.y / self.x
         return out, filled
 
     def quote_sell(self, q: float, eps: float) -> float:
@@ -61,12 +59,14 @@ class Cpmm(Market):
         filled = min(q, max(0.0, self.x - math.sqrt(self.x * self.y / self.hi)))
         cost = self.y * filled / ((self.x - filled) * (1 - self.fee))
         self.x, self.y = self.x - filled, self.y + cost
+        self.price = self.y / self.x
         return cost, filled
 
     def recenter(self, new_price: float, m: float) -> None:
         new_price = min(max(new_price, self.lo), self.hi)
         k = (self.x * m) * (self.y * m)
         self.x, self.y = math.sqrt(k / new_price), math.sqrt(k * new_price)
+        self.price = new_price
 
 
 class Linear(Market):
@@ -176,27 +176,28 @@ class OrderBook(Market):
             level[2] = level[1]
 
 
-def make_market(asset: Any, eps: float) -> Any:
-    market = _make_market(asset)
+def make_market(asset: Any, eps: float, quote: float, usd_price: float) -> Any:
+    """The asset's market, quoted at ``quote`` (its price; a pegged asset's ratio)."""
+    market = _make_market(asset, quote, usd_price)
     if market is not None:
-        market.bound(asset.price, eps)
+        market.bound(quote, eps)
     return market
 
 
-def _make_market(asset: Any) -> Any:
+def _make_market(asset: Any, quote: float, usd_price: float) -> Any:
     m = asset.market
     if m is None:
         return None
     if isinstance(m, CpmmMarket):
-        return Cpmm(m.base_reserve, m.base_reserve * asset.price, m.fee)
+        return Cpmm(m.base_reserve, m.base_reserve * quote, m.fee)
     if isinstance(m, LinearMarket):
-        return Linear(asset.price, m.lambda_per_usd)
+        return Linear(quote, m.lambda_per_usd)
     if isinstance(m, ExponentialMarket):
-        alpha = m.alpha if m.alpha is not None else asset.price / m.depth_usd
-        return Exponential(asset.price, alpha)
+        alpha = m.alpha if m.alpha is not None else usd_price / m.depth_usd
+        return Exponential(quote, alpha)
     if isinstance(m, OrderbookMarket):
         asks = m.asks if m.asks is not None else [[-o, u] for o, u in m.bids]
-        return OrderBook(asset.price, m.bids, asks)
+        return OrderBook(quote, m.bids, asks)
     raise AssertionError(m)
 
 
@@ -265,6 +266,12 @@ class Stats:
     auction_raised_usd: float = 0.0
     returned_usd: float = 0.0
     deficit_usd: float = 0.0
+    credit_losses_usd: float = 0.0
+    skipped_unprofitable: int = 0
+    skipped_capital: int = 0
+    paused_rounds: int = 0
+    deferred_liquidations: int = 0
+    deferred_debt_usd: float = 0.0
     adl_usd: float = 0.0
     hedge_units: float = 0.0
     sales_usd: float = 0.0
@@ -320,17 +327,31 @@ class Reference:
     def __init__(self, s: Scenario) -> None:
         self.s = s
         self.order = list(s.assets)
+        self.protocols = list(s.protocols)
         self.eps = s.settings.min_price_fraction
         self.tol = s.settings.tolerance
         self.price: dict[str, float] = {}
+        self.peg_ratio: dict[str, float] = {}
+        for a in self.order:  # priced assets first, then derived ones
+            asset = s.assets[a]
+            if asset.issuer is None and asset.peg is None:
+                self.price[a] = asset.price
+        for a in self.order:
+            asset = s.assets[a]
+            if asset.peg is not None:
+                self.peg_ratio[a] = asset.peg.ratio
+                self.price[a] = asset.peg.ratio * self.price[asset.peg.to]
         for a in self.order:
             asset = s.assets[a]
             if asset.issuer is not None:
-                self.price[a] = 1.0 if asset.backing is None else s.assets[asset.backing].price
-            else:
-                self.price[a] = asset.price
-        self.markets = {a: make_market(s.assets[a], self.eps) for a in self.order}
+                self.price[a] = 1.0 if asset.backing is None else self.price[asset.backing]
+        self.start = dict(self.price)
+        self.markets = {}
+        for a in self.order:
+            quote = self.peg_ratio.get(a, self.price[a])
+            self.markets[a] = make_market(s.assets[a], self.eps, quote, self.price[a])
         self.shocked = dict(self.price)
+        self.shocked_ratio = dict(self.peg_ratio)
         self.stats = {p: Stats() for p in s.protocols}
         self.uses: dict[str, set[str]] = {p: set() for p in s.protocols}
         self.lending: list[LendingPos] = []
@@ -376,12 +397,17 @@ class Reference:
             self.liabilities[pname] = (
                 proto.liabilities_usd if proto.liabilities_usd is not None else liab
             )
-        # tokens used by a protocol make it depend on their backing too
+        # tokens used by a protocol make it depend on their backing or peg target too
         for pname in s.protocols:
             for a in list(self.uses[pname]):
-                backing = s.assets[a].backing if s.assets[a].issuer is not None else None
-                if backing is not None:
-                    self.uses[pname].add(backing)
+                asset = s.assets[a]
+                parent = (
+                    asset.backing
+                    if asset.issuer is not None
+                    else (asset.peg.to if asset.peg is not None else None)
+                )
+                if parent is not None:
+                    self.uses[pname].add(parent)
         # option vaults start delta-neutral, having bought the hedge at start prices
         for pname, pos in self.options:
             proto = s.protocols[pname]
@@ -404,36 +430,70 @@ class Reference:
                     total += self.hedge.get((pname, a), 0.0) * self.price[a]
                 self.cash[pname] = -total
         self.haircut = dict.fromkeys(s.protocols, 0.0)
+        self.paused = dict.fromkeys(s.protocols, False)
+        self.adj = {p: dict.fromkeys(self.order, 0.0) for p in s.protocols}
+        self.history: list[dict[str, float]] = [dict(self.price)]  # round-start prices
+        self.step_end: list[dict[str, float]] = [dict(self.price)]
+
+    # --- oracles ---------------------------------------------------------------------------------
+    def oracle(self, p: str, t: int) -> dict[str, float]:
+        """Protocol p's oracle: spot, lagged (rounds or steps), twap, or external; floors."""
+        cfg = self.s.protocols[p].oracle
+        c = len(self.history)
+        out = {}
+        for a in self.order:
+            if cfg.type == "spot":
+                o = self.price[a]
+            elif cfg.type == "lagged" and cfg.rounds is not None:
+                o = self.history[max(0, c - 1 - cfg.rounds)][a]
+            elif cfg.type == "lagged":
+                o = self.step_end[max(0, t - cfg.steps + 1)][a]
+            elif cfg.type == "twap":
+                m = min(cfg.rounds, c)
+                total = 0.0
+                for j in range(m):
+                    total += self.history[c - 1 - j][a]
+                o = total / m
+            else:
+                o = self.shocked[a]
+            if a in cfg.floor:
+                o = max(o, cfg.floor[a])
+            out[a] = o
+        return out
+
+    def oracles(self, t: int) -> dict[str, dict[str, float]]:
+        return {p: self.oracle(p, t) for p in self.protocols}
 
     # --- shortfalls ------------------------------------------------------------------------------
-    def shortfall_at(self, prices: dict[str, float]) -> dict[str, float]:
+    def shortfall_at(self, O: dict[str, dict[str, float]]) -> dict[str, float]:
         out = dict.fromkeys(self.s.protocols, 0.0)
         for pos in self.lending:
             if pos.open:
+                prices = O[pos.protocol]
                 debt = _value(pos.debt, prices, self.order)
                 if debt > 0:
                     out[pos.protocol] += max(0.0, debt - _value(pos.collateral, prices, self.order))
         for v in self.vaults:
             if v.status != "closed" and v.debt > 0:
-                debt = v.debt * self.par(v.protocol, prices)
-                col = _value(v.collateral, prices, self.order)
+                debt = v.debt * self.par(v.protocol, O[v.protocol])
+                col = _value(v.collateral, O[v.protocol], self.order)
                 if debt > col:
                     out[v.protocol] += debt - col
         for pp in self.perps:
             if pp.open:
-                equity = pp.margin + pp.size * (prices[pp.asset] - pp.entry)
+                equity = pp.margin + pp.size * (O[pp.protocol][pp.asset] - pp.entry)
                 if equity < 0:
                     out[pp.protocol] -= equity
         for lv in self.levs:
             if lv.open:
-                h = _value(lv.holdings, prices, self.order)
+                h = _value(lv.holdings, O[lv.protocol], self.order)
                 if lv.debt > h:
                     out[lv.protocol] += lv.debt - h
-        for pname, loss in self.option_losses(prices).items():
+        for pname, loss in self.option_losses(O).items():
             out[pname] += loss
         return out
 
-    def option_targets(self, prices: dict[str, float]):
+    def option_targets(self, O: dict[str, dict[str, float]]):
         target: dict[tuple[str, str], float] = {}
         units: dict[tuple[str, str], float] = {}
         book: dict[str, float] = {}
@@ -441,7 +501,7 @@ class Reference:
             proto = self.s.protocols[pname]
             delta, value = black_scholes(
                 pos.kind,
-                prices[pos.asset],
+                O[pname][pos.asset],
                 pos.strike,
                 pos.expiry_days / 365.0,
                 pos.vol,
@@ -453,13 +513,13 @@ class Reference:
             book[pname] = book.get(pname, 0.0) + pos.units * value
         return target, units, book
 
-    def option_losses(self, prices: dict[str, float]) -> dict[str, float]:
-        _, _, book = self.option_targets(prices)
+    def option_losses(self, O: dict[str, dict[str, float]]) -> dict[str, float]:
+        _, _, book = self.option_targets(O)
         out = {}
         for pname in book:
             equity = self.cash[pname] - book[pname] + self.book0[pname]
             for a in self.order:
-                equity += self.hedge.get((pname, a), 0.0) * prices[a]
+                equity += self.hedge.get((pname, a), 0.0) * O[pname][a]
             out[pname] = max(0.0, -equity)
         return out
 
@@ -467,7 +527,7 @@ class Reference:
     def run(self) -> dict[str, Any]:
         s = self.s
         edges: set[tuple[str, str, str, int]] = set()
-        asset_out = {
+        self.asset_out = {
             a: dict(
                 sold_units=0.0,
                 bought_units=0.0,
@@ -479,51 +539,74 @@ class Reference:
         }
         step_rounds: list[int] = []
         step_converged: list[bool] = []
-        shortfall_prev = self.shortfall_at(self.price)
+        stress_prev = self.shortfall_at(self.oracles(0))
         global_round = acting_rounds = 0
         for t, step in enumerate(s.shocks):
+            ref = self.oracles(t)  # circuit breakers compare with the oracle before the shock
+            last_price = dict(self.price)
+            vol2 = dict.fromkeys(self.order, 0.0)
+            self.paused = dict.fromkeys(s.protocols, False)
             self.apply_recovery_and_shock(t, step)
             moved_prev: set[tuple[str, str]] = set()
+            credit_prev: set[str] = set()
             rounds_here = 0
             converged = False
             for _ in range(s.settings.max_rounds):
                 global_round += 1
-                # --- round: oracle prices ---
-                oracle = dict(self.price)
+                # --- round: oracle prices, circuit breakers, dynamic risk ---
+                self.history.append(dict(self.price))
+                O = self.oracles(t)
+                for p, proto in s.protocols.items():
+                    cb = proto.circuit_breaker
+                    if cb is not None:
+                        if not self.paused[p]:
+                            for a in self.order:
+                                if a in self.uses[p] and O[p][a] < ref[p][a] * (1 - cb.drop):
+                                    self.paused[p] = True
+                                    break
+                        if self.paused[p]:
+                            self.stats[p].paused_rounds += 1
+                for a in self.order:
+                    r = math.log(self.price[a] / last_price[a])
+                    vol2[a] += r * r
+                    last_price[a] = self.price[a]
+                for p, proto in s.protocols.items():
+                    dr = proto.dynamic_risk
+                    for a in self.order:
+                        if dr is None or dr.sensitivity == 0:
+                            self.adj[p][a] = 0.0
+                        else:
+                            adj = dr.sensitivity * (math.sqrt(vol2[a]) - dr.reference_vol)
+                            self.adj[p][a] = min(max(adj, -dr.max_change), dr.max_change)
                 bad_start = {p: st.bad_debt_usd for p, st in self.stats.items()}
+                credit_start = {p: st.credit_losses_usd for p, st in self.stats.items()}
                 income_start = {p: st.income_usd for p, st in self.stats.items()}
                 # --- round: decisions of every protocol from round-start state ---
                 self.acted = dict.fromkeys(s.protocols, False)
                 self.sells: dict[str, list[float]] = {a: [] for a in self.order}
                 self.buys: dict[str, list[float]] = {a: [] for a in self.order}
-                self.flow: dict[tuple[str, str], float] = {}
+                self.orders: dict[tuple[str, str], float] = {}
+                self.deferred = {p: [0, 0.0] for p in s.protocols}
+                self.credit_now: set[str] = set()
                 shortfall_now = dict.fromkeys(s.protocols, 0.0)
-                self.lending_round(oracle, shortfall_now)
-                self.cdp_round(oracle, shortfall_now)
-                self.perp_round(oracle, shortfall_now)
-                self.lev_round(oracle, shortfall_now)
-                hedge_pending = self.opt_round(oracle, shortfall_now)
+                self.lending_round(O, shortfall_now)
+                self.cdp_round(O, shortfall_now)
+                self.perp_round(O, shortfall_now)
+                self.lev_round(O, shortfall_now)
+                hedge_pending = self.opt_round(O, shortfall_now)
                 # --- round: batch execution per asset ---
-                moved_now: set[tuple[str, str]] = set()
-                fills = {}
                 price_before = dict(self.price)
-                for a in self.order:
-                    fills[a] = self.execute(a, asset_out[a])
-                    net = fills[a][4]
-                    if self.price[a] != price_before[a] and net != 0:
-                        for (p, fa), units in self.flow.items():
-                            if fa == a and units * net > 0:
-                                moved_now.add((p, a))
+                fills, moved_now = self.execute_all()
                 # --- round: settle ---
-                for (p, a), units in self.flow.items():
+                for (p, a), units in self.orders.items():
                     if isinstance(s.protocols[p], LendingProtocol) and units > 0:
                         self.stats[p].proceeds_usd += units * fills[a][0] * fills[a][1]
-                self.cdp_settle(oracle, fills)
-                self.perp_settle(oracle, fills)
-                self.lev_settle(oracle, fills)
+                self.cdp_settle(O, fills)
+                self.perp_settle(O, fills)
+                self.lev_settle(O, fills)
                 self.opt_settle(hedge_pending, fills)
                 # --- round: issued tokens follow their issuer's haircut ---
-                changed = self.update_haircuts(bad_start, income_start, shortfall_now)
+                changed = self.update_haircuts(bad_start, credit_start, income_start, shortfall_now)
                 self.update_issued()
                 repriced = False
                 for a in self.order:
@@ -536,20 +619,25 @@ class Reference:
                 # --- round: distress, propagation depth and contagion edges ---
                 for q in s.protocols:
                     st = self.stats[q]
-                    grew = shortfall_now[q] > shortfall_prev[q] + self.tol * max(
-                        1.0, shortfall_prev[q]
-                    )
+                    stress = shortfall_now[q] + credit_start[q]
+                    grew = stress > stress_prev[q] + self.tol * max(1.0, stress_prev[q])
+                    stress_prev[q] = stress
                     if st.depth is not None or not (self.acted[q] or grew):
                         continue
                     sources = [(p, a) for (p, a) in moved_prev if p != q and a in self.uses[q]]
+                    sources += [
+                        (p, "credit")
+                        for p in credit_prev
+                        if p != q and getattr(s.protocols[p], "lender", None) == q
+                    ]
                     for p, a in sources:
                         edges.add((p, q, a, global_round))
                     depths = [self.stats[p].depth for p, _ in sources]
                     st.depth = 0 if not depths else 1 + min(d for d in depths if d is not None)
                     st.first_distress_round = global_round
                     st.first_distress_step = t + 1
-                shortfall_prev = shortfall_now
                 moved_prev = moved_now
+                credit_prev = self.credit_now
                 any_acted = any(self.acted.values())
                 if not any_acted and not repriced:
                     converged = True
@@ -559,7 +647,11 @@ class Reference:
                     acting_rounds += 1
             step_rounds.append(rounds_here)
             step_converged.append(converged)
-        final = self.shortfall_at(self.price)
+            for p in s.protocols:
+                self.stats[p].deferred_liquidations += self.deferred[p][0]
+                self.stats[p].deferred_debt_usd += self.deferred[p][1]
+            self.step_end.append(dict(self.price))
+        final = self.shortfall_at(self.oracles(len(s.shocks)))
         for p in s.protocols:
             self.stats[p].shortfall_usd = final[p]
             self.stats[p].haircut = self.haircut[p]
@@ -571,8 +663,8 @@ class Reference:
             "protocols": self.stats,
             "assets": {
                 a: dict(
-                    asset_out[a],
-                    start_price=self.start_price(a),
+                    self.asset_out[a],
+                    start_price=self.start[a],
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
                 )
@@ -583,35 +675,60 @@ class Reference:
             "perps": self.perps,
         }
 
-    def start_price(self, a: str) -> float:
-        asset = self.s.assets[a]
-        if asset.issuer is not None:
-            return 1.0 if asset.backing is None else self.s.assets[asset.backing].price
-        return asset.price
-
     # --- prices ----------------------------------------------------------------------------------
+    def ratio(self, a: str) -> float:
+        market = self.markets[a]
+        return market.price if market is not None else self.peg_ratio[a]
+
     def apply_recovery_and_shock(self, t: int, step: Any) -> None:
         f = self.s.settings.recovery
         if t > 0 and f > 0:
             for a in self.order:
-                if self.markets[a] is not None:
+                market = self.markets[a]
+                if market is None:
+                    continue
+                if self.s.assets[a].peg is not None:
+                    target = market.price + f * (self.shocked_ratio[a] - market.price)
+                else:
                     target = self.price[a] + f * (self.shocked[a] - self.price[a])
-                    self.markets[a].recenter(target, 1.0)
                     self.price[a] = target
+                market.recenter(target, 1.0)
         for a in self.order:
-            if self.s.assets[a].issuer is not None:
+            asset = self.s.assets[a]
+            if asset.issuer is not None:
                 continue
             r = step.returns.get(a, 0.0)
-            new_price = self.price[a] * (1 + r)
+            m = step.liquidity.get(a, 1.0)
+            market = self.markets[a]
+            if asset.peg is not None:
+                self.shocked_ratio[a] *= 1 + r
+                if market is not None:
+                    market.recenter(market.price * (1 + r), m)
+                else:
+                    self.peg_ratio[a] *= 1 + r
+                continue
             self.shocked[a] *= 1 + r
-            if self.markets[a] is not None:
-                self.markets[a].recenter(new_price, step.liquidity.get(a, 1.0))
+            new_price = self.price[a] * (1 + r)
+            if market is not None:
+                market.recenter(new_price, m)
+                new_price = market.price
             self.price[a] = new_price
+        for a in self.order:
+            asset = self.s.assets[a]
+            if asset.peg is not None:
+                self.shocked[a] = self.shocked_ratio[a] * self.shocked[asset.peg.to]
         for a in self.order:
             asset = self.s.assets[a]
             if asset.issuer is not None:
                 self.shocked[a] = 1.0 if asset.backing is None else self.shocked[asset.backing]
+        self.update_pegged()
         self.update_issued()
+
+    def update_pegged(self) -> None:
+        for a in self.order:
+            asset = self.s.assets[a]
+            if asset.peg is not None:
+                self.price[a] = self.ratio(a) * self.price[asset.peg.to]
 
     def update_issued(self) -> None:
         for a in self.order:
@@ -621,10 +738,10 @@ class Reference:
             base = 1.0 if asset.backing is None else self.price[asset.backing]
             self.price[a] = max(base * (1 - self.haircut[asset.issuer]), base * self.eps)
 
-    def update_haircuts(self, bad: dict, income: dict, shortfall: dict) -> set[str]:
+    def update_haircuts(self, bad: dict, credit: dict, income: dict, shortfall: dict) -> set:
         changed = set()
         for p, proto in self.s.protocols.items():
-            uncovered = bad[p] + shortfall[p] - proto.reserve_usd - income[p]
+            uncovered = bad[p] + credit[p] + shortfall[p] - proto.reserve_usd - income[p]
             if uncovered <= 0:
                 h = 0.0
             elif self.liabilities[p] <= 0:
@@ -638,15 +755,116 @@ class Reference:
 
     def order_sell(self, p: str, a: str, units: float) -> None:
         self.sells[a].append(units)
-        self.flow[(p, a)] = self.flow.get((p, a), 0.0) + units
+        self.orders[(p, a)] = self.orders.get((p, a), 0.0) + units
 
     def order_buy(self, p: str, a: str, units: float) -> None:
         self.buys[a].append(units)
-        self.flow[(p, a)] = self.flow.get((p, a), 0.0) - units
+        self.orders[(p, a)] = self.orders.get((p, a), 0.0) - units
+
+    def quote(self, a: str, q: float) -> float:
+        """USD that selling q units of a would raise now (no trade)."""
+        asset = self.s.assets[a]
+        if asset.peg is not None:
+            market = self.markets[a]
+            to_units = (
+                market.quote_sell(q, self.eps) if market is not None else (q * self.peg_ratio[a])
+            )
+            to = asset.peg.to
+            if self.markets[to] is not None:
+                return self.markets[to].quote_sell(to_units, self.eps)
+            return to_units * self.price[to]
+        if self.markets[a] is not None and asset.issuer is None:
+            return self.markets[a].quote_sell(q, self.eps)
+        return q * self.price[a]
+
+    def execute_all(self):
+        """Pegged assets through their ratio (their `to` units join the target's batch), then
+        every other asset; fills per side as (sell fill, sell USD per filled unit, buy fill,
+        buy USD per filled unit)."""
+        fills: dict[str, tuple[float, float, float, float]] = {}
+        moved: set[tuple[str, str]] = set()
+        flow = dict(self.orders)
+        pegged = {}
+        price_before = dict(self.price)
+        for a in self.order:
+            asset = self.s.assets[a]
+            if asset.peg is None:
+                continue
+            sold, bought = math.fsum(self.sells[a]), math.fsum(self.buys[a])
+            if sold <= 0 and bought <= 0:
+                continue
+            to = asset.peg.to
+            r0 = self.ratio(a)
+            market = self.markets[a]
+            crossed = min(sold, bought)
+            net = sold - bought
+            filled_s = filled_b = crossed
+            routed = 0.0
+            out = self.asset_out[a]
+            if net > 0:
+                if market is not None:
+                    got, filled = market.sell(net, self.eps)
+                    out["slippage_usd"] += (filled * r0 - got) * self.price[to]
+                    out["unfilled_units"] += net - filled
+                else:
+                    got, filled = net * r0, net
+                filled_s += filled
+                routed = got
+                self.sells[to].append(got)
+                for (p, oa), units in self.orders.items():
+                    if oa == a and units > 0:
+                        flow[(p, to)] = flow.get((p, to), 0.0) + got * units / sold
+            elif net < 0:
+                if market is not None:
+                    cost, filled = market.buy(-net, self.eps)
+                    out["slippage_usd"] += (cost - filled * r0) * self.price[to]
+                    out["unfilled_units"] += -net - filled
+                else:
+                    cost, filled = -net * r0, -net
+                filled_b += filled
+                routed = -cost
+                self.buys[to].append(cost)
+                for (p, oa), units in self.orders.items():
+                    if oa == a and units < 0:
+                        flow[(p, to)] = flow.get((p, to), 0.0) - cost * (-units) / bought
+            out["sold_units"] += sold
+            out["bought_units"] += bought
+            pegged[a] = (sold, bought, crossed, filled_s, filled_b, routed)
+            if market is not None and market.price != r0 and net != 0:
+                for (p, oa), units in self.orders.items():
+                    if oa == a and units * net > 0:
+                        moved.add((p, a))
+        for a in self.order:
+            if self.s.assets[a].peg is not None:
+                continue
+            fills[a] = self.execute(a, self.asset_out[a])
+            net = fills[a][4]
+            if self.price[a] != price_before[a] and net != 0:
+                for (p, fa), units in flow.items():
+                    if fa == a and units * net > 0:
+                        moved.add((p, a))
+        for a, (sold, bought, crossed, filled_s, filled_b, routed) in pegged.items():
+            to = self.s.assets[a].peg.to
+            p0 = price_before[a]
+            usd_s = usd_b = crossed * p0
+            if routed > 0:
+                usd_s += routed * fills[to][0] * fills[to][1]
+            elif routed < 0:
+                usd_b += -routed * fills[to][3]
+            sell_fill = filled_s / sold if sold > 0 else 0.0
+            sell_avg = (usd_s / filled_s if filled_s > 0 else p0) if sold > 0 else 0.0
+            buy_fill = filled_b / bought if bought > 0 else 0.0
+            buy_avg = (usd_b / filled_b if filled_b > 0 else p0) if bought > 0 else 0.0
+            fills[a] = (sell_fill, sell_avg, buy_fill, buy_avg, sold - bought)
+            if sold > 0:
+                self.asset_out[a]["sale_proceeds_usd"] += usd_s
+        for a in self.order:
+            fills.setdefault(a, (0.0, 0.0, 0.0, 0.0, 0.0))
+        self.update_pegged()
+        return fills, moved
 
     def execute(self, a: str, out: dict[str, float]):
-        """Cross sells and buys at the round-start price; the net goes to the market.
-        Returns (sell fill ratio, sell price per filled unit, buy fill, buy price, net)."""
+        """Cross sells and buys at the round-start price; the net goes to the market."""
         sold = math.fsum(self.sells[a])
         bought = math.fsum(self.buys[a])
         if sold <= 0 and bought <= 0:
@@ -684,29 +902,39 @@ class Reference:
         buy_avg = (cost / b_filled if b_filled > 0 else p0) if bought > 0 else 0.0
         return (sell_fill, sell_avg, buy_fill, buy_avg, net)
 
+    def defer(self, p: str, debt_value: float) -> None:
+        self.deferred[p][0] += 1
+        self.deferred[p][1] += debt_value
+
     # --- lending ---------------------------------------------------------------------------------
-    def lending_round(self, oracle: dict, shortfall: dict) -> None:
+    def lending_round(self, O: dict, shortfall: dict) -> None:
         order = self.order
+        candidates = []
         for pos in self.lending:
             if not pos.open:
                 continue
-            proto = self.s.protocols[pos.protocol]
+            p = pos.protocol
+            proto = self.s.protocols[p]
+            oracle = O[p]
             # --- round: value the position at the protocol's oracle ---
             debt_value = _value(pos.debt, oracle, order)
             if debt_value == 0:
                 continue
             col_value = _value(pos.collateral, oracle, order)
             if debt_value > col_value:
-                shortfall[pos.protocol] += debt_value - col_value
+                shortfall[p] += debt_value - col_value
             # --- round: find eligible positions (HF < 1) ---
             adj = 0.0
             for a in order:
                 if pos.collateral.get(a, 0.0) > 0:
-                    lt = proto.collateral[a].liquidation_threshold
+                    lt = proto.collateral[a].liquidation_threshold * (1 - self.adj[p][a])
                     adj += pos.collateral[a] * oracle[a] * lt
             hf = adj / debt_value
             i_star = _largest(pos.collateral, oracle, order)
             if hf >= 1 or i_star is None:
+                continue
+            if self.paused[p]:
+                self.defer(p, debt_value)
                 continue
             # --- round: liquidate: largest debt j*, largest collateral i*, close factor ---
             j_star = _largest(pos.debt, oracle, order)
@@ -723,29 +951,59 @@ class Reference:
                 repay_usd = by_col
                 repay_units = min(repay_usd / oracle[j_star], pos.debt[j_star])
                 seize = pos.collateral[i_star]
-            pos.debt[j_star] -= repay_units
-            pos.collateral[i_star] -= seize
-            st = self.stats[pos.protocol]
-            st.liquidations += 1
-            st.repaid_usd += repay_usd
-            st.liquidated_usd += repay_usd
-            st.seized_usd += seize * oracle[i_star]
-            _bump(st.seized_units, i_star, seize)
-            _bump(st.repaid_units, j_star, repay_units)
-            self.order_sell(pos.protocol, i_star, seize)
-            self.acted[pos.protocol] = True
-            # --- round: settle: debt with no collateral left is bad debt ---
-            if all(u <= 0 for u in pos.collateral.values()):
-                written = 0.0
-                for a in order:
-                    u = pos.debt.get(a, 0.0)
-                    if u > 0:
-                        written += u * oracle[a]
-                        _bump(st.written_off_units, a, u)
-                        pos.debt[a] = 0.0
-                st.bad_debt_usd += written
-                st.bad_debt_positions += 1
-                pos.open = False
+            # --- round: liquidators: profitable at the current market, within capital ---
+            liquidators = proto.liquidators or self.s.settings.liquidators
+            profit = 0.0
+            if liquidators is not None:
+                profit = self.quote(i_star, seize) - repay_usd
+                if profit < liquidators.min_profit_usd:
+                    self.stats[p].skipped_unprofitable += 1
+                    continue
+                if liquidators.capital_usd_per_round is not None:
+                    candidates.append((pos, j_star, i_star, repay_units, seize, repay_usd, profit))
+                    continue
+            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd)
+        # most profitable first (ties: account name), within each protocol's capital
+        candidates.sort(key=lambda c: (self.protocols.index(c[0].protocol), -c[6], c[0].account))
+        budget = {}
+        for pos, j_star, i_star, repay_units, seize, repay_usd, _ in candidates:
+            p = pos.protocol
+            liquidators = self.s.protocols[p].liquidators or self.s.settings.liquidators
+            budget.setdefault(p, liquidators.capital_usd_per_round)
+            if budget[p] <= 0:
+                self.stats[p].skipped_capital += 1
+                continue
+            scale = 1.0 if repay_usd <= budget[p] else budget[p] / repay_usd
+            budget[p] -= repay_usd * scale
+            self.liquidate(
+                pos, O, j_star, i_star, repay_units * scale, seize * scale, repay_usd * scale
+            )
+
+    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd) -> None:
+        oracle = O[pos.protocol]
+        pos.debt[j_star] -= repay_units
+        pos.collateral[i_star] -= seize
+        st = self.stats[pos.protocol]
+        st.liquidations += 1
+        st.repaid_usd += repay_usd
+        st.liquidated_usd += repay_usd
+        st.seized_usd += seize * oracle[i_star]
+        _bump(st.seized_units, i_star, seize)
+        _bump(st.repaid_units, j_star, repay_units)
+        self.order_sell(pos.protocol, i_star, seize)
+        self.acted[pos.protocol] = True
+        # --- round: settle: debt with no collateral left is bad debt ---
+        if all(u <= 0 for u in pos.collateral.values()):
+            written = 0.0
+            for a in self.order:
+                u = pos.debt.get(a, 0.0)
+                if u > 0:
+                    written += u * oracle[a]
+                    _bump(st.written_off_units, a, u)
+                    pos.debt[a] = 0.0
+            st.bad_debt_usd += written
+            st.bad_debt_positions += 1
+            pos.open = False
 
     # --- cdp -------------------------------------------------------------------------------------
     def par(self, p: str, prices: dict[str, float]) -> float:
@@ -756,19 +1014,28 @@ class Reference:
             return 1.0 if asset.backing is None else prices[asset.backing]
         return prices[stable]
 
-    def cdp_round(self, oracle: dict, shortfall: dict) -> None:
+    def vault_adj(self, v: Vault) -> float:
+        legs = [self.adj[v.protocol][a] for a in self.order if v.collateral.get(a, 0.0) > 0]
+        return max(legs) if legs else 0.0
+
+    def cdp_round(self, O: dict, shortfall: dict) -> None:
         lot: dict[tuple[str, str], float] = {}
         for v in self.vaults:
             if v.status == "closed":
                 continue
             proto = self.s.protocols[v.protocol]
+            oracle = O[v.protocol]
             s_price = self.par(v.protocol, oracle)
             debt_value = v.debt * s_price
             col = _value(v.collateral, oracle, self.order)
             if debt_value > col:
                 shortfall[v.protocol] += debt_value - col
             if v.status == "open":
-                if v.debt <= 0 or col >= proto.liquidation_ratio * debt_value:
+                ratio = proto.liquidation_ratio * (1 + self.vault_adj(v))
+                if v.debt <= 0 or col >= ratio * debt_value:
+                    continue
+                if self.paused[v.protocol]:
+                    self.defer(v.protocol, debt_value)
                     continue
                 v.status = "auction"
                 v.tab = v.debt * (1 + proto.penalty)
@@ -786,10 +1053,9 @@ class Reference:
         # --- round: auction stress ---
         stressed = set()
         for (p, a), units in lot.items():
-            market = self.markets[a]
-            if units <= 0 or market is None:
+            if units <= 0:
                 continue
-            quote = market.quote_sell(units, self.eps)
+            quote = self.quote(a, units)
             if 1 - quote / (units * self.price[a]) > self.s.protocols[p].auction.max_slippage:
                 stressed.add((p, a))
         # --- round: auction the lots ---
@@ -797,11 +1063,11 @@ class Reference:
             if v.status != "auction":
                 continue
             proto = self.s.protocols[v.protocol]
-            s_price = self.par(v.protocol, oracle)
+            oracle = O[v.protocol]
             col = _value(v.collateral, oracle, self.order)
             if col <= 0:
                 continue
-            frac = min(1.0, v.tab * s_price / col)
+            frac = min(1.0, v.tab * self.par(v.protocol, oracle) / col)
             zero_bid = False
             st = self.stats[v.protocol]
             for a in self.order:
@@ -825,12 +1091,13 @@ class Reference:
                 st.zero_bid_auctions += 1
                 self.acted[v.protocol] = True
 
-    def cdp_settle(self, oracle: dict, fills: dict) -> None:
+    def cdp_settle(self, O: dict, fills: dict) -> None:
         for v in self.vaults:
             if v.status != "auction":
                 continue
             proto = self.s.protocols[v.protocol]
             stable = proto.stablecoin
+            oracle = O[v.protocol]
             s_price = self.par(v.protocol, oracle)
             st = self.stats[v.protocol]
             for a in self.order:
@@ -848,8 +1115,7 @@ class Reference:
             st.auction_raised_usd += v.raised
             raised_units = v.raised / s_price
             v.raised = 0.0
-            tab_before = v.tab
-            used = min(raised_units, tab_before)
+            used = min(raised_units, v.tab)
             repay = min(used, v.debt)
             v.debt -= repay
             v.tab -= used
@@ -873,16 +1139,20 @@ class Reference:
                 v.status = "closed"
 
     # --- perp ------------------------------------------------------------------------------------
-    def perp_round(self, oracle: dict, shortfall: dict) -> None:
+    def perp_round(self, O: dict, shortfall: dict) -> None:
         for pp in self.perps:
             if not pp.open:
                 continue
             proto = self.s.protocols[pp.protocol]
-            o = oracle[pp.asset]
+            o = O[pp.protocol][pp.asset]
             equity = pp.margin + pp.size * (o - pp.entry)
             if equity < 0:
                 shortfall[pp.protocol] -= equity
-            if equity >= proto.maintenance_margin * abs(pp.size) * o:
+            mm = proto.maintenance_margin * (1 + self.adj[pp.protocol][pp.asset])
+            if equity >= mm * abs(pp.size) * o:
+                continue
+            if self.paused[pp.protocol]:
+                self.defer(pp.protocol, abs(pp.size) * o)
                 continue
             # --- round: close at market: longs sell, shorts buy ---
             pp.pending = pp.size
@@ -894,14 +1164,14 @@ class Reference:
             self.acted[pp.protocol] = True
             self.stats[pp.protocol].liquidations += 1
 
-    def perp_settle(self, oracle: dict, fills: dict) -> None:
+    def perp_settle(self, O: dict, fills: dict) -> None:
         deficit: dict[tuple[str, str, int], float] = {}
         for pp in self.perps:
             size = pp.pending
             if size == 0:
                 continue
             proto = self.s.protocols[pp.protocol]
-            o = oracle[pp.asset]
+            o = O[pp.protocol][pp.asset]
             fill = fills[pp.asset]
             if size > 0:  # a long sold at the sellers' price
                 px = fill[1] if fill[0] > 0 else o
@@ -943,7 +1213,7 @@ class Reference:
         pnl: dict[tuple[str, str, int], float] = {}
         for pp in self.perps:
             if pp.open:
-                u = pp.size * (oracle[pp.asset] - pp.entry)
+                u = pp.size * (O[pp.protocol][pp.asset] - pp.entry)
                 if u > 0:
                     key = (pp.protocol, pp.asset, 1 if pp.size > 0 else 0)
                     pnl[key] = pnl.get(key, 0.0) + u
@@ -959,7 +1229,7 @@ class Reference:
             self.stats[key[0]].bad_debt_usd += n - cut
         for pp in self.perps:
             if pp.open:
-                u = pp.size * (oracle[pp.asset] - pp.entry)
+                u = pp.size * (O[pp.protocol][pp.asset] - pp.entry)
                 if u > 0:
                     r = ratio.get((pp.protocol, pp.asset, 1 if pp.size > 0 else 0), 0.0)
                     if r > 0:
@@ -967,12 +1237,23 @@ class Reference:
                         pp.adl_cut += u * r
 
     # --- leveraged -------------------------------------------------------------------------------
-    def lev_round(self, oracle: dict, shortfall: dict) -> None:
+    def write_off(self, lv: LevPos) -> None:
+        st = self.stats[lv.protocol]
+        st.bad_debt_usd += lv.debt
+        st.bad_debt_positions += 1
+        lender = self.s.protocols[lv.protocol].lender
+        if lender is not None and lv.debt > 0:
+            self.stats[lender].credit_losses_usd += lv.debt
+            self.credit_now.add(lv.protocol)
+        lv.debt = 0.0
+        lv.open = False
+
+    def lev_round(self, O: dict, shortfall: dict) -> None:
         for lv in self.levs:
             if not lv.open:
                 continue
             proto = self.s.protocols[lv.protocol]
-            h = _value(lv.holdings, oracle, self.order)
+            h = _value(lv.holdings, O[lv.protocol], self.order)
             d = lv.debt
             if d > h:
                 shortfall[lv.protocol] += d - h
@@ -983,10 +1264,7 @@ class Reference:
                 continue
             st = self.stats[lv.protocol]
             if h <= 0:
-                st.bad_debt_usd += d
-                st.bad_debt_positions += 1
-                lv.debt = 0.0
-                lv.open = False
+                self.write_off(lv)
                 self.acted[lv.protocol] = True
                 continue
             # --- round: deleverage: sell X = H - target x E pro rata ---
@@ -998,7 +1276,7 @@ class Reference:
                     self.order_sell(lv.protocol, a, units)
             st.liquidations += 1
 
-    def lev_settle(self, oracle: dict, fills: dict) -> None:
+    def lev_settle(self, O: dict, fills: dict) -> None:
         for lv in self.levs:
             if not lv.open:
                 continue
@@ -1014,7 +1292,7 @@ class Reference:
                     proceeds += filled * fills[a][1]
                     lv.holdings[a] -= filled
                     _bump(st.seized_units, a, filled)
-                    st.seized_usd += filled * oracle[a]
+                    st.seized_usd += filled * O[lv.protocol][a]
                     lv.pending[a] = 0.0
                     sold = True
             if not sold:
@@ -1025,25 +1303,22 @@ class Reference:
             st.liquidated_usd += proceeds
             st.sales_usd += proceeds
             st.proceeds_usd += proceeds
-            if lv.debt > 0 and _value(lv.holdings, oracle, self.order) <= 0:
-                st.bad_debt_usd += lv.debt
-                st.bad_debt_positions += 1
-                lv.debt = 0.0
-                lv.open = False
+            if lv.debt > 0 and _value(lv.holdings, O[lv.protocol], self.order) <= 0:
+                self.write_off(lv)
 
     # --- options ---------------------------------------------------------------------------------
-    def opt_round(self, oracle: dict, shortfall: dict) -> dict[tuple[str, str], float]:
+    def opt_round(self, O: dict, shortfall: dict) -> dict[tuple[str, str], float]:
         pending: dict[tuple[str, str], float] = {}
         if not self.options:
             return pending
-        target, units, book = self.option_targets(oracle)
+        target, units, book = self.option_targets(O)
         for p, proto in self.s.protocols.items():
             if not isinstance(proto, OptionsProtocol):
                 continue
             # --- round: mark to market ---
             equity = self.cash[p] - book.get(p, 0.0) + self.book0.get(p, 0.0)
             for a in self.order:
-                equity += self.hedge.get((p, a), 0.0) * oracle[a]
+                equity += self.hedge.get((p, a), 0.0) * O[p][a]
             if equity < 0:
                 shortfall[p] -= equity
             # --- round: re-hedge beyond the band ---

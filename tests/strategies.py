@@ -290,3 +290,144 @@ def mixed_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "protocols": protocols,
         "shocks": shocks,
     }
+
+
+@st.composite
+def oracle_settings(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["spot", "spot", "lagged", "lagged-steps", "twap", "external"]))
+    out: dict[str, Any] = {}
+    if kind == "lagged":
+        out = {"type": "lagged", "rounds": draw(st.integers(1, 3))}
+    elif kind == "lagged-steps":
+        out = {"type": "lagged", "steps": 1}
+    elif kind == "twap":
+        out = {"type": "twap", "rounds": draw(st.integers(1, 4))}
+    elif kind == "external":
+        out = {"type": "external"}
+    else:
+        out = {"type": "spot"}
+    if draw(st.booleans()):
+        out["floor"] = {"ETH": draw(st.floats(1000.0, 2800.0))}
+    return out
+
+
+@st.composite
+def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Lending protocols with every lever of issue 4: oracles, circuit breakers, liquidators
+    with profit and capital limits, dynamic risk; a pegged LST with its own ratio pool used as
+    collateral; a leveraged vault that borrows from a lending protocol of the scenario."""
+    price = 3000.0
+    depth_usd = draw(st.floats(3e5, 5e6))
+    kind = draw(st.sampled_from(["cpmm", "exponential", "linear", "orderbook"]))
+    market = draw(markets(price).filter(lambda m: m is not None and m["type"] == kind))
+    if kind == "cpmm":
+        market.update(base_reserve=depth_usd / price, quote_reserve=depth_usd)
+    ratio = draw(st.floats(0.95, 1.0))
+    lst_market: dict[str, Any] | None = None
+    if draw(st.booleans()):
+        base = draw(st.floats(50.0, 2000.0))
+        lst_market = {
+            "type": "cpmm",
+            "base_reserve": base,
+            "quote_reserve": base * ratio,
+            "fee": draw(st.sampled_from([0.0, 0.0004])),
+        }
+    lst: dict[str, Any] = {"peg": {"to": "ETH", "ratio": ratio}}
+    if lst_market is not None:
+        lst["market"] = lst_market
+    assets: dict[str, Any] = {
+        "USDC": {"price": 1.0},
+        "ETH": {"price": price, "market": market},
+        "LST": lst,
+        "aUSD": {"issuer": "lend"},
+    }
+    protocols: dict[str, Any] = {}
+    for k, name in enumerate(["lend", "lend2"][: draw(st.integers(1, 2))]):
+        lt = draw(st.floats(0.7, 0.88))
+        positions = []
+        for i in range(draw(st.integers(1, 6))):
+            col = draw(st.sampled_from(["ETH", "LST"]))
+            units = draw(st.floats(1.0, 120.0))
+            hf = draw(st.floats(0.92, 1.5))
+            positions.append(
+                {
+                    "account": f"{name}-u{i}",
+                    "collateral": {col: units},
+                    "debt": {"USDC": units * price * lt / hf},
+                }
+            )
+        proto: dict[str, Any] = {
+            "type": "lending",
+            "reserve_usd": draw(st.sampled_from([0.0, 5e4])),
+            "close_factor": draw(st.sampled_from([0.5, 1.0])),
+            "collateral": {
+                a: {
+                    "ltv": lt,
+                    "liquidation_threshold": lt,
+                    "liquidation_bonus": draw(st.floats(0.02, 0.12)),
+                }
+                for a in ("ETH", "LST")
+            },
+            "positions": positions,
+            "oracle": draw(oracle_settings()),
+        }
+        if draw(st.booleans()):
+            proto["liquidators"] = {
+                "min_profit_usd": draw(st.sampled_from([0.0, 100.0, 5000.0])),
+                **(
+                    {"capital_usd_per_round": draw(st.floats(1e3, 1e5))}
+                    if draw(st.booleans())
+                    else {}
+                ),
+            }
+        if draw(st.booleans()):
+            proto["circuit_breaker"] = {"drop": draw(st.floats(0.05, 0.3))}
+        if draw(st.booleans()):
+            proto["dynamic_risk"] = {
+                "sensitivity": draw(st.floats(-2.0, 2.0)),
+                "reference_vol": draw(st.floats(0.0, 0.1)),
+                "max_change": draw(st.floats(0.05, 0.3)),
+            }
+        protocols[name] = proto
+    if draw(st.booleans()):
+        protocols["vault"] = {
+            "type": "leveraged",
+            "max_leverage": 5.0,
+            "target_leverage": 3.0,
+            "lender": "lend",
+            "positions": [
+                {
+                    "account": f"lev{i}",
+                    "holdings": {"ETH": draw(st.floats(5, 60))},
+                    "debt_usd": draw(st.floats(2e4, 1.5e5)),
+                }
+                for i in range(draw(st.integers(1, 3)))
+            ],
+        }
+    if draw(st.booleans()):  # the issued token of `lend` held as collateral elsewhere
+        protocols["holder"] = {
+            "type": "lending",
+            "collateral": {
+                "aUSD": {"ltv": 0.8, "liquidation_threshold": 0.85, "liquidation_bonus": 0.05}
+            },
+            "positions": [
+                {
+                    "account": "h0",
+                    "collateral": {"aUSD": draw(st.floats(1e4, 1e5))},
+                    "debt": {"USDC": draw(st.floats(5e3, 8e4))},
+                }
+            ],
+        }
+    shocks = []
+    for _ in range(draw(st.integers(1, 3))):
+        step: dict[str, Any] = {"ETH": draw(st.floats(-0.3, 0.05))}
+        if draw(st.booleans()):
+            step["LST"] = draw(st.floats(-0.1, 0.0))
+        shocks.append(step)
+    return {
+        "name": "levers",
+        "settings": {"max_rounds": 300, "recovery": draw(st.sampled_from([0.0, 0.3]))},
+        "assets": assets,
+        "protocols": protocols,
+        "shocks": shocks,
+    }

@@ -9,7 +9,7 @@ import numpy as np
 from helpers import close, run_scenario, scenario_from_dict
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import cascade_scenarios, lending_scenarios
+from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mixed_scenarios
 
 from contagion_cli.compiler import compile_scenario
 from contagion_cli.engine import run_raw
@@ -74,7 +74,7 @@ def _permuted(data: dict, seed: int) -> dict:
     return out
 
 
-@given(scenarios, st.integers(0, 2**32 - 1))
+@given(st.one_of(scenarios, lever_scenarios(), mixed_scenarios()), st.integers(0, 2**32 - 1))
 def test_permuting_positions_and_protocols_changes_nothing(data, seed):
     a = run_scenario(scenario_from_dict(data))
     b = run_scenario(scenario_from_dict(_permuted(data, seed)))

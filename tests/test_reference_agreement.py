@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import close, run_scenario, scenario_from_dict
 from hypothesis import given
 from reference import simulate
-from strategies import cascade_scenarios, lending_scenarios, mixed_scenarios
+from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mixed_scenarios
 
 REL = 1e-9
 
@@ -21,6 +21,8 @@ MIXED_KEYS = (
     ("auction_raised_usd", "auction_raised_usd"),
     ("returned_to_owners_usd", "returned_usd"),
     ("haircut", "haircut"),
+    ("credit_losses_usd", "credit_losses_usd"),
+    ("deferred_debt_usd", "deferred_debt_usd"),
 )
 
 
@@ -50,6 +52,14 @@ def assert_agree(data: dict, mixed: bool = False) -> None:
         for key, ref_key in MIXED_KEYS if mixed else ():
             assert close(getattr(pr, key), getattr(want, ref_key), rel=REL), (name, key)
         assert pr.auctions == want.auctions and pr.zero_bid_auctions == want.zero_bid_auctions
+        if mixed:
+            for key in (
+                "skipped_unprofitable",
+                "skipped_capital",
+                "paused_rounds",
+                "deferred_liquidations",
+            ):
+                assert getattr(pr, key) == getattr(want, key), (name, key)
     for name, ar in got.assets.items():
         want = ref["assets"][name]
         for key in (
@@ -85,4 +95,9 @@ def test_kernel_matches_reference_on_cascades(data):
 
 @given(mixed_scenarios())
 def test_kernel_matches_reference_on_mixed_protocol_types(data):
+    assert_agree(data, mixed=True)
+
+
+@given(lever_scenarios())
+def test_kernel_matches_reference_with_every_lever(data):
     assert_agree(data, mixed=True)
