@@ -342,7 +342,7 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "aUSD": {"issuer": "lend"},
     }
     protocols: dict[str, Any] = {}
-    for k, name in enumerate(["lend", "lend2"][: draw(st.integers(1, 2))]):
+    for name in ["lend", "lend2"][: draw(st.integers(1, 2))]:
         lt = draw(st.floats(0.7, 0.88))
         positions = []
         for i in range(draw(st.integers(1, 6))):
