@@ -147,6 +147,18 @@ def run(
             help="Write the contagion graph: Graphviz DOT (.dot, .gv) or Mermaid (.mmd, .md).",
         ),
     ] = None,
+    entities: Annotated[
+        bool,
+        typer.Option(
+            "--entities",
+            help="List the largest entities (accounts across protocols) by debt, with "
+            "collateral, leverage and losses (table and JSON 'entities').",
+        ),
+    ] = False,
+    top: Annotated[
+        int,
+        typer.Option("--top", min=1, max=100_000, help="How many entities --entities lists."),
+    ] = 20,
 ) -> None:
     """Run a scenario: the cascade to its fixed point, then the report."""
     from .compiler import compile_scenario
@@ -159,7 +171,7 @@ def run(
         fmt = _choice(format, OutputFormat, "--format")
         graph_writer = _graph_writer(graph, to_dot, to_mermaid) if graph is not None else None
         model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
-        result = run_scenario(compile_scenario(model), trace=trace)
+        result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
         if fmt is OutputFormat.table and output is None:
             # a pipe or file gets a wide, colourless table; a terminal its own width and colours
             width = None if sys.stdout.isatty() else REPORT_WIDTH
@@ -231,6 +243,11 @@ def schema(
 
     with _errors():
         _write(json.dumps(json_schema(), indent=2) + "\n", output)
+
+
+from .analysis_cli import register as _register_analysis  # noqa: E402
+
+_register_analysis(app)
 
 
 def main() -> None:

@@ -398,6 +398,7 @@ def _compile_markets(
     backing = np.full(n_a, -1, I8)
     peg_to = np.full(n_a, -1, I8)
     peg_ratio = np.zeros(n_a, F8)
+    peg_route = np.zeros(n_a, I8)
     rows: dict[str, list[float]] = {
         k: [] for k in ("asset", "kind", "price", "x", "y", "fee", "lam", "alpha", "anchor")
     }
@@ -425,6 +426,7 @@ def _compile_markets(
             kind[a] = ASSET_PEGGED
             peg_to[a] = a_index[asset.peg.to]
             peg_ratio[a] = asset.peg.ratio
+            peg_route[a] = 1 if asset.peg.sell_target else 0
             price[a] = asset.peg.ratio * scenario.assets[asset.peg.to].price
             quote = asset.peg.ratio
         else:
@@ -489,7 +491,16 @@ def _compile_markets(
     depth = np.asarray(depths, F8)
     book = Book(np.asarray(offsets, F8), depth, depth.copy())
     assets = Assets(
-        price, price.copy(), kind, venue_start, venue_count, issuer, backing, peg_to, peg_ratio
+        price,
+        price.copy(),
+        kind,
+        venue_start,
+        venue_count,
+        issuer,
+        backing,
+        peg_to,
+        peg_ratio,
+        peg_route,
     )
     return assets, venues, book
 
@@ -631,6 +642,7 @@ class _Builder:
             entry=np.asarray(rows["entry"], F8),
             margin=np.asarray(rows["margin"], F8),
             adl_cut=np.zeros(n, F8),
+            realized=np.zeros(n, F8),
             pending=np.zeros(n, F8),
         )
         return perp, np.asarray(entity, I8), liab

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import math
@@ -85,10 +86,22 @@ def default_executor() -> Executor:
         ) from None
 
 
-def run(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RunResult:
-    """Run the scenario once on fresh copies of its state; the compiled arrays stay untouched."""
+def run(
+    compiled: Compiled,
+    trace: bool = False,
+    executor: Executor | None = None,
+    entities: int = 0,
+) -> RunResult:
+    """Run the scenario once on fresh copies of its state; the compiled arrays stay untouched.
+    ``entities``: how many of the largest entities to report (0: none)."""
     raw = run_raw(compiled, trace, executor)
-    return collect(compiled, raw.outputs, raw.status, raw.state)
+    result = collect(compiled, raw.outputs, raw.status, raw.state)
+    if entities > 0:
+        from .entities import entity_footprints
+
+        found = entity_footprints(compiled, raw.state, raw.outputs.final_price, entities)
+        result = dataclasses.replace(result, entities=found)
+    return result
 
 
 def run_raw(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RawRun:
@@ -197,6 +210,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             first_distress_round=int(o.first_distress_round[p]) if depth >= 0 else None,
             first_distress_step=int(o.first_distress_step[p]) + 1 if depth >= 0 else None,
             depth=depth if depth >= 0 else None,
+            market_shortfall_usd=float(o.market_shortfall_usd[p]),
             income_usd=float(o.income_usd[p]),
             haircut=float(o.haircut[p]),
             auctions=int(o.auctions[p]),

@@ -727,6 +727,7 @@ def perp_settle(Pp, Pr, X, O_):
         fee = min(Pr.liq_fee[p] * abs(size) * o, max(0.0, equity))
         O_.income_usd[p] += fee
         rest = equity - fee
+        Pp.realized[i] = max(0.0, rest)
         if rest < 0.0:
             X.deficit[p, a, 0 if size > 0.0 else 1] -= rest
             O_.deficit_usd[p] -= rest
@@ -1042,10 +1043,11 @@ def _execute(A, V, B, X, O_, trace_row, eps):
                 got, filled = net * r0, net
             X.filled_s[a] += filled
             X.routed[a] = got
-            _add(X.sell, X.sell_c, to, got)
-            for p in range(n_p):
-                if X.orders[p, a] > 0.0:
-                    X.flow[p, to] += got * X.orders[p, a] / s_units
+            if A.peg_route[a] == 1:
+                _add(X.sell, X.sell_c, to, got)
+                for p in range(n_p):
+                    if X.orders[p, a] > 0.0:
+                        X.flow[p, to] += got * X.orders[p, a] / s_units
         elif net < 0.0:
             if has_market:
                 cost, filled = venue_buy(V, B, v, -net, eps)
@@ -1055,10 +1057,11 @@ def _execute(A, V, B, X, O_, trace_row, eps):
                 cost, filled = -net * r0, -net
             X.filled_b[a] += filled
             X.routed[a] = -cost
-            _add(X.buy, X.buy_c, to, cost)
-            for p in range(n_p):
-                if X.orders[p, a] < 0.0:
-                    X.flow[p, to] -= cost * (-X.orders[p, a]) / b_units
+            if A.peg_route[a] == 1:
+                _add(X.buy, X.buy_c, to, cost)
+                for p in range(n_p):
+                    if X.orders[p, a] < 0.0:
+                        X.flow[p, to] -= cost * (-X.orders[p, a]) / b_units
         O_.sold_units[a] += s_units
         O_.bought_units[a] += b_units
         O_.traded_notional_usd[a] += (s_units + b_units) * A.price[a]
@@ -1133,7 +1136,10 @@ def _execute(A, V, B, X, O_, trace_row, eps):
         p0 = X.price_before[a]
         usd_s = X.crossed[a] * p0
         usd_b = X.crossed[a] * p0
-        if X.routed[a] > 0.0:
+        if A.peg_route[a] == 0:  # sellers keep the units of the target: worth its price
+            usd_s += max(X.routed[a], 0.0) * X.price_before[to]
+            usd_b += max(-X.routed[a], 0.0) * X.price_before[to]
+        elif X.routed[a] > 0.0:
             usd_s += X.routed[a] * X.sell_fill[to] * X.sell_avg[to]
         elif X.routed[a] < 0.0:
             usd_b += -X.routed[a] * X.buy_avg[to]
@@ -1250,12 +1256,17 @@ def _push_history(A, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _set_oracles(A, Pr, X, t, out):
+def _set_oracles(A, Pr, X, t, out, market):
     """Every protocol's oracle prices into ``out`` [P, A]: spot, lagged by rounds or steps,
-    a twap over rounds, or the exogenous path only; then the feed's floor."""
+    a twap over rounds, or the exogenous path only; then the feed's floor. With ``market``
+    every protocol reads the market price itself (marking to market)."""
     h = X.hist.shape[0]
     c = X.hist_count[0]
     for p in range(out.shape[0]):
+        if market:
+            for a in range(out.shape[1]):
+                out[p, a] = A.price[a]
+            continue
         kind = Pr.oracle_kind[p]
         n = Pr.oracle_n[p]
         for a in range(out.shape[1]):
@@ -1330,9 +1341,10 @@ def _set_par(A, Pr, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, t, out):
-    """Every protocol's shortfall at its oracle now, without acting (into ``out``)."""
-    _set_oracles(A, Pr, X, t, X.oracle)
+def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, t, out, market):
+    """Every protocol's shortfall at its oracle (or, with ``market``, at market prices) now,
+    without acting (into ``out``)."""
+    _set_oracles(A, Pr, X, t, X.oracle, market)
     _set_par(A, Pr, X)
     X.shortfall[:] = 0.0
     lending_shortfall(L, Pr, X)
@@ -1453,14 +1465,14 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
     _push_history(A, X)  # "round 0": the start
 
     # S_0: shortfall before any shock
-    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, 0, stress_prev)
+    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, 0, stress_prev, False)
 
     status = STATUS_CONVERGED
     global_round = 0
     work = 0  # positions visited, against prm.work_budget
     for t in range(n_t):
         # the breakers' reference: each protocol's oracle before this step's shock
-        _set_oracles(A, Pr, X, t, X.ref_oracle)
+        _set_oracles(A, Pr, X, t, X.ref_oracle, False)
         for a in range(n_a):
             X.last_price[a] = A.price[a]
             X.vol2[a] = 0.0
@@ -1478,7 +1490,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
             trace_row = n_trace if n_trace < prm.trace_cap else -1
             # --- round: oracle prices, circuit breakers, dynamic risk ---
             _push_history(A, X)
-            _set_oracles(A, Pr, X, t, X.oracle)
+            _set_oracles(A, Pr, X, t, X.oracle, False)
             _set_par(A, Pr, X)
             _check_breakers(Pr, PS, X, O_)
             _dynamic_risk(A, Pr, X)
@@ -1600,5 +1612,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
     for p in range(n_p):
         O_.haircut[p] = PS.haircut[p]
     # final shortfall at the final prices
-    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, n_t, O_.shortfall_usd)
+    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, n_t, O_.shortfall_usd, False)
+    # the same at market prices: what a stale, lagged or floored oracle hides
+    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, n_t, O_.market_shortfall_usd, True)
     return status

@@ -71,6 +71,7 @@ class Assets(NamedTuple):
     backing: np.ndarray  # i8[A] ASSET_ISSUED: backing asset; -1 = the numeraire (1 USD)
     peg_to: np.ndarray  # i8[A] ASSET_PEGGED: the asset it is pegged to; -1 otherwise
     peg_ratio: np.ndarray  # f8[A] ASSET_PEGGED: state: units of `peg_to` per unit
+    peg_route: np.ndarray  # i8[A] ASSET_PEGGED: 1 sell the `peg_to` units a sale yields
 
 
 class Venues(NamedTuple):
@@ -140,6 +141,7 @@ class Perp(NamedTuple):
     entry: np.ndarray  # f8[N] state: entry price (ADL moves it toward the mark)
     margin: np.ndarray  # f8[N] USD margin
     adl_cut: np.ndarray  # f8[N] state: USD taken by auto-deleveraging
+    realized: np.ndarray  # f8[N] state: USD returned to the owner when it was closed
     pending: np.ndarray  # f8[N] scratch: signed units being closed this round
 
 
@@ -240,7 +242,8 @@ class Outputs(NamedTuple):
     seized_usd: np.ndarray  # f8[P] collateral seized, at the oracle price of its round
     proceeds_usd: np.ndarray  # f8[P] what selling the seized collateral raised
     bad_debt_usd: np.ndarray  # f8[P]
-    shortfall_usd: np.ndarray  # f8[P] at the end of the run
+    shortfall_usd: np.ndarray  # f8[P] at the end of the run, at its oracle
+    market_shortfall_usd: np.ndarray  # f8[P] ... at market prices
     credit_losses_usd: np.ndarray  # f8[P] what protocols it lent to could not repay
     skipped_unprofitable: np.ndarray  # i8[P] liquidations liquidators declined (no profit)
     skipped_capital: np.ndarray  # i8[P] liquidations skipped for lack of liquidator capital
@@ -309,6 +312,7 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
         proceeds_usd=np.zeros(P, F8),
         bad_debt_usd=np.zeros(P, F8),
         shortfall_usd=np.zeros(P, F8),
+        market_shortfall_usd=np.zeros(P, F8),
         credit_losses_usd=np.zeros(P, F8),
         skipped_unprofitable=np.zeros(P, I8),
         skipped_capital=np.zeros(P, I8),

@@ -46,7 +46,7 @@ class ProtocolResult:
     liquidator_profit_usd: float  # sold - repaid: negative when slippage ate the bonus
     bad_debt_usd: float
     bad_debt_positions: int
-    shortfall_usd: float
+    shortfall_usd: float  # at the protocol's own oracle
     reserve_usd: float
     reserve_used_usd: float  # realised losses drawn from the reserve (+ income)
     uncovered_usd: float  # max(0, bad debt + credit losses + shortfall - reserve - income)
@@ -54,6 +54,7 @@ class ProtocolResult:
     first_distress_round: int | None
     first_distress_step: int | None
     depth: int | None
+    market_shortfall_usd: float = 0.0  # the shortfall at market prices (oracles aside)
     income_usd: float = 0.0  # cdp penalties, perp liquidation fees (added to the reserve)
     credit_losses_usd: float = 0.0  # what protocols it lent to could not repay
     # levers
@@ -120,6 +121,26 @@ class Edge:
 
 
 @dataclass(frozen=True)
+class EntityResult:
+    """An account across every protocol it appears in (values in USD)."""
+
+    account: str
+    protocols: list[str]
+    positions: int
+    collateral_usd: float  # at the start: collateral, holdings, perp margin (incl. its PnL)
+    debt_usd: float  # at the start
+    exposure_usd: float  # collateral, holdings and perp notional at the start
+    leverage: float | None  # exposure / equity at the start (None when equity <= 0)
+    liquidated_positions: int  # positions liquidated, auctioned, closed or deleveraged
+    collateral_end_usd: float  # at the end, final prices
+    debt_end_usd: float
+    loss_usd: float  # equity at the start - equity at the end (market moves and liquidations)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
 class StepResult:
     step: int
     rounds: int  # rounds in which any protocol acted
@@ -167,6 +188,7 @@ class RunResult:
     edges: list[Edge]
     trace: list[TraceRound] = field(default_factory=list)
     trace_truncated: bool = False
+    entities: list[EntityResult] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -189,6 +211,8 @@ class RunResult:
             "assets": {k: v.to_dict() for k, v in self.assets.items()},
             "contagion": {"edges": [e.to_dict() for e in self.edges]},
         }
+        if self.entities is not None:
+            out["entities"] = [e.to_dict() for e in self.entities]
         if self.trace:
             out["trace"] = [r.to_dict() for r in self.trace]
             out["trace_truncated"] = self.trace_truncated

@@ -143,6 +143,12 @@ class Peg(Strict):
     ratio: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
         1.0, description="Units of `to` one unit is worth at the start."
     )
+    sell_target: bool = Field(
+        True,
+        description="Liquidation sales of this asset yield units of `to`; true: those are sold "
+        "on `to`'s market too (proceeds in the numeraire); false: sellers keep them (e.g. to "
+        "repay debt in `to`, as stETH/ETH loop liquidators do).",
+    )
 
 
 class Asset(Strict):

@@ -33,7 +33,7 @@ Rate = Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False)]
 Volatility = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 
 
-class _Strict(BaseModel):
+class StrictKeys(BaseModel):
     """Frozen, strict, and unknown keys reported with a "did you mean" in the message.
 
     The check runs before field validation so that a misspelt key is reported as one clear
@@ -57,7 +57,7 @@ class _Strict(BaseModel):
         return data
 
 
-class AssetProcess(_Strict):
+class AssetProcess(StrictKeys):
     """The random walk of one asset's price (annualised rates; Merton jump-diffusion)."""
 
     drift: Rate = Field(0.0, description="Expected return per year (0.0: a martingale).")
@@ -75,7 +75,7 @@ class AssetProcess(_Strict):
     )
 
 
-class MonteCarloModel(_Strict):
+class MonteCarloModel(StrictKeys):
     """Correlated random shock paths; ``contagion simulate`` runs each through the cascade.
 
     Notes

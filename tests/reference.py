@@ -267,6 +267,7 @@ class Stats:
     returned_usd: float = 0.0
     deficit_usd: float = 0.0
     credit_losses_usd: float = 0.0
+    market_shortfall_usd: float = 0.0
     skipped_unprofitable: int = 0
     skipped_capital: int = 0
     paused_rounds: int = 0
@@ -652,8 +653,10 @@ class Reference:
                 self.stats[p].deferred_debt_usd += self.deferred[p][1]
             self.step_end.append(dict(self.price))
         final = self.shortfall_at(self.oracles(len(s.shocks)))
+        market = self.shortfall_at({p: dict(self.price) for p in s.protocols})
         for p in s.protocols:
             self.stats[p].shortfall_usd = final[p]
+            self.stats[p].market_shortfall_usd = market[p]
             self.stats[p].haircut = self.haircut[p]
         return {
             "converged": all(step_converged),
@@ -810,10 +813,11 @@ class Reference:
                     got, filled = net * r0, net
                 filled_s += filled
                 routed = got
-                self.sells[to].append(got)
-                for (p, oa), units in self.orders.items():
-                    if oa == a and units > 0:
-                        flow[(p, to)] = flow.get((p, to), 0.0) + got * units / sold
+                if asset.peg.sell_target:
+                    self.sells[to].append(got)
+                    for (p, oa), units in self.orders.items():
+                        if oa == a and units > 0:
+                            flow[(p, to)] = flow.get((p, to), 0.0) + got * units / sold
             elif net < 0:
                 if market is not None:
                     cost, filled = market.buy(-net, self.eps)
@@ -823,10 +827,11 @@ class Reference:
                     cost, filled = -net * r0, -net
                 filled_b += filled
                 routed = -cost
-                self.buys[to].append(cost)
-                for (p, oa), units in self.orders.items():
-                    if oa == a and units < 0:
-                        flow[(p, to)] = flow.get((p, to), 0.0) - cost * (-units) / bought
+                if asset.peg.sell_target:
+                    self.buys[to].append(cost)
+                    for (p, oa), units in self.orders.items():
+                        if oa == a and units < 0:
+                            flow[(p, to)] = flow.get((p, to), 0.0) - cost * (-units) / bought
             out["sold_units"] += sold
             out["bought_units"] += bought
             pegged[a] = (sold, bought, crossed, filled_s, filled_b, routed)
@@ -847,7 +852,10 @@ class Reference:
             to = self.s.assets[a].peg.to
             p0 = price_before[a]
             usd_s = usd_b = crossed * p0
-            if routed > 0:
+            if not self.s.assets[a].peg.sell_target:  # sellers keep the target's units
+                usd_s += max(routed, 0.0) * price_before[to]
+                usd_b += max(-routed, 0.0) * price_before[to]
+            elif routed > 0:
                 usd_s += routed * fills[to][0] * fills[to][1]
             elif routed < 0:
                 usd_b += -routed * fills[to][3]

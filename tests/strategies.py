@@ -332,7 +332,7 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "quote_reserve": base * ratio,
             "fee": draw(st.sampled_from([0.0, 0.0004])),
         }
-    lst: dict[str, Any] = {"peg": {"to": "ETH", "ratio": ratio}}
+    lst: dict[str, Any] = {"peg": {"to": "ETH", "ratio": ratio, "sell_target": draw(st.booleans())}}
     if lst_market is not None:
         lst["market"] = lst_market
     assets: dict[str, Any] = {

@@ -22,6 +22,7 @@ MIXED_KEYS = (
     ("returned_to_owners_usd", "returned_usd"),
     ("haircut", "haircut"),
     ("credit_losses_usd", "credit_losses_usd"),
+    ("market_shortfall_usd", "market_shortfall_usd"),
     ("deferred_debt_usd", "deferred_debt_usd"),
 )
 

@@ -21,6 +21,8 @@ def run_report(result: RunResult) -> RenderableType:
         assets_table(result),
         contagion_tree(result),
     ]
+    if result.entities is not None:
+        parts.append(entities_table(result))
     if result.trace:
         parts.append(trace_table(result))
     return Group(*parts)
@@ -70,21 +72,67 @@ def summary_table(result: RunResult) -> Table:
 
 
 def details(pr: ProtocolResult) -> str:
-    """What only this protocol type does, in a few words (the JSON has every figure)."""
+    """What only this protocol type or its levers did, in a few words (the JSON has all)."""
+    parts = []
     if pr.type == "cdp":
         text = f"{fmt.count(pr.auctions)} auctions"
         if pr.zero_bid_auctions:
             text += f", {fmt.count(pr.zero_bid_auctions)} zero-bid"
-        return text
-    if pr.type == "perp" and pr.adl_usd:
-        return f"ADL {fmt.usd(pr.adl_usd)}"
-    if pr.type == "leveraged" and pr.deleveraging_sales_usd:
-        return f"delevered {fmt.usd(pr.deleveraging_sales_usd)}"
-    if pr.type == "options" and pr.hedge_units_traded:
-        return f"hedged {fmt.units(pr.hedge_units_traded)}"
+        parts.append(text)
+    if pr.adl_usd:
+        parts.append(f"ADL {fmt.usd(pr.adl_usd)}")
+    if pr.deleveraging_sales_usd:
+        parts.append(f"delevered {fmt.usd(pr.deleveraging_sales_usd)}")
+    if pr.hedge_units_traded:
+        parts.append(f"hedged {fmt.units(pr.hedge_units_traded)}")
+    if pr.skipped_unprofitable:
+        parts.append(f"{fmt.count(pr.skipped_unprofitable)} unprofitable")
+    if pr.skipped_capital:
+        parts.append(f"{fmt.count(pr.skipped_capital)} unfunded")
+    if pr.paused_rounds:
+        text = f"paused {fmt.count(pr.paused_rounds)} rounds"
+        if pr.deferred_liquidations:
+            text += f", {fmt.count(pr.deferred_liquidations)} deferred"
+        parts.append(text)
+    if pr.credit_losses_usd:
+        parts.append(f"credit loss {fmt.usd(pr.credit_losses_usd)}")
     if pr.haircut > 0:
-        return f"tokens -{pr.haircut * 100:.1f}%"
-    return ""
+        parts.append(f"tokens -{pr.haircut * 100:.1f}%")
+    return "; ".join(parts)
+
+
+def entities_table(result: RunResult) -> Table:
+    """The largest entities by debt: accounts seen across every protocol."""
+    table = Table(title="Entities", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column("account", no_wrap=True)
+    table.add_column("protocols")
+    for header in (
+        "positions",
+        "collateral",
+        "debt",
+        "exposure",
+        "leverage",
+        "liquidated",
+        "collateral end",
+        "debt end",
+        "loss",
+    ):
+        table.add_column(header, justify="right", no_wrap=True)
+    for e in result.entities or []:
+        table.add_row(
+            e.account,
+            ", ".join(e.protocols),
+            fmt.count(e.positions),
+            fmt.usd(e.collateral_usd),
+            fmt.usd(e.debt_usd),
+            fmt.usd(e.exposure_usd),
+            fmt.ratio(e.leverage),
+            fmt.count(e.liquidated_positions),
+            fmt.usd(e.collateral_end_usd),
+            fmt.usd(e.debt_end_usd),
+            fmt.usd(e.loss_usd),
+        )
+    return table
 
 
 def protocols_table(result: RunResult) -> Table:

@@ -1,0 +1,176 @@
+"""Run many points of one compiled scenario in parallel: sweeps, Monte Carlo paths, scans.
+
+A *point* says which compiled variant to run (a ``--set`` combination) and which shock path:
+the variant's own, a one-step path of given returns and liquidity multipliers, or Monte Carlo
+path ``i``. :func:`run_chunk` is a pure function of a :class:`Batch` and a list of points and
+returns one row of metric values per point; it can be shipped as is to another thread,
+process or machine. :func:`run_batch` cuts the points into chunks and runs them on a thread
+pool: the numba kernel is compiled with ``nogil=True``, so threads run it on all cores.
+
+Determinism: every point runs on its own fresh copy of the state, and Monte Carlo path ``i``
+draws its numbers from a generator seeded by ``(seed, i)`` alone (:mod:`.sampler`). A row
+therefore depends only on its point, never on the chunking, the order of completion or the
+number of workers; rows are put back in point order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import engine
+from .compiler import Compiled
+from .layout import F8, Path
+from .metrics import Metric, read_all
+from .results import RunResult
+from .sampler import PathSampler
+from .stochastic import MonteCarloModel
+
+#: A chunk holds at most this many points (progress granularity; memory of one result block).
+MAX_CHUNK = 256
+#: Chunks per worker to aim for, so that uneven points still keep every core busy.
+CHUNKS_PER_WORKER = 8
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of a batch.
+
+    ``shocks`` (``(asset index, return)`` pairs) replaces the variant's path with one step, as
+    ``contagion run --shock`` does; ``liquidity`` multiplies liquidity in that step (or, with
+    the variant's own path, in its first step); ``mc_path`` runs Monte Carlo path ``i`` instead.
+    """
+
+    variant: int = 0
+    shocks: tuple[tuple[int, float], ...] | None = None
+    liquidity: tuple[tuple[int, float], ...] = ()
+    mc_path: int | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What every chunk of a batch shares: compiled variants, the columns, the path model."""
+
+    variants: tuple[Compiled, ...]
+    columns: tuple[Metric, ...]
+    monte_carlo: MonteCarloModel | None = None
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _executor() -> engine.Executor:
+    """The JIT, unless CONTAGION_EXECUTOR asks for plain Python (``auto`` is for single runs)."""
+    chosen = engine.default_executor()
+    return engine.Executor.jit if chosen is engine.Executor.auto else chosen
+
+
+def point_path(compiled: Compiled, point: Point, sampler: PathSampler | None) -> Path:
+    """The shock path of one point, in the compiled scenario's asset order."""
+    if point.mc_path is not None:
+        assert sampler is not None, "a Monte Carlo point needs a batch with a model"
+        path = sampler.path(point.mc_path)
+    elif point.shocks is not None:
+        returns = np.zeros((1, compiled.n_assets), F8)
+        for a, r in point.shocks:
+            returns[0, a] = r
+        path = Path(returns, np.ones((1, compiled.n_assets), F8))
+    else:
+        path = compiled.path
+        if point.liquidity:
+            path = Path(path.returns, path.liquidity.copy())
+    if point.liquidity:
+        for a, m in point.liquidity:
+            path.liquidity[0, a] *= m
+    return path
+
+
+def run_point(
+    compiled: Compiled,
+    point: Point,
+    sampler: PathSampler | None = None,
+    executor: engine.Executor | None = None,
+) -> RunResult:
+    """One point as a full :class:`~.results.RunResult` (what ``contagion run`` would give)."""
+    path = point_path(compiled, point, sampler)
+    if path is not compiled.path:
+        compiled = dataclasses.replace(compiled, path=path)
+    raw = engine.run_raw(compiled, executor=executor or _executor())
+    return engine.collect(compiled, raw.outputs, raw.status)
+
+
+def run_chunk(batch: Batch, points: Sequence[Point]) -> np.ndarray:
+    """Rows ``[len(points), len(batch.columns)]`` of metric values: a pure function."""
+    out = np.empty((len(points), len(batch.columns)), F8)
+    samplers: dict[int, PathSampler] = {}
+    executor = _executor()
+    for k, point in enumerate(points):
+        compiled = batch.variants[point.variant]
+        sampler = None
+        if point.mc_path is not None:
+            if batch.monte_carlo is None:
+                raise ValueError("a Monte Carlo point in a batch without a model")
+            sampler = samplers.get(point.variant)
+            if sampler is None:
+                sampler = PathSampler(batch.monte_carlo, compiled.asset_names)
+                samplers[point.variant] = sampler
+        out[k] = read_all(run_point(compiled, point, sampler, executor), batch.columns)
+    return out
+
+
+def chunk_size(n_points: int, workers: int) -> int:
+    """Points per chunk: several chunks per worker, at most :data:`MAX_CHUNK`."""
+    return max(1, min(MAX_CHUNK, math.ceil(n_points / (max(1, workers) * CHUNKS_PER_WORKER))))
+
+
+def run_batch(
+    batch: Batch,
+    points: Sequence[Point],
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Run all points on ``workers`` threads (default: every core); rows in point order.
+
+    ``progress(n)`` is called from this thread after each chunk with the points it finished.
+    """
+    workers = workers or default_workers()
+    n = len(points)
+    if n == 0:
+        return np.empty((0, len(batch.columns)), F8)
+    size = chunk_size(n, workers)
+    chunks = [points[i : i + size] for i in range(0, n, size)]
+    blocks: list[np.ndarray | None] = [None] * len(chunks)
+    if workers == 1 or len(chunks) == 1:
+        for i, chunk in enumerate(chunks):
+            blocks[i] = run_chunk(batch, chunk)
+            if progress is not None:
+                progress(len(chunk))
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="contagion") as pool:
+            pending: dict[Future[np.ndarray], int] = {
+                pool.submit(run_chunk, batch, chunk): i for i, chunk in enumerate(chunks)
+            }
+            try:
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = pending.pop(future)
+                        blocks[i] = future.result()
+                        if progress is not None:
+                            progress(len(chunks[i]))
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+    return np.vstack([b for b in blocks if b is not None])

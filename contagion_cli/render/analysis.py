@@ -1,0 +1,388 @@
+"""Rich tables of the batch commands: sweep, simulate, critical, clusters, check, diff.
+
+Pure functions of a result; the CLI prints them to stdout (or a file) with a fixed-width,
+colourless console when not on a terminal.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..clusters import ClustersResult
+from ..critical import CriticalResult
+from ..diffing import Change, DiffResult
+from ..gates import CheckReport
+from ..montecarlo import SimulationResult
+from ..sweep import SweepResult
+from . import charts
+from . import numbers as fmt
+
+#: Summary columns a sweep table shows (the CSV and JSON carry every column).
+SWEEP_TABLE_METRICS = (
+    "liquidations",
+    "liquidated_usd",
+    "bad_debt_usd",
+    "insolvent_protocols",
+    "propagation_depth",
+)
+
+
+def to_text(renderable: RenderableType, width: int = 140) -> str:
+    """A renderable as plain text (files, pipes, golden tests)."""
+    buffer = io.StringIO()
+    Console(
+        file=buffer,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        no_color=True,
+        highlight=False,
+    ).print(renderable)
+    return buffer.getvalue()
+
+
+def value_text(name: str, value: float | None) -> str:
+    """A metric value in the units its name says (USD, a share, a count, a price)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf in ("converged", "insolvent"):
+        return "yes" if value else "no"
+    base = name.rsplit(".", 2)[-2] if name.count(".") >= 1 else name
+    if name.endswith("_usd") or (leaf in _STATS and base.endswith("_usd")):
+        return fmt.usd(value)
+    if name.startswith(("var", "evar", "es", "lar")) and name[-2:].isdigit():
+        return fmt.usd(value)
+    if leaf.startswith("p_") or name.endswith("p_insolvent"):
+        return f"{value * 100:.2f}%"
+    if leaf in ("final_price", "start_price", "shocked_price", "price"):
+        return fmt.price(value)
+    if leaf in ("amplification",):
+        return fmt.ratio(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.4g}"
+
+
+_STATS = {"mean", "std", "min", "p50", "p90", "p95", "p99", "max", "es95", "es99"}
+
+
+def _axis_text(label: str, value: object) -> str:
+    if label.startswith("shock."):
+        return f"{float(value) * 100:+.4g}%"  # type: ignore[arg-type]
+    if label.startswith("liquidity."):
+        return f"x{float(value):g}"  # type: ignore[arg-type]
+    return str(value)
+
+
+# --- sweep -------------------------------------------------------------------------------------
+def sweep_table(result: SweepResult, metric: str = "bad_debt_usd") -> Table:
+    """Axes, the summary metrics, per-protocol bad debt, and a bar of ``metric``."""
+    protocols = [
+        m.entity for m in result.columns if m.scope == "protocols" and m.field == "bad_debt_usd"
+    ]
+    plural = "s" if len(result) != 1 else ""
+    table = Table(
+        title=f"{result.scenario} - sweep of {len(result):,} point{plural}",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for label in result.axes:
+        table.add_column(label, justify="right")
+    for name in SWEEP_TABLE_METRICS:
+        table.add_column(name.replace("_usd", "").replace("_", " "), justify="right")
+    for p in protocols:
+        table.add_column(f"{p} bad debt", justify="right")
+    table.add_column(metric, no_wrap=True)
+    bars = result.column(metric)
+    peak = float(max((v for v in bars if math.isfinite(v)), default=0.0))
+    cols = {name: result.column(name) for name in SWEEP_TABLE_METRICS}
+    per_protocol = {p: result.column(f"protocols.{p}.bad_debt_usd") for p in protocols}
+    for i, coords in enumerate(result.coords):
+        cells = [_axis_text(label, v) for label, v in zip(result.axes, coords, strict=True)]
+        cells += [value_text(name, float(cols[name][i])) for name in SWEEP_TABLE_METRICS]
+        cells += [fmt.usd(float(per_protocol[p][i])) for p in protocols]
+        cells.append(charts.bar(float(bars[i]), peak, 24))
+        table.add_row(*cells)
+    return table
+
+
+# --- simulate ----------------------------------------------------------------------------------
+def simulation_report(sim: SimulationResult) -> RenderableType:
+    m = sim.model
+    title = (
+        f"{sim.scenario} - {sim.paths:,} Monte Carlo paths ({m.model}, {m.steps} step"
+        f"{'s' if m.steps != 1 else ''} of {m.dt_days:g} day{'s' if m.dt_days != 1 else ''}, "
+        f"seed {sim.seed})"
+    )
+    head = Table(box=box.SIMPLE_HEAD, show_header=False)
+    head.add_column("metric", style="bold")
+    head.add_column("value", justify="right")
+    head.add_column("meaning")
+    loss = sim.loss_metric
+    r = sim.risk
+    rows = [
+        ("VaR 95%", r.var95, f"95th percentile of {loss}"),
+        ("EVaR 99%", r.evar99, f"99th percentile of {loss}"),
+        ("ES 95%", r.es95, f"mean {loss} of the worst 5% of paths"),
+        ("ES 99%", r.es99, f"mean {loss} of the worst 1% of paths"),
+        ("LaR 95%", r.lar95, "95th percentile of USD liquidated"),
+        ("LaR 99%", r.lar99, "99th percentile of USD liquidated"),
+    ]
+    for label, value, meaning in rows:
+        shown = (
+            fmt.usd(value)
+            if loss.endswith("_usd") or label.startswith("LaR")
+            else (value_text(loss, value))
+        )
+        head.add_row(label, shown, meaning)
+    head.add_row(
+        "P(insolvency)", f"{r.p_insolvent * 100:.2f}%", "share of paths with an insolvent protocol"
+    )
+    head.add_row("P(bad debt)", f"{r.p_bad_debt * 100:.2f}%", f"share of paths with {loss} > 0")
+    if sim.not_converged:
+        head.add_row("not converged", f"{sim.not_converged:,}", "paths that hit max_rounds")
+
+    protos = Table(title="Protocols", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in (
+        "protocol",
+        "P(insolvent)",
+        "P(bad debt)",
+        "mean bad debt",
+        "p95",
+        "p99",
+        "ES 95%",
+        "max",
+    ):
+        protos.add_column(col, justify="left" if col == "protocol" else "right")
+    for name, pr in sim.protocols.items():
+        d = pr.bad_debt_usd
+        protos.add_row(
+            name,
+            f"{pr.p_insolvent * 100:.2f}%",
+            f"{pr.p_bad_debt * 100:.2f}%",
+            fmt.usd(d.mean),
+            fmt.usd(d.p95),
+            fmt.usd(d.p99),
+            fmt.usd(d.es95),
+            fmt.usd(d.max),
+        )
+
+    dist = Table(title="Distributions over paths", box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("metric", "mean", "p50", "p90", "p95", "p99", "max"):
+        dist.add_column(col, justify="left" if col == "metric" else "right")
+    for name in (
+        "bad_debt_usd",
+        "liquidated_usd",
+        "shortfall_usd",
+        "liquidations",
+        "insolvent_protocols",
+        "propagation_depth",
+    ):
+        d = sim.metrics.get(name)
+        if d is None:
+            continue
+        dist.add_row(
+            name,
+            *(
+                value_text(name, d.get(s))
+                if s != "mean" or name.endswith("_usd")
+                else f"{d.mean:,.3g}"
+                for s in ("mean", "p50", "p90", "p95", "p99", "max")
+            ),
+        )
+
+    lines = charts.histogram(
+        sim.column(loss),
+        marks=[("VaR95", r.var95), ("EVaR99", r.evar99), ("ES95", r.es95)],
+        label=(lambda v: fmt.usd(v)) if loss.endswith("_usd") else (lambda v: f"{v:,.3g}"),
+    )
+    hist = Text("\n".join([f"{loss} over {sim.paths:,} paths", *lines, ""]))
+    return Group(Text(title, style="italic"), head, protos, dist, hist)
+
+
+# --- critical ----------------------------------------------------------------------------------
+def critical_report(result: CriticalResult) -> RenderableType:
+    table = Table(
+        title=f"{result.scenario} - critical {result.asset} shock for {result.condition}",
+        box=box.SIMPLE_HEAD,
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    span = f"{result.range_from * 100:+.4g}% to {result.range_to * 100:+.4g}%"
+    if result.status == "not_crossed":
+        table.add_row("Critical shock", f"none in {span}")
+        table.add_row(
+            f"{result.metric} at {result.range_to * 100:+.4g}%",
+            value_text(result.metric, result.value_at_safe),
+        )
+    else:
+        assert result.critical_shock is not None
+        table.add_row(
+            "Critical shock",
+            f"{result.critical_shock * 100:+.4f}%  ({result.asset} at "
+            f"{fmt.price(result.critical_price)}, from {fmt.price(result.start_price)})",
+        )
+        table.add_row(f"{result.metric} there", value_text(result.metric, result.value_at_critical))
+        if result.last_safe_shock is not None:
+            table.add_row(
+                "Last shock that does not cross",
+                f"{result.last_safe_shock * 100:+.4f}%  ({result.metric} "
+                f"{value_text(result.metric, result.value_at_safe)})",
+            )
+        if result.status == "at_start":
+            table.add_row("Note", f"crossed already at {result.range_from * 100:+.4g}%")
+    table.add_row(
+        "Search",
+        f"{len(result.scan_shocks)} scan points over {span}, "
+        f"{result.bisections} bisections to {result.tolerance:g}",
+    )
+    table.add_row("Monotone", "yes" if result.monotone else Text("NO", style="bold red"))
+    spark = charts.sparkline(list(result.scan_values))
+    table.add_row("Scan", spark)
+    return table
+
+
+def monotone_warning(result: CriticalResult) -> str | None:
+    """The stderr message when the metric is not monotone (None when it is)."""
+    if result.monotone:
+        return None
+    t = result.turns[0]
+    more = f" (and {len(result.turns) - 1} more turns)" if len(result.turns) > 1 else ""
+    text = (
+        f"warning: {result.metric} is not monotone in the {result.asset} shock over "
+        f"{result.range_from * 100:+.4g}% to {result.range_to * 100:+.4g}%: it goes from "
+        f"{value_text(result.metric, t.value_a)} at {t.shock_a * 100:+.4g}% to "
+        f"{value_text(result.metric, t.value_b)} at {t.shock_b * 100:+.4g}%{more}"
+    )
+    safe = result.last_safe_shock
+    if result.status == "not_crossed":
+        text += (
+            "\n  hint: no scan point crosses, but a crossing between scan points cannot be "
+            "ruled out; use a larger --scan"
+        )
+    elif safe is not None and any(
+        max(abs(t.shock_a), abs(t.shock_b)) <= abs(safe) + 1e-12 for t in result.turns
+    ):
+        text += (
+            "\n  hint: the metric turns before the critical shock, so a smaller crossing between "
+            "scan points cannot be ruled out; use a larger --scan"
+        )
+    elif result.critical_shock is not None:
+        text += (
+            "\n  hint: it turns only at or beyond the critical shock; the smallest crossing stands"
+        )
+    return text
+
+
+# --- clusters ----------------------------------------------------------------------------------
+def clusters_table(result: ClustersResult) -> Table:
+    table = Table(
+        title=f"{result.scenario} - liquidation walls of {result.asset} "
+        f"(start {fmt.price(result.start_price)})",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+    )
+    for col, justify in (
+        ("shock", "right"),
+        ("price", "right"),
+        ("liq. (1st round)", "right"),
+        ("repaid (1st round)", "right"),
+        ("new", "right"),
+        ("wall", "left"),
+        ("liq. (cascade)", "right"),
+        ("repaid (cascade)", "right"),
+        ("bad debt (cascade)", "right"),
+        (f"final {result.asset}", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=col == "wall")  # type: ignore[arg-type]
+    peak = max((lv.wall_liquidations for lv in result.levels), default=0)
+    for lv in result.levels:
+        table.add_row(
+            f"{lv.shock * 100:+.4g}%",
+            fmt.price(lv.price),
+            fmt.count(lv.first_round_liquidations),
+            fmt.usd(lv.first_round_repaid_usd),
+            fmt.count(lv.wall_liquidations),
+            charts.bar(lv.wall_liquidations, peak, 20),
+            fmt.count(lv.cascade_liquidations),
+            fmt.usd(lv.cascade_repaid_usd),
+            fmt.usd(lv.cascade_bad_debt_usd),
+            fmt.price(lv.cascade_final_price),
+        )
+    return table
+
+
+# --- check -------------------------------------------------------------------------------------
+def check_table(report: CheckReport) -> Table:
+    failed = len(report.failed)
+    title = f"contagion check - {len(report.verdicts)} gate results, " + (
+        f"{failed} FAILED" if failed else "all passed"
+    )
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for col in ("scenario", "gate", "result", "value", "limit", "excess", "where"):
+        table.add_column(col, justify="right" if col in ("value", "limit", "excess") else "left")
+    for v in report.verdicts:
+        result = Text("pass", style="green") if v.passed else Text("FAIL", style="bold red")
+        table.add_row(
+            v.scenario,
+            v.gate,
+            result,
+            value_text(v.metric, v.value),
+            f"{v.op} {value_text(v.metric, v.limit)}",
+            excess_text(v.metric, v.excess, v.limit),
+            v.at,
+        )
+    return table
+
+
+def excess_text(metric: str, excess: float, limit: float) -> str:
+    """``+$200K (+20.0%)`` beyond the limit, ``-$300K`` margin left."""
+    if not math.isfinite(excess):
+        return "-"
+    sign = "+" if excess > 0 else "-" if excess < 0 else ""
+    text = sign + value_text(metric, abs(excess)).lstrip("+-")
+    if limit != 0 and excess != 0:
+        text += f" ({excess / abs(limit) * 100:+.1f}%)"
+    return text
+
+
+# --- diff --------------------------------------------------------------------------------------
+def diff_table(result: DiffResult, only_changed: bool = False) -> RenderableType:
+    title = Text(f"diff: {result.base} -> {result.candidate}, on {result.on}", style="italic")
+    table = Table(box=box.SIMPLE_HEAD)
+    for col in ("metric", "base", "candidate", "change", "change %"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    failing = {r.change.metric for r in result.failed}
+    for c in result.changes:
+        if only_changed and c.change == 0:
+            continue
+        style = "bold red" if c.metric in failing else None
+        table.add_row(
+            Text(c.metric, style=style or ""),
+            value_text(c.metric, c.base),
+            value_text(c.metric, c.candidate),
+            change_text(c),
+            Text(c.to_dict()["relative_change_text"], style=style or ""),
+        )
+    if not table.rows:
+        return Group(title, Text("no metric changed (--all lists them)"))
+    return Group(title, table)
+
+
+def change_text(c: Change, formatter: Callable[[str, float | None], str] = value_text) -> str:
+    d = c.change
+    if d is None:
+        return "-"
+    if d == 0:
+        return "0"
+    return ("+" if d > 0 else "-") + formatter(c.metric, abs(d)).lstrip("+-")

@@ -1,0 +1,194 @@
+"""CI reports: JUnit XML of ``contagion check`` (rendered by CI systems) and Markdown summaries
+of check, diff and simulate to post on a pull request."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import OrderedDict
+
+from ..diffing import DiffResult
+from ..gates import CheckReport, Verdict
+from ..montecarlo import SimulationResult
+from . import numbers as fmt
+from .analysis import change_text, excess_text, value_text
+
+
+def verdict_message(v: Verdict) -> str:
+    """``bad_debt_usd = $1.2M, limit <= $1M: over by $200K (+20.0%) at ETH -30%``."""
+    value = value_text(v.metric, v.value)
+    limit = value_text(v.metric, v.limit)
+    if v.value != v.value:  # NaN
+        how = "no value"
+    elif v.passed:
+        how = f"margin {_amount(v.metric, -v.excess, v.limit)}"
+    else:
+        how = f"beyond the limit by {_amount(v.metric, v.excess, v.limit)}"
+    where = f" {v.at}"
+    count = (
+        f" ({v.failing_points:,} of {v.points:,} points fail)"
+        if v.points > 1 and not v.passed
+        else ""
+    )
+    return f"{v.metric} = {value}, limit {v.op} {limit}: {how}{where}{count}"
+
+
+def _amount(metric: str, amount: float, limit: float) -> str:
+    """``$62.2K (8.3% of the limit)``."""
+    text = value_text(metric, amount)
+    if limit != 0 and amount != 0:
+        text += f" ({abs(amount / limit) * 100:.1f}% of the limit)"
+    return text
+
+
+def junit_xml(report: CheckReport) -> str:
+    """JUnit XML: a suite per scenario file, a test case per gate, a failure per failed gate."""
+    suites: OrderedDict[str, list[Verdict]] = OrderedDict()
+    for v in report.verdicts:
+        suites.setdefault(v.scenario, []).append(v)
+    root = ET.Element(
+        "testsuites",
+        name=f"contagion check {report.policy}",
+        tests=str(len(report.verdicts)),
+        failures=str(len(report.failed)),
+        errors="0",
+    )
+    for scenario, verdicts in suites.items():
+        failures = sum(1 for v in verdicts if not v.passed)
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=scenario,
+            tests=str(len(verdicts)),
+            failures=str(failures),
+            errors="0",
+            skipped="0",
+        )
+        for v in verdicts:
+            case = ET.SubElement(
+                suite, "testcase", name=v.gate, classname=f"contagion.{v.scenario_name}"
+            )
+            message = verdict_message(v)
+            if v.passed:
+                ET.SubElement(case, "system-out").text = message
+            else:
+                failure = ET.SubElement(case, "failure", message=message, type="GateFailed")
+                failure.text = f"{v.check}\n{message}\n"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _md_table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
+    out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return out
+
+
+def check_markdown(report: CheckReport) -> str:
+    """A pull-request comment: verdict first, then a table per scenario file."""
+    failed = report.failed
+    if failed:
+        head = f"## ❌ contagion check: {len(failed)} of {len(report.verdicts)} gates failed"
+    else:
+        head = f"## ✅ contagion check: all {len(report.verdicts)} gates passed"
+    lines = [
+        head,
+        "",
+        f"Policy: `{report.policy}`" + (f" ({report.policy_name})" if report.policy_name else ""),
+        "",
+    ]
+    by_file: OrderedDict[str, list[Verdict]] = OrderedDict()
+    for v in report.verdicts:
+        by_file.setdefault(v.scenario, []).append(v)
+    for scenario, verdicts in by_file.items():
+        lines += [f"### `{scenario}`", ""]
+        rows = [
+            [
+                "✅" if v.passed else "❌",
+                v.gate,
+                value_text(v.metric, v.value),
+                f"{v.op} {value_text(v.metric, v.limit)}",
+                excess_text(v.metric, v.excess, v.limit),
+                v.at,
+            ]
+            for v in verdicts
+        ]
+        lines += _md_table(["", "gate", "value", "limit", "excess", "where"], rows, {2, 3, 4})
+        lines.append("")
+    if failed:
+        lines += ["**Failed:**", ""]
+        lines += [f"- `{v.scenario}` — {v.gate}: {verdict_message(v)}" for v in failed]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def diff_markdown(result: DiffResult, only_changed: bool = True) -> str:
+    verdict = ""
+    if result.rules:
+        verdict = "❌ " if result.failed else "✅ "
+    lines = [
+        f"## {verdict}contagion diff: `{result.base}` → `{result.candidate}`",
+        "",
+        f"On {result.on}.",
+        "",
+    ]
+    rows = [
+        [
+            f"`{c.metric}`",
+            value_text(c.metric, c.base),
+            value_text(c.metric, c.candidate),
+            change_text(c),
+            c.to_dict()["relative_change_text"],
+        ]
+        for c in result.changes
+        if not only_changed or c.change != 0
+    ]
+    if rows:
+        lines += _md_table(
+            ["metric", "base", "candidate", "change", "change %"], rows, {1, 2, 3, 4}
+        )
+    else:
+        lines.append("No metric changed.")
+    lines.append("")
+    for r in result.rules:
+        mark = "❌ failed" if r.failed else "✅ passed"
+        lines.append(
+            f"- `--fail-if {r.rule.text}`: {mark} ({r.change.to_dict()['relative_change_text']})"
+        )
+    if result.rules:
+        lines.append("")
+    return "\n".join(lines)
+
+
+def simulation_markdown(sim: SimulationResult) -> str:
+    r = sim.risk
+    m = sim.model
+    lines = [
+        f"## contagion simulate: {sim.scenario}",
+        "",
+        f"{sim.paths:,} paths of `{m.model}`, {m.steps} steps of {m.dt_days:g} days, "
+        f"seed {sim.seed}.",
+        "",
+    ]
+    rows = [
+        ["VaR 95%", fmt.usd(r.var95)],
+        ["EVaR 99%", fmt.usd(r.evar99)],
+        ["ES 95%", fmt.usd(r.es95)],
+        ["ES 99%", fmt.usd(r.es99)],
+        ["LaR 95%", fmt.usd(r.lar95)],
+        ["P(insolvency)", f"{r.p_insolvent * 100:.2f}%"],
+        ["P(bad debt)", f"{r.p_bad_debt * 100:.2f}%"],
+    ]
+    lines += _md_table(["metric", "value"], rows, {1})
+    lines += [
+        "",
+        "| protocol | P(insolvent) | mean bad debt | p95 bad debt |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, pr in sim.protocols.items():
+        lines.append(
+            f"| {name} | {pr.p_insolvent * 100:.2f}% | {fmt.usd(pr.bad_debt_usd.mean)} | "
+            f"{fmt.usd(pr.bad_debt_usd.p95)} |"
+        )
+    lines.append("")
+    return "\n".join(lines)

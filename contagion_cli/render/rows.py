@@ -1,0 +1,62 @@
+"""Row tables (one flat dict per sweep point, path or level) as CSV, JSON or Parquet."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, Location
+
+
+def to_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    """A header and one line per row; None is an empty cell, booleans are true/false."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """Strict JSON (no NaN), indented, with a trailing newline."""
+    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+
+
+def require_pyarrow(option: str = "--format parquet") -> None:
+    """A clear error (exit 2) when the optional ``parquet`` extra is not installed."""
+    if importlib.util.find_spec("pyarrow") is None:
+        raise InputError.single(
+            "Parquet output needs pyarrow, which is not installed",
+            Location(option),
+            hint="pip install 'contagion-cli[parquet]', or use --format csv",
+        )
+
+
+def write_parquet(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """One Parquet file, a column per name (types inferred: int, bool, float, string)."""
+    require_pyarrow()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = {c: [row.get(c) for row in rows] for c in columns}
+    table = pa.table(data)
+    try:
+        pq.write_table(table, str(path))
+    except OSError as exc:
+        raise InputError.single(f"cannot write: {exc}", Location(str(path))) from None
