@@ -1290,6 +1290,34 @@ def _set_oracles(A, Pr, X, t, out, market):
 
 
 @njit(cache=True, error_model="numpy")
+def _oracles_moving(A, Pr, X, tol):
+    """Will a round-based oracle (lagged by rounds, twap) still change if prices stay where
+    they are? It will while its window holds a price other than today's: then a round without
+    action is not the fixed point yet - the feed has to catch up first."""
+    h = X.hist.shape[0]
+    c = X.hist_count[0]
+    for p in range(Pr.kind.shape[0]):
+        kind = Pr.oracle_kind[p]
+        if kind != ORACLE_LAG_ROUNDS and kind != ORACLE_TWAP:
+            continue
+        # the entries a lag of n will still read, or a twap window of n still averages
+        first = (
+            max(0, c - 1 - Pr.oracle_n[p])
+            if kind == ORACLE_LAG_ROUNDS
+            else max(0, c - Pr.oracle_n[p])
+        )
+        for a in range(A.price.shape[0]):
+            if Pr.uses[p, a] == 0:
+                continue
+            now = max(A.price[a], Pr.oracle_floor[p, a])
+            for k in range(first, c):
+                seen = max(X.hist[k % h, a], Pr.oracle_floor[p, a])
+                if abs(seen - now) > tol * now:
+                    return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
 def _check_breakers(Pr, PS, X, O_):
     """Trip a protocol's circuit breaker once an oracle price it uses fell more than `drop`
     below its value before the step's shock; it stays tripped for the rest of the step."""
@@ -1591,7 +1619,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, path, prm, O_):
                         total += X.orders[p, a]
                     O_.trace_flow_units[trace_row, p] = total
                 O_.counters[1] = n_trace + 1
-            if not any_acted and not repriced:
+            if not any_acted and not repriced and not _oracles_moving(A, Pr, X, tol):
                 converged = True
                 break
             if any_acted:

@@ -462,6 +462,26 @@ class Reference:
             out[a] = o
         return out
 
+    def oracles_moving(self) -> bool:
+        """Will a lagged-by-rounds or twap feed still change if prices stay where they are?
+        It will while its window holds a price other than today's."""
+        c = len(self.history)
+        for p, proto in self.s.protocols.items():
+            cfg = proto.oracle
+            if cfg.type not in ("lagged", "twap") or cfg.rounds is None:
+                continue
+            first = max(0, c - 1 - cfg.rounds) if cfg.type == "lagged" else max(0, c - cfg.rounds)
+            floor = cfg.floor
+            for a in self.order:
+                if a not in self.uses[p]:
+                    continue
+                now = max(self.price[a], floor.get(a, 0.0))
+                for k in range(first, c):
+                    seen = max(self.history[k][a], floor.get(a, 0.0))
+                    if abs(seen - now) > self.tol * now:
+                        return True
+        return False
+
     def oracles(self, t: int) -> dict[str, dict[str, float]]:
         return {p: self.oracle(p, t) for p in self.protocols}
 
@@ -640,7 +660,7 @@ class Reference:
                 moved_prev = moved_now
                 credit_prev = self.credit_now
                 any_acted = any(self.acted.values())
-                if not any_acted and not repriced:
+                if not any_acted and not repriced and not self.oracles_moving():
                     converged = True
                     break
                 if any_acted:

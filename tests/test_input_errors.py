@@ -536,3 +536,106 @@ def test_bad_value_of_protocol_types(tmp_path, case):
 def test_valid_types_file_passes(tmp_path):
     result, _ = invoke(tmp_path, VALID_TYPES)
     assert result.exit_code == 0, result.output
+
+
+# --- levers (issue 4) ---------------------------------------------------------------------------
+VALID_LEVERS = """\
+name: levers
+settings:
+  liquidators: {min_profit_usd: 10}
+assets:
+  USDC: {price: 1.0}
+  ETH: {price: 3000, market: {type: cpmm, base_reserve: 1000, quote_reserve: 3.0e6}}
+  stETH:
+    peg: {to: ETH, ratio: 0.99}
+    market: {type: cpmm, base_reserve: 1000, quote_reserve: 990}
+protocols:
+  lend:
+    type: lending
+    oracle: {type: lagged, rounds: 2, floor: {ETH: 100}}
+    circuit_breaker: {drop: 0.2}
+    liquidators: {min_profit_usd: 0, capital_usd_per_round: 1.0e6}
+    dynamic_risk: {sensitivity: 1.5, reference_vol: 0.02, max_change: 0.2}
+    collateral:
+      stETH: {ltv: 0.7, liquidation_threshold: 0.8, liquidation_bonus: 0.05}
+    positions:
+      - {account: a, collateral: {stETH: 10}, debt: {USDC: 10000}}
+  fund:
+    type: leveraged
+    max_leverage: 4
+    target_leverage: 2
+    lender: lend
+    positions:
+      - {account: f, holdings: {ETH: 10}, debt_usd: 15000}
+shocks:
+  - {ETH: -0.2, stETH: -0.03}
+"""
+
+LEVER_CASES = [
+    ("oracle: unknown type", "type: lagged, rounds: 2", "type: laggy, rounds: 2",
+     [":13:", "oracle.type", "expected 'spot', 'lagged', 'twap' or 'external'"]),
+    ("oracle: lagged without a window", "type: lagged, rounds: 2", "type: lagged",
+     [":13:", "needs exactly one of 'rounds' and 'steps'"]),
+    ("oracle: twap with steps", "type: lagged, rounds: 2", "type: twap, steps: 2",
+     [":13:", "a twap oracle needs 'rounds'"]),
+    ("oracle: spot with rounds", "type: lagged, rounds: 2", "type: spot, rounds: 2",
+     [":13:", "a spot oracle takes no 'rounds'"]),
+    ("oracle: zero rounds", "rounds: 2", "rounds: 0", [":13:", "oracle.rounds", ">= 1"]),
+    ("oracle: floor of an unknown asset", "floor: {ETH: 100}", "floor: {ETC: 100}",
+     [":13:", "oracle.floor.ETC", "unknown asset"]),
+    ("oracle: negative floor", "floor: {ETH: 100}", "floor: {ETH: -1}", [":13:", "> 0"]),
+    ("breaker: zero drop", "drop: 0.2", "drop: 0", [":14:", "circuit_breaker.drop", "> 0"]),
+    ("breaker: drop of 150%", "drop: 0.2", "drop: 1.5", [":14:", "< 1"]),
+    ("liquidators: negative profit", "min_profit_usd: 0,", "min_profit_usd: -5,",
+     [":15:", "liquidators.min_profit_usd", ">= 0"]),
+    ("liquidators: zero capital", "capital_usd_per_round: 1.0e6", "capital_usd_per_round: 0",
+     [":15:", "> 0"]),
+    ("liquidators: text", "min_profit_usd: 0,", "min_profit_usd: lots,",
+     [":15:", "expected a number"]),
+    ("settings liquidators: NaN", "liquidators: {min_profit_usd: 10}",
+     "liquidators: {min_profit_usd: .nan}", [":3:", "settings.liquidators", "finite"]),
+    ("dynamic risk: absurd sensitivity", "sensitivity: 1.5", "sensitivity: 1.0e9",
+     [":16:", "<= 100"]),
+    ("dynamic risk: max change 100%", "max_change: 0.2", "max_change: 1.0", [":16:", "< 1"]),
+    ("dynamic risk: missing sensitivity", "sensitivity: 1.5, ", "",
+     [":16:", "missing required key 'sensitivity'"]),
+    ("dynamic risk on a leveraged vault", "    lender: lend\n",
+     "    lender: lend\n    dynamic_risk: {sensitivity: 1}\n",
+     ["protocols.fund.dynamic_risk", "no liquidation threshold"]),
+    ("liquidators on a leveraged vault", "    lender: lend\n",
+     "    lender: lend\n    liquidators: {min_profit_usd: 1}\n",
+     ["protocols.fund.liquidators", "applies to lending"]),
+    ("breaker on a leveraged vault", "    lender: lend\n",
+     "    lender: lend\n    circuit_breaker: {drop: 0.1}\n",
+     ["protocols.fund.circuit_breaker", "does not liquidate"]),
+    ("lender: unknown", "lender: lend", "lender: lent",
+     [":25:", "unknown protocol 'lent'", "did you mean 'lend'"]),
+    ("lender: itself", "lender: lend", "lender: fund", [":25:", "cannot lend to itself"]),
+    ("peg: unknown target", "peg: {to: ETH, ratio: 0.99}", "peg: {to: ETC, ratio: 0.99}",
+     [":8:", "peg.to", "unknown asset 'ETC'"]),
+    ("peg: to itself", "peg: {to: ETH, ratio: 0.99}", "peg: {to: stETH, ratio: 0.99}",
+     [":8:", "own price"]),
+    ("peg: zero ratio", "ratio: 0.99}", "ratio: 0}", [":8:", "peg.ratio", "> 0"]),
+    ("peg: ratio text", "ratio: 0.99}", "ratio: par}", [":8:", "expected a number"]),
+    ("peg: wrong price", "peg: {to: ETH, ratio: 0.99}", "peg: {to: ETH, ratio: 0.99}\n"
+     "    price: 2000", [":9:", "starts at ratio x the price of 'ETH' (2970)"]),
+    ("peg: pool off the ratio", "quote_reserve: 990}", "quote_reserve: 900}",
+     [":9:", "prices the ratio at 0.9", "peg.ratio is 0.99"]),
+    ("peg and issuer", "peg: {to: ETH, ratio: 0.99}", "peg: {to: ETH, ratio: 0.99}\n"
+     "    issuer: lend", [":", "either issued ('issuer') or pegged ('peg')"]),
+    ("peg: unknown key", "ratio: 0.99}", "ratio: 0.99, rato: 1}",
+     [":8:", "unknown key 'rato'", "did you mean 'ratio'"]),
+]
+
+
+@pytest.mark.parametrize("case", LEVER_CASES, ids=[c[0] for c in LEVER_CASES])
+def test_bad_value_of_levers(tmp_path, case):
+    _, old, new, fragments = case
+    assert old in VALID_LEVERS, old
+    result, path = invoke(tmp_path, VALID_LEVERS.replace(old, new, 1))
+    assert_error(result, path, *fragments)
+
+
+def test_valid_levers_file_passes(tmp_path):
+    result, _ = invoke(tmp_path, VALID_LEVERS)
+    assert result.exit_code == 0, result.output
