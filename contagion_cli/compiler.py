@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .layout import (
+    ASSET_DTYPE,
     ASSET_FIXED,
     ASSET_ISSUED,
     ASSET_MARKET,
@@ -32,7 +33,9 @@ from .layout import (
     PROTO_LEVERAGED,
     PROTO_OPTIONS,
     PROTO_PERP,
+    PROTOCOL_DTYPE,
     VENUE_CPMM,
+    VENUE_DTYPE,
     VENUE_EXPONENTIAL,
     VENUE_LINEAR,
     VENUE_ORDERBOOK,
@@ -48,6 +51,7 @@ from .layout import (
     Protocols,
     ProtocolState,
     Venues,
+    records,
 )
 from .schema import (
     CdpProtocol,
@@ -126,8 +130,11 @@ class Compiled:
         return State(*(_copy(part) for part in self.state))
 
 
-def _copy(nt):  # type: ignore[no-untyped-def]
-    return type(nt)(*(np.array(a, copy=True) for a in nt))
+def _copy(part):  # type: ignore[no-untyped-def]
+    """A deep copy of a record array, or of a named tuple of arrays."""
+    if isinstance(part, np.ndarray):
+        return part.copy()  # keeps the recarray view
+    return type(part)(*(np.array(a, copy=True) for a in part))
 
 
 def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
@@ -261,37 +268,15 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
                 if uses[p, a]:
                     uses[p, parent] = 1
 
-    protocols = Protocols(
-        kind=kind,
-        reserve=f["reserve"],
-        liabilities=f["liabilities"],
-        close_factor=f["close_factor"],
-        full_close_hf=f["full_close_hf"],
-        lt=lt,
-        bonus=bonus,
-        stablecoin=stablecoin,
-        liq_ratio=f["liq_ratio"],
-        penalty=f["penalty"],
-        auction_max_slippage=f["auction_max_slippage"],
-        auction_discount=f["auction_discount"],
-        maintenance=f["maintenance"],
-        liq_fee=f["liq_fee"],
-        max_leverage=f["max_leverage"],
-        target_leverage=f["target_leverage"],
-        band=f["band"],
-        rate=f["rate"],
-        oracle_kind=oracle_kind,
-        oracle_n=oracle_n,
-        oracle_floor=oracle_floor,
-        breaker_drop=f["breaker_drop"],
-        min_profit=f["min_profit"],
-        capital=f["capital"],
-        risk_k=f["risk_k"],
-        risk_ref_vol=f["risk_ref_vol"],
-        risk_max=f["risk_max"],
-        lender=lender,
-        uses=uses,
-    )
+    rec = records(PROTOCOL_DTYPE, n_p)
+    rec.kind = kind
+    rec.stablecoin = stablecoin
+    rec.oracle_kind = oracle_kind
+    rec.oracle_n = oracle_n
+    rec.lender = lender
+    for name, values in f.items():
+        rec[name] = values
+    protocols = Protocols(rec=rec, lt=lt, bonus=bonus, oracle_floor=oracle_floor, uses=uses)
     pstate = _initial_hedges(options, protocols, start_price, n_p, n_a)
 
     # --- shock path --------------------------------------------------------------------------
@@ -378,7 +363,7 @@ def _initial_hedges(
             float(options.strike[i]),
             float(options.tau[i]),
             float(options.vol[i]),
-            float(protocols.rate[p]),
+            float(protocols.rec.rate[p]),
         )
         hedge[p, a] += options.units[i] * delta
         liability0[p] += options.units[i] * value
@@ -471,37 +456,26 @@ def _compile_markets(
             rows[k].append(row[k])
         for k, val in zip(idx_rows, (bid_start, bid_count, ask_start, ask_count), strict=True):
             idx_rows[k].append(val)
-    venues = Venues(
-        asset=np.asarray(rows["asset"], I8),
-        kind=np.asarray(rows["kind"], I8),
-        price=np.asarray(rows["price"], F8),
-        lo=np.asarray(rows["price"], F8) * eps,
-        hi=np.asarray(rows["price"], F8) / eps,
-        x=np.asarray(rows["x"], F8),
-        y=np.asarray(rows["y"], F8),
-        fee=np.asarray(rows["fee"], F8),
-        lam=np.asarray(rows["lam"], F8),
-        alpha=np.asarray(rows["alpha"], F8),
-        anchor=np.asarray(rows["anchor"], F8),
-        bid_start=np.asarray(idx_rows["bid_start"], I8),
-        bid_count=np.asarray(idx_rows["bid_count"], I8),
-        ask_start=np.asarray(idx_rows["ask_start"], I8),
-        ask_count=np.asarray(idx_rows["ask_count"], I8),
-    )
+    venues = records(VENUE_DTYPE, len(rows["asset"]))
+    for name, values in rows.items():
+        venues[name] = values
+    for name, values in idx_rows.items():
+        venues[name] = values
+    venues.lo = venues.price * eps
+    venues.hi = venues.price / eps
     depth = np.asarray(depths, F8)
     book = Book(np.asarray(offsets, F8), depth, depth.copy())
-    assets = Assets(
-        price,
-        price.copy(),
-        kind,
-        venue_start,
-        venue_count,
-        issuer,
-        backing,
-        peg_to,
-        peg_ratio,
-        peg_route,
-    )
+    assets = records(ASSET_DTYPE, n_a)
+    assets.price = price
+    assets.start_price = price
+    assets.kind = kind
+    assets.venue_start = venue_start
+    assets.venue_count = venue_count
+    assets.issuer = issuer
+    assets.backing = backing
+    assets.peg_to = peg_to
+    assets.peg_ratio = peg_ratio
+    assets.peg_route = peg_route
     return assets, venues, book
 
 

@@ -22,7 +22,11 @@ from .layout import (
     Assets,
     Lending,
     Outputs,
+    OutputView,
+    Params,
+    Path,
     empty_outputs,
+    new_scratch,
 )
 from .results import (
     AdlCut,
@@ -41,7 +45,7 @@ DEFAULT_TRACE_CAP = 10_000
 class RawRun(NamedTuple):
     """The kernel's outputs, its status, and the state arrays as the run left them."""
 
-    outputs: Outputs
+    outputs: OutputView
     status: int
     state: State
 
@@ -121,7 +125,18 @@ def _run_once(compiled: Compiled, trace: bool, kernel: Callable, budget: int) ->
     cap = min(DEFAULT_TRACE_CAP, compiled.n_steps * compiled.params.max_rounds) if trace else 0
     params = compiled.params._replace(trace_cap=int(cap), work_budget=int(budget))
     out = empty_outputs(compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap)
-    status = kernel(
+    status = call_kernel(kernel, compiled, st, compiled.path, params, out)
+    return RawRun(OutputView(out), int(status), st)
+
+
+def call_kernel(
+    kernel: Callable, compiled: Compiled, st: State, path: Path, params: Params, out: Outputs
+) -> int:
+    """One call of ``run_cascade`` on state ``st`` (mutated) with fresh working arrays."""
+    scratch = new_scratch(
+        compiled.protocols, compiled.n_assets, len(st.lending.protocol), int(path.returns.shape[0])
+    )
+    return kernel(
         st.assets,
         st.venues,
         st.book,
@@ -132,11 +147,11 @@ def _run_once(compiled: Compiled, trace: bool, kernel: Callable, budget: int) ->
         compiled.options,
         compiled.protocols,
         st.pstate,
-        compiled.path,
+        scratch,
+        path,
         params,
         out,
     )
-    return RawRun(out, int(status), st)
 
 
 def _jit_kernel() -> Callable:
@@ -182,7 +197,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
 
     protocols: dict[str, ProtocolResult] = {}
     for p, name in enumerate(names_p):
-        reserve = float(compiled.protocols.reserve[p])
+        reserve = float(compiled.protocols.rec.reserve[p])
         bad = float(o.bad_debt_usd[p])
         short = float(o.shortfall_usd[p])
         # losses its own book realised plus what protocols it lent to failed to repay, against

@@ -70,7 +70,7 @@ def entity_footprints(
     if len(ent):
         c0 = _col_values(C0.col_start, C0.col_asset, C0.col_units, p0)
         c1 = _col_values(C1.col_start, C1.col_asset, C1.col_units, p1)
-        stable = compiled.protocols.stablecoin[C0.protocol]
+        stable = compiled.protocols.rec.stablecoin[C0.protocol]
         add("assets0", ent, c0)
         add("assets1", ent, c1)
         add("exposure0", ent, c0)

@@ -7,7 +7,7 @@ It holds no logic; :mod:`.compiler` fills these, :mod:`.kernel` reads and mutate
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -59,39 +59,208 @@ STATUS_NOT_CONVERGED = 1
 STATUS_OVER_BUDGET = 2  # stopped early: more work than Params.work_budget (state is partial)
 
 
-class Assets(NamedTuple):
-    """Per asset ``a``. ``price`` is state: the current market price."""
+# Records, not named tuples of arrays, for per-asset, per-venue and per-protocol data: numba
+# passes a named tuple by value, one argument per array field, and compile time grows with
+# every field of every tuple every helper receives (a 50-field tuple through 40 helpers took
+# minutes). A record array is one argument.
+#: Per asset ``a`` (a record array): ``price`` and ``peg_ratio`` are state.
+ASSET_DTYPE = np.dtype(
+    [
+        ("price", F8),
+        ("start_price", F8),
+        ("kind", I8),  # ASSET_*
+        ("venue_start", I8),  # first venue of the asset
+        ("venue_count", I8),  # number of venues (0 for ASSET_FIXED)
+        ("issuer", I8),  # ASSET_ISSUED: issuing protocol; -1 otherwise
+        ("backing", I8),  # ASSET_ISSUED: backing asset; -1 = the numeraire (1 USD)
+        ("peg_to", I8),  # ASSET_PEGGED: the asset it is pegged to; -1 otherwise
+        ("peg_ratio", F8),  # ASSET_PEGGED: state: units of `peg_to` per unit
+        ("peg_route", I8),  # ASSET_PEGGED: 1 sell the `peg_to` units a sale yields
+    ],
+    align=True,
+)
 
-    price: np.ndarray  # f8[A]
-    start_price: np.ndarray  # f8[A]
-    kind: np.ndarray  # i8[A] ASSET_*
-    venue_start: np.ndarray  # i8[A] first venue of the asset
-    venue_count: np.ndarray  # i8[A] number of venues (0 for ASSET_FIXED)
-    issuer: np.ndarray  # i8[A] ASSET_ISSUED: issuing protocol; -1 otherwise
-    backing: np.ndarray  # i8[A] ASSET_ISSUED: backing asset; -1 = the numeraire (1 USD)
-    peg_to: np.ndarray  # i8[A] ASSET_PEGGED: the asset it is pegged to; -1 otherwise
-    peg_ratio: np.ndarray  # f8[A] ASSET_PEGGED: state: units of `peg_to` per unit
-    peg_route: np.ndarray  # i8[A] ASSET_PEGGED: 1 sell the `peg_to` units a sale yields
+#: Per venue ``v`` (a market where an asset trades): reserves and price are state.
+VENUE_DTYPE = np.dtype(
+    [
+        ("asset", I8),
+        ("kind", I8),  # VENUE_*
+        ("price", F8),  # current mid / last traded price
+        ("lo", F8),  # lowest price the venue can reach (start price x eps)
+        ("hi", F8),  # highest price (start price / eps)
+        ("x", F8),  # cpmm base reserve (units)
+        ("y", F8),  # cpmm quote reserve (USD)
+        ("fee", F8),  # cpmm fee
+        ("lam", F8),  # linear: lambda per USD
+        ("alpha", F8),  # exponential: impact per unit
+        ("anchor", F8),  # orderbook: mid price the levels are quoted around this step
+        ("bid_start", I8),  # first bid level in Book
+        ("bid_count", I8),
+        ("ask_start", I8),
+        ("ask_count", I8),
+    ],
+    align=True,
+)
+
+#: Per protocol ``p`` parameters (read-only).
+PROTOCOL_DTYPE = np.dtype(
+    [
+        ("kind", I8),  # PROTO_*
+        ("reserve", F8),  # reserve_usd
+        ("liabilities", F8),  # haircut denominator (USD)
+        ("close_factor", F8),  # lending
+        ("full_close_hf", F8),  # lending
+        ("stablecoin", I8),  # cdp: the asset its debt is denominated in (-1 otherwise)
+        ("liq_ratio", F8),  # cdp
+        ("penalty", F8),  # cdp
+        ("auction_max_slippage", F8),  # cdp: above this expected slippage bids vanish
+        ("auction_discount", F8),  # cdp: keepers' discount then (1 = zero bids)
+        ("maintenance", F8),  # perp: maintenance margin fraction
+        ("liq_fee", F8),  # perp: liquidation fee fraction of notional
+        ("max_leverage", F8),  # leveraged
+        ("target_leverage", F8),  # leveraged
+        ("band", F8),  # options: rebalance band (fraction of the book's units)
+        ("rate", F8),  # options: risk-free rate
+        ("oracle_kind", I8),  # ORACLE_*
+        ("oracle_n", I8),  # lag or window (rounds, or steps for ORACLE_LAG_STEPS)
+        ("breaker_drop", F8),  # circuit breaker: pause after this drop (0: none)
+        ("min_profit", F8),  # liquidators' minimum profit per liquidation (USD)
+        ("capital", F8),  # liquidators' capital per round (USD; inf: unlimited)
+        ("risk_k", F8),  # dynamic risk: sensitivity to realised volatility (0: off)
+        ("risk_ref_vol", F8),
+        ("risk_max", F8),
+        ("lender", I8),  # leveraged: the protocol that lent its debt (-1: outside)
+    ],
+    align=True,
+)
+
+#: Per protocol results the kernel fills.
+OUT_PROTOCOL_DTYPE = np.dtype(
+    [
+        ("liquidations", I8),  # liquidations, auctions started, perps closed, deleveragings
+        ("liquidated_usd", F8),  # debt repaid / notional closed / holdings sold
+        ("repaid_usd", F8),  # debt repaid (lending, cdp, leveraged)
+        ("seized_usd", F8),  # collateral seized, at the oracle price of its round
+        ("proceeds_usd", F8),  # what selling the seized collateral raised
+        ("bad_debt_usd", F8),
+        ("shortfall_usd", F8),  # at the end of the run, at its oracle
+        ("market_shortfall_usd", F8),  # ... at market prices
+        ("credit_losses_usd", F8),  # what protocols it lent to could not repay
+        ("skipped_unprofitable", I8),  # liquidations liquidators declined (no profit)
+        ("skipped_capital", I8),  # liquidations skipped for lack of liquidator capital
+        ("paused_rounds", I8),  # rounds with the circuit breaker tripped
+        ("deferred_liquidations", I8),  # eligible positions waiting when a paused step ended
+        ("deferred_debt_usd", F8),  # their debt
+        ("income_usd", F8),  # cdp penalties, perp liquidation fees: added to the reserve
+        ("auctions", I8),  # cdp auctions started
+        ("zero_bid_auctions", I8),  # cdp auction lots won by keepers at a discount
+        ("zero_bid_usd", F8),  # cdp: market value of collateral given away that way
+        ("auction_raised_usd", F8),  # cdp: USD raised by auctions (market and keepers)
+        ("returned_usd", F8),  # cdp: raised beyond the tab, returned to vault owners
+        ("deficit_usd", F8),  # perp: negative equity of closed positions (after fees)
+        ("adl_usd", F8),  # perp: deficit socialised by auto-deleveraging
+        ("hedge_units", F8),  # options: gross units of the underlying traded
+        ("sales_usd", F8),  # leveraged: proceeds of deleveraging sales
+        ("haircut", F8),  # issuer haircut at the end
+        ("closed_positions", I8),  # positions closed with bad debt
+        ("first_distress_round", I8),  # global round, -1 never
+        ("first_distress_step", I8),  # step (0-based), -1 never
+        ("depth", I8),  # propagation depth, -1 never distressed
+    ],
+    align=True,
+)
+
+#: Per asset results the kernel fills.
+OUT_ASSET_DTYPE = np.dtype(
+    [
+        ("shocked_price", F8),  # start x prod(1 + r_t): the exogenous path alone
+        ("final_price", F8),  # market price at the end of the run
+        ("sold_units", F8),  # gross sell orders
+        ("bought_units", F8),  # gross buy orders
+        ("sale_proceeds_usd", F8),
+        ("purchase_cost_usd", F8),
+        ("traded_notional_usd", F8),  # gross orders x round-start price
+        ("slippage_usd", F8),
+        ("unfilled_units", F8),  # orders the market could not absorb
+    ],
+    align=True,
+)
+
+#: Per step results.
+STEP_DTYPE = np.dtype([("rounds", I8), ("converged", I8)], align=True)
+
+#: Per protocol working values of a round.
+X_PROTOCOL_DTYPE = np.dtype(
+    [
+        ("par", F8),  # cdp: its stablecoin at par
+        ("shortfall", F8),  # measured at this round's start
+        ("acted", I8),
+        ("credit_now", I8),  # protocol defaulted on its lender this round
+        ("credit_prev", I8),
+        ("opt_value", F8),
+        ("deferred_n", I8),  # eligible positions a tripped breaker held back this round
+        ("deferred_usd", F8),
+    ],
+    align=True,
+)
+
+#: Per asset working values of a round.
+X_ASSET_DTYPE = np.dtype(
+    [
+        ("vol2", F8),  # sum of squared log returns in this step
+        ("last_price", F8),  # price at the previous round start
+        ("sell_fill", F8),  # share of the units ordered that filled
+        ("sell_avg", F8),  # USD per filled unit
+        ("buy_fill", F8),
+        ("buy_avg", F8),
+        ("routed", F8),  # pegged: units of the peg target sold (+) or bought (-)
+        ("crossed", F8),  # units crossed at the round-start price
+        ("filled_s", F8),  # pegged: units of the sell side filled
+        ("filled_b", F8),
+        ("price_before", F8),  # price at the start of execution
+        ("shocked", F8),  # the exogenous path alone
+        ("shocked_ratio", F8),  # pegged: the exogenous path of the ratio
+    ],
+    align=True,
+)
+
+#: A liquidation waiting for liquidator capital (lending).
+CANDIDATE_DTYPE = np.dtype(
+    [
+        ("pos", I8),
+        ("j", I8),  # debt leg
+        ("k", I8),  # collateral leg
+        ("repay_units", F8),
+        ("seize", F8),
+        ("repay_usd", F8),
+        ("profit", F8),
+    ],
+    align=True,
+)
+
+# Layers of ``Scratch.pa`` (f8[P, A] working arrays) and ``Scratch.pai`` (i8[P, A]).
+PA_ORACLE = 0  # each protocol's oracle prices this round
+PA_REF_ORACLE = 1  # the oracle before the step's shock (circuit breakers)
+PA_ADJ = 2  # dynamic risk adjustment (+ tightens)
+PA_ORDERS = 3  # signed units each protocol ordered (+ sell, - buy)
+PA_FLOW = 4  # orders plus routed flow (a pegged sale sells its peg target)
+PA_LOT = 5  # cdp auction lots
+PA_HEDGE_PENDING = 6  # options
+PA_OPT_TARGET = 7  #
+PA_OPT_UNITS = 8  #
+PAI_MOVED_NOW = 0  # protocol moved the asset's price this round
+PAI_MOVED_PREV = 1  # ... in the previous round
+PAI_STRESSED = 2  # cdp auction stress
 
 
-class Venues(NamedTuple):
-    """Per venue ``v`` (a market where an asset trades). Reserves and price are state."""
+#: Type names of the record arrays (for annotations).
+Assets = np.recarray  # ASSET_DTYPE[A]
+Venues = np.recarray  # VENUE_DTYPE[V]
 
-    asset: np.ndarray  # i8[V]
-    kind: np.ndarray  # i8[V] VENUE_*
-    price: np.ndarray  # f8[V] current mid / last traded price
-    lo: np.ndarray  # f8[V] lowest price the venue can reach (start price x eps)
-    hi: np.ndarray  # f8[V] highest price (start price / eps)
-    x: np.ndarray  # f8[V] cpmm base reserve (units)
-    y: np.ndarray  # f8[V] cpmm quote reserve (USD)
-    fee: np.ndarray  # f8[V] cpmm fee
-    lam: np.ndarray  # f8[V] linear: lambda per USD
-    alpha: np.ndarray  # f8[V] exponential: impact per unit
-    anchor: np.ndarray  # f8[V] orderbook: mid price the levels are quoted around this step
-    bid_start: np.ndarray  # i8[V] first bid level in Book
-    bid_count: np.ndarray  # i8[V]
-    ask_start: np.ndarray  # i8[V]
-    ask_count: np.ndarray  # i8[V]
+
+def records(dtype: np.dtype, n: int) -> np.recarray:
+    """A zeroed record array (attribute access per element works in numba and in Python)."""
+    return np.zeros(n, dtype=dtype).view(np.recarray)
 
 
 class Book(NamedTuple):
@@ -169,41 +338,6 @@ class Options(NamedTuple):
     vol: np.ndarray  # f8[N] annualised volatility
 
 
-class Protocols(NamedTuple):
-    """Per protocol ``p`` parameters (read-only); per (protocol, asset) tables are [P, A]."""
-
-    kind: np.ndarray  # i8[P] PROTO_*
-    reserve: np.ndarray  # f8[P] reserve_usd
-    liabilities: np.ndarray  # f8[P] haircut denominator (USD)
-    close_factor: np.ndarray  # f8[P] lending
-    full_close_hf: np.ndarray  # f8[P] lending
-    lt: np.ndarray  # f8[P, A] lending: liquidation threshold (0 where not collateral)
-    bonus: np.ndarray  # f8[P, A] lending: liquidation bonus
-    stablecoin: np.ndarray  # i8[P] cdp: the asset its debt is denominated in (-1 otherwise)
-    liq_ratio: np.ndarray  # f8[P] cdp
-    penalty: np.ndarray  # f8[P] cdp
-    auction_max_slippage: np.ndarray  # f8[P] cdp: above this expected slippage bids vanish
-    auction_discount: np.ndarray  # f8[P] cdp: keepers' discount then (1 = zero bids)
-    maintenance: np.ndarray  # f8[P] perp: maintenance margin fraction
-    liq_fee: np.ndarray  # f8[P] perp: liquidation fee fraction of notional
-    max_leverage: np.ndarray  # f8[P] leveraged
-    target_leverage: np.ndarray  # f8[P] leveraged
-    band: np.ndarray  # f8[P] options: rebalance band (fraction of the book's units)
-    rate: np.ndarray  # f8[P] options: risk-free rate
-    oracle_kind: np.ndarray  # i8[P] ORACLE_*
-    oracle_n: np.ndarray  # i8[P] lag or window (rounds, or steps for ORACLE_LAG_STEPS)
-    oracle_floor: np.ndarray  # f8[P, A] the feed never reports below this (0: no floor)
-    breaker_drop: np.ndarray  # f8[P] circuit breaker: pause after this drop (0: none)
-    min_profit: np.ndarray  # f8[P] liquidators' minimum profit per liquidation (USD)
-    capital: np.ndarray  # f8[P] liquidators' capital per round (USD; inf: unlimited)
-    risk_k: np.ndarray  # f8[P] dynamic risk: sensitivity to realised volatility (0: off)
-    risk_ref_vol: np.ndarray  # f8[P]
-    risk_max: np.ndarray  # f8[P]
-    lender: np.ndarray  # i8[P] leveraged: the protocol that lent its debt (-1: outside)
-    uses: np.ndarray  # i8[P, A+1] 1 where the protocol depends on the asset's price; column A:
-    # it lent to a protocol of the scenario ("credit")
-
-
 class ProtocolState(NamedTuple):
     """Per protocol state that evolves during a run."""
 
@@ -232,128 +366,90 @@ class Params(NamedTuple):
     work_budget: int  # stop (STATUS_OVER_BUDGET) after this many position visits; 0: no limit
 
 
-class Outputs(NamedTuple):
-    """Preallocated results the kernel fills. Counters are length-1 arrays."""
+class Protocols(NamedTuple):
+    """Protocol parameters (read-only): scalars per protocol, tables per (protocol, asset)."""
 
-    # per protocol
-    liquidations: np.ndarray  # i8[P] liquidations, auctions started, perps closed, deleveragings
-    liquidated_usd: np.ndarray  # f8[P] debt repaid / notional closed / holdings sold
-    repaid_usd: np.ndarray  # f8[P] debt repaid (lending, cdp, leveraged)
-    seized_usd: np.ndarray  # f8[P] collateral seized, at the oracle price of its round
-    proceeds_usd: np.ndarray  # f8[P] what selling the seized collateral raised
-    bad_debt_usd: np.ndarray  # f8[P]
-    shortfall_usd: np.ndarray  # f8[P] at the end of the run, at its oracle
-    market_shortfall_usd: np.ndarray  # f8[P] ... at market prices
-    credit_losses_usd: np.ndarray  # f8[P] what protocols it lent to could not repay
-    skipped_unprofitable: np.ndarray  # i8[P] liquidations liquidators declined (no profit)
-    skipped_capital: np.ndarray  # i8[P] liquidations skipped for lack of liquidator capital
-    paused_rounds: np.ndarray  # i8[P] rounds with the circuit breaker tripped
-    deferred_liquidations: np.ndarray  # i8[P] eligible positions waiting when a paused step ended
-    deferred_debt_usd: np.ndarray  # f8[P] their debt
-    income_usd: np.ndarray  # f8[P] cdp penalties, perp liquidation fees: added to the reserve
-    auctions: np.ndarray  # i8[P] cdp auctions started
-    zero_bid_auctions: np.ndarray  # i8[P] cdp auction lots won by keepers at a discount
-    zero_bid_usd: np.ndarray  # f8[P] cdp: market value of collateral given away that way
-    auction_raised_usd: np.ndarray  # f8[P] cdp: USD raised by auctions (market and keepers)
-    returned_usd: np.ndarray  # f8[P] cdp: raised beyond the tab, returned to vault owners
-    deficit_usd: np.ndarray  # f8[P] perp: negative equity of closed positions (after fees)
-    adl_usd: np.ndarray  # f8[P] perp: deficit socialised by auto-deleveraging
-    hedge_units: np.ndarray  # f8[P] options: gross units of the underlying traded
-    sales_usd: np.ndarray  # f8[P] leveraged: proceeds of deleveraging sales
-    haircut: np.ndarray  # f8[P] issuer haircut at the end
-    closed_positions: np.ndarray  # i8[P] positions closed with bad debt
-    first_distress_round: np.ndarray  # i8[P] global round, -1 never
-    first_distress_step: np.ndarray  # i8[P] step (0-based), -1 never
-    depth: np.ndarray  # i8[P] propagation depth, -1 never distressed
-    # per protocol x asset (conservation)
+    rec: np.recarray  # PROTOCOL_DTYPE[P]
+    lt: np.ndarray  # f8[P, A] lending: liquidation threshold (0 where not collateral)
+    bonus: np.ndarray  # f8[P, A] lending: liquidation bonus
+    oracle_floor: np.ndarray  # f8[P, A] the feed never reports below this (0: no floor)
+    uses: np.ndarray  # i8[P, A+1] 1 where the protocol depends on the asset's price; column A:
+    # it lent to a protocol of the scenario ("credit")
+
+
+class Outputs(NamedTuple):
+    """Preallocated results the kernel fills (read them through :class:`OutputView`)."""
+
+    p: np.recarray  # OUT_PROTOCOL_DTYPE[P]
+    a: np.recarray  # OUT_ASSET_DTYPE[A]
     seized_units: np.ndarray  # f8[P, A]
     repaid_units: np.ndarray  # f8[P, A]
     written_off_units: np.ndarray  # f8[P, A]
-    # per asset
-    shocked_price: np.ndarray  # f8[A] start x prod(1 + r_t): the exogenous path alone
-    final_price: np.ndarray  # f8[A] market price at the end of the run
-    sold_units: np.ndarray  # f8[A] gross sell orders
-    bought_units: np.ndarray  # f8[A] gross buy orders
-    sale_proceeds_usd: np.ndarray  # f8[A]
-    purchase_cost_usd: np.ndarray  # f8[A]
-    traded_notional_usd: np.ndarray  # f8[A] gross orders x round-start price
-    slippage_usd: np.ndarray  # f8[A]
-    unfilled_units: np.ndarray  # f8[A] orders the market could not absorb
-    # per step
-    step_rounds: np.ndarray  # i8[T] rounds in which any protocol acted
-    step_converged: np.ndarray  # i8[T] 1 converged, 0 hit max_rounds
-    # contagion graph: edge e is src -> dst through asset, in global round
-    edge_src: np.ndarray  # i8[E]
-    edge_dst: np.ndarray  # i8[E]
-    edge_asset: np.ndarray  # i8[E]
-    edge_round: np.ndarray  # i8[E]
-    # round-by-round trace (first trace_cap rounds)
-    trace_step: np.ndarray  # i8[R]
-    trace_round: np.ndarray  # i8[R] global round
+    steps: np.recarray  # STEP_DTYPE[T]
+    edges: np.ndarray  # i8[E, 4] contagion edges: source, target, asset (A: "credit"), round
+    trace_idx: np.ndarray  # i8[R, 2] (step, global round) of each recorded round
     trace_price: np.ndarray  # f8[R, A] price at the end of the round
     trace_net_units: np.ndarray  # f8[R, A] net units sold (negative: bought) on the market
     trace_liquidations: np.ndarray  # i8[R, P]
     trace_repaid_usd: np.ndarray  # f8[R, P]
     trace_flow_units: np.ndarray  # f8[R, P] units each protocol sent to market (sold - bought)
-    # counters: [n_edges, n_trace, total_rounds (all, quiet included), acting_rounds]
-    counters: np.ndarray  # i8[4]
+    counters: np.ndarray  # i8[4]: n_edges, n_trace, total rounds (quiet included), acting rounds
+
+
+class OutputView:
+    """Named read access to :class:`Outputs` for Python code (``view.liquidations`` is the
+    ``liquidations`` column of the per-protocol records)."""
+
+    _P: ClassVar[frozenset[str]] = frozenset(OUT_PROTOCOL_DTYPE.names or ())
+    _A: ClassVar[frozenset[str]] = frozenset(OUT_ASSET_DTYPE.names or ())
+    _SPLIT: ClassVar[dict[str, tuple[str, str]]] = {
+        "step_rounds": ("steps", "rounds"),
+        "step_converged": ("steps", "converged"),
+    }
+    _COLUMNS: ClassVar[dict[str, tuple[str, int]]] = {
+        "edge_src": ("edges", 0),
+        "edge_dst": ("edges", 1),
+        "edge_asset": ("edges", 2),
+        "edge_round": ("edges", 3),
+        "trace_step": ("trace_idx", 0),
+        "trace_round": ("trace_idx", 1),
+    }
+
+    def __init__(self, raw: Outputs) -> None:
+        self.raw = raw
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        raw = self.__dict__["raw"]
+        if name in self._P:
+            return np.asarray(raw.p[name])
+        if name in self._A:
+            return np.asarray(raw.a[name])
+        if name in self._SPLIT:
+            table, field = self._SPLIT[name]
+            return np.asarray(getattr(raw, table)[field])
+        if name in self._COLUMNS:
+            table, col = self._COLUMNS[name]
+            return getattr(raw, table)[:, col]
+        return getattr(raw, name)
 
 
 def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int) -> Outputs:
     """Zeroed outputs sized for a scenario (distress markers start at -1)."""
     P, A, T, R = n_protocols, n_assets, n_steps, trace_cap
     E = max(1, P * max(P - 1, 0) * (A + 1))  # A + 1: the "credit" channel
-    minus = np.full(P, -1, dtype=I8)
+    p = records(OUT_PROTOCOL_DTYPE, P)
+    p.first_distress_round[:] = -1
+    p.first_distress_step[:] = -1
+    p.depth[:] = -1
     return Outputs(
-        liquidations=np.zeros(P, I8),
-        liquidated_usd=np.zeros(P, F8),
-        repaid_usd=np.zeros(P, F8),
-        seized_usd=np.zeros(P, F8),
-        proceeds_usd=np.zeros(P, F8),
-        bad_debt_usd=np.zeros(P, F8),
-        shortfall_usd=np.zeros(P, F8),
-        market_shortfall_usd=np.zeros(P, F8),
-        credit_losses_usd=np.zeros(P, F8),
-        skipped_unprofitable=np.zeros(P, I8),
-        skipped_capital=np.zeros(P, I8),
-        paused_rounds=np.zeros(P, I8),
-        deferred_liquidations=np.zeros(P, I8),
-        deferred_debt_usd=np.zeros(P, F8),
-        income_usd=np.zeros(P, F8),
-        auctions=np.zeros(P, I8),
-        zero_bid_auctions=np.zeros(P, I8),
-        zero_bid_usd=np.zeros(P, F8),
-        auction_raised_usd=np.zeros(P, F8),
-        returned_usd=np.zeros(P, F8),
-        deficit_usd=np.zeros(P, F8),
-        adl_usd=np.zeros(P, F8),
-        hedge_units=np.zeros(P, F8),
-        sales_usd=np.zeros(P, F8),
-        haircut=np.zeros(P, F8),
-        closed_positions=np.zeros(P, I8),
-        first_distress_round=minus.copy(),
-        first_distress_step=minus.copy(),
-        depth=minus.copy(),
+        p=p,
+        a=records(OUT_ASSET_DTYPE, A),
         seized_units=np.zeros((P, A), F8),
         repaid_units=np.zeros((P, A), F8),
         written_off_units=np.zeros((P, A), F8),
-        shocked_price=np.zeros(A, F8),
-        final_price=np.zeros(A, F8),
-        sold_units=np.zeros(A, F8),
-        bought_units=np.zeros(A, F8),
-        sale_proceeds_usd=np.zeros(A, F8),
-        purchase_cost_usd=np.zeros(A, F8),
-        traded_notional_usd=np.zeros(A, F8),
-        slippage_usd=np.zeros(A, F8),
-        unfilled_units=np.zeros(A, F8),
-        step_rounds=np.zeros(T, I8),
-        step_converged=np.zeros(T, I8),
-        edge_src=np.zeros(E, I8),
-        edge_dst=np.zeros(E, I8),
-        edge_asset=np.zeros(E, I8),
-        edge_round=np.zeros(E, I8),
-        trace_step=np.zeros(R, I8),
-        trace_round=np.zeros(R, I8),
+        steps=records(STEP_DTYPE, T),
+        edges=np.zeros((E, 4), I8),
+        trace_idx=np.zeros((R, 2), I8),
         trace_price=np.zeros((R, A), F8),
         trace_net_units=np.zeros((R, A), F8),
         trace_liquidations=np.zeros((R, P), I8),
@@ -366,52 +462,45 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
 class Scratch(NamedTuple):
     """Per-round working arrays of the kernel (created once per run, inside the kernel)."""
 
-    oracle: np.ndarray  # f8[P, A] each protocol's oracle prices this round
-    ref_oracle: np.ndarray  # f8[P, A] the oracle before the step's shock (circuit breakers)
-    par: np.ndarray  # f8[P] cdp: its stablecoin at par
-    adj: np.ndarray  # f8[P, A] dynamic risk adjustment (+ tightens)
-    vol2: np.ndarray  # f8[A] sum of squared log returns in this step
-    last_price: np.ndarray  # f8[A] price at the previous round start
-    shortfall: np.ndarray  # f8[P] measured at this round's start
-    acted: np.ndarray  # i8[P]
+    p: np.recarray  # X_PROTOCOL_DTYPE[P]
+    a: np.recarray  # X_ASSET_DTYPE[A]
     sell: np.ndarray  # f8[A] units ordered (Neumaier sum and its compensation)
     sell_c: np.ndarray  # f8[A]
     buy: np.ndarray  # f8[A]
     buy_c: np.ndarray  # f8[A]
-    sell_fill: np.ndarray  # f8[A] share of the units ordered that filled
-    sell_avg: np.ndarray  # f8[A] USD per filled unit
-    buy_fill: np.ndarray  # f8[A]
-    buy_avg: np.ndarray  # f8[A]
-    orders: np.ndarray  # f8[P, A] signed units each protocol ordered (+ sell, - buy)
-    flow: np.ndarray  # f8[P, A] orders plus routed flow (a pegged sale sells its peg target)
-    routed: np.ndarray  # f8[A] pegged: units of the peg target sold (+) or bought (-)
-    crossed: np.ndarray  # f8[A] units crossed at the round-start price
-    filled_s: np.ndarray  # f8[A] pegged: units of the sell side filled
-    filled_b: np.ndarray  # f8[A]
-    price_before: np.ndarray  # f8[A] price at the start of execution
-    moved_now: np.ndarray  # i8[P, A] protocol moved the asset's price this round
-    moved_prev: np.ndarray  # i8[P, A] ... in the previous round
-    credit_now: np.ndarray  # i8[P] protocol defaulted on its lender this round
-    credit_prev: np.ndarray  # i8[P]
-    lot: np.ndarray  # f8[P, A] cdp auction lots
-    stressed: np.ndarray  # i8[P, A] cdp auction stress
+    pa: np.ndarray  # f8[PA_*, P, A] working tables (oracle prices, orders, ...)
+    pai: np.ndarray  # i8[PAI_*, P, A] flags (moved this round, ...)
     deficit: np.ndarray  # f8[P, A, 2] perp deficits by side
-    hedge_pending: np.ndarray  # f8[P, A] options
-    opt_target: np.ndarray  # f8[P, A]
-    opt_units: np.ndarray  # f8[P, A]
-    opt_value: np.ndarray  # f8[P]
-    deferred_n: np.ndarray  # i8[P] eligible positions a tripped breaker held back this round
-    deferred_usd: np.ndarray  # f8[P]
-    cand_pos: np.ndarray  # i8[N] capital-limited liquidation candidates (lending)
-    cand_j: np.ndarray  # i8[N]
-    cand_k: np.ndarray  # i8[N]
-    cand_repay_units: np.ndarray  # f8[N]
-    cand_seize: np.ndarray  # f8[N]
-    cand_repay_usd: np.ndarray  # f8[N]
-    cand_profit: np.ndarray  # f8[N]
+    cand: np.recarray  # CANDIDATE_DTYPE[N] capital-limited liquidation candidates (lending)
     cand_count: np.ndarray  # i8[1]
     hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
     hist_count: np.ndarray  # i8[1]
     step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
-    shocked: np.ndarray  # f8[A] the exogenous path alone
-    shocked_ratio: np.ndarray  # f8[A] pegged: the exogenous path of the ratio
+
+
+def new_scratch(protocols: Protocols, n_assets: int, n_lending: int, n_steps: int) -> Scratch:
+    """Working arrays of one run; the price history is as long as the longest oracle window."""
+    P, A = protocols.rec.shape[0], n_assets
+    rec = protocols.rec
+    windowed = (rec.oracle_kind == ORACLE_LAG_ROUNDS) | (rec.oracle_kind == ORACLE_TWAP)
+    n_hist = int(max(1, (rec.oracle_n[windowed] + 1).max(initial=1)))
+    return Scratch(
+        p=records(X_PROTOCOL_DTYPE, P),
+        a=records(X_ASSET_DTYPE, A),
+        sell=np.zeros(A, F8),
+        sell_c=np.zeros(A, F8),
+        buy=np.zeros(A, F8),
+        buy_c=np.zeros(A, F8),
+        pa=np.zeros((len(_PA), P, A), F8),
+        pai=np.zeros((len(_PAI), P, A), I8),
+        deficit=np.zeros((P, A, 2), F8),
+        cand=records(CANDIDATE_DTYPE, n_lending),
+        cand_count=np.zeros(1, I8),
+        hist=np.zeros((n_hist, A), F8),
+        hist_count=np.zeros(1, I8),
+        step_end=np.zeros((n_steps + 1, A), F8),
+    )
+
+
+_PA = [name for name in dir() if name.startswith("PA_") and not name.startswith("PAI_")]
+_PAI = [name for name in dir() if name.startswith("PAI_")]

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mixed_scenarios
 
 from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run_raw
+from contagion_cli.engine import call_kernel, run_raw
 from contagion_cli.kernel import run_cascade
-from contagion_cli.layout import Path, empty_outputs
+from contagion_cli.layout import OutputView, Path, empty_outputs
 
 scenarios = st.one_of(lending_scenarios(), cascade_scenarios())
 
@@ -102,24 +102,10 @@ def test_the_fixed_point_is_a_fixed_point(data):
         return
     # one more step with no shock, from the state the run ended in: nothing happens
     path = Path(np.zeros((1, compiled.n_assets)), np.ones((1, compiled.n_assets)))
-    out = empty_outputs(compiled.n_protocols, compiled.n_assets, 1, 0)
+    raw_out = empty_outputs(compiled.n_protocols, compiled.n_assets, 1, 0)
     prices = raw.assets.price.copy()
-    st = raw.state
-    status = run_cascade(
-        st.assets,
-        st.venues,
-        st.book,
-        st.lending,
-        st.cdp,
-        st.perp,
-        st.leveraged,
-        compiled.options,
-        compiled.protocols,
-        st.pstate,
-        path,
-        compiled.params,
-        out,
-    )
+    status = call_kernel(run_cascade, compiled, raw.state, path, compiled.params, raw_out)
+    out = OutputView(raw_out)
     assert status == 0
     assert out.liquidations.sum() == 0
     assert out.step_rounds[0] == 0
