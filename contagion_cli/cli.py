@@ -163,6 +163,7 @@ def run(
     """Run a scenario: the cascade to its fixed point, then the report."""
     from .compiler import compile_scenario
     from .engine import run as run_scenario
+    from .expected import add_to_report, compare, renderable
     from .inputs import load_scenario
     from .render import OutputFormat, render_text, run_report
     from .render.graph import to_dot, to_mermaid
@@ -172,12 +173,18 @@ def run(
         graph_writer = _graph_writer(graph, to_dot, to_mermaid) if graph is not None else None
         model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
         result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
+        # the documented outcome, if the scenario carries one: information, never an exit code
+        verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
         if fmt is OutputFormat.table and output is None:
             # a pipe or file gets a wide, colourless table; a terminal its own width and colours
             width = None if sys.stdout.isatty() else REPORT_WIDTH
-            Console(highlight=False, width=width).print(run_report(result))
+            console = Console(highlight=False, width=width)
+            console.print(run_report(result))
+            if verdicts:
+                console.print(renderable(verdicts), end="", soft_wrap=True)
         else:
-            _write(render_text(result, fmt, REPORT_WIDTH), output)
+            text = render_text(result, fmt, REPORT_WIDTH)
+            _write(add_to_report(text, fmt.value, verdicts), output)
         if graph_writer is not None:
             _write(graph_writer(result), graph)
         if not result.converged:
@@ -246,8 +253,10 @@ def schema(
 
 
 from .analysis_cli import register as _register_analysis  # noqa: E402
+from .generate_cli import register as _register_generate  # noqa: E402
 
 _register_analysis(app)
+_register_generate(app)
 
 
 def main() -> None:

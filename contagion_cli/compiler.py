@@ -7,11 +7,21 @@ declaration order of the file, which is also the tie-break order of MODEL.md §1
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from .books import (
+    HAS_ACCOUNT,
+    PositionBook,
+    assign_entities,
+    book_from_positions,
+    merge,
+    read_book,
+)
+from .errors import InputError, Location
 from .layout import (
     ASSET_DTYPE,
     ASSET_FIXED,
@@ -96,7 +106,7 @@ class Compiled:
     params: Params
     #: entity (account) index of every position, per protocol type; and the entity names
     entities: dict[str, np.ndarray] = field(repr=False)
-    entity_names: list[str] = field(repr=False)
+    entity_names: Sequence[str] = field(repr=False)
     #: positions per protocol
     position_counts: np.ndarray = field(repr=False)
 
@@ -236,11 +246,11 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
             f["rate"][p] = proto.rate
 
     # --- positions ---------------------------------------------------------------------------
-    entities: dict[str, int] = {}
     counts = np.zeros(n_p, I8)
-    b = _Builder(scenario, a_index, entities, uses, counts)
-    lending, lend_ent, lend_liab = b.lending()
-    cdp, cdp_ent, cdp_liab = b.cdp(start_price, stablecoin)
+    b = _Builder(scenario, a_index, uses, counts, start_price)
+    need_rank = bool(np.isfinite(f["capital"]).any())  # only capital-limited liquidators rank
+    lending, lend_ent, lend_liab = b.lending(need_rank)
+    cdp, cdp_ent, cdp_liab = b.cdp(stablecoin)
     perp, perp_ent, perp_liab = b.perp()
     leveraged, lev_ent, lev_liab = b.leveraged()
     options = b.options()
@@ -302,6 +312,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         min_price_fraction=float(s.min_price_fraction),
         trace_cap=int(trace_cap),
         work_budget=0,
+        use_index=1,
     )
     return Compiled(
         scenario=scenario,
@@ -314,7 +325,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         path=Path(returns, liquidity),
         params=params,
         entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
-        entity_names=list(entities),
+        entity_names=b.entity_names,
         position_counts=counts,
     )
 
@@ -480,196 +491,224 @@ def _compile_markets(
 
 
 class _Builder:
-    """Positions of every protocol type into CSR arrays; records entities, uses, counts."""
+    """Positions of every protocol type into CSR arrays, vectorised over each protocol's book
+    (inline positions and ``positions_file``); records entities, uses, counts."""
 
     def __init__(
         self,
         scenario: Scenario,
         a_index: dict[str, int],
-        entities: dict[str, int],
         uses: np.ndarray,
         counts: np.ndarray,
+        start_price: np.ndarray,
     ) -> None:
         self.s = scenario
         self.a = a_index
-        self.entities = entities
         self.uses = uses
         self.counts = counts
+        self.price = start_price
         self.n_p = len(scenario.protocols)
+        self.books: dict[str, PositionBook] = {}
+        for name, proto in scenario.protocols.items():
+            book = book_from_positions(proto.type, proto.positions)
+            if proto.positions_file is not None:
+                where = Location(proto.positions_file)
+                book = merge(book, read_book(proto.positions_file, proto.type, a_index, where))
+            self.books[name] = book
+            counts[list(scenario.protocols).index(name)] = book.n
+        with_accounts = [(n, b) for n, b in self.books.items() if b.kind in HAS_ACCOUNT]
+        ids, self.entity_names = assign_entities(with_accounts)
+        self.entity_ids = dict(zip([n for n, _ in with_accounts], ids, strict=True))
 
-    def _of_type(self, cls: type) -> list[tuple[int, str, object]]:
+    def _of_type(self, kind: str) -> list[tuple[int, str, PositionBook]]:
         return [
-            (p, name, proto)
+            (p, name, self.books[name])
             for p, (name, proto) in enumerate(self.s.protocols.items())
-            if isinstance(proto, cls)
+            if proto.type == kind
         ]
 
-    def _entity(self, account: str | None, protocol: str, i: int) -> int:
-        name = account if account is not None else f"{protocol}#{i}"
-        return self.entities.setdefault(name, len(self.entities))
+    def _legs(self, p: int, table: dict[str, np.ndarray], n: int):  # type: ignore[no-untyped-def]
+        """CSR legs of a [position x asset] table: (per-position counts, asset, units), legs
+        sorted by asset index so that ties of "largest" go to the asset declared first."""
+        assets = sorted(table, key=self.a.__getitem__)
+        if not assets or n == 0:
+            return np.zeros(n, I8), np.zeros(0, I8), np.zeros(0, F8)
+        matrix = np.column_stack([table[a] for a in assets])
+        rows, cols = np.nonzero(matrix > 0)  # row-major: by position, then asset index
+        index = np.array([self.a[a] for a in assets], I8)
+        used = np.unique(cols)
+        self.uses[p, index[used]] = 1
+        return np.bincount(rows, minlength=n).astype(I8), index[cols], matrix[rows, cols]
 
-    def _legs(self, amounts: dict[str, float], p: int) -> list[tuple[int, float]]:
-        # legs sorted by asset index: ties of "largest" go to the asset declared first
-        legs = sorted((self.a[name], units) for name, units in amounts.items())
-        for a, _ in legs:
-            self.uses[p, a] = 1
-        return legs
+    def _concat(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):  # type: ignore[no-untyped-def]
+        counts = np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, I8)
+        start = np.zeros(n + 1, I8)
+        np.cumsum(counts, out=start[1:])
+        asset = np.concatenate([a for _, a, _ in parts]) if parts else np.zeros(0, I8)
+        units = np.concatenate([u for _, _, u in parts]) if parts else np.zeros(0, F8)
+        return start, asset.astype(I8), units.astype(F8)
 
-    def lending(self) -> tuple[Lending, np.ndarray, np.ndarray]:
-        protocol, entity = [], []
-        col_start, col_asset, col_units = [0], [], []
-        debt_start, debt_asset, debt_units = [0], [], []
+    def _entities(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
+        parts = [self.entity_ids[name] for _, name, _ in books]
+        return np.concatenate(parts).astype(I8) if parts else np.zeros(0, I8)
+
+    def _protocol(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
+        parts = [np.full(b.n, p, I8) for p, _, b in books]
+        return np.concatenate(parts) if parts else np.zeros(0, I8)
+
+    def lending(self, need_rank: bool) -> tuple[Lending, np.ndarray, np.ndarray]:
+        books = self._of_type("lending")
+        n = sum(b.n for _, _, b in books)
         liab = np.zeros(self.n_p, F8)
-        for p, pname, proto in self._of_type(LendingProtocol):
-            self.counts[p] = len(proto.positions)
-            for i, pos in enumerate(proto.positions):
-                protocol.append(p)
-                entity.append(self._entity(pos.account, pname, i))
-                for a, units in self._legs(pos.collateral, p):
-                    col_asset.append(a)
-                    col_units.append(units)
-                for a, units in self._legs(pos.debt, p):
-                    debt_asset.append(a)
-                    debt_units.append(units)
-                    liab[p] += units * self._price(a)
-                col_start.append(len(col_asset))
-                debt_start.append(len(debt_asset))
-        n = len(protocol)
-        # liquidators break ties between equally profitable liquidations by account name
-        # (unique within a lending protocol): independent of the order of the file
-        entity_names = list(self.entities)
-        names = [(protocol[i], entity_names[entity[i]]) for i in range(n)]
-        rank = np.empty(n, I8)
-        rank[sorted(range(n), key=names.__getitem__)] = np.arange(n)
+        col_parts, debt_parts = [], []
+        for p, _, book in books:
+            col_parts.append(self._legs(p, book.legs["collateral"], book.n))
+            debt = self._legs(p, book.legs["debt"], book.n)
+            debt_parts.append(debt)
+            liab[p] = float(np.sum(debt[2] * self.price[debt[1]]))
+        col_start, col_asset, col_units = self._concat(col_parts, n)
+        debt_start, debt_asset, debt_units = self._concat(debt_parts, n)
+        protocol = self._protocol(books)
+        entity = self._entities(books)
+        self._check_unique_accounts(books)
         lending = Lending(
-            protocol=np.asarray(protocol, I8),
+            protocol=protocol,
             status=np.full(n, POS_OPEN, I8),
-            col_start=np.asarray(col_start, I8),
-            col_asset=np.asarray(col_asset, I8),
-            col_units=np.asarray(col_units, F8),
-            debt_start=np.asarray(debt_start, I8),
-            debt_asset=np.asarray(debt_asset, I8),
-            debt_units=np.asarray(debt_units, F8),
-            rank=rank,
+            col_start=col_start,
+            col_asset=col_asset,
+            col_units=col_units,
+            debt_start=debt_start,
+            debt_asset=debt_asset,
+            debt_units=debt_units,
+            rank=self._rank(protocol, entity) if need_rank else np.zeros(n, I8),
         )
-        return lending, np.asarray(entity, I8), liab
+        return lending, entity, liab
 
-    def _price(self, a: int) -> float:
-        name = list(self.a)[a]
-        asset = self.s.assets[name]
-        if asset.issuer is not None:
-            return 1.0 if asset.backing is None else float(self.s.assets[asset.backing].price)
-        return float(asset.price)
+    def _rank(self, protocol: np.ndarray, entity: np.ndarray) -> np.ndarray:
+        """Order of (protocol, account name): the liquidators' tie-break, independent of the
+        order of the book."""
+        name_order = np.argsort(np.argsort(np.array(list(self.entity_names), dtype=object)))
+        order = np.lexsort((name_order[entity], protocol))
+        rank = np.empty(len(protocol), I8)
+        rank[order] = np.arange(len(protocol))
+        return rank
 
-    def cdp(self, price: np.ndarray, stablecoin: np.ndarray) -> tuple[Cdp, np.ndarray, np.ndarray]:
-        protocol, entity, debt = [], [], []
-        col_start, col_asset, col_units = [0], [], []
+    def _check_unique_accounts(self, books: list[tuple[int, str, PositionBook]]) -> None:
+        for _, name, _ in books:
+            ids = self.entity_ids[name]
+            uniq, counts = np.unique(ids, return_counts=True)
+            if (counts > 1).any():
+                dup = uniq[counts > 1][0]
+                rows = np.flatnonzero(ids == dup)
+                raise InputError.single(
+                    f"account {self.entity_names[int(dup)]!r} appears twice in protocol "
+                    f"{name!r} (positions {rows[0]} and {rows[1]}, counting from 0)",
+                    Location(name),
+                    hint="a lending account has one position per market; merge them",
+                )
+
+    def cdp(self, stablecoin: np.ndarray) -> tuple[Cdp, np.ndarray, np.ndarray]:
+        books = self._of_type("cdp")
+        n = sum(b.n for _, _, b in books)
         liab = np.zeros(self.n_p, F8)
-        for p, pname, proto in self._of_type(CdpProtocol):
-            self.counts[p] = len(proto.positions)
-            for i, pos in enumerate(proto.positions):
-                protocol.append(p)
-                entity.append(self._entity(pos.account, pname, i))
-                for a, units in self._legs(pos.collateral, p):
-                    col_asset.append(a)
-                    col_units.append(units)
-                col_start.append(len(col_asset))
-                debt.append(pos.debt)
-                liab[p] += pos.debt * price[stablecoin[p]]
-        n, m = len(protocol), len(col_asset)
+        parts, debt = [], []
+        for p, _, book in books:
+            parts.append(self._legs(p, book.legs["collateral"], book.n))
+            debt.append(book.numbers["debt"])
+            liab[p] = float(book.numbers["debt"].sum() * self.price[stablecoin[p]])
+        col_start, col_asset, col_units = self._concat(parts, n)
+        debt_arr = np.concatenate(debt).astype(F8) if debt else np.zeros(0, F8)
         cdp = Cdp(
-            protocol=np.asarray(protocol, I8),
+            protocol=self._protocol(books),
             status=np.full(n, POS_OPEN, I8),
-            col_start=np.asarray(col_start, I8),
-            col_asset=np.asarray(col_asset, I8),
-            col_units=np.asarray(col_units, F8),
-            col_pending=np.zeros(m, F8),
-            debt=np.asarray(debt, F8),
+            col_start=col_start,
+            col_asset=col_asset,
+            col_units=col_units,
+            col_pending=np.zeros(len(col_asset), F8),
+            debt=debt_arr,
             tab=np.zeros(n, F8),
             tab0=np.zeros(n, F8),
             raised=np.zeros(n, F8),
         )
-        return cdp, np.asarray(entity, I8), liab
+        return cdp, self._entities(books), liab
+
+    def _asset_column(self, p: int, values: np.ndarray) -> np.ndarray:
+        names, inverse = np.unique(values, return_inverse=True)
+        index = np.array([self.a[str(a)] for a in names], I8)
+        self.uses[p, index] = 1
+        return index[inverse] if len(values) else np.zeros(0, I8)
 
     def perp(self) -> tuple[Perp, np.ndarray, np.ndarray]:
-        rows: dict[str, list] = {k: [] for k in ("protocol", "asset", "size", "entry", "margin")}
-        entity = []
+        books = self._of_type("perp")
+        n = sum(b.n for _, _, b in books)
         liab = np.zeros(self.n_p, F8)
-        for p, pname, proto in self._of_type(PerpProtocol):
-            self.counts[p] = len(proto.positions)
-            for i, pos in enumerate(proto.positions):
-                a = self.a[pos.asset]
-                self.uses[p, a] = 1
-                rows["protocol"].append(p)
-                rows["asset"].append(a)
-                rows["size"].append(pos.size)
-                rows["entry"].append(pos.entry_price)
-                rows["margin"].append(pos.margin)
-                entity.append(self._entity(pos.account, pname, i))
-                liab[p] += pos.margin
-        n = len(rows["protocol"])
+        asset, cols = [], {k: [] for k in ("size", "entry_price", "margin")}
+        for p, _, book in books:
+            asset.append(self._asset_column(p, book.texts["asset"]))
+            for k in cols:
+                cols[k].append(book.numbers[k])
+            liab[p] = float(book.numbers["margin"].sum())
+
+        def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
         perp = Perp(
-            protocol=np.asarray(rows["protocol"], I8),
+            protocol=self._protocol(books),
             status=np.full(n, POS_OPEN, I8),
-            asset=np.asarray(rows["asset"], I8),
-            size=np.asarray(rows["size"], F8),
-            entry=np.asarray(rows["entry"], F8),
-            margin=np.asarray(rows["margin"], F8),
+            asset=cat(asset, I8),
+            size=cat(cols["size"], F8),
+            entry=cat(cols["entry_price"], F8),
+            margin=cat(cols["margin"], F8),
             adl_cut=np.zeros(n, F8),
             realized=np.zeros(n, F8),
             pending=np.zeros(n, F8),
         )
-        return perp, np.asarray(entity, I8), liab
+        return perp, self._entities(books), liab
 
     def leveraged(self) -> tuple[Leveraged, np.ndarray, np.ndarray]:
-        protocol, entity, debt = [], [], []
-        hold_start, hold_asset, hold_units = [0], [], []
+        books = self._of_type("leveraged")
+        n = sum(b.n for _, _, b in books)
         liab = np.zeros(self.n_p, F8)
-        for p, pname, proto in self._of_type(LeveragedProtocol):
-            self.counts[p] = len(proto.positions)
-            for i, pos in enumerate(proto.positions):
-                protocol.append(p)
-                entity.append(self._entity(pos.account, pname, i))
-                for a, units in self._legs(pos.holdings, p):
-                    hold_asset.append(a)
-                    hold_units.append(units)
-                hold_start.append(len(hold_asset))
-                debt.append(pos.debt_usd)
-                liab[p] += pos.debt_usd
-        n, m = len(protocol), len(hold_asset)
+        parts, debt = [], []
+        for p, _, book in books:
+            parts.append(self._legs(p, book.legs["holdings"], book.n))
+            debt.append(book.numbers["debt_usd"])
+            liab[p] = float(book.numbers["debt_usd"].sum())
+        hold_start, hold_asset, hold_units = self._concat(parts, n)
         lev = Leveraged(
-            protocol=np.asarray(protocol, I8),
+            protocol=self._protocol(books),
             status=np.full(n, POS_OPEN, I8),
-            hold_start=np.asarray(hold_start, I8),
-            hold_asset=np.asarray(hold_asset, I8),
-            hold_units=np.asarray(hold_units, F8),
-            hold_pending=np.zeros(m, F8),
-            debt=np.asarray(debt, F8),
+            hold_start=hold_start,
+            hold_asset=hold_asset,
+            hold_units=hold_units,
+            hold_pending=np.zeros(len(hold_asset), F8),
+            debt=np.concatenate(debt).astype(F8) if debt else np.zeros(0, F8),
         )
-        return lev, np.asarray(entity, I8), liab
+        return lev, self._entities(books), liab
 
     def options(self) -> Options:
-        rows: dict[str, list] = {
-            k: [] for k in ("protocol", "asset", "kind", "strike", "tau", "units", "vol")
+        books = self._of_type("options")
+        cols: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("asset", "kind", "strike", "tau", "units", "vol")
         }
-        for p, _, proto in self._of_type(OptionsProtocol):
-            self.counts[p] = len(proto.positions)
-            for pos in proto.positions:
-                a = self.a[pos.asset]
-                self.uses[p, a] = 1
-                rows["protocol"].append(p)
-                rows["asset"].append(a)
-                rows["kind"].append(OPT_CALL if pos.kind == "call" else OPT_PUT)
-                rows["strike"].append(pos.strike)
-                rows["tau"].append(pos.expiry_days / 365.0)
-                rows["units"].append(pos.units)
-                rows["vol"].append(pos.vol)
+        for p, _, book in books:
+            cols["asset"].append(self._asset_column(p, book.texts["asset"]))
+            cols["kind"].append(np.where(book.texts["kind"] == "call", OPT_CALL, OPT_PUT))
+            cols["strike"].append(book.numbers["strike"])
+            cols["tau"].append(book.numbers["expiry_days"] / 365.0)
+            cols["units"].append(book.numbers["units"])
+            cols["vol"].append(book.numbers["vol"])
+
+        def cat(key: str, dtype: Any) -> np.ndarray:
+            parts = cols[key]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
         return Options(
-            protocol=np.asarray(rows["protocol"], I8),
-            asset=np.asarray(rows["asset"], I8),
-            kind=np.asarray(rows["kind"], I8),
-            strike=np.asarray(rows["strike"], F8),
-            tau=np.asarray(rows["tau"], F8),
-            units=np.asarray(rows["units"], F8),
-            vol=np.asarray(rows["vol"], F8),
+            protocol=self._protocol(books),
+            asset=cat("asset", I8),
+            kind=cat("kind", I8),
+            strike=cat("strike", F8),
+            tau=cat("tau", F8),
+            units=cat("units", F8),
+            vol=cat("vol", F8),
         )

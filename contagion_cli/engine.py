@@ -108,22 +108,33 @@ def run(
     return result
 
 
-def run_raw(compiled: Compiled, trace: bool = False, executor: Executor | None = None) -> RawRun:
-    """Run the kernel on fresh copies of the state; raw arrays, no result objects."""
+def run_raw(
+    compiled: Compiled,
+    trace: bool = False,
+    executor: Executor | None = None,
+    index: bool = True,
+) -> RawRun:
+    """Run the kernel on fresh copies of the state; raw arrays, no result objects.
+    ``index=False`` visits every position every round (the straightforward path the index must
+    reproduce exactly)."""
     executor = executor or default_executor()
     if executor is Executor.auto:
-        raw = _run_once(compiled, trace, _python_kernel(), AUTO_PYTHON_BUDGET)
+        raw = _run_once(compiled, trace, _python_kernel(), AUTO_PYTHON_BUDGET, index)
         if raw.status != STATUS_OVER_BUDGET:
             return raw
         executor = Executor.jit
     kernel = _jit_kernel() if executor is Executor.jit else _python_kernel()
-    return _run_once(compiled, trace, kernel, 0)
+    return _run_once(compiled, trace, kernel, 0, index)
 
 
-def _run_once(compiled: Compiled, trace: bool, kernel: Callable, budget: int) -> RawRun:
+def _run_once(
+    compiled: Compiled, trace: bool, kernel: Callable, budget: int, index: bool
+) -> RawRun:
     st = compiled.fresh_state()
     cap = min(DEFAULT_TRACE_CAP, compiled.n_steps * compiled.params.max_rounds) if trace else 0
-    params = compiled.params._replace(trace_cap=int(cap), work_budget=int(budget))
+    params = compiled.params._replace(
+        trace_cap=int(cap), work_budget=int(budget), use_index=int(index)
+    )
     out = empty_outputs(compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap)
     status = call_kernel(kernel, compiled, st, compiled.path, params, out)
     return RawRun(OutputView(out), int(status), st)
@@ -133,9 +144,13 @@ def call_kernel(
     kernel: Callable, compiled: Compiled, st: State, path: Path, params: Params, out: Outputs
 ) -> int:
     """One call of ``run_cascade`` on state ``st`` (mutated) with fresh working arrays."""
-    scratch = new_scratch(
-        compiled.protocols, compiled.n_assets, len(st.lending.protocol), int(path.returns.shape[0])
+    sizes = (
+        len(st.lending.protocol),
+        len(st.cdp.protocol),
+        len(st.perp.protocol),
+        len(st.leveraged.protocol),
     )
+    scratch = new_scratch(compiled.protocols, compiled.n_assets, sizes, int(path.returns.shape[0]))
     return kernel(
         st.assets,
         st.venues,

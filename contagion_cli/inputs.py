@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .loader import load_file
+from .errors import InputError
+from .loader import Document, load_file
 from .overrides import apply_set, apply_shock_override
 from .schema import Scenario
 from .validation import validate_document
@@ -22,4 +23,27 @@ def load_scenario(
     for text in sets:
         apply_set(doc, text)
     apply_shock_override(doc, shocks, liquidity)
+    _resolve_books(doc, Path(path).parent)
     return validate_document(doc)
+
+
+def _resolve_books(doc: Document, base: Path) -> None:
+    """Make every ``positions_file`` absolute (relative to the scenario file) and check that it
+    exists, naming the line of the key when it does not."""
+    protocols = doc.data.get("protocols")
+    if not isinstance(protocols, dict):
+        return
+    for name, proto in protocols.items():
+        if not isinstance(proto, dict) or not isinstance(proto.get("positions_file"), str):
+            continue
+        file = Path(proto["positions_file"]).expanduser()
+        if not file.is_absolute():
+            file = base / file
+        if not file.is_file():
+            raise InputError.single(
+                f"positions file not found: {file}",
+                doc.locate(("protocols", name, "positions_file")),
+                ("protocols", name, "positions_file"),
+                hint="the path is relative to the scenario file",
+            )
+        proto["positions_file"] = str(file.resolve())

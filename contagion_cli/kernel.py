@@ -26,6 +26,7 @@ from .layout import (
     ASSET_MARKET,
     ASSET_PEGGED,
     AUCTION_DUST,
+    INDEX_BUCKETS,
     OPT_CALL,
     ORACLE_LAG_ROUNDS,
     ORACLE_LAG_STEPS,
@@ -378,16 +379,20 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
 
 
 @njit(cache=True, error_model="numpy")
-def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps):
+def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
     """One lending round over every open position.
 
-    Measures each protocol's shortfall at the round-start oracle and liquidates every eligible
-    position once (Jacobi: decisions use round-start state only; each position is touched
-    once, so updating it in place is equivalent). Liquidators decline unprofitable
+    Visits the positions ``X.active[lo:hi]`` (the index's answer to "which positions can a price
+    move have made eligible", or all of them). Measures each protocol's shortfall at the
+    round-start oracle and liquidates every eligible position once (Jacobi: decisions use
+    round-start state only; each position is touched once, so updating it in place is
+    equivalent). Liquidators decline unprofitable
     liquidations; with limited capital the most profitable go first (second pass).
     """
     X.cand_count[0] = 0
-    for i in range(L.protocol.shape[0]):
+    off = X.ix_offsets[0]
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if L.status[i] != POS_OPEN:
             continue
         p = L.protocol[i]
@@ -519,17 +524,18 @@ def cdp_shortfall(C, X):
 
 
 @njit(cache=True, error_model="numpy")
-def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps):
+def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
     """Start auctions of vaults below the liquidation ratio; send this round's lots to market
     (or, when the market is too stressed for bidders, to keepers at a discount)."""
-    n = C.protocol.shape[0]
-    if n == 0:
+    if hi <= lo:
         return
+    off = X.ix_offsets[1]
     X.pa[PA_LOT, :, :] = 0.0
     X.pai[PAI_STRESSED, :, :] = 0
     any_auction = False
     # --- round: value vaults; start auctions below the liquidation ratio ---
-    for i in range(n):
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if C.status[i] == POS_CLOSED:
             continue
         p = C.protocol[i]
@@ -573,7 +579,8 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps):
             if 1.0 - quote / (lot * A[a].price) > Pr.rec[p].auction_max_slippage:
                 X.pai[PAI_STRESSED, p, a] = 1
     # --- round: auction the lots ---
-    for i in range(n):
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if C.status[i] != POS_AUCTION:
             continue
         p = C.protocol[i]
@@ -610,11 +617,13 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps):
 
 
 @njit(cache=True, error_model="numpy")
-def cdp_settle(C, Pr, X, O_, trace_row):
+def cdp_settle(C, Pr, X, O_, trace_row, lo, hi):
     """Credit what the auctions raised: debt first, then the penalty (income); close vaults
     whose tab is raised (the rest of the collateral goes back to the owner) or whose
     collateral is gone (the unraised debt is bad debt)."""
-    for i in range(C.protocol.shape[0]):
+    off = X.ix_offsets[1]
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if C.status[i] != POS_AUCTION:
             continue
         p = C.protocol[i]
@@ -685,9 +694,11 @@ def perp_shortfall(Pp, X):
 
 
 @njit(cache=True, error_model="numpy")
-def perp_round(Pp, Pr, PS, X, O_, trace_row):
+def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
     """Close every position whose equity is below maintenance margin: longs sell, shorts buy."""
-    for i in range(Pp.protocol.shape[0]):
+    off = X.ix_offsets[2]
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if Pp.status[i] != POS_OPEN:
             continue
         p = Pp.protocol[i]
@@ -718,12 +729,14 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row):
 
 
 @njit(cache=True, error_model="numpy")
-def perp_settle(Pp, Pr, X, O_):
+def perp_settle(Pp, Pr, X, O_, lo, hi):
     """Realise closed positions at the batch price; fees to the fund; deficits pooled by
     [protocol, asset, side] (side 0: a bankrupt long, 1: a bankrupt short)."""
     X.deficit[:, :, :] = 0.0
     any_deficit = False
-    for i in range(Pp.protocol.shape[0]):
+    off = X.ix_offsets[2]
+    for j in range(lo, hi):
+        i = X.active[j] - off
         size = Pp.pending[i]
         if size == 0.0:
             continue
@@ -810,6 +823,7 @@ def perp_cover_deficits(Pp, Pr, X, O_):
                 # the cut is taken from the unrealised profit: the entry moves toward the mark
                 Pp.entry[i] += u * r / Pp.size[i]
                 Pp.adl_cut[i] += u * r
+                X.ix_meta[2] = 1  # their health changed: the index is rebuilt next round
 
 
 # ---------------------------------------------------------------------------------------------
@@ -852,10 +866,12 @@ def _lev_write_off(Lv, Pr, X, O_, i, p):
 
 
 @njit(cache=True, error_model="numpy")
-def lev_round(Lv, Pr, X, O_, trace_row):
+def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
     """Sell holdings pro rata back to the target leverage when above the maximum; sell
     everything when equity <= 0."""
-    for i in range(Lv.protocol.shape[0]):
+    off = X.ix_offsets[3]
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if Lv.status[i] != POS_OPEN:
             continue
         p = Lv.protocol[i]
@@ -887,11 +903,13 @@ def lev_round(Lv, Pr, X, O_, trace_row):
 
 
 @njit(cache=True, error_model="numpy")
-def lev_settle(Lv, Pr, X, O_, trace_row):
+def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
     """Repay debt with the sale proceeds; a vault with debt and no holdings left is closed and
     its unpaid debt is a loss (bad debt; a credit loss of its lender when that is a protocol
     of the scenario)."""
-    for i in range(Lv.protocol.shape[0]):
+    off = X.ix_offsets[3]
+    for j in range(lo, hi):
+        i = X.active[j] - off
         if Lv.status[i] != POS_OPEN:
             continue
         p = Lv.protocol[i]
@@ -1397,6 +1415,166 @@ def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, t, market):
 
 
 # ---------------------------------------------------------------------------------------------
+# The position index: visit only positions a price move can have made eligible (docs/model.md)
+# ---------------------------------------------------------------------------------------------
+
+BUCKET_W = math.log(10.0) / (INDEX_BUCKETS - 1)
+
+
+@njit(cache=True, error_model="numpy")
+def _bucket_of(h):
+    """Health bucket: 0 for h <= 1, then 0.23% wide up to 10, the last for everything above;
+    INDEX_BUCKETS ("never") for a position that can never need action (closed, no debt)."""
+    if not h < np.inf:
+        return INDEX_BUCKETS
+    if h <= 1.0:
+        return 0
+    return min(int(math.log(h) / BUCKET_W), INDEX_BUCKETS - 1)
+
+
+@njit(cache=True, error_model="numpy")
+def _lending_health(L, Pr, X, i):
+    """The health factor; < 1 when the position must be liquidated (and whenever it has a
+    shortfall, since LT < 1)."""
+    if L.status[i] != POS_OPEN:
+        return np.inf
+    p = L.protocol[i]
+    if Pr.rec[p].risk_k != 0.0:
+        return 0.0  # thresholds move with volatility: no bound, always visited
+    debt_value, j_star, _, col_adj, _ = _value_position(L, Pr, X, i, p)
+    if j_star < 0:
+        return np.inf
+    return col_adj / debt_value
+
+
+@njit(cache=True, error_model="numpy")
+def _cdp_health(C, Pr, X, i):
+    if C.status[i] == POS_AUCTION:
+        return 0.0  # an auction under way is visited until it closes (its debt may be paid
+        # while the penalty is still being raised)
+    if C.status[i] == POS_CLOSED or C.debt[i] <= 0.0:
+        return np.inf
+    p = C.protocol[i]
+    if Pr.rec[p].risk_k != 0.0:
+        return 0.0
+    col, _ = _vault_value(C, X, i, p)
+    return col / (Pr.rec[p].liq_ratio * C.debt[i] * X.p[p].par)
+
+
+@njit(cache=True, error_model="numpy")
+def _perp_health(Pp, Pr, X, i):
+    """Mark over liquidation price (longs), liquidation price over mark (shorts)."""
+    if Pp.status[i] != POS_OPEN:
+        return np.inf
+    p = Pp.protocol[i]
+    if Pr.rec[p].risk_k != 0.0:
+        return 0.0
+    o = X.pa[PA_ORACLE, p, Pp.asset[i]]
+    s_ = Pp.size[i]
+    mm = Pr.rec[p].maintenance
+    if s_ > 0.0:
+        liq = (s_ * Pp.entry[i] - Pp.margin[i]) / (s_ * (1.0 - mm))
+        return o / liq if liq > 0.0 else np.inf
+    q = -s_
+    liq = (Pp.margin[i] + q * Pp.entry[i]) / (q * (1.0 + mm))
+    return liq / o
+
+
+@njit(cache=True, error_model="numpy")
+def _lev_health(Lv, Pr, X, i):
+    """Holdings x (max - 1) / (max x debt): < 1 exactly when leverage exceeds the maximum."""
+    if Lv.status[i] != POS_OPEN or Lv.debt[i] <= 0.0:
+        return np.inf
+    p = Lv.protocol[i]
+    mx = Pr.rec[p].max_leverage
+    return _holdings_value(Lv, X, i, p) * (mx - 1.0) / (mx * Lv.debt[i])
+
+
+@njit(cache=True, error_model="numpy")
+def _index_rebuild(L, C, Pp, Lv, Pr, X):
+    """Measure every position's health at this round's oracle and bucket it (a counting sort:
+    two passes, no sort)."""
+    off = X.ix_offsets
+    for i in range(L.protocol.shape[0]):
+        X.health[off[0] + i] = _lending_health(L, Pr, X, i)
+    for i in range(C.protocol.shape[0]):
+        X.health[off[1] + i] = _cdp_health(C, Pr, X, i)
+    for i in range(Pp.protocol.shape[0]):
+        X.health[off[2] + i] = _perp_health(Pp, Pr, X, i)
+    for i in range(Lv.protocol.shape[0]):
+        X.health[off[3] + i] = _lev_health(Lv, Pr, X, i)
+    starts = X.bucket_start
+    starts[:] = 0
+    n = off[4]
+    for g in range(n):
+        starts[_bucket_of(X.health[g]) + 1] += 1
+    for b in range(1, starts.shape[0]):
+        starts[b] += starts[b - 1]
+    cursor = starts.copy()
+    for g in range(n):
+        b = _bucket_of(X.health[g])
+        X.items[cursor[b]] = g
+        cursor[b] += 1
+    for p in range(X.ix_ref.shape[0]):
+        for a in range(X.ix_ref.shape[1]):
+            X.ix_ref[p, a] = X.pa[PA_ORACLE, p, a]
+    X.ix_meta[0] = 0
+    X.ix_meta[1] = -1
+    X.ix_meta[2] = 0
+
+
+@njit(cache=True, error_model="numpy")
+def _index_extend(Pr, X):
+    """Add to the active set every bucket a position of which the price moves since the
+    rebuild can have taken below health 1.
+
+    A health is a ratio of values linear in prices (collateral / debt, mark / liquidation
+    price, holdings / debt), so it has fallen by at most the factor min(O/O_ref) / max(O/O_ref)
+    over the assets the protocol uses and the numeraire: positions with health_ref < T =
+    max / min (over all protocols) are all that can need action now. T only grows within a step (the active set is
+    kept), and the set is kept in ascending order so that a round visits positions in the
+    order of a full scan - the results are the same to the last bit.
+    """
+    t_all = 1.0
+    n_a = X.ix_ref.shape[1]
+    for p in range(X.ix_ref.shape[0]):
+        # 1.0: amounts in the numeraire (margins, USD debt, liquidation prices) do not move
+        lo = 1.0
+        hi = 1.0
+        for a in range(n_a):
+            if Pr.uses[p, a] == 0 or X.ix_ref[p, a] <= 0.0:
+                continue
+            r = X.pa[PA_ORACLE, p, a] / X.ix_ref[p, a]
+            lo = min(lo, r)
+            hi = max(hi, r)
+        if hi > 0.0 and lo > 0.0:
+            t_all = max(t_all, hi / lo)
+    k = INDEX_BUCKETS - 1
+    t = t_all * (1.0 + 1e-9)
+    if t < 10.0:
+        k = min(int(math.log(t) / BUCKET_W), INDEX_BUCKETS - 1)
+    old = X.ix_meta[1]
+    if k <= old:
+        return
+    n = X.ix_meta[0]
+    for g in range(X.bucket_start[old + 1], X.bucket_start[k + 1]):
+        X.active[n] = X.items[g]
+        n += 1
+    X.active[:n] = np.sort(X.active[:n])
+    X.ix_meta[0] = n
+    X.ix_meta[1] = k
+
+
+@njit(cache=True, error_model="numpy")
+def _index_all(X):
+    """No index: every position is visited every round."""
+    n = X.ix_offsets[4]
+    for g in range(n):
+        X.active[g] = g
+    X.ix_meta[0] = n
+
+
+# ---------------------------------------------------------------------------------------------
 # The step loop: exogenous shock, then rounds to the fixed point.
 # ---------------------------------------------------------------------------------------------
 
@@ -1424,13 +1602,6 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
     n_t = path.returns.shape[0]
     eps = prm.min_price_fraction
     tol = prm.tol
-    n_positions = (
-        L.protocol.shape[0]
-        + C.protocol.shape[0]
-        + Pp.protocol.shape[0]
-        + Lv.protocol.shape[0]
-        + Op.protocol.shape[0]
-    )
     stress_prev = np.zeros(n_p)  # shortfall + credit losses, at the previous round's start
     bad_start = np.zeros(n_p)
     credit_start = np.zeros(n_p)
@@ -1442,6 +1613,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         if A[a].kind == ASSET_PEGGED:
             X.a[a].shocked_ratio = _ratio(A, V, a)
     _push_history(A, X)  # "round 0": the start
+    if prm.use_index == 0:
+        _index_all(X)
 
     # S_0: shortfall before any shock
     _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, 0, False)
@@ -1463,6 +1636,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             _apply_recovery(A, V, B, X, prm.recovery)
         _apply_shock(A, V, B, PS, X, path, t, eps)
         X.pai[PAI_MOVED_PREV, :, :] = 0
+        first_round = True
         for _i in range(X.p.shape[0]):
             X.p[_i].credit_prev = 0
         converged = False
@@ -1476,6 +1650,14 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             _set_par(A, Pr, X)
             _check_breakers(Pr, PS, X, O_)
             _dynamic_risk(A, Pr, X)
+            # --- round: which positions to visit (the index) ---
+            if prm.use_index == 1:
+                if first_round or X.ix_meta[2] == 1:
+                    _index_rebuild(L, C, Pp, Lv, Pr, X)
+                _index_extend(Pr, X)
+            first_round = False
+            n_active = X.ix_meta[0]
+            cut = np.searchsorted(X.active[:n_active], X.ix_offsets)
             # --- round: decisions of every protocol from round-start state ---
             for _i in range(X.p.shape[0]):
                 X.p[_i].acted = 0
@@ -1496,12 +1678,12 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 bad_start[p] = O_.p[p].bad_debt_usd
                 credit_start[p] = O_.p[p].credit_losses_usd
                 income_start[p] = O_.p[p].income_usd
-            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps)
-            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps)
-            perp_round(Pp, Pr, PS, X, O_, trace_row)
-            lev_round(Lv, Pr, X, O_, trace_row)
+            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, cut[0], cut[1])
+            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, cut[1], cut[2])
+            perp_round(Pp, Pr, PS, X, O_, trace_row, cut[2], cut[3])
+            lev_round(Lv, Pr, X, O_, trace_row, cut[3], cut[4])
             opt_round(Op, Pr, PS, X, True)
-            work += n_positions
+            work += n_active + Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---
@@ -1516,9 +1698,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                         O_.p[p].proceeds_usd += (
                             X.pa[PA_ORDERS, p, a] * X.a[a].sell_fill * X.a[a].sell_avg
                         )
-            cdp_settle(C, Pr, X, O_, trace_row)
-            perp_settle(Pp, Pr, X, O_)
-            lev_settle(Lv, Pr, X, O_, trace_row)
+            cdp_settle(C, Pr, X, O_, trace_row, cut[1], cut[2])
+            perp_settle(Pp, Pr, X, O_, cut[2], cut[3])
+            lev_settle(Lv, Pr, X, O_, trace_row, cut[3], cut[4])
             opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
             _update_haircuts(Pr, PS, X, bad_start, credit_start, income_start, haircut_changed)

@@ -355,6 +355,11 @@ class Path(NamedTuple):
     liquidity: np.ndarray  # f8[T, A] multiplier of market liquidity (1 = unchanged)
 
 
+#: Health buckets of the position index: bucket k holds health in [e^(kw), e^((k+1)w)) with
+#: w = ln(10) / (NB - 1): 0.23% wide, up to a health of 10; the last bucket is "never".
+INDEX_BUCKETS = 1024
+
+
 class Params(NamedTuple):
     """Scalars of a run (settings); arguments, not globals, so the cache never goes stale."""
 
@@ -364,6 +369,7 @@ class Params(NamedTuple):
     min_price_fraction: float
     trace_cap: int
     work_budget: int  # stop (STATUS_OVER_BUDGET) after this many position visits; 0: no limit
+    use_index: int  # 1: visit only positions a price move can have made eligible; 0: all
 
 
 class Protocols(NamedTuple):
@@ -476,11 +482,26 @@ class Scratch(NamedTuple):
     hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
     hist_count: np.ndarray  # i8[1]
     step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
+    # the position index (docs/model.md "Cost"): positions of the lending, cdp, perp and
+    # leveraged books numbered one after the other (``ix_offsets``)
+    health: np.ndarray  # f8[N] health at the index's reference oracle (< 1: must act)
+    items: np.ndarray  # i8[N] positions sorted into health buckets (counting sort)
+    bucket_start: np.ndarray  # i8[NB+2] first item of each bucket (the last: never)
+    active: np.ndarray  # i8[N] positions visited this step, ascending
+    ix_meta: np.ndarray  # i8[3]: active count, last bucket included, rebuild requested
+    ix_offsets: np.ndarray  # i8[5]: first position of lending, cdp, perp, leveraged; total
+    ix_ref: np.ndarray  # f8[P, A] oracle prices the health was measured at
 
 
-def new_scratch(protocols: Protocols, n_assets: int, n_lending: int, n_steps: int) -> Scratch:
+def new_scratch(
+    protocols: Protocols, n_assets: int, sizes: tuple[int, int, int, int], n_steps: int
+) -> Scratch:
     """Working arrays of one run; the price history is as long as the longest oracle window."""
     P, A = protocols.rec.shape[0], n_assets
+    n_lending = sizes[0]
+    offsets = np.zeros(5, I8)
+    np.cumsum(sizes, out=offsets[1:])
+    N = int(offsets[-1])
     rec = protocols.rec
     windowed = (rec.oracle_kind == ORACLE_LAG_ROUNDS) | (rec.oracle_kind == ORACLE_TWAP)
     n_hist = int(max(1, (rec.oracle_n[windowed] + 1).max(initial=1)))
@@ -499,6 +520,13 @@ def new_scratch(protocols: Protocols, n_assets: int, n_lending: int, n_steps: in
         hist=np.zeros((n_hist, A), F8),
         hist_count=np.zeros(1, I8),
         step_end=np.zeros((n_steps + 1, A), F8),
+        health=np.zeros(N, F8),
+        items=np.zeros(N, I8),
+        bucket_start=np.zeros(INDEX_BUCKETS + 2, I8),
+        active=np.zeros(N, I8),
+        ix_meta=np.zeros(3, I8),
+        ix_offsets=offsets,
+        ix_ref=np.zeros((P, A), F8),
     )
 
 

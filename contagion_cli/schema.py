@@ -18,9 +18,12 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from .expected import Expectations, check_names
 from .stochastic import MONTE_CARLO_TAG, PATH_TAG, SHOCKS_TYPE_MESSAGE, MonteCarloModel, shock_kind
 
 # --- value types -------------------------------------------------------------------------------
@@ -279,6 +282,11 @@ class ProtocolBase(Strict):
         None, description="Overrides settings.liquidators for this protocol (lending)."
     )
     dynamic_risk: DynamicRisk | None = None
+    positions_file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
+        None,
+        description="A CSV or Parquet file of more positions (columns in docs/books.md), "
+        "relative to the scenario file.",
+    )
 
 
 class LendingProtocol(ProtocolBase):
@@ -455,6 +463,16 @@ class Scenario(Strict):
     assets: Annotated[dict[Name, Asset], Field(min_length=1, max_length=1000)]
     protocols: Annotated[dict[Name, Protocol], Field(min_length=1, max_length=1000)]
     shocks: ShockPath
+    expected: Expectations | None = Field(
+        None,
+        description="The documented outcome of a historical event: checks on the run's metrics "
+        "that `contagion run` compares with under the report (contagion_cli/expected.py).",
+    )
+
+    @field_validator("expected")
+    @classmethod
+    def _expected_names(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_names(value, info.data)
 
 
 def json_schema() -> dict[str, Any]:

@@ -97,7 +97,7 @@ def details(pr: ProtocolResult) -> str:
     if pr.credit_losses_usd:
         parts.append(f"credit loss {fmt.usd(pr.credit_losses_usd)}")
     if pr.haircut > 0:
-        parts.append(f"tokens -{pr.haircut * 100:.1f}%")
+        parts.append(f"haircut {pr.haircut * 100:.1f}%")
     return "; ".join(parts)
 
 
