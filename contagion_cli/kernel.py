@@ -1531,9 +1531,9 @@ def _index_extend(Pr, X):
     A health is a ratio of values linear in prices (collateral / debt, mark / liquidation
     price, holdings / debt), so it has fallen by at most the factor min(O/O_ref) / max(O/O_ref)
     over the assets the protocol uses and the numeraire: positions with health_ref < T =
-    max / min (over all protocols) are all that can need action now. T only grows within a step (the active set is
-    kept), and the set is kept in ascending order so that a round visits positions in the
-    order of a full scan - the results are the same to the last bit.
+    max / min (over all protocols) are all that can need action now. T only grows within a
+    step (the active set is kept), and the set is kept in ascending order so that a round
+    visits positions in the order of a full scan - the results are the same to the last bit.
     """
     t_all = 1.0
     n_a = X.ix_ref.shape[1]
