@@ -208,7 +208,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     V[v].price = new_price
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _add(total, comp, i, value):
     """Neumaier-compensated ``total[i] += value``: batch sums that do not depend on order."""
     t = total[i] + value
@@ -254,12 +254,12 @@ def venue_sell_quote(V, B, v, q, eps):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _norm_cdf(x):
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def bs_delta_value(kind, s, k, tau, vol, r):
     """(delta, value) of one option on one unit of the underlying."""
     sq = vol * math.sqrt(tau)
@@ -297,7 +297,7 @@ def asset_sell_quote(A, V, B, a, q, eps):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _value_position(L, Pr, X, i, p):
     """(debt value, largest debt leg, collateral value, LT-weighted collateral, largest
     collateral leg) of position ``i`` at protocol ``p``'s oracle. Legs are -1 when absent.
@@ -496,7 +496,7 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _vault_value(C, X, i, p):
     """(collateral value, the largest dynamic-risk adjustment over its legs; 0 without legs)."""
     col = 0.0
@@ -831,7 +831,7 @@ def perp_cover_deficits(Pp, Pr, X, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _holdings_value(Lv, X, i, p):
     h = 0.0
     for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
@@ -1020,7 +1020,7 @@ def opt_settle(PS, X, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ratio(A, V, a):
     """A pegged asset's ratio: its ratio market's price, or the fixed ratio."""
     if A[a].venue_count > 0:
@@ -1421,7 +1421,7 @@ def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, t, market):
 BUCKET_W = math.log(10.0) / (INDEX_BUCKETS - 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _bucket_of(h):
     """Health bucket: 0 for h <= 1, then 0.23% wide up to 10, the last for everything above;
     INDEX_BUCKETS ("never") for a position that can never need action (closed, no debt)."""
@@ -1433,76 +1433,66 @@ def _bucket_of(h):
 
 
 @njit(cache=True, error_model="numpy")
-def _lending_health(L, Pr, X, i):
-    """The health factor; < 1 when the position must be liquidated (and whenever it has a
-    shortfall, since LT < 1)."""
-    if L.status[i] != POS_OPEN:
-        return np.inf
-    p = L.protocol[i]
-    if Pr.rec[p].risk_k != 0.0:
-        return 0.0  # thresholds move with volatility: no bound, always visited
-    debt_value, j_star, _, col_adj, _ = _value_position(L, Pr, X, i, p)
-    if j_star < 0:
-        return np.inf
-    return col_adj / debt_value
-
-
-@njit(cache=True, error_model="numpy")
-def _cdp_health(C, Pr, X, i):
-    if C.status[i] == POS_AUCTION:
-        return 0.0  # an auction under way is visited until it closes (its debt may be paid
-        # while the penalty is still being raised)
-    if C.status[i] == POS_CLOSED or C.debt[i] <= 0.0:
-        return np.inf
-    p = C.protocol[i]
-    if Pr.rec[p].risk_k != 0.0:
-        return 0.0
-    col, _ = _vault_value(C, X, i, p)
-    return col / (Pr.rec[p].liq_ratio * C.debt[i] * X.p[p].par)
-
-
-@njit(cache=True, error_model="numpy")
-def _perp_health(Pp, Pr, X, i):
-    """Mark over liquidation price (longs), liquidation price over mark (shorts)."""
-    if Pp.status[i] != POS_OPEN:
-        return np.inf
-    p = Pp.protocol[i]
-    if Pr.rec[p].risk_k != 0.0:
-        return 0.0
-    o = X.pa[PA_ORACLE, p, Pp.asset[i]]
-    s_ = Pp.size[i]
-    mm = Pr.rec[p].maintenance
-    if s_ > 0.0:
-        liq = (s_ * Pp.entry[i] - Pp.margin[i]) / (s_ * (1.0 - mm))
-        return o / liq if liq > 0.0 else np.inf
-    q = -s_
-    liq = (Pp.margin[i] + q * Pp.entry[i]) / (q * (1.0 + mm))
-    return liq / o
-
-
-@njit(cache=True, error_model="numpy")
-def _lev_health(Lv, Pr, X, i):
-    """Holdings x (max - 1) / (max x debt): < 1 exactly when leverage exceeds the maximum."""
-    if Lv.status[i] != POS_OPEN or Lv.debt[i] <= 0.0:
-        return np.inf
-    p = Lv.protocol[i]
-    mx = Pr.rec[p].max_leverage
-    return _holdings_value(Lv, X, i, p) * (mx - 1.0) / (mx * Lv.debt[i])
-
-
-@njit(cache=True, error_model="numpy")
 def _index_rebuild(L, C, Pp, Lv, Pr, X):
     """Measure every position's health at this round's oracle and bucket it (a counting sort:
-    two passes, no sort)."""
+    two passes, no sort). A health is < 1 exactly when the position must act now (and whenever
+    it has a shortfall); positions whose thresholds move with volatility, and auctions under
+    way, get 0 (always visited); closed ones and those without debt, infinity (never).
+
+    The health of each type is computed in the loop bodies here, not in helper functions:
+    numba made a per-position helper reading a protocol record 30x slower than the same code
+    inline (measured: 170 ms against 7 ms for 10^6 positions)."""
     off = X.ix_offsets
     for i in range(L.protocol.shape[0]):
-        X.health[off[0] + i] = _lending_health(L, Pr, X, i)
+        h = np.inf
+        if L.status[i] == POS_OPEN:
+            p = L.protocol[i]
+            if Pr.rec[p].risk_k != 0.0:
+                h = 0.0
+            else:
+                debt_value, j_star, _, col_adj, _ = _value_position(L, Pr, X, i, p)
+                if j_star >= 0:
+                    h = col_adj / debt_value  # the health factor
+        X.health[off[0] + i] = h
     for i in range(C.protocol.shape[0]):
-        X.health[off[1] + i] = _cdp_health(C, Pr, X, i)
+        h = np.inf
+        p = C.protocol[i]
+        if C.status[i] == POS_AUCTION:
+            h = 0.0  # visited until it closes (its debt may be paid, the penalty not yet)
+        elif C.status[i] == POS_OPEN and C.debt[i] > 0.0:
+            if Pr.rec[p].risk_k != 0.0:
+                h = 0.0
+            else:
+                col, _ = _vault_value(C, X, i, p)
+                h = col / (Pr.rec[p].liq_ratio * C.debt[i] * X.p[p].par)
+        X.health[off[1] + i] = h
     for i in range(Pp.protocol.shape[0]):
-        X.health[off[2] + i] = _perp_health(Pp, Pr, X, i)
+        h = np.inf
+        p = Pp.protocol[i]
+        if Pp.status[i] == POS_OPEN:
+            if Pr.rec[p].risk_k != 0.0:
+                h = 0.0
+            else:
+                # mark over liquidation price (longs), liquidation price over mark (shorts)
+                o = X.pa[PA_ORACLE, p, Pp.asset[i]]
+                size = Pp.size[i]
+                mm = Pr.rec[p].maintenance
+                if size > 0.0:
+                    liq = (size * Pp.entry[i] - Pp.margin[i]) / (size * (1.0 - mm))
+                    if liq > 0.0:
+                        h = o / liq
+                else:
+                    liq = (Pp.margin[i] - size * Pp.entry[i]) / (-size * (1.0 + mm))
+                    h = liq / o
+        X.health[off[2] + i] = h
     for i in range(Lv.protocol.shape[0]):
-        X.health[off[3] + i] = _lev_health(Lv, Pr, X, i)
+        h = np.inf
+        if Lv.status[i] == POS_OPEN and Lv.debt[i] > 0.0:
+            # holdings x (max - 1) / (max x debt) < 1 exactly when leverage exceeds the max
+            p = Lv.protocol[i]
+            mx = Pr.rec[p].max_leverage
+            h = _holdings_value(Lv, X, i, p) * (mx - 1.0) / (mx * Lv.debt[i])
+        X.health[off[3] + i] = h
     starts = X.bucket_start
     starts[:] = 0
     n = off[4]
@@ -1518,6 +1508,7 @@ def _index_rebuild(L, C, Pp, Lv, Pr, X):
     for p in range(X.ix_ref.shape[0]):
         for a in range(X.ix_ref.shape[1]):
             X.ix_ref[p, a] = X.pa[PA_ORACLE, p, a]
+    X.marked[:] = 0
     X.ix_meta[0] = 0
     X.ix_meta[1] = -1
     X.ix_meta[2] = 0
@@ -1559,8 +1550,13 @@ def _index_extend(Pr, X):
     n = X.ix_meta[0]
     for g in range(X.bucket_start[old + 1], X.bucket_start[k + 1]):
         X.active[n] = X.items[g]
+        X.marked[X.items[g]] = 1
         n += 1
-    X.active[:n] = np.sort(X.active[:n])
+    # ascending order: sort a small set, read a large one off the marks (no sort)
+    if n * 64 < X.marked.shape[0]:
+        X.active[:n] = np.sort(X.active[:n])
+    else:
+        X.active[:n] = np.flatnonzero(X.marked)
     X.ix_meta[0] = n
     X.ix_meta[1] = k
 
@@ -1652,7 +1648,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             _dynamic_risk(A, Pr, X)
             # --- round: which positions to visit (the index) ---
             if prm.use_index == 1:
-                if first_round or X.ix_meta[2] == 1:
+                # re-measure every health at today's prices when the set to visit has grown
+                # to a large share of the book: three passes now beat a big set every round
+                big = X.ix_meta[0] > max(4096, X.ix_offsets[4] // 4)
+                if first_round or X.ix_meta[2] == 1 or big:
                     _index_rebuild(L, C, Pp, Lv, Pr, X)
                 _index_extend(Pr, X)
             first_round = False

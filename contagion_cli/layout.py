@@ -488,6 +488,7 @@ class Scratch(NamedTuple):
     items: np.ndarray  # i8[N] positions sorted into health buckets (counting sort)
     bucket_start: np.ndarray  # i8[NB+2] first item of each bucket (the last: never)
     active: np.ndarray  # i8[N] positions visited this step, ascending
+    marked: np.ndarray  # i1[N] 1 for the positions in ``active``
     ix_meta: np.ndarray  # i8[3]: active count, last bucket included, rebuild requested
     ix_offsets: np.ndarray  # i8[5]: first position of lending, cdp, perp, leveraged; total
     ix_ref: np.ndarray  # f8[P, A] oracle prices the health was measured at
@@ -524,6 +525,7 @@ def new_scratch(
         items=np.zeros(N, I8),
         bucket_start=np.zeros(INDEX_BUCKETS + 2, I8),
         active=np.zeros(N, I8),
+        marked=np.zeros(N, np.int8),
         ix_meta=np.zeros(3, I8),
         ix_offsets=offsets,
         ix_ref=np.zeros((P, A), F8),
