@@ -18,7 +18,9 @@ means "no leg")::
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,6 +155,9 @@ def read_book(path: str, kind: str, assets: Iterable[str], where: Location) -> P
     return _book_from_columns(str(p), kind, columns, set(assets), first_line)
 
 
+TEXT_COLUMNS = ("account", "asset", "kind")
+
+
 def _read_parquet(p: Path) -> dict[str, Any]:
     try:
         import pyarrow.parquet as pq
@@ -179,22 +184,41 @@ def _read_csv(p: Path) -> dict[str, Any]:
         header = p.open("r", encoding="utf-8", errors="replace").readline().strip()
         names = [c.strip() for c in header.split(",")]
         # text columns stay text; every other column must parse as a number
-        types = {c: pa.string() for c in names if c in ("account", "asset", "kind")}
-        table = pacsv.read_csv(
-            p,
-            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False),
+        # known number columns are typed up front so a stray word is an error, not a string
+        # column; unknown columns are left to Arrow and reported by name afterwards
+        numeric = {c for cols in NUMBERS.values() for c in cols}
+        types = {c: pa.string() for c in names if c in TEXT_COLUMNS}
+        types |= {c: pa.float64() for c in names if c in numeric or "." in c}
+        # only an empty cell is "no value": Arrow's default would also read 'nan' and 'NA' as
+        # empty, and a NaN written into a book is an error the user should hear about
+        options = pacsv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=False
         )
+        table = pacsv.read_csv(p, convert_options=options)
     except pa.ArrowInvalid as exc:
-        raise InputError.single(_arrow_message(str(exc)), Location(str(p))) from None
+        raise _arrow_error(p, names, str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError.single(f"cannot read the CSV file: {exc}", Location(str(p))) from None
     return {name: table.column(name) for name in table.column_names}
 
 
-def _arrow_message(text: str) -> str:
-    # "CSV conversion error to double: invalid value 'abc'" plus, in newer pyarrow, the row
+def _arrow_error(p: Path, names: list[str], text: str) -> InputError:
+    """Arrow names the column and the value but not the line; find the line (error path only)."""
     first = text.strip().splitlines()[0]
-    return f"not a valid CSV positions file: {first}"
+    found = re.search(r"column #(\d+).*invalid value '(.*)'", first)
+    if not found:
+        return InputError.single(f"not a valid CSV positions file: {first}", Location(str(p)))
+    index, value = int(found.group(1)), found.group(2)
+    name = names[index] if index < len(names) else f"#{index + 1}"
+    line = None
+    with p.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        for number, row in enumerate(csv.reader(fh), start=1):
+            if number > 1 and index < len(row) and row[index].strip() == value.strip():
+                line = number
+                break
+    return InputError.single(
+        f"column {name!r}: expected a number, found {value!r}", Location(str(p), line)
+    )
 
 
 def _read_csv_numpy(p: Path) -> dict[str, Any]:
@@ -203,7 +227,7 @@ def _read_csv_numpy(p: Path) -> dict[str, Any]:
         names = [c.strip() for c in fh.readline().strip().split(",")]
     out: dict[str, Any] = {}
     for i, name in enumerate(names):
-        text = name in ("account", "asset", "kind")
+        text = name in TEXT_COLUMNS
         try:
             col = np.loadtxt(
                 p, delimiter=",", skiprows=1, usecols=[i], dtype=str if text else float, ndmin=1
@@ -292,8 +316,8 @@ def _book_from_columns(
             head, dot, asset = name.partition(".")
             if not dot or head != prefix:
                 continue
-            values = _to_numpy(col, False)
-            values = np.where(np.isnan(values), 0.0, values) if _nullable(col) else values
+            # an empty cell in a leg column means "none of this asset"; a written NaN is an error
+            values = _to_numpy(_fill_nulls(col), False)
             check(name, values, 0.0, True, MAX_AMOUNT)
             legs[prefix][asset] = values
     numbers = {}
@@ -341,8 +365,12 @@ def _book_from_columns(
     return PositionBook(kind, n, accounts, legs, numbers, texts, [(source, 0, n)])
 
 
-def _nullable(col: Any) -> bool:
-    return not isinstance(col, np.ndarray)  # Arrow columns: empty cells are nulls -> NaN
+def _fill_nulls(col: Any) -> Any:
+    if isinstance(col, np.ndarray) or col.null_count == 0:
+        return col
+    import pyarrow.compute as pc
+
+    return pc.fill_null(col, 0.0)
 
 
 def _check_assets(

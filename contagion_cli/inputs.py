@@ -23,11 +23,11 @@ def load_scenario(
     for text in sets:
         apply_set(doc, text)
     apply_shock_override(doc, shocks, liquidity)
-    _resolve_books(doc, Path(path).parent)
+    resolve_books(doc, Path(path).parent)
     return validate_document(doc)
 
 
-def _resolve_books(doc: Document, base: Path) -> None:
+def resolve_books(doc: Document, base: Path) -> None:
     """Make every ``positions_file`` absolute (relative to the scenario file) and check that it
     exists, naming the line of the key when it does not."""
     protocols = doc.data.get("protocols")
