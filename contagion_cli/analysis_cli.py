@@ -4,7 +4,10 @@ Each command wires grid/policy parsing -> batch runs -> result -> renderer in a 
 :func:`register` adds them to the ``contagion`` app (cli.py). Reports go to stdout (or
 ``--output``), progress bars and warnings to stderr. Exit codes as ``contagion run``: 0 ran and
 every gate passed, 1 a gate (``check``, ``diff --fail-if``, ``critical --strict``) failed,
-2 invalid input.
+2 invalid input, 4 the Dask cluster of ``--scheduler`` could not finish the run.
+
+``--scheduler`` (sweep, simulate, check, diff) hands the batches to :mod:`.distributed`;
+without it nothing imports Dask.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, RenderableType
 
-from .cli import REPORT_WIDTH, SetOption, _choice, _errors, _write, err_console
+from .cli import REPORT_WIDTH, SetOption, _choice, _errors, _fail, _write, err_console
 from .errors import ExitCode, InputError, Location
 
 # --- shared options --------------------------------------------------------------------------
@@ -38,6 +41,26 @@ ProgressOpt = Annotated[
     typer.Option(
         "--progress/--no-progress",
         help="Progress bar on stderr (default: when stderr is a terminal).",
+        show_default=False,
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar="CONTAGION_SCHEDULER",
+        help="Run the points on a Dask cluster: a scheduler address (tcp://HOST:8786), a "
+        "scheduler file (.json) or 'local' (--workers processes here). Results are identical "
+        "to a local run. Needs contagion-cli[distributed]; see docs/distributed.md.",
+        show_default=False,
+    ),
+]
+ChunkSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--chunk-size",
+        help="With --scheduler: points per task (default: about 4 tasks per worker thread, "
+        "at most 1,000 points each).",
         show_default=False,
     ),
 ]
@@ -190,6 +213,37 @@ def _progress(
         )
 
 
+@contextmanager
+def _runner(
+    scheduler: str | None, chunk_size: int | None, workers: int | None, progress: bool | None
+) -> Iterator[Any]:
+    """The Dask runner of ``--scheduler``, or None: run here, on threads, without Dask."""
+    if not scheduler or not scheduler.strip():
+        if chunk_size is not None:
+            raise InputError.single(
+                "--chunk-size needs --scheduler",
+                Location("--chunk-size"),
+                hint="a local run chooses its own chunks; --workers sets its threads",
+            )
+        yield None
+        return
+    from .distributed import ClusterError, DaskRunner
+
+    local = scheduler.strip() == "local"
+    if workers is not None and not local:
+        _say("warning: --workers is ignored with --scheduler: the cluster's workers run the points")
+    log = progress is not False and not err_console.is_terminal
+    runner = DaskRunner(
+        scheduler, chunk_size, workers if local else None, say=_say, log_progress=log
+    )
+    try:
+        yield runner
+    except ClusterError as exc:
+        _fail(ExitCode.CLUSTER_FAILED, exc.render())
+    finally:
+        runner.close()
+
+
 def _plot_check(plot: Path | None) -> None:
     if plot is not None:
         from .plots import require_matplotlib
@@ -213,6 +267,8 @@ def sweep(
     plot: PlotOpt = None,
     workers: WorkersOpt = None,
     progress: ProgressOpt = None,
+    scheduler: SchedulerOpt = None,
+    chunk_size: ChunkSizeOpt = None,
 ) -> None:
     """Run a grid of shocks, liquidity multipliers and parameter values: one row per point."""
     import time
@@ -232,7 +288,10 @@ def sweep(
         _workers(workers)
         _plot_check(plot)
         started = time.perf_counter()
-        with _progress(progress, "sweep") as (set_total, advance):
+        with (
+            _runner(scheduler, chunk_size, workers, progress) as runner,
+            _progress(progress, "sweep") as (set_total, advance),
+        ):
             result = run_sweep(
                 scenario,
                 shock or (),
@@ -242,6 +301,7 @@ def sweep(
                 advance,
                 set_total,
                 extra_metrics=(metric,),
+                runner=runner,
             )
         names = [*result.axes, *(m.name for m in result.columns)]
         elapsed = time.perf_counter() - started
@@ -295,6 +355,8 @@ def simulate_cmd(
     plot: PlotOpt = None,
     workers: WorkersOpt = None,
     progress: ProgressOpt = None,
+    scheduler: SchedulerOpt = None,
+    chunk_size: ChunkSizeOpt = None,
 ) -> None:
     """Run Monte Carlo paths (the file's 'shocks: {model: ...}') and report VaR, ES, LaR."""
     from .montecarlo import model_of, simulate, with_overrides
@@ -310,9 +372,12 @@ def simulate_cmd(
         writer = _rows_writer(per_path) if per_path is not None else None
         compiled = load_compiled(scenario, set_ or ())
         model = with_overrides(model_of(compiled, str(scenario)), paths, seed)
-        with _progress(progress, "simulate") as (set_total, advance):
+        with (
+            _runner(scheduler, chunk_size, workers, progress) as runner,
+            _progress(progress, "simulate") as (set_total, advance),
+        ):
             set_total(model.paths)
-            sim = simulate(compiled, model, workers, advance, metric)
+            sim = simulate(compiled, model, workers, advance, metric, runner)
         if fmt is SimulateFormat.table:
             _show(simulation_report(sim), output)
         elif fmt is SimulateFormat.json:
@@ -522,6 +587,8 @@ def check(
     ] = None,
     workers: WorkersOpt = None,
     progress: ProgressOpt = None,
+    scheduler: SchedulerOpt = None,
+    chunk_size: ChunkSizeOpt = None,
 ) -> None:
     """Check scenarios against a policy's gates: exit 0 all pass, 1 a gate failed, 2 invalid."""
     from .gates import check_files
@@ -536,8 +603,11 @@ def check(
         _workers(workers)
         rules = load_policy(policy)
         compiled = [(str(path), load_compiled(path, set_ or ())) for path in scenarios]
-        with _progress(progress, "check") as (_, advance):
-            report = check_files(rules, compiled, workers, advance)
+        with (
+            _runner(scheduler, chunk_size, workers, progress) as runner,
+            _progress(progress, "check") as (_, advance),
+        ):
+            report = check_files(rules, compiled, workers, advance, runner)
         if fmt is CheckFormat.table:
             _show(check_table(report), output)
         elif fmt is CheckFormat.json:
@@ -601,8 +671,13 @@ def diff(
     ] = False,
     workers: WorkersOpt = None,
     progress: ProgressOpt = None,
+    scheduler: SchedulerOpt = None,
+    chunk_size: ChunkSizeOpt = None,
 ) -> None:
-    """Run a base and a candidate on the same shocks or paths; tabulate every metric's change."""
+    """Run a base and a candidate on the same shocks or paths; tabulate every metric's change.
+
+    With --scheduler, the simulations run on the cluster; the two runs of a shock diff run
+    here."""
     from .diffing import build_shock_path, diff_runs, diff_simulations, parse_fail_if
     from .montecarlo import model_of, with_overrides
     from .render.analysis import change_text, diff_table, value_text
@@ -642,9 +717,14 @@ def diff(
                     hint="a diff runs either one shock or the Monte Carlo paths",
                 )
             model = with_overrides(model_of(base_c, str(base)), paths, seed)
-            with _progress(progress, "diff") as (set_total, advance):
+            with (
+                _runner(scheduler, chunk_size, workers, progress) as runner,
+                _progress(progress, "diff") as (set_total, advance),
+            ):
                 set_total(2 * model.paths)
-                result = diff_simulations(base_c, cand_c, labels, model, rules, workers, advance)
+                result = diff_simulations(
+                    base_c, cand_c, labels, model, rules, workers, advance, runner
+                )
         else:
             path, on = build_shock_path(base_c, shock or (), liquidity or ())
             result = diff_runs(base_c, cand_c, labels, path, on, rules)

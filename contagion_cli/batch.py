@@ -5,7 +5,9 @@ the variant's own, a one-step path of given returns and liquidity multipliers, o
 path ``i``. :func:`run_chunk` is a pure function of a :class:`Batch` and a list of points and
 returns one row of metric values per point; it can be shipped as is to another thread,
 process or machine. :func:`run_batch` cuts the points into chunks and runs them on a thread
-pool: the numba kernel is compiled with ``nogil=True``, so threads run it on all cores.
+pool: the numba kernel is compiled with ``nogil=True``, so threads run it on all cores. A
+*runner* (``run_batch(..., runner=...)``) runs the chunks somewhere else instead: the Dask
+runner of :mod:`.distributed` ships them to a cluster's workers (``--scheduler``).
 
 Determinism: every point runs on its own fresh copy of the state, and Monte Carlo path ``i``
 draws its numbers from a generator seeded by ``(seed, i)`` alone (:mod:`.sampler`). A row
@@ -70,7 +72,7 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _executor() -> engine.Executor:
+def chunk_executor() -> engine.Executor:
     """The JIT, unless CONTAGION_EXECUTOR asks for plain Python (``auto`` is for single runs)."""
     chosen = engine.default_executor()
     return engine.Executor.jit if chosen is engine.Executor.auto else chosen
@@ -106,15 +108,21 @@ def run_point(
     path = point_path(compiled, point, sampler)
     if path is not compiled.path:
         compiled = dataclasses.replace(compiled, path=path)
-    raw = engine.run_raw(compiled, executor=executor or _executor())
+    raw = engine.run_raw(compiled, executor=executor or chunk_executor())
     return engine.collect(compiled, raw.outputs, raw.status)
 
 
-def run_chunk(batch: Batch, points: Sequence[Point]) -> np.ndarray:
-    """Rows ``[len(points), len(batch.columns)]`` of metric values: a pure function."""
+def run_chunk(
+    batch: Batch, points: Sequence[Point], executor: engine.Executor | None = None
+) -> np.ndarray:
+    """Rows ``[len(points), len(batch.columns)]`` of metric values: a pure function.
+
+    ``executor`` defaults to :func:`chunk_executor` of this process; a remote worker is given
+    the client's, so that its environment cannot change the numbers.
+    """
     out = np.empty((len(points), len(batch.columns)), F8)
     samplers: dict[int, PathSampler] = {}
-    executor = _executor()
+    executor = executor or chunk_executor()
     for k, point in enumerate(points):
         compiled = batch.variants[point.variant]
         sampler = None
@@ -134,16 +142,25 @@ def chunk_size(n_points: int, workers: int) -> int:
     return max(1, min(MAX_CHUNK, math.ceil(n_points / (max(1, workers) * CHUNKS_PER_WORKER))))
 
 
+#: Runs a batch elsewhere: ``runner(batch, points, progress)`` returns the rows in point order
+#: (what :func:`run_batch` returns), e.g. :class:`.distributed.DaskRunner`.
+Runner = Callable[[Batch, Sequence[Point], Callable[[int], None] | None], np.ndarray]
+
+
 def run_batch(
     batch: Batch,
     points: Sequence[Point],
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    runner: Runner | None = None,
 ) -> np.ndarray:
     """Run all points on ``workers`` threads (default: every core); rows in point order.
 
     ``progress(n)`` is called from this thread after each chunk with the points it finished.
+    With a ``runner``, the runner runs them instead (``workers`` is then not used).
     """
+    if runner is not None:
+        return runner(batch, points, progress)
     workers = workers or default_workers()
     n = len(points)
     if n == 0:

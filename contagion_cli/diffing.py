@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import grid
-from .batch import Point, run_point
+from .batch import Point, Runner, run_point
 from .compiler import Compiled
 from .errors import InputError, Location, known_names_hint
 from .grid import parse_number
@@ -263,12 +263,13 @@ def diff_simulations(
     rules: Sequence[FailIf],
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    runner: Runner | None = None,
 ) -> DiffResult:
-    """Both scenarios on the same Monte Carlo paths."""
+    """Both scenarios on the same Monte Carlo paths (``runner``: see :func:`.batch.run_batch`)."""
     for rule in rules:
         _check_rule_metric(rule, base, cand, simulation=True)
-    sb = simulate(base, model, workers, progress)
-    sc = simulate(cand, model, workers, progress)
+    sb = simulate(base, model, workers, progress, runner=runner)
+    sc = simulate(cand, model, workers, progress, runner=runner)
     names = list(RISK_METRICS)
     names += [f"protocols.{p}.p_insolvent" for p in _ordered(sb.protocols, sc.protocols)]
     names += [f"{m}.{s}" for m in SIM_TABLE_METRICS for s in ("mean", "p95", "p99")]

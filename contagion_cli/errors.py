@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     GATE_FAILED = 1  # a gate, a `--fail-if`, or `--strict` (not converged) failed
     INVALID_INPUT = 2  # the scenario, a policy or an option is invalid
     INTERNAL = 3  # a bug: the message says so and gives the version
+    CLUSTER_FAILED = 4  # --scheduler: the Dask cluster could not finish (workers lost, none)
     INTERRUPTED = 130
 
 

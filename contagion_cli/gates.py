@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .batch import Batch, Point, run_batch
+from .batch import Batch, Point, Runner, run_batch
 from .compiler import Compiled
 from .errors import InputError, Problem, known_names_hint
 from .metrics import Metric, parse_metric
@@ -92,8 +92,10 @@ def evaluate(
     source: str,
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    runner: Runner | None = None,
 ) -> list[Verdict]:
-    """Every gate of ``policy`` on one compiled scenario."""
+    """Every gate of ``policy`` on one compiled scenario (``runner``: see
+    :func:`.batch.run_batch`)."""
     names = (compiled.protocol_names, compiled.asset_names)
     problems: list[Problem] = []
     run_gates: list[tuple[Gate, Metric]] = []
@@ -126,7 +128,7 @@ def evaluate(
     for _, metric in run_gates:
         if metric not in columns:
             columns.append(metric)
-    values = run_batch(Batch((compiled,), tuple(columns)), points, workers, progress)
+    values = run_batch(Batch((compiled,), tuple(columns)), points, workers, progress, runner)
 
     verdicts: dict[int, Verdict] = {}
     for (gate, metric), (start, count, coords) in zip(run_gates, spans, strict=True):
@@ -138,7 +140,7 @@ def evaluate(
     for gate, model in sim_gates:
         key = model.model_dump_json()
         if key not in sims:
-            sims[key] = simulate(compiled, model, workers)
+            sims[key] = simulate(compiled, model, workers, runner=runner)
         sim = sims[key]
         try:
             value = sim.lookup(gate.condition.metric)
@@ -243,9 +245,10 @@ def check_files(
     files: Sequence[tuple[str, Compiled]],
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
+    runner: Runner | None = None,
 ) -> CheckReport:
     """Verdicts of every gate on every file."""
     verdicts: list[Verdict] = []
     for source, compiled in files:
-        verdicts += evaluate(policy, compiled, source, workers, progress)
+        verdicts += evaluate(policy, compiled, source, workers, progress, runner)
     return CheckReport(policy.source, policy.name, tuple(verdicts))

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .batch import Batch, Point, run_batch
+from .batch import Batch, Point, Runner, run_batch
 from .compiler import Compiled
 from .errors import InputError, Location, known_names_hint
 from .metrics import Metric, default_columns, parse_metric
@@ -154,8 +154,10 @@ def simulate(
     workers: int | None = None,
     progress: Callable[[int], None] | None = None,
     loss_metric: str = "bad_debt_usd",
+    runner: Runner | None = None,
 ) -> SimulationResult:
-    """Run paths ``0 … model.paths−1`` of ``model`` through ``compiled``."""
+    """Run paths ``0 … model.paths−1`` of ``model`` through ``compiled`` (``runner``: see
+    :func:`.batch.run_batch`)."""
     check_model_assets(model, compiled)
     loss = parse_metric(loss_metric, compiled.protocol_names, compiled.asset_names)
     columns = default_columns(compiled.protocol_names, compiled.asset_names)
@@ -163,7 +165,7 @@ def simulate(
         columns.append(loss)
     batch = Batch((compiled,), tuple(columns), model)
     points = [Point(0, mc_path=i) for i in range(model.paths)]
-    values = run_batch(batch, points, workers, progress)
+    values = run_batch(batch, points, workers, progress, runner)
     return summarise(compiled.scenario.name, model, tuple(columns), values, loss.name)
 
 

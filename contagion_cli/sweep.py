@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import grid
-from .batch import Batch, run_batch
+from .batch import Batch, Runner, run_batch
 from .errors import InputError, Location
 from .grid import Axis
 from .metrics import Metric, default_columns, parse_metric
@@ -104,6 +104,7 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
     extra_metrics: Sequence[str] = (),
+    runner: Runner | None = None,
 ) -> SweepResult:
     """Run the product grid of the axes; ``on_plan(n_points)`` is called before running.
 
@@ -127,7 +128,7 @@ def run_sweep(
     if on_plan is not None:
         on_plan(len(points))
     batch = Batch(variants.compiled, tuple(columns))
-    values = run_batch(batch, points, workers, progress)
+    values = run_batch(batch, points, workers, progress, runner)
     labels = [a.label for a in set_axes] + [a.label for a in shock_axes + liquidity_axes]
     full_coords = tuple(
         tuple(set_axes[j].values[k] for j, k in enumerate(variants.combos[v])) + c
