@@ -35,8 +35,10 @@ from .layout import (
     ORACLE_EXTERNAL,
     ORACLE_LAG_ROUNDS,
     ORACLE_LAG_STEPS,
+    ORACLE_MEDIAN,
     ORACLE_SPOT,
     ORACLE_TWAP,
+    ORACLE_VWAP,
     POS_OPEN,
     PROTO_CDP,
     PROTO_LENDING,
@@ -97,6 +99,7 @@ class Compiled:
 
     scenario: Scenario
     asset_names: list[str]
+    venue_names: list[str]  # per venue (its asset: ``venues.asset``); a single market: "market"
     protocol_names: list[str]
     protocol_types: list[str]
     state: State
@@ -109,10 +112,16 @@ class Compiled:
     entity_names: Sequence[str] = field(repr=False)
     #: positions per protocol
     position_counts: np.ndarray = field(repr=False)
+    #: what the coordination layer changed (None: no coordination)
+    coordination: Any = field(default=None, repr=False)
 
     @property
     def n_assets(self) -> int:
         return len(self.asset_names)
+
+    @property
+    def n_venues(self) -> int:
+        return len(self.venue_names)
 
     @property
     def n_protocols(self) -> int:
@@ -157,7 +166,8 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     n_p = len(protocol_names)
 
     eps = float(scenario.settings.min_price_fraction)
-    assets, venues, book = _compile_markets(scenario, a_index, p_index, eps)
+    assets, venues, book, venue_names = _compile_markets(scenario, a_index, p_index, eps)
+    n_v = len(venue_names)
     start_price = assets.start_price
 
     # --- protocol parameters -----------------------------------------------------------------
@@ -286,7 +296,17 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     rec.lender = lender
     for name, values in f.items():
         rec[name] = values
-    protocols = Protocols(rec=rec, lt=lt, bonus=bonus, oracle_floor=oracle_floor, uses=uses)
+    oracle_venue, route, route_on = _venue_tables(scenario, protocol_names, assets, venue_names)
+    protocols = Protocols(
+        rec=rec,
+        lt=lt,
+        bonus=bonus,
+        oracle_floor=oracle_floor,
+        uses=uses,
+        oracle_venue=oracle_venue,
+        route=route,
+        route_on=route_on,
+    )
     pstate = _initial_hedges(options, protocols, start_price, n_p, n_a)
 
     # --- shock path --------------------------------------------------------------------------
@@ -294,15 +314,27 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     n_t = len(steps)
     returns = np.zeros((n_t, n_a), F8)
     liquidity = np.ones((n_t, n_a), F8)
+    venue_returns = np.zeros((n_t, n_v), F8)
+    venue_liquidity = np.ones((n_t, n_v), F8)
+    v_index = {(int(venues.asset[v]), name): v for v, name in enumerate(venue_names)}
     for t, step in enumerate(steps):
-        for asset, r in step.returns.items():
-            returns[t, a_index[asset]] = r
-        for asset, m in step.liquidity.items():
-            liquidity[t, a_index[asset]] = m
+        for key, r in step.returns.items():
+            if "@" in key:  # ASSET@VENUE: that venue's own return, on top of the asset's
+                asset, _, venue = key.partition("@")
+                venue_returns[t, v_index[a_index[asset], venue]] = r
+            else:
+                returns[t, a_index[key]] = r
+        for key, m in step.liquidity.items():
+            if "@" in key:
+                asset, _, venue = key.partition("@")
+                venue_liquidity[t, v_index[a_index[asset], venue]] = m
+            else:
+                liquidity[t, a_index[key]] = m
     if isinstance(scenario.shocks, MonteCarloModel):  # `run` takes path 0 of `simulate`
         from .sampler import sample_path
 
-        returns, liquidity = sample_path(scenario.shocks, asset_names, 0)
+        sampled = sample_path(scenario.shocks, asset_names, 0)
+        returns, liquidity = sampled.returns, sampled.liquidity
 
     s = scenario.settings
     params = Params(
@@ -314,26 +346,65 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         work_budget=0,
         use_index=1,
     )
-    return Compiled(
+    compiled = Compiled(
         scenario=scenario,
         asset_names=asset_names,
+        venue_names=venue_names,
         protocol_names=protocol_names,
         protocol_types=protocol_types,
         state=State(assets, venues, book, lending, cdp, perp, leveraged, pstate),
         options=options,
         protocols=protocols,
-        path=Path(returns, liquidity),
+        path=Path(returns, liquidity, venue_returns, venue_liquidity),
         params=params,
         entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
         entity_names=b.entity_names,
         position_counts=counts,
     )
+    if scenario.coordination is not None and scenario.coordination.enabled:
+        from .coordination import coordinate
+
+        compiled = coordinate(compiled, scenario.coordination)
+    return compiled
+
+
+def _venue_tables(
+    scenario: Scenario, protocol_names: list[str], assets: Assets, venue_names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per protocol: the venues its oracle lists, its fixed route per venue, and the assets its
+    route applies to (those that trade on every venue the route names)."""
+    n_p, n_a, n_v = len(protocol_names), len(assets), len(venue_names)
+    oracle_venue = np.zeros((n_p, n_v), I8)
+    route = np.zeros((n_p, n_v), F8)
+    route_on = np.zeros((n_p, n_a), I8)
+    for p, name in enumerate(protocol_names):
+        proto = scenario.protocols[name]
+        listed = set(proto.oracle.venues or ())
+        for v, venue in enumerate(venue_names):
+            if venue in listed:
+                oracle_venue[p, v] = 1
+        if proto.route is None:
+            continue
+        for a in range(n_a):
+            first, count = int(assets.venue_start[a]), int(assets.venue_count[a])
+            mine = {venue_names[v]: v for v in range(first, first + count)}
+            if count > 1 and set(proto.route) <= set(mine):
+                route_on[p, a] = 1
+                for venue, share in proto.route.items():
+                    route[p, mine[venue]] = share
+    return oracle_venue, route, route_on
 
 
 def _oracle_kind(kind: str, steps: int | None) -> int:
     if kind == "lagged":
         return ORACLE_LAG_STEPS if steps is not None else ORACLE_LAG_ROUNDS
-    return {"spot": ORACLE_SPOT, "twap": ORACLE_TWAP, "external": ORACLE_EXTERNAL}[kind]
+    return {
+        "spot": ORACLE_SPOT,
+        "twap": ORACLE_TWAP,
+        "external": ORACLE_EXTERNAL,
+        "median": ORACLE_MEDIAN,
+        "vwap": ORACLE_VWAP,
+    }[kind]
 
 
 _KINDS = {
@@ -384,7 +455,7 @@ def _initial_hedges(
 
 def _compile_markets(
     scenario: Scenario, a_index: dict[str, int], p_index: dict[str, int], eps: float
-) -> tuple[Assets, Venues, Book]:
+) -> tuple[Assets, Venues, Book, list[str]]:
     n_a = len(a_index)
     price = np.zeros(n_a, F8)
     kind = np.zeros(n_a, I8)
@@ -395,17 +466,20 @@ def _compile_markets(
     peg_to = np.full(n_a, -1, I8)
     peg_ratio = np.zeros(n_a, F8)
     peg_route = np.zeros(n_a, I8)
+    arb_speed = np.ones(n_a, F8)
+    arb_cost = np.zeros(n_a, F8)
     rows: dict[str, list[float]] = {
-        k: [] for k in ("asset", "kind", "price", "x", "y", "fee", "lam", "alpha", "anchor")
+        k: []
+        for k in ("asset", "kind", "price", "x", "y", "fee", "lam", "alpha", "anchor", "weight")
     }
     idx_rows: dict[str, list[int]] = {
         k: [] for k in ("bid_start", "bid_count", "ask_start", "ask_count")
     }
+    names: list[str] = []
     offsets: list[float] = []
     depths: list[float] = []
     for name, a in a_index.items():
         asset = scenario.assets[name]
-        market = asset.market
         if asset.issuer is not None:
             kind[a] = ASSET_ISSUED
             issuer[a] = p_index[asset.issuer]
@@ -428,45 +502,55 @@ def _compile_markets(
         else:
             price[a] = asset.price
         venue_start[a] = len(rows["asset"])
-        if market is None:
+        markets = dict(asset.venues) if asset.venues else {}
+        if asset.market is not None:
+            markets = {"market": asset.market}
+        if not markets:
             if asset.peg is None:
                 kind[a] = ASSET_FIXED
             continue
         if asset.peg is None:
             kind[a] = ASSET_MARKET
-        venue_count[a] = 1
-        row = dict.fromkeys(rows, 0.0)
-        row.update(asset=a, price=quote, anchor=quote)
-        bid_start = bid_count = ask_start = ask_count = 0
-        if isinstance(market, CpmmMarket):
-            # `price` is authoritative: the quote reserve (checked to match it within 1e-4)
-            # is set to base x price, so the pool's mid is exactly the stated start price
-            row.update(
-                kind=VENUE_CPMM,
-                x=market.base_reserve,
-                y=market.base_reserve * quote,
-                fee=market.fee,
-            )
-        elif isinstance(market, LinearMarket):
-            row.update(kind=VENUE_LINEAR, lam=market.lambda_per_usd)
-        elif isinstance(market, ExponentialMarket):
-            alpha = market.alpha if market.alpha is not None else price[a] / market.depth_usd
-            row.update(kind=VENUE_EXPONENTIAL, alpha=alpha)
-        elif isinstance(market, OrderbookMarket):
-            row.update(kind=VENUE_ORDERBOOK)
-            asks = market.asks if market.asks is not None else [[-o, u] for o, u in market.bids]
-            bid_start, bid_count = len(offsets), len(market.bids)
-            for o, u in market.bids:
-                offsets.append(o)
-                depths.append(u)
-            ask_start, ask_count = len(offsets), len(asks)
-            for o, u in asks:
-                offsets.append(o)
-                depths.append(u)
-        for k in rows:
-            rows[k].append(row[k])
-        for k, val in zip(idx_rows, (bid_start, bid_count, ask_start, ask_count), strict=True):
-            idx_rows[k].append(val)
+        if asset.arbitrage is not None:
+            arb_speed[a] = asset.arbitrage.speed
+            arb_cost[a] = asset.arbitrage.cost
+        venue_count[a] = len(markets)
+        weighted = all(m.volume_usd is not None for m in markets.values())
+        for venue, market in markets.items():
+            names.append(venue)
+            row = dict.fromkeys(rows, 0.0)
+            row.update(asset=a, price=quote, anchor=quote)
+            row["weight"] = market.volume_usd if weighted else 1.0
+            bid_start = bid_count = ask_start = ask_count = 0
+            if isinstance(market, CpmmMarket):
+                # `price` is authoritative: the quote reserve (checked to match it within 1e-4)
+                # is set to base x price, so the pool's mid is exactly the stated start price
+                row.update(
+                    kind=VENUE_CPMM,
+                    x=market.base_reserve,
+                    y=market.base_reserve * quote,
+                    fee=market.fee,
+                )
+            elif isinstance(market, LinearMarket):
+                row.update(kind=VENUE_LINEAR, lam=market.lambda_per_usd)
+            elif isinstance(market, ExponentialMarket):
+                alpha = market.alpha if market.alpha is not None else price[a] / market.depth_usd
+                row.update(kind=VENUE_EXPONENTIAL, alpha=alpha)
+            elif isinstance(market, OrderbookMarket):
+                row.update(kind=VENUE_ORDERBOOK)
+                asks = market.asks if market.asks is not None else [[-o, u] for o, u in market.bids]
+                bid_start, bid_count = len(offsets), len(market.bids)
+                for o, u in market.bids:
+                    offsets.append(o)
+                    depths.append(u)
+                ask_start, ask_count = len(offsets), len(asks)
+                for o, u in asks:
+                    offsets.append(o)
+                    depths.append(u)
+            for k in rows:
+                rows[k].append(row[k])
+            for k, val in zip(idx_rows, (bid_start, bid_count, ask_start, ask_count), strict=True):
+                idx_rows[k].append(val)
     venues = records(VENUE_DTYPE, len(rows["asset"]))
     for name, values in rows.items():
         venues[name] = values
@@ -474,6 +558,7 @@ def _compile_markets(
         venues[name] = values
     venues.lo = venues.price * eps
     venues.hi = venues.price / eps
+    venues.shocked = venues.price
     depth = np.asarray(depths, F8)
     book = Book(np.asarray(offsets, F8), depth, depth.copy())
     assets = records(ASSET_DTYPE, n_a)
@@ -487,7 +572,9 @@ def _compile_markets(
     assets.peg_to = peg_to
     assets.peg_ratio = peg_ratio
     assets.peg_route = peg_route
-    return assets, venues, book
+    assets.arb_speed = arb_speed
+    assets.arb_cost = arb_cost
+    return assets, venues, book, names
 
 
 class _Builder:
@@ -581,6 +668,7 @@ class _Builder:
             debt_asset=debt_asset,
             debt_units=debt_units,
             rank=self._rank(protocol, entity) if need_rank else np.zeros(n, I8),
+            lt_cut=np.zeros(n, F8),
         )
         return lending, entity, liab
 
@@ -629,6 +717,7 @@ class _Builder:
             tab=np.zeros(n, F8),
             tab0=np.zeros(n, F8),
             raised=np.zeros(n, F8),
+            ratio_add=np.zeros(n, F8),
         )
         return cdp, self._entities(books), liab
 
@@ -662,6 +751,7 @@ class _Builder:
             adl_cut=np.zeros(n, F8),
             realized=np.zeros(n, F8),
             pending=np.zeros(n, F8),
+            mm_add=np.zeros(n, F8),
         )
         return perp, self._entities(books), liab
 

@@ -27,6 +27,7 @@ from .layout import (
     Path,
     empty_outputs,
     new_scratch,
+    with_venues,
 )
 from .results import (
     AdlCut,
@@ -36,6 +37,7 @@ from .results import (
     RunResult,
     StepResult,
     TraceRound,
+    VenueResult,
 )
 
 #: Rounds recorded by ``--trace`` at most (a trace row is small; a runaway cascade is not).
@@ -105,7 +107,34 @@ def run(
 
         found = entity_footprints(compiled, raw.state, raw.outputs.final_price, entities)
         result = dataclasses.replace(result, entities=found)
+    if compiled.coordination is not None:
+        from .coordination import compare
+
+        result = dataclasses.replace(result, coordination=compare(compiled, raw, executor))
     return result
+
+
+def _venue_results(compiled: Compiled, o: OutputView, state: State | None, a: int) -> dict:
+    """Per-venue results of an asset with several venues (nothing for one venue or none)."""
+    first = int(compiled.assets.venue_start[a])
+    count = int(compiled.assets.venue_count[a])
+    if count < 2 or state is None:
+        return {}
+    venues = [
+        VenueResult(
+            name=compiled.venue_names[v],
+            final_price=float(state.venues.price[v]),
+            sold_units=float(o.venue_sold_units[v]),
+            bought_units=float(o.venue_bought_units[v]),
+            proceeds_usd=float(o.venue_proceeds_usd[v]),
+            cost_usd=float(o.venue_cost_usd[v]),
+            slippage_usd=float(o.venue_slippage_usd[v]),
+            arbitrage_sold_units=float(o.venue_arb_sold_units[v]),
+            arbitrage_bought_units=float(o.venue_arb_bought_units[v]),
+        )
+        for v in range(first, first + count)
+    ]
+    return {"venues": venues, "arbitrage_profit_usd": float(o.arbitrage_profit_usd[a])}
 
 
 def run_raw(
@@ -135,7 +164,9 @@ def _run_once(
     params = compiled.params._replace(
         trace_cap=int(cap), work_budget=int(budget), use_index=int(index)
     )
-    out = empty_outputs(compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap)
+    out = empty_outputs(
+        compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap, compiled.n_venues
+    )
     status = call_kernel(kernel, compiled, st, compiled.path, params, out)
     return RawRun(OutputView(out), int(status), st)
 
@@ -150,7 +181,9 @@ def call_kernel(
         len(st.perp.protocol),
         len(st.leveraged.protocol),
     )
-    scratch = new_scratch(compiled.protocols, compiled.n_assets, sizes, int(path.returns.shape[0]))
+    n_v = compiled.n_venues
+    scratch = new_scratch(compiled.protocols, compiled.n_assets, n_v, sizes, path.returns.shape[0])
+    path = with_venues(path, n_v)
     return kernel(
         st.assets,
         st.venues,
@@ -289,6 +322,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             slippage_usd=slip,
             slippage_bps=slip / notional * 1e4 if notional > 0 else 0.0,
             unfilled_units=float(o.unfilled_units[a]),
+            **_venue_results(compiled, o, state, a),
         )
 
     n_edges = int(o.counters[0])

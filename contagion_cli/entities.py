@@ -21,6 +21,30 @@ def _col_values(start: np.ndarray, assets: np.ndarray, units: np.ndarray, price:
     return np.bincount(owner, weights=units * price[assets], minlength=n)
 
 
+def start_leverage(compiled: Compiled) -> np.ndarray:
+    """Every entity's leverage at the start prices, as :func:`entity_footprints` reports it:
+    exposure / equity; inf when the equity is <= 0 with an exposure, 0 without exposure."""
+    n_e = len(compiled.entity_names)
+    if n_e == 0:
+        return np.zeros(0)
+    totals, _ = _aggregate(compiled, compiled.state, compiled.assets.start_price, False)
+    equity = totals["assets0"] - totals["debt0"]
+    exposure = totals["exposure0"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lev = np.where(equity > 0, exposure / np.where(equity > 0, equity, 1.0), np.inf)
+    return np.where(exposure > 0, lev, 0.0)
+
+
+def aggregate(compiled: Compiled, final: State, final_price: np.ndarray) -> dict[str, np.ndarray]:
+    """Per entity (vectorised): positions liquidated and loss (equity at the start - at the
+    end), the figures a comparison of two runs of one book needs."""
+    if len(compiled.entity_names) == 0:
+        return {"liquidated": np.zeros(0), "loss": np.zeros(0)}
+    totals, _ = _aggregate(compiled, final, final_price, False)
+    loss = (totals["assets0"] - totals["debt0"]) - (totals["assets1"] - totals["debt1"])
+    return {"liquidated": totals["liquidated"], "loss": loss}
+
+
 def entity_footprints(
     compiled: Compiled, final: State, final_price: np.ndarray, top: int
 ) -> list[EntityResult]:
@@ -28,6 +52,15 @@ def entity_footprints(
     n_e = len(compiled.entity_names)
     if n_e == 0:
         return []
+    totals, protocols = _aggregate(compiled, final, final_price, True)
+    return _ranked(compiled, totals, protocols, top)
+
+
+def _aggregate(
+    compiled: Compiled, final: State, final_price: np.ndarray, track: bool
+) -> tuple[dict[str, np.ndarray], list[set[int]]]:
+    """Per entity sums over every protocol (``track``: also which protocols it is in)."""
+    n_e = len(compiled.entity_names)
     start, p0, p1 = compiled.state, compiled.assets.start_price, final_price
     totals = {
         k: np.zeros(n_e)
@@ -41,6 +74,8 @@ def entity_footprints(
     def mark(ent: np.ndarray, proto: np.ndarray, touched: np.ndarray) -> None:
         add("positions", ent, np.ones(len(ent)))
         add("liquidated", ent, touched.astype(float))
+        if not track:
+            return
         for e, p in zip(ent.tolist(), proto.tolist(), strict=True):
             protocols[e].add(p)
 
@@ -100,7 +135,13 @@ def entity_footprints(
         add("debt0", ent, V0.debt)
         add("debt1", ent, V1.debt)
         mark(ent, V0.protocol, V1.debt != V0.debt)
+    return totals, protocols
 
+
+def _ranked(
+    compiled: Compiled, totals: dict[str, np.ndarray], protocols: list[set[int]], top: int
+) -> list[EntityResult]:
+    n_e = len(compiled.entity_names)
     equity0 = totals["assets0"] - totals["debt0"]
     equity1 = totals["assets1"] - totals["debt1"]
     order = sorted(

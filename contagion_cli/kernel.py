@@ -30,8 +30,10 @@ from .layout import (
     OPT_CALL,
     ORACLE_LAG_ROUNDS,
     ORACLE_LAG_STEPS,
+    ORACLE_MEDIAN,
     ORACLE_SPOT,
     ORACLE_TWAP,
+    ORACLE_VWAP,
     PA_ADJ,
     PA_FLOW,
     PA_HEDGE_PENDING,
@@ -250,6 +252,234 @@ def venue_sell_quote(V, B, v, q, eps):
 
 
 # ---------------------------------------------------------------------------------------------
+# Several venues per asset (docs/model.md 3j): the optimal split of an order, arbitrage
+# ---------------------------------------------------------------------------------------------
+
+#: Bisection steps of the router and of arbitrage (log space): far below float precision, and a
+#: fixed count keeps the result independent of the data's scale.
+BISECT_STEPS = 100
+
+
+@njit(cache=True, error_model="numpy")
+def venue_take(V, B, v, m, side, cap_q, eps):
+    """Units venue ``v`` takes before its marginal price reaches ``m``: for sells (side +1) the
+    marginal proceeds fall to m, for buys (-1) the marginal cost rises to m. At most ``cap_q``."""
+    kind = V[v].kind
+    p0 = V[v].price
+    q = 0.0
+    if side > 0:
+        if kind == VENUE_CPMM:
+            x = V[v].x
+            y = V[v].y
+            g = 1.0 - V[v].fee
+            capacity = max(0.0, math.sqrt(x * y / V[v].lo) - x)
+            q = min((math.sqrt(y * g * x / m) - x) / g, capacity)
+        elif kind == VENUE_LINEAR:
+            if m <= max(p0 * eps, V[v].lo):
+                return cap_q
+            q = (1.0 - m / p0) / (V[v].lam * p0)
+        elif kind == VENUE_EXPONENTIAL:
+            q = math.log(p0 / m) / V[v].alpha
+        else:
+            for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
+                if V[v].anchor * (1.0 + B.offset[k]) >= m:
+                    q += B.remaining[k]
+    else:
+        cap = min(p0 / eps, V[v].hi)
+        if kind == VENUE_CPMM:
+            x = V[v].x
+            y = V[v].y
+            g = 1.0 - V[v].fee
+            capacity = max(0.0, x - math.sqrt(x * y / V[v].hi))
+            q = min(x - math.sqrt(y * x / (g * m)), capacity)
+        elif kind == VENUE_LINEAR:
+            if m >= cap:
+                return cap_q
+            q = (m / p0 - 1.0) / (V[v].lam * p0)
+        elif kind == VENUE_EXPONENTIAL:
+            if m >= cap:
+                return cap_q
+            q = math.log(m / p0) / V[v].alpha
+        else:
+            for k in range(V[v].ask_start, V[v].ask_start + V[v].ask_count):
+                if V[v].anchor * (1.0 + B.offset[k]) <= m:
+                    q += B.remaining[k]
+    return min(max(q, 0.0), cap_q)
+
+
+@njit(cache=True, error_model="numpy")
+def route_split(V, B, first, count, q, side, eps, out):
+    """The split of ``q`` units across venues ``first .. first+count-1`` that equalises their
+    marginal prices (into ``out[first:first+count]``); returns the units placed (< q only when
+    every venue together cannot take q)."""
+    lo_m = np.inf
+    hi_m = 0.0
+    for v in range(first, first + count):
+        out[v] = 0.0
+        if side > 0:
+            lo_m = min(lo_m, V[v].lo * 1e-3)
+            hi_m = max(hi_m, V[v].price * 2.0)
+        else:
+            lo_m = min(lo_m, V[v].price * 0.5)
+            hi_m = max(hi_m, min(V[v].price / eps, V[v].hi) * 1e3)
+    if q <= 0.0:
+        return 0.0
+    a = math.log(lo_m)
+    b = math.log(hi_m)
+    for _ in range(BISECT_STEPS):
+        mid = 0.5 * (a + b)
+        total = 0.0
+        m = math.exp(mid)
+        for v in range(first, first + count):
+            total += venue_take(V, B, v, m, side, q, eps)
+        # sells: the take falls as m rises; buys: it rises with m
+        if (total >= q) == (side > 0):
+            a = mid
+        else:
+            b = mid
+    m_a = math.exp(a)
+    m_b = math.exp(b)
+    s_a = 0.0
+    s_b = 0.0
+    for v in range(first, first + count):
+        s_a += venue_take(V, B, v, m_a, side, q, eps)
+        s_b += venue_take(V, B, v, m_b, side, q, eps)
+    # (s_full, m_full): the end of the bracket that takes at least q; the other end, less
+    if side > 0:
+        m_full, m_short, s_full, s_short = m_a, m_b, s_a, s_b
+    else:
+        m_full, m_short, s_full, s_short = m_b, m_a, s_b, s_a
+    if s_full < q:  # every venue together cannot take q: each takes what it can
+        for v in range(first, first + count):
+            out[v] = venue_take(V, B, v, m_full, side, q, eps)
+        return s_full
+    gap = q - s_short
+    for v in range(first, first + count):
+        short = venue_take(V, B, v, m_short, side, q, eps)
+        full = venue_take(V, B, v, m_full, side, q, eps)
+        out[v] = short + (gap * (full - short) / (s_full - s_short) if s_full > s_short else 0.0)
+    return q
+
+
+@njit(cache=True, error_model="numpy")
+def route_quote(V, B, first, count, q, eps, out):
+    """What selling ``q`` units across the venues, split optimally, would raise now (USD)."""
+    route_split(V, B, first, count, q, 1, eps, out)
+    total = 0.0
+    for v in range(first, first + count):
+        total += venue_sell_quote(V, B, v, out[v], eps)
+    return total
+
+
+@njit(cache=True, error_model="numpy")
+def venue_units_to(V, B, v, t, side):
+    """Units to sell (side +1) on venue ``v`` to bring its price down to ``t``, or to buy (-1)
+    to lift it to ``t``; 0 when it is already there."""
+    kind = V[v].kind
+    p0 = V[v].price
+    if (side > 0 and p0 <= t) or (side < 0 and p0 >= t):
+        return 0.0
+    if kind == VENUE_CPMM:
+        x = V[v].x
+        y = V[v].y
+        g = 1.0 - V[v].fee
+        if side > 0:  # price after selling q: y x / ((x + q)(x + g q)) = t
+            disc = x * x * (1.0 + g) ** 2 - 4.0 * g * (x * x - x * y / t)
+            return max(0.0, (-x * (1.0 + g) + math.sqrt(disc)) / (2.0 * g))
+        # price after buying q, u = x - q: y (g u + x - u) / (g u^2) = t
+        u = (y * (g - 1.0) + math.sqrt(y * y * (g - 1.0) ** 2 + 4.0 * t * g * y * x)) / (
+            2.0 * t * g
+        )
+        return max(0.0, x - u)
+    if kind == VENUE_LINEAR:
+        return abs(1.0 - t / p0) / (V[v].lam * p0)
+    if kind == VENUE_EXPONENTIAL:
+        return abs(math.log(p0 / t)) / V[v].alpha
+    q = 0.0
+    if side > 0:
+        for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
+            if V[v].anchor * (1.0 + B.offset[k]) > t:
+                q += B.remaining[k]
+    else:
+        for k in range(V[v].ask_start, V[v].ask_start + V[v].ask_count):
+            if V[v].anchor * (1.0 + B.offset[k]) < t:
+                q += B.remaining[k]
+    return q
+
+
+@njit(cache=True, error_model="numpy")
+def _arb_net(V, B, first, count, p, c):
+    """Units arbitrageurs would sell on the venues above p(1 + c) minus those they would buy
+    on the venues below p (falls as p rises)."""
+    net = 0.0
+    for v in range(first, first + count):
+        if V[v].price > p * (1.0 + c):
+            net += venue_units_to(V, B, v, p * (1.0 + c), 1)
+        elif V[v].price < p:
+            net -= venue_units_to(V, B, v, p, -1)
+    return net
+
+
+@njit(cache=True, error_model="numpy")
+def arbitrage(A, V, B, O_, a, eps, tol):
+    """Arbitrage between the venues of asset ``a`` (docs/model.md 3j); True when a venue price
+    moved by more than ``tol``."""
+    first = A[a].venue_start
+    count = A[a].venue_count
+    c = A[a].arb_cost
+    p_min = np.inf
+    p_max = 0.0
+    for v in range(first, first + count):
+        p_min = min(p_min, V[v].price)
+        p_max = max(p_max, V[v].price)
+    if p_max <= p_min * (1.0 + c) * (1.0 + 1e-12):
+        return False
+    lo = math.log(p_min / (1.0 + c))
+    hi = math.log(p_max)
+    for _ in range(BISECT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if _arb_net(V, B, first, count, math.exp(mid), c) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    # An order book's depth comes in steps, so the two ends of the final bracket can differ by
+    # a whole level: sell as at the lower end (sells >= buys there), buy as at the upper end
+    # (buys >= sells), and trade the smaller total on both sides - units are conserved exactly
+    # and a level hit at the clearing price is taken in part.
+    t_sell = math.exp(lo) * (1.0 + c)
+    t_buy = math.exp(hi)
+    sells = 0.0
+    buys = 0.0
+    for v in range(first, first + count):
+        if V[v].price > t_sell:
+            sells += venue_units_to(V, B, v, t_sell, 1)
+        elif V[v].price < t_buy:
+            buys += venue_units_to(V, B, v, t_buy, -1)
+    trade = min(sells, buys) * A[a].arb_speed
+    if trade <= 0.0:
+        return False
+    profit = 0.0
+    moved = False
+    for v in range(first, first + count):
+        before = V[v].price
+        if before > t_sell:
+            q = venue_units_to(V, B, v, t_sell, 1) * (trade / sells)
+            got, filled = venue_sell(V, B, v, q, eps)
+            profit += got
+            O_.v[v].arb_sold_units += filled
+        elif before < t_buy:
+            q = venue_units_to(V, B, v, t_buy, -1) * (trade / buys)
+            paid, filled = venue_buy(V, B, v, q, eps)
+            profit -= paid
+            O_.v[v].arb_bought_units += filled
+        if abs(V[v].price - before) > tol * before:
+            moved = True
+    O_.a[a].arbitrage_profit_usd += profit
+    A[a].price = V[first].price
+    return moved
+
+
+# ---------------------------------------------------------------------------------------------
 # Black–Scholes (options vaults, MODEL.md §3 options)
 # ---------------------------------------------------------------------------------------------
 
@@ -272,14 +502,30 @@ def bs_delta_value(kind, s, k, tau, vol, r):
 
 
 @njit(cache=True, error_model="numpy")
-def asset_sell_quote(A, V, B, a, q, eps):
+def _market_quote(A, V, B, Pr, X, p, a, q, eps):
+    """What selling ``q`` units of a traded asset on its venue(s) would raise now for protocol
+    ``p``: through its fixed route, or split optimally across several venues."""
+    first = A[a].venue_start
+    count = A[a].venue_count
+    if count == 1:
+        return venue_sell_quote(V, B, first, q, eps)
+    if Pr.route_on[p, a] == 1:
+        total = 0.0
+        for v in range(first, first + count):
+            total += venue_sell_quote(V, B, v, q * Pr.route[p, v], eps)
+        return total
+    return route_quote(V, B, first, count, q, eps, X.vq[1])
+
+
+@njit(cache=True, error_model="numpy")
+def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
 
     A pegged asset is quoted through its ratio market (or converted at the ratio) and then the
     market of the asset it is pegged to; an asset without a market at its price.
     """
     if A[a].kind == ASSET_MARKET:
-        return venue_sell_quote(V, B, A[a].venue_start, q, eps)
+        return _market_quote(A, V, B, Pr, X, p, a, q, eps)
     if A[a].kind == ASSET_PEGGED:
         to = A[a].peg_to
         if A[a].venue_count > 0:
@@ -287,7 +533,7 @@ def asset_sell_quote(A, V, B, a, q, eps):
         else:
             to_units = q * A[a].peg_ratio
         if A[to].kind == ASSET_MARKET:
-            return venue_sell_quote(V, B, A[to].venue_start, to_units, eps)
+            return _market_quote(A, V, B, Pr, X, p, to, to_units, eps)
         return to_units * A[to].price
     return q * A[a].price
 
@@ -323,7 +569,8 @@ def _value_position(L, Pr, X, i, p):
         a = L.col_asset[k]
         val = L.col_units[k] * X.pa[PA_ORACLE, p, a]
         col_value += val
-        col_adj += val * (Pr.lt[p, a] * (1.0 - X.pa[PA_ADJ, p, a]))
+        # coordination lowers the threshold first (lt_cut), dynamic risk then scales it
+        col_adj += val * (max(0.0, Pr.lt[p, a] - L.lt_cut[i]) * (1.0 - X.pa[PA_ADJ, p, a]))
         if val > i_val:
             i_val = val
             i_star = k
@@ -429,7 +676,7 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
         # --- round: liquidators: profitable at the current market, within their capital ---
         profit = 0.0
         if Pr.rec[p].min_profit > -np.inf:
-            profit = asset_sell_quote(A, V, B, a_col, seize, eps) - repay_usd
+            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, seize, eps) - repay_usd
             if profit < Pr.rec[p].min_profit:
                 O_.p[p].skipped_unprofitable += 1
                 continue
@@ -545,7 +792,8 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
         if debt_value > col:
             X.p[p].shortfall += debt_value - col
         if C.status[i] == POS_OPEN:
-            if C.debt[i] <= 0.0 or col >= Pr.rec[p].liq_ratio * (1.0 + adj) * debt_value:
+            ratio = (Pr.rec[p].liq_ratio + C.ratio_add[i]) * (1.0 + adj)
+            if C.debt[i] <= 0.0 or col >= ratio * debt_value:
                 continue
             if PS.paused[p] == 1:  # circuit breaker: no new auction this step
                 X.p[p].deferred_n += 1
@@ -575,7 +823,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             lot = X.pa[PA_LOT, p, a]
             if lot <= 0.0:
                 continue  # an asset without a market quotes at its price: never stressed
-            quote = asset_sell_quote(A, V, B, a, lot, eps)
+            quote = asset_sell_quote(A, V, B, Pr, X, p, a, lot, eps)
             if 1.0 - quote / (lot * A[a].price) > Pr.rec[p].auction_max_slippage:
                 X.pai[PAI_STRESSED, p, a] = 1
     # --- round: auction the lots ---
@@ -708,7 +956,8 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
         equity = Pp.margin[i] + size * (o - Pp.entry[i])
         if equity < 0.0:
             X.p[p].shortfall -= equity
-        if equity >= Pr.rec[p].maintenance * (1.0 + X.pa[PA_ADJ, p, a]) * abs(size) * o:
+        mm = (Pr.rec[p].maintenance + Pp.mm_add[i]) * (1.0 + X.pa[PA_ADJ, p, a])
+        if equity >= mm * abs(size) * o:
             continue
         if PS.paused[p] == 1:  # circuit breaker: the close waits
             X.p[p].deferred_n += 1
@@ -1029,7 +1278,71 @@ def _ratio(A, V, a):
 
 
 @njit(cache=True, error_model="numpy")
-def _execute(A, V, B, X, O_, trace_row, eps):
+def _venue_trade(V, B, O_, v, q, side, eps):
+    """One trade of ``q`` units on venue ``v``; returns (USD, units filled, slippage)."""
+    before = V[v].price
+    if side > 0:
+        got, filled = venue_sell(V, B, v, q, eps)
+        O_.v[v].sold_units += filled
+        O_.v[v].proceeds_usd += got
+        slip = filled * before - got
+    else:
+        got, filled = venue_buy(V, B, v, q, eps)
+        O_.v[v].bought_units += filled
+        O_.v[v].cost_usd += got
+        slip = got - filled * before
+    O_.v[v].slippage_usd += slip
+    return got, filled, slip
+
+
+@njit(cache=True, error_model="numpy")
+def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
+    """A round's net order of ``q`` units (side +1 sells, -1 buys) on an asset with several
+    venues: the shares of protocols with a fixed route first, then the rest split optimally.
+    Returns (USD, units filled, slippage)."""
+    first = A[a].venue_start
+    count = A[a].venue_count
+    side_total = 0.0
+    routed = 0.0
+    for v in range(first, first + count):
+        X.vq[0, v] = 0.0
+    for p in range(X.pa.shape[1]):
+        f = side * X.pa[PA_FLOW, p, a]
+        if f <= 0.0:
+            continue
+        side_total += f
+        if Pr.route_on[p, a] == 1:
+            routed += f
+    if side_total > 0.0 and routed > 0.0:
+        for p in range(X.pa.shape[1]):
+            f = side * X.pa[PA_FLOW, p, a]
+            if f > 0.0 and Pr.route_on[p, a] == 1:
+                share = q * f / side_total
+                for v in range(first, first + count):
+                    X.vq[0, v] += share * Pr.route[p, v]
+    usd = 0.0
+    filled = 0.0
+    slip = 0.0
+    for v in range(first, first + count):
+        if X.vq[0, v] > 0.0:
+            g, f, sl = _venue_trade(V, B, O_, v, X.vq[0, v], side, eps)
+            usd += g
+            filled += f
+            slip += sl
+    rest = q if side_total <= 0.0 else q * ((side_total - routed) / side_total)
+    if rest > 0.0:
+        route_split(V, B, first, count, rest, side, eps, X.vq[1])
+        for v in range(first, first + count):
+            if X.vq[1, v] > 0.0:
+                g, f, sl = _venue_trade(V, B, O_, v, X.vq[1, v], side, eps)
+                usd += g
+                filled += f
+                slip += sl
+    return usd, filled, slip
+
+
+@njit(cache=True, error_model="numpy")
+def _execute(A, V, B, Pr, X, O_, trace_row, eps):
     """Execute the round's orders. Sells and buys of an asset cross at the round-start price;
     only the net goes to the market. A pegged asset's net goes through its ratio market (or
     converts at its ratio), and the units of its peg target it yields (or costs) join that
@@ -1116,7 +1429,28 @@ def _execute(A, V, B, X, O_, trace_row, eps):
         b_filled = crossed
         proceeds = crossed * p0
         cost = crossed * p0
-        if A[a].kind == ASSET_MARKET:
+        moved = False
+        if A[a].kind == ASSET_MARKET and A[a].venue_count > 1:
+            v = A[a].venue_start
+            for w in range(v, v + A[a].venue_count):
+                V[w].before = V[w].price
+            if net > 0.0:
+                got, filled, slip = _execute_venues(A, V, B, Pr, X, O_, a, net, 1, eps)
+                proceeds += got
+                s_filled += filled
+                O_.a[a].slippage_usd += slip
+                O_.a[a].unfilled_units += net - filled
+            elif net < 0.0:
+                paid, filled, slip = _execute_venues(A, V, B, Pr, X, O_, a, -net, -1, eps)
+                cost += paid
+                b_filled += filled
+                O_.a[a].slippage_usd += slip
+                O_.a[a].unfilled_units += -net - filled
+            for w in range(v, v + A[a].venue_count):
+                if V[w].price != V[w].before:
+                    moved = True
+            A[a].price = V[v].price  # the primary venue's price is the asset's
+        elif A[a].kind == ASSET_MARKET:
             v = A[a].venue_start
             if net > 0.0:
                 got, filled = venue_sell(V, B, v, net, eps)
@@ -1124,12 +1458,18 @@ def _execute(A, V, B, X, O_, trace_row, eps):
                 s_filled += filled
                 O_.a[a].slippage_usd += filled * p0 - got
                 O_.a[a].unfilled_units += net - filled
+                O_.v[v].sold_units += filled
+                O_.v[v].proceeds_usd += got
+                O_.v[v].slippage_usd += filled * p0 - got
             elif net < 0.0:
                 paid, filled = venue_buy(V, B, v, -net, eps)
                 cost += paid
                 b_filled += filled
                 O_.a[a].slippage_usd += paid - filled * p0
                 O_.a[a].unfilled_units += -net - filled
+                O_.v[v].bought_units += filled
+                O_.v[v].cost_usd += paid
+                O_.v[v].slippage_usd += paid - filled * p0
             A[a].price = V[v].price  # one venue per asset: its price is the asset's
         else:
             # no market: the counterparty is the numeraire itself, at the price
@@ -1148,7 +1488,7 @@ def _execute(A, V, B, X, O_, trace_row, eps):
         O_.a[a].sale_proceeds_usd += proceeds
         O_.a[a].purchase_cost_usd += cost
         O_.a[a].traded_notional_usd += (s_units + b_units) * p0
-        if A[a].price != p0 and net != 0.0:
+        if (A[a].price != p0 or moved) and net != 0.0:
             for p in range(n_p):
                 if X.pa[PA_FLOW, p, a] * net > 0.0:
                     X.pai[PAI_MOVED_NOW, p, a] = 1
@@ -1232,6 +1572,11 @@ def _apply_recovery(A, V, B, X, f):
         if A[a].venue_count == 0:
             continue
         v = A[a].venue_start
+        if A[a].venue_count > 1:  # each venue toward its own exogenous price
+            for w in range(v, v + A[a].venue_count):
+                venue_recenter(V, B, w, V[w].price + f * (V[w].shocked - V[w].price), 1.0)
+            A[a].price = V[v].price
+            continue
         if A[a].kind == ASSET_PEGGED:
             target = V[v].price + f * (X.a[a].shocked_ratio - V[v].price)
         else:
@@ -1260,7 +1605,15 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             continue
         X.a[a].shocked *= 1.0 + r
         new_price = A[a].price * (1.0 + r)
-        if kind == ASSET_MARKET:
+        if kind == ASSET_MARKET and A[a].venue_count > 1:
+            # every venue moves with the asset, and by its own `ASSET@VENUE` return on top
+            v0 = A[a].venue_start
+            for v in range(v0, v0 + A[a].venue_count):
+                move = (1.0 + r) * (1.0 + path.venue_returns[t, v])
+                V[v].shocked *= move
+                venue_recenter(V, B, v, V[v].price * move, m * path.venue_liquidity[t, v])
+            new_price = V[v0].price
+        elif kind == ASSET_MARKET:
             v = A[a].venue_start
             venue_recenter(V, B, v, new_price, m)
             new_price = V[v].price
@@ -1286,10 +1639,47 @@ def _push_history(A, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _set_oracles(A, Pr, X, t, out, market):
+def _venue_oracle(A, V, Pr, X, p, a, kind):
+    """A spot (on a listed venue), median or vwap price of asset ``a`` over its venues, as
+    protocol ``p`` reads it (its listed venues; all of them when it lists none of the asset's)."""
+    first = A[a].venue_start
+    count = A[a].venue_count
+    if count <= 1 or A[a].kind != ASSET_MARKET:
+        return A[a].price
+    listed = 0
+    for v in range(first, first + count):
+        listed += Pr.oracle_venue[p, v]
+    n = 0
+    weight = 0.0
+    total = 0.0
+    for v in range(first, first + count):
+        if listed > 0 and Pr.oracle_venue[p, v] == 0:
+            continue
+        if kind == ORACLE_SPOT:
+            return V[v].price
+        # insertion sort into vtmp[:n] (at most 16 venues)
+        k = n
+        while k > 0 and X.vtmp[k - 1] > V[v].price:
+            X.vtmp[k] = X.vtmp[k - 1]
+            k -= 1
+        X.vtmp[k] = V[v].price
+        n += 1
+        weight += V[v].weight
+        total += V[v].weight * V[v].price
+    if kind == ORACLE_SPOT:
+        return A[a].price
+    if kind == ORACLE_VWAP:
+        return total / weight
+    if n % 2 == 1:
+        return X.vtmp[n // 2]
+    return 0.5 * (X.vtmp[n // 2 - 1] + X.vtmp[n // 2])
+
+
+@njit(cache=True, error_model="numpy")
+def _set_oracles(A, V, Pr, X, t, out, market):
     """Every protocol's oracle prices into ``out`` [P, A]: spot, lagged by rounds or steps,
-    a twap over rounds, or the exogenous path only; then the feed's floor. With ``market``
-    every protocol reads the market price itself (marking to market)."""
+    a twap over rounds, the exogenous path only, or aggregated over venues; then the feed's
+    floor. With ``market`` every protocol reads the market price itself (marking to market)."""
     h = X.hist.shape[0]
     c = X.hist_count[0]
     for p in range(out.shape[0]):
@@ -1300,8 +1690,12 @@ def _set_oracles(A, Pr, X, t, out, market):
         kind = Pr.rec[p].oracle_kind
         n = Pr.rec[p].oracle_n
         for a in range(out.shape[1]):
-            if kind == ORACLE_SPOT:
+            if kind == ORACLE_SPOT and A[a].venue_count > 1:
+                o = _venue_oracle(A, V, Pr, X, p, a, kind)
+            elif kind == ORACLE_SPOT:
                 o = A[a].price
+            elif kind in (ORACLE_MEDIAN, ORACLE_VWAP):
+                o = _venue_oracle(A, V, Pr, X, p, a, kind)
             elif kind == ORACLE_LAG_ROUNDS:
                 o = X.hist[max(0, c - 1 - n) % h, a]
             elif kind == ORACLE_LAG_STEPS:
@@ -1400,10 +1794,10 @@ def _set_par(A, Pr, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, t, market):
+def _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, t, market):
     """Every protocol's shortfall at its oracle (or, with ``market``, at market prices) now,
     without acting (into ``X.p[p].shortfall``)."""
-    _set_oracles(A, Pr, X, t, X.pa[PA_ORACLE], market)
+    _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], market)
     _set_par(A, Pr, X)
     for _i in range(X.p.shape[0]):
         X.p[_i].shortfall = 0.0
@@ -1464,7 +1858,7 @@ def _index_rebuild(L, C, Pp, Lv, Pr, X):
                 h = 0.0
             else:
                 col, _ = _vault_value(C, X, i, p)
-                h = col / (Pr.rec[p].liq_ratio * C.debt[i] * X.p[p].par)
+                h = col / ((Pr.rec[p].liq_ratio + C.ratio_add[i]) * C.debt[i] * X.p[p].par)
         X.health[off[1] + i] = h
     for i in range(Pp.protocol.shape[0]):
         h = np.inf
@@ -1476,7 +1870,7 @@ def _index_rebuild(L, C, Pp, Lv, Pr, X):
                 # mark over liquidation price (longs), liquidation price over mark (shorts)
                 o = X.pa[PA_ORACLE, p, Pp.asset[i]]
                 size = Pp.size[i]
-                mm = Pr.rec[p].maintenance
+                mm = Pr.rec[p].maintenance + Pp.mm_add[i]
                 if size > 0.0:
                     liq = (size * Pp.entry[i] - Pp.margin[i]) / (size * (1.0 - mm))
                     if liq > 0.0:
@@ -1613,7 +2007,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         _index_all(X)
 
     # S_0: shortfall before any shock
-    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, 0, False)
+    _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, 0, False)
     for p in range(n_p):
         stress_prev[p] = X.p[p].shortfall
 
@@ -1622,7 +2016,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
     work = 0  # positions visited, against prm.work_budget
     for t in range(n_t):
         # the breakers' reference: each protocol's oracle before this step's shock
-        _set_oracles(A, Pr, X, t, X.pa[PA_REF_ORACLE], False)
+        _set_oracles(A, V, Pr, X, t, X.pa[PA_REF_ORACLE], False)
         for a in range(n_a):
             X.a[a].last_price = A[a].price
             X.a[a].vol2 = 0.0
@@ -1642,7 +2036,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             trace_row = n_trace if n_trace < prm.trace_cap else -1
             # --- round: oracle prices, circuit breakers, dynamic risk ---
             _push_history(A, X)
-            _set_oracles(A, Pr, X, t, X.pa[PA_ORACLE], False)
+            _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], False)
             _set_par(A, Pr, X)
             _check_breakers(Pr, PS, X, O_)
             _dynamic_risk(A, Pr, X)
@@ -1686,7 +2080,13 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---
-            _execute(A, V, B, X, O_, trace_row, eps)
+            _execute(A, V, B, Pr, X, O_, trace_row, eps)
+            # --- round: arbitrage between the venues of each asset ---
+            arbitraged = False
+            for a in range(n_a):
+                several = A[a].kind == ASSET_MARKET and A[a].venue_count > 1
+                if several and arbitrage(A, V, B, O_, a, eps, tol):
+                    arbitraged = True
             # --- round: settle ---
             for p in range(n_p):
                 if Pr.rec[p].kind != PROTO_LENDING:
@@ -1760,7 +2160,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                         total += X.pa[PA_ORDERS, p, a]
                     O_.trace_flow_units[trace_row, p] = total
                 O_.counters[1] = n_trace + 1
-            if not any_acted and not repriced and not _oracles_moving(A, Pr, X, tol):
+            quiet = not any_acted and not repriced and not arbitraged
+            if quiet and not _oracles_moving(A, Pr, X, tol):
                 converged = True
                 break
             if any_acted:
@@ -1781,11 +2182,11 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
     for p in range(n_p):
         O_.p[p].haircut = PS.haircut[p]
     # final shortfall at the final prices
-    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, n_t, False)
+    _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, n_t, False)
     for p in range(n_p):
         O_.p[p].shortfall_usd = X.p[p].shortfall
     # the same at market prices: what a stale, lagged or floored oracle hides
-    _measure_shortfall(A, L, C, Pp, Lv, Op, Pr, PS, X, n_t, True)
+    _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, n_t, True)
     for p in range(n_p):
         O_.p[p].market_shortfall_usd = X.p[p].shortfall
     return status

@@ -26,6 +26,8 @@ ORACLE_LAG_ROUNDS = 1
 ORACLE_LAG_STEPS = 2
 ORACLE_TWAP = 3
 ORACLE_EXTERNAL = 4
+ORACLE_MEDIAN = 5  # median over the asset's venues (those the protocol lists)
+ORACLE_VWAP = 6  # weighted mean over the venues, weights `volume_usd`
 
 # Venue (market) kinds, MODEL.md §2.
 VENUE_CPMM = 0
@@ -76,6 +78,8 @@ ASSET_DTYPE = np.dtype(
         ("peg_to", I8),  # ASSET_PEGGED: the asset it is pegged to; -1 otherwise
         ("peg_ratio", F8),  # ASSET_PEGGED: state: units of `peg_to` per unit
         ("peg_route", I8),  # ASSET_PEGGED: 1 sell the `peg_to` units a sale yields
+        ("arb_speed", F8),  # share of the arbitrage trade done per round (several venues)
+        ("arb_cost", F8),  # relative gap arbitrage leaves open
     ],
     align=True,
 )
@@ -98,6 +102,9 @@ VENUE_DTYPE = np.dtype(
         ("bid_count", I8),
         ("ask_start", I8),
         ("ask_count", I8),
+        ("shocked", F8),  # state: the venue's exogenous price (start x prod (1 + r)(1 + r_venue))
+        ("weight", F8),  # vwap oracle weight (volume_usd; 1 when the asset's venues give none)
+        ("before", F8),  # scratch: price before this round's trade
     ],
     align=True,
 )
@@ -182,6 +189,21 @@ OUT_ASSET_DTYPE = np.dtype(
         ("traded_notional_usd", F8),  # gross orders x round-start price
         ("slippage_usd", F8),
         ("unfilled_units", F8),  # orders the market could not absorb
+        ("arbitrage_profit_usd", F8),  # what arbitrage between its venues earned
+    ],
+    align=True,
+)
+
+#: Per venue results the kernel fills.
+OUT_VENUE_DTYPE = np.dtype(
+    [
+        ("sold_units", F8),  # units the round's net sales put on this venue (filled)
+        ("bought_units", F8),
+        ("proceeds_usd", F8),
+        ("cost_usd", F8),
+        ("slippage_usd", F8),  # against the venue's own price before each trade
+        ("arb_sold_units", F8),  # units arbitrageurs sold here
+        ("arb_bought_units", F8),
     ],
     align=True,
 )
@@ -283,6 +305,7 @@ class Lending(NamedTuple):
     debt_asset: np.ndarray  # i8[K]
     debt_units: np.ndarray  # f8[K] state
     rank: np.ndarray  # i8[N] order of (protocol, account) names: the tie-break of liquidators
+    lt_cut: np.ndarray  # f8[N] coordination: subtracted from every liquidation threshold
 
 
 class Cdp(NamedTuple):
@@ -298,6 +321,7 @@ class Cdp(NamedTuple):
     tab: np.ndarray  # f8[N] state: stablecoin units the auction still has to raise
     tab0: np.ndarray  # f8[N] state: the tab when the auction started
     raised: np.ndarray  # f8[N] scratch: USD raised this round (zero-bid lots, then sales)
+    ratio_add: np.ndarray  # f8[N] coordination: added to the liquidation ratio
 
 
 class Perp(NamedTuple):
@@ -312,6 +336,7 @@ class Perp(NamedTuple):
     adl_cut: np.ndarray  # f8[N] state: USD taken by auto-deleveraging
     realized: np.ndarray  # f8[N] state: USD returned to the owner when it was closed
     pending: np.ndarray  # f8[N] scratch: signed units being closed this round
+    mm_add: np.ndarray  # f8[N] coordination: added to the maintenance margin
 
 
 class Leveraged(NamedTuple):
@@ -349,10 +374,24 @@ class ProtocolState(NamedTuple):
 
 
 class Path(NamedTuple):
-    """The exogenous shock path: per step ``t`` and asset ``a``."""
+    """The exogenous shock path: per step ``t`` and asset ``a`` (and venue ``v``)."""
 
     returns: np.ndarray  # f8[T, A]
     liquidity: np.ndarray  # f8[T, A] multiplier of market liquidity (1 = unchanged)
+    # ``ASSET@VENUE`` keys: one venue's extra return and multiplier. None (sweeps, Monte Carlo
+    # paths) means none; :func:`with_venues` fills them in before the kernel sees the path.
+    venue_returns: np.ndarray | None = None  # f8[T, V]
+    venue_liquidity: np.ndarray | None = None  # f8[T, V]
+
+
+def with_venues(path: Path, n_venues: int) -> Path:
+    """The path with venue arrays (zeros and ones when it has none): one kernel signature."""
+    if path.venue_returns is not None and path.venue_liquidity is not None:
+        return path
+    n_t = path.returns.shape[0]
+    return path._replace(
+        venue_returns=np.zeros((n_t, n_venues), F8), venue_liquidity=np.ones((n_t, n_venues), F8)
+    )
 
 
 #: Health buckets of the position index: bucket k holds health in [e^(kw), e^((k+1)w)) with
@@ -381,6 +420,9 @@ class Protocols(NamedTuple):
     oracle_floor: np.ndarray  # f8[P, A] the feed never reports below this (0: no floor)
     uses: np.ndarray  # i8[P, A+1] 1 where the protocol depends on the asset's price; column A:
     # it lent to a protocol of the scenario ("credit")
+    oracle_venue: np.ndarray  # i8[P, V] 1 for the venues its oracle lists (none listed: all)
+    route: np.ndarray  # f8[P, V] fixed route: share of its flow sent to each venue
+    route_on: np.ndarray  # i8[P, A] 1 where the route applies (the asset has all its venues)
 
 
 class Outputs(NamedTuple):
@@ -388,6 +430,7 @@ class Outputs(NamedTuple):
 
     p: np.recarray  # OUT_PROTOCOL_DTYPE[P]
     a: np.recarray  # OUT_ASSET_DTYPE[A]
+    v: np.recarray  # OUT_VENUE_DTYPE[V]
     seized_units: np.ndarray  # f8[P, A]
     repaid_units: np.ndarray  # f8[P, A]
     written_off_units: np.ndarray  # f8[P, A]
@@ -408,6 +451,7 @@ class OutputView:
 
     _P: ClassVar[frozenset[str]] = frozenset(OUT_PROTOCOL_DTYPE.names or ())
     _A: ClassVar[frozenset[str]] = frozenset(OUT_ASSET_DTYPE.names or ())
+    _V: ClassVar[frozenset[str]] = frozenset(f"venue_{n}" for n in OUT_VENUE_DTYPE.names or ())
     _SPLIT: ClassVar[dict[str, tuple[str, str]]] = {
         "step_rounds": ("steps", "rounds"),
         "step_converged": ("steps", "converged"),
@@ -430,6 +474,8 @@ class OutputView:
             return np.asarray(raw.p[name])
         if name in self._A:
             return np.asarray(raw.a[name])
+        if name in self._V:
+            return np.asarray(raw.v[name.removeprefix("venue_")])
         if name in self._SPLIT:
             table, field = self._SPLIT[name]
             return np.asarray(getattr(raw, table)[field])
@@ -439,7 +485,9 @@ class OutputView:
         return getattr(raw, name)
 
 
-def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int) -> Outputs:
+def empty_outputs(
+    n_protocols: int, n_assets: int, n_steps: int, trace_cap: int, n_venues: int
+) -> Outputs:
     """Zeroed outputs sized for a scenario (distress markers start at -1)."""
     P, A, T, R = n_protocols, n_assets, n_steps, trace_cap
     E = max(1, P * max(P - 1, 0) * (A + 1))  # A + 1: the "credit" channel
@@ -450,6 +498,7 @@ def empty_outputs(n_protocols: int, n_assets: int, n_steps: int, trace_cap: int)
     return Outputs(
         p=p,
         a=records(OUT_ASSET_DTYPE, A),
+        v=records(OUT_VENUE_DTYPE, n_venues),
         seized_units=np.zeros((P, A), F8),
         repaid_units=np.zeros((P, A), F8),
         written_off_units=np.zeros((P, A), F8),
@@ -492,10 +541,16 @@ class Scratch(NamedTuple):
     ix_meta: np.ndarray  # i8[3]: active count, last bucket included, rebuild requested
     ix_offsets: np.ndarray  # i8[5]: first position of lending, cdp, perp, leveraged; total
     ix_ref: np.ndarray  # f8[P, A] oracle prices the health was measured at
+    vq: np.ndarray  # f8[2, V] units per venue: fixed routes (row 0), the optimal split (row 1)
+    vtmp: np.ndarray  # f8[V] venue prices being aggregated (median)
 
 
 def new_scratch(
-    protocols: Protocols, n_assets: int, sizes: tuple[int, int, int, int], n_steps: int
+    protocols: Protocols,
+    n_assets: int,
+    n_venues: int,
+    sizes: tuple[int, int, int, int],
+    n_steps: int,
 ) -> Scratch:
     """Working arrays of one run; the price history is as long as the longest oracle window."""
     P, A = protocols.rec.shape[0], n_assets
@@ -529,6 +584,8 @@ def new_scratch(
         ix_meta=np.zeros(3, I8),
         ix_offsets=offsets,
         ix_ref=np.zeros((P, A), F8),
+        vq=np.zeros((2, n_venues), F8),
+        vtmp=np.zeros(max(1, n_venues), F8),
     )
 
 

@@ -28,7 +28,7 @@ def asset_index(compiled: Compiled, name: str, option: str, liquidity: bool = Fa
             Location(option),
             hint="shock the backing asset instead",
         )
-    if liquidity and asset.market is None:
+    if liquidity and asset.market is None and asset.venues is None:
         raise InputError.single(
             f"asset {name!r} has no market, so its liquidity cannot be scaled",
             Location(option),

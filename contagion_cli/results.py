@@ -87,6 +87,24 @@ class ProtocolResult:
 
 
 @dataclass(frozen=True)
+class VenueResult:
+    """One venue of an asset that trades on several (docs/model.md 3j)."""
+
+    name: str
+    final_price: float
+    sold_units: float  # liquidation flow sold here (filled)
+    bought_units: float
+    proceeds_usd: float
+    cost_usd: float
+    slippage_usd: float  # against the venue's own price before each trade
+    arbitrage_sold_units: float  # units arbitrageurs sold here (it was dear)
+    arbitrage_bought_units: float  # ... bought here (it was cheap)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
 class AssetResult:
     name: str
     start_price: float
@@ -101,9 +119,15 @@ class AssetResult:
     slippage_usd: float
     slippage_bps: float
     unfilled_units: float
+    #: assets with several venues only: per venue, and what arbitrage between them earned
+    venues: list[VenueResult] | None = None
+    arbitrage_profit_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        out = _clean(asdict(self))
+        if self.venues is None:
+            del out["venues"], out["arbitrage_profit_usd"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -138,6 +162,42 @@ class EntityResult:
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
+class CoordinatedEntity:
+    """An entity the coordination layer asked for more margin (docs/model.md 3k)."""
+
+    account: str
+    leverage: float | None  # aggregate, at the start (None: equity <= 0)
+    margin_add: float
+    requirements: list[dict[str, Any]]  # protocol, measure, asset, without, with
+    liquidated_positions: int  # with coordination
+    liquidated_positions_without: int
+    loss_usd: float  # with coordination
+    loss_usd_without: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+
+@dataclass(frozen=True)
+class CoordinationResult:
+    """What the coordination layer changed: whom it adjusted, and the run without it."""
+
+    participants: list[str]
+    max_entity_leverage: float
+    margin_add_per_leverage: float
+    max_margin_add: float
+    adjusted_entities: int
+    adjusted_positions: int
+    entities: list[CoordinatedEntity]  # the largest margin adds (at most 50)
+    without: dict[str, Any]  # headline metrics of the same run without coordination
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _clean(asdict(self))
+        out["entities"] = [e.to_dict() for e in self.entities]
+        return out
 
 
 @dataclass(frozen=True)
@@ -189,6 +249,7 @@ class RunResult:
     trace: list[TraceRound] = field(default_factory=list)
     trace_truncated: bool = False
     entities: list[EntityResult] | None = None
+    coordination: CoordinationResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -213,6 +274,8 @@ class RunResult:
         }
         if self.entities is not None:
             out["entities"] = [e.to_dict() for e in self.entities]
+        if self.coordination is not None:
+            out["coordination"] = self.coordination.to_dict()
         if self.trace:
             out["trace"] = [r.to_dict() for r in self.trace]
             out["trace_truncated"] = self.trace_truncated

@@ -48,6 +48,16 @@ Bonus = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 Return = Annotated[float, Field(gt=-1, le=100, allow_inf_nan=False)]
 LiquidityMultiplier = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
 
+#: A shock step's key: an asset, or ``ASSET@VENUE`` for a return or multiplier of one venue.
+ShockKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-+]*(@[A-Za-z0-9][A-Za-z0-9_\-+]*)?$",
+        min_length=1,
+        max_length=129,
+    ),
+]
+
 #: A shock step's key that holds liquidity multipliers; therefore not an asset name.
 LIQUIDITY_KEY = "liquidity"
 
@@ -82,7 +92,15 @@ class Settings(Strict):
 
 
 # --- markets -----------------------------------------------------------------------------------
-class CpmmMarket(Strict):
+class MarketBase(Strict):
+    volume_usd: PositiveUsd | None = Field(
+        None,
+        description="Traded volume of this venue (USD): its weight in a `vwap` oracle. Default: "
+        "equal weights.",
+    )
+
+
+class CpmmMarket(MarketBase):
     """Constant-product pool (Uniswap v2). price = quote_reserve / base_reserve."""
 
     type: Literal["cpmm"]
@@ -93,7 +111,7 @@ class CpmmMarket(Strict):
     )
 
 
-class LinearMarket(Strict):
+class LinearMarket(MarketBase):
     """Kyle-lambda impact: selling q units from P moves the price to P·max(ε, 1 − λ·q·P)."""
 
     type: Literal["linear"]
@@ -102,7 +120,7 @@ class LinearMarket(Strict):
     )
 
 
-class ExponentialMarket(Strict):
+class ExponentialMarket(MarketBase):
     """Exponential impact (Cifuentes–Ferrucci–Shin): P·e^(−αq). Give `alpha` or `depth_usd`."""
 
     type: Literal["exponential"]
@@ -123,7 +141,7 @@ class ExponentialMarket(Strict):
 BookLevel = Annotated[list[float], Field(min_length=2, max_length=2)]
 
 
-class OrderbookMarket(Strict):
+class OrderbookMarket(MarketBase):
     """A limit order book: levels ``[price_offset, units]`` relative to the mid price.
 
     Bids have offsets in (−1, 0], best first; asks have offsets >= 0, best first. Asks default to
@@ -141,6 +159,21 @@ Market = Annotated[
 
 
 # --- assets ------------------------------------------------------------------------------------
+class Arbitrage(Strict):
+    """How fast arbitrage joins an asset's venues (docs/model.md 3j)."""
+
+    speed: HalfOpenFraction = Field(
+        1.0,
+        description="Share of the arbitrage trade that happens at the end of each round (1: "
+        "venue prices meet within the cost every round).",
+    )
+    cost: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(
+        0.0,
+        description="Relative price gap arbitrage leaves open (gas, fees, bridging): venues "
+        "stay within (1 + cost) of each other.",
+    )
+
+
 class Peg(Strict):
     to: Name = Field(description="The asset it is pegged to.")
     ratio: Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)] = Field(
@@ -164,6 +197,15 @@ class Asset(Strict):
         None,
         description="Where liquidation flow of this asset is executed. No market: the price only "
         "moves with the shock path (a numeraire stablecoin stays at its price).",
+    )
+    venues: Annotated[dict[Name, Market], Field(min_length=1, max_length=16)] | None = Field(
+        None,
+        description="Several markets where the asset trades at once (instead of `market`); the "
+        "first listed is the primary venue, whose price is the asset's. Liquidation flow is "
+        "routed across them and arbitrage joins their prices (docs/model.md 3j).",
+    )
+    arbitrage: Arbitrage | None = Field(
+        None, description="Arbitrage between the venues (default: speed 1, cost 0)."
     )
     issuer: Name | None = Field(
         None,
@@ -202,11 +244,17 @@ class LendingPosition(Strict):
 class OracleSettings(Strict):
     """How a protocol reads prices (MODEL.md §4; docs/model.md "Oracles")."""
 
-    type: Literal["spot", "lagged", "twap", "external"] = Field(
+    type: Literal["spot", "lagged", "twap", "external", "median", "vwap"] = Field(
         "spot",
         description="spot: the market now; lagged: `rounds` rounds or `steps` steps behind; "
         "twap: the mean of the last `rounds` round prices; external: the exogenous shock path "
-        "only (an exchange-anchored feed that ignores on-chain impact).",
+        "only (an exchange-anchored feed that ignores on-chain impact); median / vwap: "
+        "aggregated over an asset's venues.",
+    )
+    venues: Annotated[list[Name], Field(min_length=1, max_length=64)] | None = Field(
+        None,
+        description="median / vwap: the venues aggregated (default: all of each asset's); "
+        "spot: the one venue read instead of the primary venue.",
     )
     rounds: Annotated[int, Field(ge=1, le=1000)] | None = Field(
         None, description="lagged / twap: how many rounds."
@@ -226,8 +274,20 @@ class OracleSettings(Strict):
             raise ValueError("a lagged oracle needs exactly one of 'rounds' and 'steps'")
         if self.type == "twap" and (self.rounds is None or self.steps is not None):
             raise ValueError("a twap oracle needs 'rounds' (its window), not 'steps'")
-        if self.type in ("spot", "external") and (self.rounds or self.steps):
+        if self.type in ("spot", "external", "median", "vwap") and (self.rounds or self.steps):
             raise ValueError(f"a {self.type} oracle takes no 'rounds' or 'steps'")
+        if self.venues is not None:
+            if self.type not in ("spot", "median", "vwap"):
+                raise ValueError(
+                    f"a {self.type} oracle reads no venues; 'venues' is for spot, median and vwap"
+                )
+            if self.type == "spot" and len(self.venues) != 1:
+                raise ValueError(
+                    "a spot oracle reads one venue: give exactly one in 'venues' "
+                    "(or use median / vwap)"
+                )
+            if len(set(self.venues)) != len(self.venues):
+                raise ValueError("a venue is listed twice in 'venues'")
         return self
 
 
@@ -282,11 +342,26 @@ class ProtocolBase(Strict):
         None, description="Overrides settings.liquidators for this protocol (lending)."
     )
     dynamic_risk: DynamicRisk | None = None
+    route: Annotated[dict[Name, HalfOpenFraction], Field(min_length=1, max_length=16)] | None = (
+        Field(
+            None,
+            description="Fixed split of this protocol's liquidation flow across venues "
+            "({venue: fraction}, fractions summing to 1); default: routed optimally across all "
+            "venues (docs/model.md 3j).",
+        )
+    )
     positions_file: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = Field(
         None,
         description="A CSV or Parquet file of more positions (columns in docs/books.md), "
         "relative to the scenario file.",
     )
+
+    @field_validator("route")
+    @classmethod
+    def _route_sums_to_one(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None and abs(sum(value.values()) - 1.0) > 1e-9:
+            raise ValueError(f"route fractions must sum to 1, found {sum(value.values()):.6g}")
+        return value
 
 
 class LendingProtocol(ProtocolBase):
@@ -431,9 +506,9 @@ class ShockStep(Strict):
     """One step of the path: ``asset: return`` pairs, and optional liquidity multipliers."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
-    __pydantic_extra__: dict[Name, Return] = Field(init=False)  # type: ignore[assignment]
+    __pydantic_extra__: dict[ShockKey, Return] = Field(init=False)  # type: ignore[assignment]
 
-    liquidity: dict[Name, LiquidityMultiplier] = Field(
+    liquidity: dict[ShockKey, LiquidityMultiplier] = Field(
         default_factory=dict,
         description="Multiplier of an asset's market liquidity from this step on (0.5 halves it).",
     )
@@ -453,6 +528,27 @@ ShockPath = Annotated[
 ]
 
 
+# --- coordination ------------------------------------------------------------------------------
+class Coordination(Strict):
+    """Protocols that share risk data tighten the margins of over-levered entities before the
+    shock (docs/model.md 3k)."""
+
+    enabled: bool = Field(True, description="false: as if there were no coordination block.")
+    max_entity_leverage: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = Field(
+        description="Aggregate leverage (exposure / equity across all protocols) above which an "
+        "entity is asked for more margin."
+    )
+    margin_add_per_leverage: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        description="Extra margin per unit of leverage above the maximum (LT lowered, "
+        "liquidation ratio and maintenance margin raised by it)."
+    )
+    max_margin_add: OpenFraction = Field(0.25, description="Largest extra margin.")
+    protocols: Annotated[list[Name], Field(min_length=1, max_length=1000)] | None = Field(
+        None,
+        description="The participating protocols (default: every lending, cdp and perp protocol).",
+    )
+
+
 # --- scenario ----------------------------------------------------------------------------------
 class Scenario(Strict):
     """A stress scenario: assets and their markets, protocols and positions, a shock path."""
@@ -463,6 +559,9 @@ class Scenario(Strict):
     assets: Annotated[dict[Name, Asset], Field(min_length=1, max_length=1000)]
     protocols: Annotated[dict[Name, Protocol], Field(min_length=1, max_length=1000)]
     shocks: ShockPath
+    coordination: Coordination | None = Field(
+        None, description="The cross-protocol risk coordination layer (docs/model.md 3k)."
+    )
     expected: Expectations | None = Field(
         None,
         description="The documented outcome of a historical event: checks on the run's metrics "

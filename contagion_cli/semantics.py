@@ -67,6 +67,20 @@ class _Checker:
             elif isinstance(proto, OptionsProtocol):
                 yield from self.check_options(name, proto)
         yield from self.check_shocks()
+        yield from self.check_coordination()
+
+    def venues_of(self, asset: str) -> dict[str, object]:
+        """The named venues of an asset ({} for none; a single `market` is called 'market')."""
+        a = self.s.assets.get(asset)
+        if a is None:
+            return {}
+        if a.venues is not None:
+            return dict(a.venues)
+        return {"market": a.market} if a.market is not None else {}
+
+    @property
+    def all_venues(self) -> set[str]:
+        return {v for asset in self.s.assets for v in self.venues_of(asset)}
 
     def issued(self, asset: str) -> bool:
         a = self.s.assets.get(asset)
@@ -88,6 +102,22 @@ class _Checker:
                     path,
                     f"{LIQUIDITY_KEY!r} is reserved (shock steps use it for multipliers)",
                     "rename the asset",
+                )
+            if asset.venues is not None and (
+                asset.market is not None or asset.peg is not None or asset.issuer is not None
+            ):
+                other = "market" if asset.market is not None else "peg" if asset.peg else "issuer"
+                yield self.problem(
+                    (*path, "venues"),
+                    f"'venues' cannot be combined with '{other}'",
+                    "several venues are for an asset with a price of its own; a single venue "
+                    "is 'market'",
+                )
+                continue
+            if asset.arbitrage is not None and (asset.venues is None or len(asset.venues) < 2):
+                yield self.problem(
+                    (*path, "arbitrage"),
+                    "'arbitrage' joins the venues of an asset: it needs at least two 'venues'",
                 )
             if asset.issuer is not None:
                 if asset.peg is not None:
@@ -112,21 +142,38 @@ class _Checker:
                     "'backing' needs 'issuer'",
                     "name the protocol that issued the token",
                 )
-            market = asset.market
-            if isinstance(market, CpmmMarket):
-                implied = market.quote_reserve / market.base_reserve
-                if abs(implied / asset.price - 1.0) > RESERVE_PRICE_TOLERANCE:
+            markets = (
+                {("market",): asset.market}
+                if asset.market is not None
+                else {("venues", v): m for v, m in (asset.venues or {}).items()}
+            )
+            for where, market in markets.items():
+                yield from self.check_market((*path, *where), market, asset.price)
+            if asset.venues is not None:
+                weights = [m.volume_usd is not None for m in asset.venues.values()]
+                if any(weights) and not all(weights):
+                    missing = [v for v, m in asset.venues.items() if m.volume_usd is None]
                     yield self.problem(
-                        (*path, "market", "quote_reserve"),
-                        f"reserves price the asset at {implied:.6g} "
-                        f"(quote_reserve / base_reserve) but its price is {asset.price:.6g}",
-                        f"set quote_reserve: {market.base_reserve * asset.price:.6g} "
-                        "(or change base_reserve or price)",
+                        (*path, "venues", missing[0]),
+                        "either every venue of an asset gives 'volume_usd' or none does",
+                        "a vwap oracle weights the venues by it",
                     )
-            elif isinstance(market, OrderbookMarket):
-                yield from self.check_book((*path, "market", "bids"), market.bids, side=-1)
-                if market.asks is not None:
-                    yield from self.check_book((*path, "market", "asks"), market.asks, side=+1)
+
+    def check_market(self, path: tuple[str | int, ...], market, price: float) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
+        if isinstance(market, CpmmMarket):
+            implied = market.quote_reserve / market.base_reserve
+            if abs(implied / price - 1.0) > RESERVE_PRICE_TOLERANCE:
+                yield self.problem(
+                    (*path, "quote_reserve"),
+                    f"reserves price the asset at {implied:.6g} "
+                    f"(quote_reserve / base_reserve) but its price is {price:.6g}",
+                    f"set quote_reserve: {market.base_reserve * price:.6g} "
+                    "(or change base_reserve or price)",
+                )
+        elif isinstance(market, OrderbookMarket):
+            yield from self.check_book((*path, "bids"), market.bids, side=-1)
+            if market.asks is not None:
+                yield from self.check_book((*path, "asks"), market.asks, side=+1)
 
     def check_pegged(self, name: str, asset) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
         path: tuple[str | int, ...] = ("assets", name)
@@ -172,6 +219,30 @@ class _Checker:
         for asset in proto.oracle.floor:
             if asset not in self.assets:
                 yield self.unknown_asset((*base, "oracle", "floor", asset), asset)
+        venues = self.all_venues
+        for v in proto.oracle.venues or ():
+            if v not in venues:
+                yield self.problem(
+                    (*base, "oracle", "venues"),
+                    f"unknown venue {v!r}",
+                    known_names_hint(v, venues, "venues"),
+                )
+        if proto.route is not None:
+            for v in proto.route:
+                if v not in venues:
+                    yield self.problem(
+                        (*base, "route", v),
+                        f"unknown venue {v!r}",
+                        known_names_hint(v, venues, "venues"),
+                    )
+            if set(proto.route) <= venues and not any(
+                set(proto.route) <= set(self.venues_of(a)) for a in self.s.assets
+            ):
+                yield self.problem(
+                    (*base, "route"),
+                    "no asset trades on all of these venues, so the route applies nowhere",
+                    "a route names venues of one asset (it applies to every asset that has them)",
+                )
         liquidated = ("lending", "cdp", "perp")
         if proto.liquidators is not None and proto.type != "lending":
             yield self.problem(
@@ -354,7 +425,11 @@ class _Checker:
             yield from self.check_monte_carlo(self.s.shocks)
             return
         for t, step in enumerate(self.s.shocks):
-            for asset in step.returns:
+            for key in step.returns:
+                if "@" in key:
+                    yield from self.check_venue_key(("shocks", t, key), key)
+                    continue
+                asset = key
                 if asset not in self.assets:
                     yield self.unknown_asset(("shocks", t, asset), asset)
                 elif self.issued(asset):
@@ -366,14 +441,56 @@ class _Checker:
                     )
             for asset in step.liquidity:
                 path = ("shocks", t, LIQUIDITY_KEY, asset)
-                if asset not in self.assets:
+                if "@" in asset:
+                    yield from self.check_venue_key(path, asset)
+                elif asset not in self.assets:
                     yield self.unknown_asset(path, asset)
-                elif self.s.assets[asset].market is None:
+                elif not self.venues_of(asset):
                     yield self.problem(
                         path,
                         f"asset {asset!r} has no market, so its liquidity cannot be scaled",
                         f"give assets.{asset} a market, or remove this multiplier",
                     )
+
+    def check_venue_key(self, path: tuple[str | int, ...], key: str) -> Iterator[Problem]:
+        """``ASSET@VENUE``: the asset exists and trades on that venue."""
+        asset, _, venue = key.partition("@")
+        if asset not in self.assets:
+            yield self.unknown_asset(path, asset)
+            return
+        venues = self.venues_of(asset)
+        if self.s.assets[asset].venues is None:
+            yield self.problem(
+                path,
+                f"asset {asset!r} has no 'venues', so {key!r} names nothing",
+                f"shock the asset as a whole ({asset!r}), or give it venues",
+            )
+        elif venue not in venues:
+            yield self.problem(
+                path,
+                f"asset {asset!r} has no venue {venue!r}",
+                known_names_hint(venue, venues, f"venues of {asset}"),
+            )
+
+    def check_coordination(self) -> Iterator[Problem]:
+        c = self.s.coordination
+        if c is None or c.protocols is None:
+            return
+        for k, name in enumerate(c.protocols):
+            path = ("coordination", "protocols", k)
+            proto = self.s.protocols.get(name)
+            if proto is None:
+                yield self.problem(
+                    path,
+                    f"unknown protocol {name!r}",
+                    known_names_hint(name, self.s.protocols, "protocols"),
+                )
+            elif proto.type not in ("lending", "cdp", "perp"):
+                yield self.problem(
+                    path,
+                    f"{name!r} is a {proto.type} protocol: it has no per-account margin to tighten",
+                    "participants are lending, cdp and perp protocols",
+                )
 
     def check_monte_carlo(self, mc: MonteCarloModel) -> Iterator[Problem]:
         for path, message, hint in reference_problems(mc, self.s.assets):

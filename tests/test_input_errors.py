@@ -576,7 +576,11 @@ LEVER_CASES = [
         "oracle: unknown type",
         "type: lagged, rounds: 2",
         "type: laggy, rounds: 2",
-        [":13:", "oracle.type", "expected 'spot', 'lagged', 'twap' or 'external'"],
+        [
+            ":13:",
+            "oracle.type",
+            "expected 'spot', 'lagged', 'twap', 'external', 'median' or 'vwap'",
+        ],
     ),
     (
         "oracle: lagged without a window",

@@ -102,7 +102,7 @@ def test_the_fixed_point_is_a_fixed_point(data):
         return
     # one more step with no shock, from the state the run ended in: nothing happens
     path = Path(np.zeros((1, compiled.n_assets)), np.ones((1, compiled.n_assets)))
-    raw_out = empty_outputs(compiled.n_protocols, compiled.n_assets, 1, 0)
+    raw_out = empty_outputs(compiled.n_protocols, compiled.n_assets, 1, 0, compiled.n_venues)
     prices = raw.assets.price.copy()
     status = call_kernel(run_cascade, compiled, raw.state, path, compiled.params, raw_out)
     out = OutputView(raw_out)

@@ -5,7 +5,14 @@ from __future__ import annotations
 from ..results import RunResult
 from . import numbers as fmt
 from .graph import to_mermaid
-from .table import details
+from .table import (
+    COORDINATION_HEADERS,
+    VENUE_HEADERS,
+    coordination_lines,
+    coordination_rows,
+    details,
+    venue_rows,
+)
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -88,6 +95,16 @@ def to_markdown(result: RunResult) -> str:
         rows,
         right={1, 2, 3, 4, 5, 6, 7},
     )
+    venue_rows_ = venue_rows(result)
+    if venue_rows_:
+        lines += ["", "### Venues", ""]
+        lines += _table(VENUE_HEADERS, venue_rows_, right=set(range(1, len(VENUE_HEADERS))))
+    if result.coordination is not None:
+        lines += ["", "### Coordination layer", ""]
+        lines += [f"- {line}" for line in coordination_lines(result)]
+        rows_ = coordination_rows(result)
+        if rows_:
+            lines += ["", *_table(COORDINATION_HEADERS, rows_, right={1, 2})]
     if result.edges or any(pr.depth is not None for pr in result.protocols.values()):
         lines += ["", "### Contagion graph", "", "```mermaid", to_mermaid(result).rstrip(), "```"]
     return "\n".join(lines) + "\n"

@@ -19,8 +19,12 @@ def run_report(result: RunResult) -> RenderableType:
         summary_table(result),
         protocols_table(result),
         assets_table(result),
-        contagion_tree(result),
     ]
+    if any(ar.venues for ar in result.assets.values()):
+        parts.append(venues_table(result))
+    parts.append(contagion_tree(result))
+    if result.coordination is not None:
+        parts.append(coordination_table(result))
     if result.entities is not None:
         parts.append(entities_table(result))
     if result.trace:
@@ -207,6 +211,119 @@ def assets_table(result: RunResult) -> Table:
             fmt.bps(ar.slippage_bps),
         )
     return table
+
+
+def venue_rows(result: RunResult) -> list[list[str]]:
+    """Rows of the venues table (assets with several venues), shared with the Markdown."""
+    rows = []
+    for ar in result.assets.values():
+        for vr in ar.venues or []:
+            rows.append(
+                [
+                    f"{ar.name}@{vr.name}",
+                    fmt.price(vr.final_price),
+                    fmt.units(vr.sold_units),
+                    fmt.units(vr.bought_units),
+                    fmt.usd(vr.slippage_usd),
+                    fmt.units(vr.arbitrage_sold_units),
+                    fmt.units(vr.arbitrage_bought_units),
+                ]
+            )
+    return rows
+
+
+VENUE_HEADERS = [
+    "venue",
+    "final",
+    "sold (units)",
+    "bought (units)",
+    "slippage",
+    "arb sold",
+    "arb bought",
+]
+
+
+def venues_table(result: RunResult) -> Table:
+    """Per venue: where liquidation flow went, its slippage, and what arbitrage moved."""
+    table = Table(title="Venues", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column(VENUE_HEADERS[0], no_wrap=True)
+    for header in VENUE_HEADERS[1:]:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in venue_rows(result):
+        table.add_row(*row)
+    profits = [
+        f"{ar.name} {fmt.usd(ar.arbitrage_profit_usd)}"
+        for ar in result.assets.values()
+        if ar.venues and ar.arbitrage_profit_usd
+    ]
+    if profits:
+        table.caption = "arbitrage profit: " + ", ".join(profits)
+        table.caption_justify = "left"
+    return table
+
+
+def coordination_lines(result: RunResult) -> list[str]:
+    """The coordination layer's effect in a few lines (shared with the Markdown)."""
+    c = result.coordination
+    if c is None:
+        return []
+    w = c.without
+    insolvent_with = ", ".join(result.insolvent_protocols) or "none"
+    insolvent_without = ", ".join(w["insolvent_protocols"]) or "none"
+    return [
+        f"participants: {', '.join(c.participants) or 'none'}; entities above "
+        f"{c.max_entity_leverage:g}x leverage asked for {c.margin_add_per_leverage:g} margin "
+        f"per 1x above (at most {c.max_margin_add:g})",
+        f"adjusted: {fmt.count(c.adjusted_entities)} entities, "
+        f"{fmt.count(c.adjusted_positions)} positions",
+        f"bad debt: {fmt.usd(w['bad_debt_usd'])} without -> {fmt.usd(result.bad_debt_usd)} with",
+        f"liquidations: {fmt.count(w['liquidations'])} without -> "
+        f"{fmt.count(result.liquidations)} with",
+        f"insolvent: {insolvent_without} without -> {insolvent_with} with",
+        f"propagation depth: {w['propagation_depth']} without -> {result.propagation_depth} with",
+    ]
+
+
+def coordination_rows(result: RunResult) -> list[list[str]]:
+    rows = []
+    for e in result.coordination.entities if result.coordination else []:
+        reqs = "; ".join(
+            f"{r['protocol']} {r['measure'].replace('_', ' ')}"
+            + (f" {r['asset']}" if r["asset"] else "")
+            + f" {r['without']:.4g}->{r['with']:.4g}"
+            for r in e.requirements
+        )
+        rows.append(
+            [
+                e.account,
+                fmt.ratio(e.leverage),
+                f"{e.margin_add:.4g}",
+                reqs,
+                f"{e.liquidated_positions_without} -> {e.liquidated_positions}",
+                f"{fmt.usd(e.loss_usd_without)} -> {fmt.usd(e.loss_usd)}",
+            ]
+        )
+    return rows
+
+
+COORDINATION_HEADERS = [
+    "entity",
+    "leverage",
+    "margin add",
+    "requirement (without->with)",
+    "liquidated (without->with)",
+    "loss (without->with)",
+]
+
+
+def coordination_table(result: RunResult) -> RenderableType:
+    table = Table(title="Coordination layer", box=box.SIMPLE_HEAD, title_justify="left")
+    for k, header in enumerate(COORDINATION_HEADERS):
+        table.add_column(header, justify="right" if k in (1, 2) else "left")
+    for row in coordination_rows(result):
+        table.add_row(*row)
+    lines = Text("\n".join("  " + line for line in coordination_lines(result)))
+    return Group(table, lines, Text(""))
 
 
 def contagion_tree(result: RunResult) -> RenderableType:
