@@ -1,4 +1,4 @@
-"""The batch commands: sweep, simulate, critical, clusters, check and diff.
+"""The batch commands: sweep, simulate, critical, clusters, check, diff and compare.
 
 Each command wires grid/policy parsing -> batch runs -> result -> renderer in a few lines;
 :func:`register` adds them to the ``contagion`` app (cli.py). Reports go to stdout (or
@@ -749,6 +749,65 @@ def diff(
             raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
+# --- compare -----------------------------------------------------------------------------------
+class CompareFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+
+
+def compare_cmd(
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(help="Scenario files: the designs to compare.", show_default=False),
+    ],
+    shock: FixedShockOpt = None,
+    liquidity: FixedLiquidityOpt = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a value in every file: PATH=VALUE (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="Name a design (one per file, in order; default: each scenario's name).",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table, markdown, json or csv.")
+    ] = "table",
+    output: OutputOpt = None,
+) -> None:
+    """Run several scenario files and show the designs side by side: a column per file."""
+    from .compare import compare
+    from .render.compare import compare_markdown, compare_table
+    from .render.rows import to_csv, to_json
+
+    with _errors():
+        fmt = _format(format, CompareFormat)
+        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or ())
+        if fmt is CompareFormat.table:
+            _show(compare_table(result), output)
+        elif fmt is CompareFormat.markdown:
+            _write(compare_markdown(result), output)
+        elif fmt is CompareFormat.json:
+            _write(to_json(result.to_dict()), output)
+        else:
+            _write(to_csv(result.columns(), result.rows()), output)
+        if not result.same_shocks:
+            _say("warning: the files' shock paths differ; use --shock to run them on one")
+        for d in result.designs:
+            if not d.result.converged:
+                _say(f"warning: {d.label}: not converged (settings.max_rounds)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the batch commands to the ``contagion`` app."""
     app.command()(sweep)
@@ -757,3 +816,4 @@ def register(app: typer.Typer) -> None:
     app.command()(clusters)
     app.command()(check)
     app.command()(diff)
+    app.command("compare")(compare_cmd)
