@@ -1292,14 +1292,14 @@ def _venue_trade(V, B, O_, v, q, side, eps):
         O_.v[v].cost_usd += got
         slip = got - filled * before
     O_.v[v].slippage_usd += slip
-    return got, filled, slip
+    return got, filled, slip, filled * before
 
 
 @njit(cache=True, error_model="numpy")
 def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
     """A round's net order of ``q`` units (side +1 sells, -1 buys) on an asset with several
     venues: the shares of protocols with a fixed route first, then the rest split optimally.
-    Returns (USD, units filled, slippage)."""
+    Returns (USD, units filled, slippage, filled units x each venue's price before its trade)."""
     first = A[a].venue_start
     count = A[a].venue_count
     side_total = 0.0
@@ -1323,22 +1323,25 @@ def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
     usd = 0.0
     filled = 0.0
     slip = 0.0
+    notional = 0.0
     for v in range(first, first + count):
         if X.vq[0, v] > 0.0:
-            g, f, sl = _venue_trade(V, B, O_, v, X.vq[0, v], side, eps)
+            g, f, sl, nv = _venue_trade(V, B, O_, v, X.vq[0, v], side, eps)
             usd += g
             filled += f
             slip += sl
+            notional += nv
     rest = q if side_total <= 0.0 else q * ((side_total - routed) / side_total)
     if rest > 0.0:
         route_split(V, B, first, count, rest, side, eps, X.vq[1])
         for v in range(first, first + count):
             if X.vq[1, v] > 0.0:
-                g, f, sl = _venue_trade(V, B, O_, v, X.vq[1, v], side, eps)
+                g, f, sl, nv = _venue_trade(V, B, O_, v, X.vq[1, v], side, eps)
                 usd += g
                 filled += f
                 slip += sl
-    return usd, filled, slip
+                notional += nv
+    return usd, filled, slip, notional
 
 
 @njit(cache=True, error_model="numpy")
@@ -1430,18 +1433,23 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps):
         proceeds = crossed * p0
         cost = crossed * p0
         moved = False
+        # slippage_bps divides by this: orders at the round-start price, except that a net
+        # order split across venues counts at each venue's own price before its trade
+        notional = (s_units + b_units) * p0
         if A[a].kind == ASSET_MARKET and A[a].venue_count > 1:
             v = A[a].venue_start
             for w in range(v, v + A[a].venue_count):
                 V[w].before = V[w].price
             if net > 0.0:
-                got, filled, slip = _execute_venues(A, V, B, Pr, X, O_, a, net, 1, eps)
+                got, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, net, 1, eps)
+                notional += nv - filled * p0
                 proceeds += got
                 s_filled += filled
                 O_.a[a].slippage_usd += slip
                 O_.a[a].unfilled_units += net - filled
             elif net < 0.0:
-                paid, filled, slip = _execute_venues(A, V, B, Pr, X, O_, a, -net, -1, eps)
+                paid, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, -net, -1, eps)
+                notional += nv - filled * p0
                 cost += paid
                 b_filled += filled
                 O_.a[a].slippage_usd += slip
@@ -1487,7 +1495,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps):
         O_.a[a].bought_units += b_units
         O_.a[a].sale_proceeds_usd += proceeds
         O_.a[a].purchase_cost_usd += cost
-        O_.a[a].traded_notional_usd += (s_units + b_units) * p0
+        O_.a[a].traded_notional_usd += notional
         if (A[a].price != p0 or moved) and net != 0.0:
             for p in range(n_p):
                 if X.pa[PA_FLOW, p, a] * net > 0.0:
