@@ -148,10 +148,13 @@ def _problem(
         n_min = ctx.get("min_length")
         n_max = ctx.get("max_length")
         actual = ctx.get("actual_length")
+        if actual is None and hasattr(value, "__len__"):
+            actual = len(value)  # pydantic leaves it out for mappings
         if kind == "too_short":
             message = "must not be empty" if n_min == 1 else f"needs at least {n_min} entries"
         else:
-            message = f"too many entries ({actual:,}); at most {n_max:,}"
+            found = f" ({actual:,})" if isinstance(actual, int) else ""
+            message = f"too many entries{found}; at most {n_max:,}"
     elif kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
     else:
