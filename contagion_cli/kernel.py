@@ -95,13 +95,17 @@ def venue_sell(V, B, v, q, eps):
         a = V[v].alpha
         V[v].price = max(p0 * math.exp(-a * q), p0 * eps, V[v].lo)
         return -p0 * math.expm1(-a * q) / a, q  # expm1: exact for small sales
-    # VENUE_ORDERBOOK: walk the bids, best first
+    # VENUE_ORDERBOOK: walk the bids, best first. A float residual of the order (0.1 + 0.2 of
+    # two levels is 0.30000000000000004) is not a reason to walk into the next level.
     left = q
+    dust = q * 1e-12
     proceeds = 0.0
     start = V[v].bid_start
     n = V[v].bid_count
     last_price = p0
     for k in range(start, start + n):
+        if left <= dust:
+            break
         level_price = V[v].anchor * (1.0 + B.offset[k])
         if B.remaining[k] <= 0.0:
             last_price = level_price
@@ -113,7 +117,7 @@ def venue_sell(V, B, v, q, eps):
         last_price = level_price
         if left <= 0.0:
             break
-    if n > 0 and left > 0.0:  # exhausted: the price floor is the last level
+    if n > 0 and left > dust:  # exhausted: the price floor is the last level
         last_price = V[v].anchor * (1.0 + B.offset[start + n - 1])
     V[v].price = max(min(p0, last_price), V[v].lo)
     return proceeds, q - left
@@ -155,13 +159,16 @@ def venue_buy(V, B, v, q, eps):
             return p0 * math.expm1(limit) / a + (q - q_exp) * max(cap, p0), q
         V[v].price = p0 * math.exp(a * q)
         return p0 * math.expm1(a * q) / a, q
-    # VENUE_ORDERBOOK: walk the asks
+    # VENUE_ORDERBOOK: walk the asks (the same dust rule)
     left = q
+    dust = q * 1e-12
     cost = 0.0
     start = V[v].ask_start
     n = V[v].ask_count
     last_price = p0
     for k in range(start, start + n):
+        if left <= dust:
+            break
         level_price = V[v].anchor * (1.0 + B.offset[k])
         if B.remaining[k] <= 0.0:
             last_price = level_price
@@ -173,7 +180,7 @@ def venue_buy(V, B, v, q, eps):
         last_price = level_price
         if left <= 0.0:
             break
-    if n > 0 and left > 0.0:
+    if n > 0 and left > dust:
         last_price = V[v].anchor * (1.0 + B.offset[start + n - 1])
     V[v].price = min(max(p0, last_price), V[v].hi)
     return cost, q - left
@@ -421,6 +428,20 @@ def _arb_net(V, B, first, count, p, c):
 
 
 @njit(cache=True, error_model="numpy")
+def _arb_side(V, B, v, t_sell, t_buy):
+    """Whether arbitrageurs sell (+1) or buy (-1) on venue ``v`` and how many units: a venue
+    at the clearing price itself (a book at its partly taken level) serves the side it has
+    depth for."""
+    sell = venue_units_to(V, B, v, t_sell, 1) if V[v].price > t_sell else 0.0
+    buy = venue_units_to(V, B, v, t_buy, -1) if V[v].price < t_buy else 0.0
+    if sell > 0.0 and (buy <= 0.0 or V[v].price > t_buy):
+        return 1, sell
+    if buy > 0.0:
+        return -1, buy
+    return 0, 0.0
+
+
+@njit(cache=True, error_model="numpy")
 def arbitrage(A, V, B, O_, a, eps, tol):
     """Arbitrage between the venues of asset ``a`` (docs/model.md 3j); True when a venue price
     moved by more than ``tol``."""
@@ -446,15 +467,18 @@ def arbitrage(A, V, B, O_, a, eps, tol):
     # a whole level: sell as at the lower end (sells >= buys there), buy as at the upper end
     # (buys >= sells), and trade the smaller total on both sides - units are conserved exactly
     # and a level hit at the clearing price is taken in part.
-    t_sell = math.exp(lo) * (1.0 + c)
-    t_buy = math.exp(hi)
+    # the bracket closes to adjacent floats; widen it by 1e-12 so that a level sitting exactly
+    # at the clearing price (a book priced at its partly taken level) is on the side it serves
+    t_sell = math.exp(lo) * (1.0 + c) * (1.0 - 1e-12)
+    t_buy = math.exp(hi) * (1.0 + 1e-12)
     sells = 0.0
     buys = 0.0
     for v in range(first, first + count):
-        if V[v].price > t_sell:
-            sells += venue_units_to(V, B, v, t_sell, 1)
-        elif V[v].price < t_buy:
-            buys += venue_units_to(V, B, v, t_buy, -1)
+        side, units = _arb_side(V, B, v, t_sell, t_buy)
+        if side > 0:
+            sells += units
+        elif side < 0:
+            buys += units
     trade = min(sells, buys) * A[a].arb_speed
     if trade <= 0.0:
         return False
@@ -462,14 +486,13 @@ def arbitrage(A, V, B, O_, a, eps, tol):
     moved = False
     for v in range(first, first + count):
         before = V[v].price
-        if before > t_sell:
-            q = venue_units_to(V, B, v, t_sell, 1) * (trade / sells)
-            got, filled = venue_sell(V, B, v, q, eps)
+        side, units = _arb_side(V, B, v, t_sell, t_buy)
+        if side > 0:
+            got, filled = venue_sell(V, B, v, units * (trade / sells), eps)
             profit += got
             O_.v[v].arb_sold_units += filled
-        elif before < t_buy:
-            q = venue_units_to(V, B, v, t_buy, -1) * (trade / buys)
-            paid, filled = venue_buy(V, B, v, q, eps)
+        elif side < 0:
+            paid, filled = venue_buy(V, B, v, units * (trade / buys), eps)
             profit -= paid
             O_.v[v].arb_bought_units += filled
         if abs(V[v].price - before) > tol * before:
@@ -2095,6 +2118,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 several = A[a].kind == ASSET_MARKET and A[a].venue_count > 1
                 if several and arbitrage(A, V, B, O_, a, eps, tol):
                     arbitraged = True
+            if arbitraged:
+                _update_pegged(A, V)  # a peg follows its target's new (primary venue) price
             # --- round: settle ---
             for p in range(n_p):
                 if Pr.rec[p].kind != PROTO_LENDING:
