@@ -1,0 +1,104 @@
+"""The targets of issue 6 item 5, each checked against the measured figures: met or missed, by
+how much."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .comparisons import Comparison
+from .memory import Memory
+from .startup import Startup
+from .sweep import Sweep
+
+REFERENCE_SPEEDUP = 100.0
+NUMPY_SPEEDUP = 10.0
+SWEEP_SECONDS = 5.0
+WARM_SECONDS = 0.5
+MEMORY_BYTES = 2e9  # 2 GB
+MEMORY_POSITIONS = 10_000_000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: str  # reference, numpy, sweep, warm, memory
+    target: str
+    measured: str
+    met: bool
+    factor: float  # measured against the target: > 1 is the margin, < 1 the shortfall
+
+    @property
+    def text(self) -> str:
+        if self.met:
+            return f"met, {_times(self.factor)} better"
+        return f"**missed**, {_times(1 / self.factor)} off"
+
+
+def _times(x: float) -> str:
+    return f"{x:.2f}x" if x < 10 else f"{x:.0f}x"
+
+
+def _at_least(key: str, target: str, measured: str, value: float, goal: float) -> Verdict:
+    return Verdict(key, target, measured, value >= goal, value / goal)
+
+
+def _at_most(key: str, target: str, measured: str, value: float, goal: float) -> Verdict:
+    return Verdict(key, target, measured, value <= goal, goal / value)
+
+
+def evaluate(
+    comparisons: list[Comparison],
+    sweep: Sweep | None,
+    startup: Startup | None,
+    memory: list[Memory],
+) -> list[Verdict]:
+    """Every target that has its figure in this run (a quick run has fewer)."""
+    out = []
+    with_ref = [c for c in comparisons if c.reference is not None]
+    if with_ref:
+        worst = min(with_ref, key=lambda c: c.speedup(c.reference) or 0.0)
+        ratio = worst.speedup(worst.reference) or 0.0
+        measured = ", ".join(f"{c.speedup(c.reference):,.0f}x at {c.positions:,}" for c in with_ref)
+        target = f"kernel >= {REFERENCE_SPEEDUP:g}x the plain-Python reference"
+        out.append(_at_least("reference", target, measured, ratio, REFERENCE_SPEEDUP))
+    with_numpy = [c for c in comparisons if c.numpy is not None]
+    if with_numpy:
+        worst = min(with_numpy, key=lambda c: c.speedup(c.numpy) or 0.0)
+        ratio = worst.speedup(worst.numpy) or 0.0
+        measured = ", ".join(f"{c.speedup(c.numpy):.2g}x at {c.positions:,}" for c in with_numpy)
+        target = f"kernel >= {NUMPY_SPEEDUP:g}x the vectorised-numpy baseline"
+        out.append(_at_least("numpy", target, measured, ratio, NUMPY_SPEEDUP))
+    if sweep is not None:
+        out.append(
+            _at_most(
+                "sweep",
+                f"{sweep.points:,}-point sweep on {sweep.positions:,} positions "
+                f"<= {SWEEP_SECONDS:g} s",
+                f"{sweep.wall_s:.1f} s",
+                sweep.wall_s,
+                SWEEP_SECONDS,
+            )
+        )
+    if startup is not None:
+        out.append(
+            _at_most(
+                "warm",
+                f"warm `contagion run` of the quickstart <= {WARM_SECONDS:g} s",
+                f"{startup.warm_default_s:.2f} s (default executor); "
+                f"{startup.warm_jit_s:.2f} s with the JIT",
+                startup.warm_default_s,
+                WARM_SECONDS,
+            )
+        )
+    big = [m for m in memory if m.positions >= MEMORY_POSITIONS]
+    if big:
+        m = big[0]
+        out.append(
+            _at_most(
+                "memory",
+                f"{m.positions:,} positions within {MEMORY_BYTES / 1e9:g} GB",
+                f"{m.peak_bytes / 1e9:.2f} GB peak",
+                m.peak_bytes,
+                MEMORY_BYTES,
+            )
+        )
+    return out
