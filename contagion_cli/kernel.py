@@ -745,7 +745,9 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
             O_.p[p].skipped_capital += 1
             continue
         scale = 1.0 if repay <= budget[p] else budget[p] / repay
-        budget[p] -= repay * scale
+        # the marginal liquidation spends what is left: a rounding crumb of the subtraction
+        # must not let one more position through
+        budget[p] = budget[p] - repay if scale == 1.0 else 0.0
         _liquidate(
             L,
             X,
@@ -1344,26 +1346,28 @@ def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
                 for v in range(first, first + count):
                     X.vq[0, v] += share * Pr.route[p, v]
     usd = 0.0
-    filled = 0.0
+    unfilled = 0.0  # the split adds up to q exactly: only what a venue could not take is left
     slip = 0.0
     notional = 0.0
     for v in range(first, first + count):
         if X.vq[0, v] > 0.0:
             g, f, sl, nv = _venue_trade(V, B, O_, v, X.vq[0, v], side, eps)
             usd += g
-            filled += f
+            unfilled += X.vq[0, v] - f
             slip += sl
             notional += nv
     rest = q if side_total <= 0.0 else q * ((side_total - routed) / side_total)
     if rest > 0.0:
-        route_split(V, B, first, count, rest, side, eps, X.vq[1])
+        placed = route_split(V, B, first, count, rest, side, eps, X.vq[1])
+        unfilled += rest - placed
         for v in range(first, first + count):
             if X.vq[1, v] > 0.0:
                 g, f, sl, nv = _venue_trade(V, B, O_, v, X.vq[1, v], side, eps)
                 usd += g
-                filled += f
+                unfilled += X.vq[1, v] - f
                 slip += sl
                 notional += nv
+    filled = q - unfilled
     return usd, filled, slip, notional
 
 

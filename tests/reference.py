@@ -3,6 +3,10 @@
 It never imports the kernel, the compiler or the layout: it reads the validated scenario and
 follows MODEL.md step by step with dicts and floats. Section comments (``# --- round: ... ---``)
 mirror those of ``contagion_cli/kernel.py``.
+
+Venues, routing, arbitrage and aggregated oracles (docs/model.md 3j) and the coordination layer
+(3k) are written from the text of docs/model.md alone, not from the kernel: where the two
+disagree, one of them departs from the page, and the tests say which.
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ from contagion_cli.schema import (
 
 
 class Market:
-    """No price leaves [lo, hi] = [start x eps, start / eps] (docs/model.md §2)."""
+    """No price leaves [lo, hi] = [start x eps, start / eps] (docs/model.md §2).
+
+    For routing (docs/model.md 3j) every market also answers ``take(m, sell)``: the units it
+    takes until its marginal proceeds fall to m (sells) or its marginal cost rises to m (buys),
+    and ``reach(t, sell)``: the units that move its price to t (arbitrage).
+    """
 
     lo: float
     hi: float
+    eps: float
+    price: float
 
     def bound(self, start: float, eps: float) -> None:
-        self.lo, self.hi = start * eps, start / eps
+        self.lo, self.hi, self.eps = start * eps, start / eps, eps
 
 
 class Cpmm(Market):
@@ -68,6 +79,28 @@ class Cpmm(Market):
         self.x, self.y = math.sqrt(k / new_price), math.sqrt(k * new_price)
         self.price = new_price
 
+    def take(self, m: float, sell: bool) -> float:
+        g = 1 - self.fee
+        x, y = self.x, self.y
+        if sell:  # marginal proceeds y g x / (x + g q)^2 = m, up to the capacity
+            cap = max(0.0, math.sqrt(x * y / self.lo) - x)
+            return min(max(0.0, (math.sqrt(y * g * x / m) - x) / g), cap)
+        # marginal cost (y / g) x / (x - q)^2 = m
+        cap = max(0.0, x - math.sqrt(x * y / self.hi))
+        return min(max(0.0, x - math.sqrt(y * x / (g * m))), cap)
+
+    def reach(self, t: float, sell: bool) -> float:
+        g = 1 - self.fee
+        x, y = self.x, self.y
+        if sell:  # y x / ((x + g q)(x + q)) = t:  g q^2 + x (1 + g) q + x^2 - x y / t = 0
+            c = x * x - x * y / t
+            b = x * (1 + g)
+            return max(0.0, -2 * c / (b + math.sqrt(b * b - 4 * g * c)))
+        # with u = x - q:  t g u^2 + y (1 - g) u - y x = 0
+        b = y * (1 - g)
+        u = 2 * y * x / (b + math.sqrt(b * b + 4 * t * g * y * x))
+        return max(0.0, x - u)
+
 
 class Linear(Market):
     def __init__(self, price: float, lam: float) -> None:
@@ -97,6 +130,16 @@ class Linear(Market):
     def recenter(self, new_price: float, m: float) -> None:
         self.price, self.lam = min(max(new_price, self.lo), self.hi), self.lam / m
 
+    def take(self, m: float, sell: bool) -> float:
+        p = self.price  # marginal P(1 - l q P) (sells), P(1 + l q P) (buys)
+        if (m <= max(p * self.eps, self.lo)) if sell else (m >= min(p / self.eps, self.hi)):
+            return math.inf  # at the floor (cap) it fills every unit (docs/model.md §2)
+        return max(0.0, ((1 - m / p) if sell else (m / p - 1)) / (self.lam * p))
+
+    def reach(self, t: float, sell: bool) -> float:
+        p = self.price
+        return max(0.0, ((1 - t / p) if sell else (t / p - 1)) / (self.lam * p))
+
 
 class Exponential(Market):
     def __init__(self, price: float, alpha: float) -> None:
@@ -124,6 +167,21 @@ class Exponential(Market):
     def recenter(self, new_price: float, m: float) -> None:
         self.price, self.alpha = min(max(new_price, self.lo), self.hi), self.alpha / m
 
+    def take(self, m: float, sell: bool) -> float:
+        p = self.price
+        if (m <= max(p * self.eps, self.lo)) if sell else (m >= min(p / self.eps, self.hi)):
+            return math.inf  # at the floor (cap) it fills every unit (docs/model.md §2)
+        r = math.log(p / m) if sell else math.log(m / p)
+        return max(0.0, r / self.alpha)
+
+    def reach(self, t: float, sell: bool) -> float:
+        r = math.log(self.price / t) if sell else math.log(t / self.price)
+        return max(0.0, r / self.alpha)
+
+
+#: A residual below this fraction of an order walking a book is rounding, not an order.
+BOOK_RESIDUAL = 1e-12
+
 
 class OrderBook(Market):
     def __init__(self, price: float, bids: list[list[float]], asks: list[list[float]]) -> None:
@@ -142,7 +200,10 @@ class OrderBook(Market):
             level[2] -= take
             usd += take * level_price
             left -= take
-            if left <= 0:
+            if left <= BOOK_RESIDUAL * q:
+                # what is left is the rounding of a split that took these levels exactly: it
+                # must not reach the next level and move the price there
+                left = 0.0
                 break
         if left > 0:
             last = self.anchor * (1 + side[-1][0])
@@ -175,19 +236,35 @@ class OrderBook(Market):
             level[1] *= m
             level[2] = level[1]
 
+    def take(self, m: float, sell: bool) -> float:
+        """The depth of the levels strictly better than m (bids above, asks below)."""
+        total = 0.0
+        for offset, _, remaining in self.bids if sell else self.asks:
+            level_price = self.anchor * (1 + offset)
+            if (level_price > m) if sell else (level_price < m):
+                total += remaining
+        return total
+
+    def reach(self, t: float, sell: bool) -> float:
+        return self.take(t, sell)
+
 
 def make_market(asset: Any, eps: float, quote: float, usd_price: float) -> Any:
     """The asset's market, quoted at ``quote`` (its price; a pegged asset's ratio)."""
-    market = _make_market(asset, quote, usd_price)
-    if market is not None:
-        market.bound(quote, eps)
+    if asset.market is None:
+        return None
+    return make_venue(asset.market, eps, quote, usd_price)
+
+
+def make_venue(m: Any, eps: float, quote: float, usd_price: float) -> Any:
+    """One market (a venue) from its configuration, bounded around the start ``quote``."""
+    market = _make_market(m, quote, usd_price)
+    market.bound(quote, eps)
+    market.volume = getattr(m, "volume_usd", None)
     return market
 
 
-def _make_market(asset: Any, quote: float, usd_price: float) -> Any:
-    m = asset.market
-    if m is None:
-        return None
+def _make_market(m: Any, quote: float, usd_price: float) -> Any:
     if isinstance(m, CpmmMarket):
         return Cpmm(m.base_reserve, m.base_reserve * quote, m.fee)
     if isinstance(m, LinearMarket):
@@ -201,6 +278,110 @@ def _make_market(asset: Any, quote: float, usd_price: float) -> Any:
     raise AssertionError(m)
 
 
+# --- routing and arbitrage across venues (docs/model.md 3j) -----------------------------------
+
+BISECTION_STEPS = 100
+
+
+def _log_mid(lo: float, hi: float) -> float:
+    return math.exp(0.5 * (math.log(lo) + math.log(hi)))
+
+
+def _far_end(markets: list[Any], sell: bool) -> float:
+    """The router's bracket end where every venue takes all it can: the smallest band floor /
+    1000 (sells), the largest band cap x 1000 (buys)."""
+    if sell:
+        return min(mk.lo for mk in markets) / 1000
+    return max(mk.hi for mk in markets) * 1000
+
+
+def route_split(markets: list[Any], q: float, sell: bool) -> list[float]:
+    """The optimal split of q units over ``markets`` (docs/model.md 3j, execution step 2).
+
+    q_v(m) = units venue v takes down to marginal price m (sells; up to m for buys);
+    S(m) = sum of min(q_v(m), q). 100 bisection steps in log space between the smallest band
+    floor / 1000 and the largest venue price (buys: the smallest venue price and the largest
+    band cap x 1000); on the final bracket every venue gets its amount at the end where S < q
+    plus its share of the gap in proportion to its difference across the bracket, so the split
+    adds up to q exactly. When all together cannot take q, each takes what it can.
+    """
+    n = len(markets)
+    if q <= 0 or n == 0:
+        return [0.0] * n
+
+    def amounts(m: float) -> list[float]:
+        return [min(mk.take(m, sell), q) for mk in markets]
+
+    short_end = min(mk.price for mk in markets) if not sell else max(mk.price for mk in markets)
+    full_end = _far_end(markets, sell)  # S >= q here, unless q is too much for all venues
+    full = amounts(full_end)
+    if math.fsum(full) < q:
+        return full
+    for _ in range(BISECTION_STEPS):
+        mid = _log_mid(short_end, full_end)
+        if math.fsum(amounts(mid)) >= q:
+            full_end = mid
+        else:
+            short_end = mid
+    at_short, at_full = amounts(short_end), amounts(full_end)
+    gap = q - math.fsum(at_short)
+    width = math.fsum(f - s for f, s in zip(at_full, at_short, strict=True))
+    return [s + gap * (f - s) / width for s, f in zip(at_short, at_full, strict=True)]
+
+
+def arbitrage_trades(
+    markets: list[Any], speed: float, cost: float
+) -> tuple[list[float], list[float]]:
+    """Units arbitrageurs sell and buy on each venue (docs/model.md 3j, arbitrage).
+
+    p: the level at which the units sold on venues above p(1 + cost) (down to p(1 + cost))
+    equal the units bought on venues below p (up to p); 100 log-bisection steps between the
+    lowest and the highest venue price. Sells are measured at the low end of the final
+    bracket and buys at its high end (the two sides of the crossing, which matters when an
+    order-book level sits on it); both sides are cut to the smaller total, then scaled by speed.
+    """
+    n = len(markets)
+    prices = [mk.price for mk in markets]
+    lo, hi = min(prices), max(prices)
+    if n < 2 or hi <= lo * (1 + cost):
+        return [0.0] * n, [0.0] * n
+
+    def sells(p: float) -> list[float]:
+        t = p * (1 + cost)
+        return [mk.reach(t, True) if mk.price > t else 0.0 for mk in markets]
+
+    def buys(p: float) -> list[float]:
+        return [mk.reach(p, False) if mk.price < p else 0.0 for mk in markets]
+
+    for _ in range(BISECTION_STEPS):
+        mid = _log_mid(lo, hi)
+        if math.fsum(sells(mid)) > math.fsum(buys(mid)):
+            lo = mid
+        else:
+            hi = mid
+    s_units, b_units = sells(lo), buys(hi)
+    s_total, b_total = math.fsum(s_units), math.fsum(b_units)
+    total = min(s_total, b_total)
+    if total <= 0:
+        return [0.0] * n, [0.0] * n
+    return (
+        [u * total / s_total * speed for u in s_units],
+        [u * total / b_total * speed for u in b_units],
+    )
+
+
+def arbitrage(markets: list[Any], speed: float, cost: float) -> float:
+    """Trade the arbitrage on ``markets``; returns the arbitrageurs' profit (USD)."""
+    s_units, b_units = arbitrage_trades(markets, speed, cost)
+    received = paid = 0.0
+    for mk, su, bu in zip(markets, s_units, b_units, strict=True):
+        if su > 0:
+            received += mk.sell(su, mk.eps)[0]
+        if bu > 0:
+            paid += mk.buy(bu, mk.eps)[0]
+    return received - paid
+
+
 # --- state ---------------------------------------------------------------------------------------
 
 
@@ -211,6 +392,7 @@ class LendingPos:
     collateral: dict[str, float]
     debt: dict[str, float]
     open: bool = True
+    delta: float = 0.0  # extra margin asked by the coordination layer (docs/model.md 3k)
 
 
 @dataclass
@@ -224,6 +406,7 @@ class Vault:
     tab0: float = 0.0
     pending: dict[str, float] = field(default_factory=dict)
     raised: float = 0.0
+    delta: float = 0.0
 
 
 @dataclass
@@ -237,6 +420,7 @@ class PerpPos:
     open: bool = True
     pending: float = 0.0
     adl_cut: float = 0.0
+    delta: float = 0.0
 
 
 @dataclass
@@ -348,9 +532,29 @@ class Reference:
                 self.price[a] = 1.0 if asset.backing is None else self.price[asset.backing]
         self.start = dict(self.price)
         self.markets = {}
+        # venues (docs/model.md 3j): a single `market` is the one venue called "market"; the
+        # first venue listed is the primary one, whose price is the asset's
+        self.venues: dict[str, list[tuple[str, Any]]] = {}
         for a in self.order:
+            asset = s.assets[a]
             quote = self.peg_ratio.get(a, self.price[a])
-            self.markets[a] = make_market(s.assets[a], self.eps, quote, self.price[a])
+            self.markets[a] = make_market(asset, self.eps, quote, self.price[a])
+            if getattr(asset, "venues", None):
+                self.venues[a] = [
+                    (v, make_venue(m, self.eps, quote, self.price[a]))
+                    for v, m in asset.venues.items()
+                ]
+                self.markets[a] = self.venues[a][0][1]
+            elif self.markets[a] is not None:
+                self.venues[a] = [("market", self.markets[a])]
+            else:
+                self.venues[a] = []
+        self.venue_shocked = {a: {v: self.start[a] for v, _ in self.venues[a]} for a in self.order}
+        self.venue_out = {
+            a: {v: dict(sold_units=0.0, bought_units=0.0, slippage_usd=0.0) for v, _ in vs}
+            for a, vs in self.venues.items()
+        }
+        self.arb_profit = dict.fromkeys(self.order, 0.0)
         self.shocked = dict(self.price)
         self.shocked_ratio = dict(self.peg_ratio)
         self.stats = {p: Stats() for p in s.protocols}
@@ -435,6 +639,75 @@ class Reference:
         self.adj = {p: dict.fromkeys(self.order, 0.0) for p in s.protocols}
         self.history: list[dict[str, float]] = [dict(self.price)]  # round-start prices
         self.step_end: list[dict[str, float]] = [dict(self.price)]
+        self.coordination: dict[str, dict[str, float]] = {}
+        self.coordinate()
+
+    # --- coordination layer (docs/model.md 3k) ---------------------------------------------------
+    def entity_leverage(self) -> dict[str, float]:
+        """Every account's leverage at start prices, as ``--entities`` reports it: exposure
+        (collateral, holdings, perp notional) / equity (collateral + perp margin with its PnL +
+        holdings - debt); infinite when equity <= 0 with exposure > 0."""
+        p0 = self.start
+        assets: dict[str, float] = {}
+        debt: dict[str, float] = {}
+        exposure: dict[str, float] = {}
+        for pos in self.lending:
+            col = sum(u * p0[a] for a, u in pos.collateral.items())
+            _bump(assets, pos.account, col)
+            _bump(exposure, pos.account, col)
+            _bump(debt, pos.account, sum(u * p0[a] for a, u in pos.debt.items()))
+        for v in self.vaults:
+            col = sum(u * p0[a] for a, u in v.collateral.items())
+            _bump(assets, v.account, col)
+            _bump(exposure, v.account, col)
+            _bump(debt, v.account, v.debt * p0[self.s.protocols[v.protocol].stablecoin])
+        for pp in self.perps:
+            _bump(assets, pp.account, pp.margin + pp.size * (p0[pp.asset] - pp.entry))
+            _bump(exposure, pp.account, abs(pp.size) * p0[pp.asset])
+        for lv in self.levs:
+            h = sum(u * p0[a] for a, u in lv.holdings.items())
+            _bump(assets, lv.account, h)
+            _bump(exposure, lv.account, h)
+            _bump(debt, lv.account, lv.debt)
+        out = {}
+        for e, x in exposure.items():
+            equity = assets.get(e, 0.0) - debt.get(e, 0.0)
+            if equity > 0:
+                out[e] = x / equity
+            elif x > 0:
+                out[e] = math.inf
+        return out
+
+    def coordinate(self) -> None:
+        """Extra margin Δ per over-levered entity, applied by the participating protocols."""
+        c = getattr(self.s, "coordination", None)
+        if c is None or not c.enabled:
+            return
+        participants = set(
+            c.protocols
+            if c.protocols is not None
+            else [
+                p
+                for p, proto in self.s.protocols.items()
+                if isinstance(proto, (LendingProtocol, CdpProtocol, PerpProtocol))
+            ]
+        )
+        for e, lev in self.entity_leverage().items():
+            if lev <= c.max_entity_leverage:
+                continue
+            if math.isinf(lev):
+                delta = c.max_margin_add
+            else:
+                delta = min(
+                    c.max_margin_add, c.margin_add_per_leverage * (lev - c.max_entity_leverage)
+                )
+            if delta <= 0:
+                continue
+            for pos in [*self.lending, *self.vaults, *self.perps]:
+                if pos.account == e and pos.protocol in participants:
+                    pos.delta = delta
+                    # reported per adjusted entity: one a participant tightened
+                    self.coordination[e] = {"leverage": lev, "delta": delta}
 
     # --- oracles ---------------------------------------------------------------------------------
     def oracle(self, p: str, t: int) -> dict[str, float]:
@@ -443,7 +716,9 @@ class Reference:
         c = len(self.history)
         out = {}
         for a in self.order:
-            if cfg.type == "spot":
+            if cfg.type in ("median", "vwap") or (cfg.type == "spot" and cfg.venues):
+                o = self.venue_oracle(cfg, a)
+            elif cfg.type == "spot":
                 o = self.price[a]
             elif cfg.type == "lagged" and cfg.rounds is not None:
                 o = self.history[max(0, c - 1 - cfg.rounds)][a]
@@ -461,6 +736,27 @@ class Reference:
                 o = max(o, cfg.floor[a])
             out[a] = o
         return out
+
+    def venue_oracle(self, cfg: Any, a: str) -> float:
+        """median / vwap over the listed venues of a (all of them when none is listed); spot
+        with one venue reads that venue. Assets with one venue or none read their price."""
+        venues = self.venues[a]
+        if len(venues) < 2:
+            return self.price[a]
+        listed = [(v, m) for v, m in venues if v in (cfg.venues or ())]
+        if cfg.type == "spot":
+            return listed[0][1].price if listed else self.price[a]
+        chosen = listed or venues
+        prices = sorted(m.price for _, m in chosen)
+        if cfg.type == "median":
+            k = len(prices)
+            return prices[k // 2] if k % 2 else 0.5 * (prices[k // 2 - 1] + prices[k // 2])
+        weights = [m.volume or 0.0 for _, m in chosen]
+        if sum(weights) <= 0:
+            weights = [1.0] * len(chosen)
+        return math.fsum(
+            w * m.price for w, (_, m) in zip(weights, chosen, strict=True)
+        ) / math.fsum(weights)
 
     def oracles_moving(self) -> bool:
         """Will a lagged-by-rounds or twap feed still change if prices stay where they are?
@@ -607,6 +903,8 @@ class Reference:
                 self.sells: dict[str, list[float]] = {a: [] for a in self.order}
                 self.buys: dict[str, list[float]] = {a: [] for a in self.order}
                 self.orders: dict[tuple[str, str], float] = {}
+                self.gross_sells: dict[tuple[str, str], float] = {}
+                self.gross_buys: dict[tuple[str, str], float] = {}
                 self.deferred = {p: [0, 0.0] for p in s.protocols}
                 self.credit_now: set[str] = set()
                 shortfall_now = dict.fromkeys(s.protocols, 0.0)
@@ -618,6 +916,8 @@ class Reference:
                 # --- round: batch execution per asset ---
                 price_before = dict(self.price)
                 fills, moved_now = self.execute_all()
+                arb_moved = self.arbitrage_all()
+                self.update_pegged()
                 # --- round: settle ---
                 for (p, a), units in self.orders.items():
                     if isinstance(s.protocols[p], LendingProtocol) and units > 0:
@@ -660,7 +960,7 @@ class Reference:
                 moved_prev = moved_now
                 credit_prev = self.credit_now
                 any_acted = any(self.acted.values())
-                if not any_acted and not repriced and not self.oracles_moving():
+                if not any_acted and not repriced and not arb_moved and not self.oracles_moving():
                     converged = True
                     break
                 if any_acted:
@@ -690,9 +990,16 @@ class Reference:
                     start_price=self.start[a],
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
+                    arbitrage_profit_usd=self.arb_profit[a],
+                    venues=[
+                        dict(name=v, final_price=mk.price, **self.venue_out[a][v])
+                        for v, mk in self.venues[a]
+                        if self.s.assets[a].peg is None  # a pegged market trades its ratio
+                    ],
                 )
                 for a in self.order
             },
+            "coordination": self.coordination,
             "edges": edges,
             "positions": self.lending,
             "perps": self.perps,
@@ -712,6 +1019,11 @@ class Reference:
                     continue
                 if self.s.assets[a].peg is not None:
                     target = market.price + f * (self.shocked_ratio[a] - market.price)
+                elif self.has_venues(a):  # each venue toward its own exogenous price
+                    for v, mk in self.venues[a]:
+                        mk.recenter(mk.price + f * (self.venue_shocked[a][v] - mk.price), 1.0)
+                    self.price[a] = market.price
+                    continue
                 else:
                     target = self.price[a] + f * (self.shocked[a] - self.price[a])
                     self.price[a] = target
@@ -732,6 +1044,14 @@ class Reference:
                 continue
             self.shocked[a] *= 1 + r
             new_price = self.price[a] * (1 + r)
+            if self.has_venues(a):  # every venue moves; ASSET@VENUE adds its own return
+                for v, mk in self.venues[a]:
+                    key = f"{a}@{v}"
+                    rv = step.returns.get(key, 0.0)
+                    self.venue_shocked[a][v] *= (1 + r) * (1 + rv)
+                    mk.recenter(mk.price * (1 + r) * (1 + rv), m * step.liquidity.get(key, 1.0))
+                self.price[a] = market.price
+                continue
             if market is not None:
                 market.recenter(new_price, m)
                 new_price = market.price
@@ -746,6 +1066,10 @@ class Reference:
                 self.shocked[a] = 1.0 if asset.backing is None else self.shocked[asset.backing]
         self.update_pegged()
         self.update_issued()
+
+    def has_venues(self, a: str) -> bool:
+        """An asset declared with `venues:` (rather than one `market`)."""
+        return bool(getattr(self.s.assets[a], "venues", None))
 
     def update_pegged(self) -> None:
         for a in self.order:
@@ -779,12 +1103,14 @@ class Reference:
     def order_sell(self, p: str, a: str, units: float) -> None:
         self.sells[a].append(units)
         self.orders[(p, a)] = self.orders.get((p, a), 0.0) + units
+        _bump(self.gross_sells, (p, a), units)
 
     def order_buy(self, p: str, a: str, units: float) -> None:
         self.buys[a].append(units)
         self.orders[(p, a)] = self.orders.get((p, a), 0.0) - units
+        _bump(self.gross_buys, (p, a), units)
 
-    def quote(self, a: str, q: float) -> float:
+    def quote(self, p: str, a: str, q: float) -> float:
         """USD that selling q units of a would raise now (no trade)."""
         asset = self.s.assets[a]
         if asset.peg is not None:
@@ -793,12 +1119,30 @@ class Reference:
                 market.quote_sell(q, self.eps) if market is not None else (q * self.peg_ratio[a])
             )
             to = asset.peg.to
+            if self.has_venues(to):
+                return self.quote_venues(p, to, to_units)
             if self.markets[to] is not None:
                 return self.markets[to].quote_sell(to_units, self.eps)
             return to_units * self.price[to]
+        if self.has_venues(a):
+            return self.quote_venues(p, a, q)
         if self.markets[a] is not None and asset.issuer is None:
             return self.markets[a].quote_sell(q, self.eps)
         return q * self.price[a]
+
+    def quote_venues(self, p: str, a: str, q: float) -> float:
+        """What protocol p's liquidators would raise selling q units of a now: through p's
+        fixed route where it applies to a, else split optimally across a's venues."""
+        venues = self.venues[a]
+        route = self.s.protocols[p].route
+        names = [v for v, _ in venues]
+        if route is not None and all(v in names for v in route):
+            split = [q * route.get(v, 0.0) for v in names]
+        else:
+            split = route_split([mk for _, mk in venues], q, True)
+        return math.fsum(
+            mk.quote_sell(qv, self.eps) for (_, mk), qv in zip(venues, split, strict=True)
+        )
 
     def execute_all(self):
         """Pegged assets through their ratio (their `to` units join the target's batch), then
@@ -838,6 +1182,9 @@ class Reference:
                     for (p, oa), units in self.orders.items():
                         if oa == a and units > 0:
                             flow[(p, to)] = flow.get((p, to), 0.0) + got * units / sold
+                    for (p, oa), units in list(self.gross_sells.items()):
+                        if oa == a:
+                            _bump(self.gross_sells, (p, to), got * units / sold)
             elif net < 0:
                 if market is not None:
                     cost, filled = market.buy(-net, self.eps)
@@ -852,6 +1199,9 @@ class Reference:
                     for (p, oa), units in self.orders.items():
                         if oa == a and units < 0:
                             flow[(p, to)] = flow.get((p, to), 0.0) - cost * (-units) / bought
+                    for (p, oa), units in list(self.gross_buys.items()):
+                        if oa == a:
+                            _bump(self.gross_buys, (p, to), cost * units / bought)
             out["sold_units"] += sold
             out["bought_units"] += bought
             pegged[a] = (sold, bought, crossed, filled_s, filled_b, routed)
@@ -862,9 +1212,14 @@ class Reference:
         for a in self.order:
             if self.s.assets[a].peg is not None:
                 continue
+            venues_before = [mk.price for _, mk in self.venues[a]]
             fills[a] = self.execute(a, self.asset_out[a])
             net = fills[a][4]
-            if self.price[a] != price_before[a] and net != 0:
+            venue_moved = any(
+                mk.price != before
+                for (_, mk), before in zip(self.venues[a], venues_before, strict=True)
+            )
+            if (self.price[a] != price_before[a] or venue_moved) and net != 0:
                 for (p, fa), units in flow.items():
                     if fa == a and units * net > 0:
                         moved.add((p, a))
@@ -903,19 +1258,35 @@ class Reference:
         s_filled = b_filled = crossed
         proceeds = cost = crossed * p0
         market = self.markets[a]
-        if market is not None:
+        if self.has_venues(a):
+            # --- round: route the net across venues: fixed routes, then optimal ---
+            if net != 0:
+                usd, filled = self.route(a, net, sold if net > 0 else bought)
+                if net > 0:
+                    proceeds += usd
+                    s_filled += filled
+                else:
+                    cost += usd
+                    b_filled += filled
+                out["unfilled_units"] += abs(net) - filled  # slippage: per venue, in trade()
+            self.price[a] = market.price
+        elif market is not None:
             if net > 0:
                 got, filled = market.sell(net, self.eps)
                 proceeds += got
                 s_filled += filled
                 out["slippage_usd"] += filled * p0 - got
                 out["unfilled_units"] += net - filled
+                self.venue_out[a]["market"]["sold_units"] += filled
+                self.venue_out[a]["market"]["slippage_usd"] += filled * p0 - got
             elif net < 0:
                 paid, filled = market.buy(-net, self.eps)
                 cost += paid
                 b_filled += filled
                 out["slippage_usd"] += paid - filled * p0
                 out["unfilled_units"] += -net - filled
+                self.venue_out[a]["market"]["bought_units"] += filled
+                self.venue_out[a]["market"]["slippage_usd"] += paid - filled * p0
             self.price[a] = market.price
         else:
             proceeds += max(net, 0.0) * p0
@@ -929,6 +1300,84 @@ class Reference:
         buy_fill = b_filled / bought if bought > 0 else 0.0
         buy_avg = (cost / b_filled if b_filled > 0 else p0) if bought > 0 else 0.0
         return (sell_fill, sell_avg, buy_fill, buy_avg, net)
+
+    def trade(self, a: str, v: str, mk: Any, q: float, sell: bool) -> tuple[float, float]:
+        """One trade of the round's net on venue v; slippage against its price before."""
+        before = mk.price
+        vo = self.venue_out[a][v]
+        if sell:
+            usd, filled = mk.sell(q, self.eps)
+            slip = filled * before - usd
+            vo["sold_units"] += filled
+        else:
+            usd, filled = mk.buy(q, self.eps)
+            slip = usd - filled * before
+            vo["bought_units"] += filled
+        vo["slippage_usd"] += slip
+        self.asset_out[a]["slippage_usd"] += slip
+        return usd, filled
+
+    def route(self, a: str, net: float, side_total: float) -> tuple[float, float]:
+        """docs/model.md 3j execution: each protocol with a route naming venues of a sends its
+        share of the net (its units on the net's side / all units on that side) to them in its
+        fractions; each venue executes the fixed sum as one trade, in declaration order; the
+        rest is split optimally against the venues' state after that."""
+        sell = net > 0
+        q = abs(net)
+        venues = self.venues[a]
+        names = [v for v, _ in venues]
+        gross = self.gross_sells if sell else self.gross_buys
+        fixed = dict.fromkeys(names, 0.0)
+        for p in self.protocols:
+            route = self.s.protocols[p].route
+            units = gross.get((p, a), 0.0)
+            if route is None or units <= 0 or not all(v in names for v in route):
+                continue
+            share = q * units / side_total
+            for v, frac in route.items():
+                fixed[v] += share * frac
+        # the split adds up to the order exactly: units are unfilled only where a venue could
+        # not fill its part, or where all venues together cannot absorb the rest
+        usd = unfilled = 0.0
+        for v, mk in venues:
+            if fixed[v] > 0:
+                u, f = self.trade(a, v, mk, fixed[v], sell)
+                usd += u
+                unfilled += fixed[v] - f
+        rest = q - math.fsum(fixed.values())
+        if rest > 0:
+            markets = [mk for _, mk in venues]
+            split = route_split(markets, rest, sell)
+            if (
+                math.fsum(min(mk.take(_far_end(markets, sell), rest), rest) for mk in markets)
+                < rest
+            ):
+                unfilled += rest - math.fsum(split)
+            for (v, mk), qv in zip(venues, split, strict=True):
+                if qv > 0:
+                    u, f = self.trade(a, v, mk, qv, sell)
+                    usd += u
+                    unfilled += qv - f
+        return usd, q - unfilled
+
+    # --- round: arbitrage between venues ---
+    def arbitrage_all(self) -> bool:
+        """At the end of the round, arbitrage each asset's venues; True when it moved a venue
+        price by more than the tolerance (then the round is not the fixed point)."""
+        moved = False
+        for a in self.order:
+            venues = self.venues[a]
+            if len(venues) < 2:
+                continue
+            cfg = getattr(self.s.assets[a], "arbitrage", None)
+            speed, cost = (1.0, 0.0) if cfg is None else (cfg.speed, cfg.cost)
+            before = [mk.price for _, mk in venues]
+            self.arb_profit[a] += arbitrage([mk for _, mk in venues], speed, cost)
+            for (_, mk), p0 in zip(venues, before, strict=True):
+                if abs(mk.price - p0) > self.tol * p0:
+                    moved = True
+            self.price[a] = venues[0][1].price
+        return moved
 
     def defer(self, p: str, debt_value: float) -> None:
         self.deferred[p][0] += 1
@@ -955,7 +1404,8 @@ class Reference:
             adj = 0.0
             for a in order:
                 if pos.collateral.get(a, 0.0) > 0:
-                    lt = proto.collateral[a].liquidation_threshold * (1 - self.adj[p][a])
+                    lt0 = max(0.0, proto.collateral[a].liquidation_threshold - pos.delta)
+                    lt = lt0 * (1 - self.adj[p][a])
                     adj += pos.collateral[a] * oracle[a] * lt
             hf = adj / debt_value
             i_star = _largest(pos.collateral, oracle, order)
@@ -983,7 +1433,7 @@ class Reference:
             liquidators = proto.liquidators or self.s.settings.liquidators
             profit = 0.0
             if liquidators is not None:
-                profit = self.quote(i_star, seize) - repay_usd
+                profit = self.quote(p, i_star, seize) - repay_usd
                 if profit < liquidators.min_profit_usd:
                     self.stats[p].skipped_unprofitable += 1
                     continue
@@ -1002,7 +1452,8 @@ class Reference:
                 self.stats[p].skipped_capital += 1
                 continue
             scale = 1.0 if repay_usd <= budget[p] else budget[p] / repay_usd
-            budget[p] -= repay_usd * scale
+            # the marginal one takes what capital is left; the rest are skipped (not rounding)
+            budget[p] = budget[p] - repay_usd if scale == 1.0 else 0.0
             self.liquidate(
                 pos, O, j_star, i_star, repay_units * scale, seize * scale, repay_usd * scale
             )
@@ -1059,7 +1510,7 @@ class Reference:
             if debt_value > col:
                 shortfall[v.protocol] += debt_value - col
             if v.status == "open":
-                ratio = proto.liquidation_ratio * (1 + self.vault_adj(v))
+                ratio = (proto.liquidation_ratio + v.delta) * (1 + self.vault_adj(v))
                 if v.debt <= 0 or col >= ratio * debt_value:
                     continue
                 if self.paused[v.protocol]:
@@ -1083,7 +1534,7 @@ class Reference:
         for (p, a), units in lot.items():
             if units <= 0:
                 continue
-            quote = self.quote(a, units)
+            quote = self.quote(p, a, units)
             if 1 - quote / (units * self.price[a]) > self.s.protocols[p].auction.max_slippage:
                 stressed.add((p, a))
         # --- round: auction the lots ---
@@ -1176,7 +1627,7 @@ class Reference:
             equity = pp.margin + pp.size * (o - pp.entry)
             if equity < 0:
                 shortfall[pp.protocol] -= equity
-            mm = proto.maintenance_margin * (1 + self.adj[pp.protocol][pp.asset])
+            mm = (proto.maintenance_margin + pp.delta) * (1 + self.adj[pp.protocol][pp.asset])
             if equity >= mm * abs(pp.size) * o:
                 continue
             if self.paused[pp.protocol]:

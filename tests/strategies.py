@@ -431,3 +431,376 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "protocols": protocols,
         "shocks": shocks,
     }
+
+
+# --- venues, routing, arbitrage, aggregated oracles (docs/model.md 3j) -------------------------
+
+VENUE_TYPES = ["cpmm", "linear", "exponential", "orderbook"]
+
+
+@st.composite
+def venue(draw: st.DrawFn, price: float, kind: str, volume: bool) -> dict[str, Any]:
+    """One venue of an asset at ``price``, of the given market type."""
+    depth_usd = draw(st.floats(2e5, 5e6))
+    out: dict[str, Any]
+    if kind == "cpmm":
+        base = depth_usd / price
+        out = {
+            "type": "cpmm",
+            "base_reserve": base,
+            "quote_reserve": base * price,
+            "fee": draw(st.sampled_from([0.0, 0.0, 0.003, 0.01])),
+        }
+    elif kind == "linear":
+        out = {"type": "linear", "lambda_per_usd": 1.0 / depth_usd}
+    elif kind == "exponential":
+        out = (
+            {"type": "exponential", "depth_usd": depth_usd}
+            if draw(st.booleans())
+            else {"type": "exponential", "alpha": price / depth_usd}
+        )
+    else:
+        bids, offset = [], 0.0
+        n = draw(st.integers(1, 5))
+        for _ in range(n):
+            offset -= draw(st.floats(0.001, 0.04))
+            bids.append([offset, draw(st.floats(0.2, 2.0)) * depth_usd / price / n])
+        out = {"type": "orderbook", "bids": bids}
+    if volume:
+        out["volume_usd"] = draw(st.floats(1e5, 1e8))
+    return out
+
+
+@st.composite
+def venue_set(draw: st.DrawFn, price: float, names: list[str]) -> dict[str, Any]:
+    """2-4 venues of mixed types; either every venue gives volume_usd or none does."""
+    n = draw(st.integers(2, min(4, len(names))))
+    volume = draw(st.booleans())
+    kinds = [draw(st.sampled_from(VENUE_TYPES)) for _ in range(n)]
+    return {names[k]: draw(venue(price, kinds[k], volume)) for k in range(n)}
+
+
+#: A health factor after the shock alone, away from the knife edges 0.95 (full close) and 1
+#: (eligible), where the last bit of a price average decides.
+HF_AFTER = st.floats(0.9, 1.5).filter(lambda h: abs(h - 0.95) > 1e-9 and abs(h - 1.0) > 1e-9)
+
+BTC_COLLATERAL = {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.08}
+
+ROUTES = [
+    lambda v: {v[0]: 1.0},
+    lambda v: {v[1]: 1.0},
+    lambda v: {v[0]: 0.5, v[1]: 0.5},
+    lambda v: {v[0]: 0.25, v[-1]: 0.75},
+]
+
+
+@st.composite
+def venue_oracle(draw: st.DrawFn, venues: list[str]) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["spot", "median", "median", "vwap", "spot-venue", "lagged"]))
+    if kind == "spot":
+        return {"type": "spot"}
+    if kind == "lagged":
+        return {"type": "lagged", "rounds": draw(st.integers(1, 2))}
+    if kind == "spot-venue":
+        return {"type": "spot", "venues": [draw(st.sampled_from(venues))]}
+    out: dict[str, Any] = {"type": kind}
+    if draw(st.booleans()):
+        k = draw(st.integers(1, len(venues)))
+        out["venues"] = draw(st.permutations(venues))[:k]
+    return out
+
+
+@st.composite
+def venue_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """ETH on 2-4 venues (cpmm, linear, exponential, order book) joined by arbitrage; lending
+    protocols whose oracles read a venue, the median or the vwap; fixed routes on some; a perp
+    venue whose shorts buy; one-venue shocks (ASSET@VENUE) and venue liquidity."""
+    price = 3000.0
+    names = ["uni", "curve", "book", "cex"]
+    eth_venues = draw(venue_set(price, names))
+    vnames = list(eth_venues)
+    eth: dict[str, Any] = {"price": price, "venues": eth_venues}
+    if draw(st.booleans()):
+        arb: dict[str, Any] = {}
+        if draw(st.booleans()):
+            arb["speed"] = draw(st.sampled_from([1.0, 0.5, 0.8]))
+        if draw(st.booleans()):
+            arb["cost"] = draw(st.sampled_from([0.0, 0.002, 0.01]))
+        eth["arbitrage"] = arb
+    assets: dict[str, Any] = {"USDC": {"price": 1.0}, "ETH": eth}
+    with_btc = draw(st.booleans())
+    if with_btc:
+        btc_venues = draw(venue_set(60000.0, ["uni", "curve", "bpool"]))
+        assets["WBTC"] = {"price": 60000.0, "venues": btc_venues}
+    shock = draw(st.floats(-0.3, -0.02))
+    protocols: dict[str, Any] = {}
+    for k in range(draw(st.integers(1, 3))):
+        lt = draw(st.floats(0.6, 0.9))
+        bonus = draw(st.floats(0.01, 0.12))  # > 0: a liquidation is never exactly break-even
+        collateral = {"ETH": {"ltv": lt, "liquidation_threshold": lt, "liquidation_bonus": bonus}}
+        if with_btc:
+            collateral["WBTC"] = {
+                "ltv": 0.7,
+                "liquidation_threshold": 0.75,
+                "liquidation_bonus": 0.08,
+            }
+        positions = []
+        for i in range(draw(st.integers(1, 6))):
+            col_asset = draw(st.sampled_from(list(collateral)))
+            p0 = price if col_asset == "ETH" else 60000.0
+            units = draw(st.floats(1.0, 150.0)) * price / p0
+            lt_a = collateral[col_asset]["liquidation_threshold"]
+            hf_after = draw(HF_AFTER)
+            debt = units * p0 * (1 + shock) * lt_a / hf_after
+            positions.append(
+                {"account": f"a{i}", "collateral": {col_asset: units}, "debt": {"USDC": debt}}
+            )
+        proto: dict[str, Any] = {
+            "type": "lending",
+            "reserve_usd": draw(st.sampled_from([0.0, 5e4])),
+            "close_factor": draw(st.sampled_from([0.5, 1.0])),
+            "collateral": collateral,
+            "positions": positions,
+            "oracle": draw(venue_oracle(vnames)),
+        }
+        if draw(st.booleans()):
+            proto["route"] = draw(st.sampled_from(ROUTES))(vnames)
+        if draw(st.integers(0, 3)) == 0:  # liquidators quote the seizure across the venues
+            proto["liquidators"] = {"min_profit_usd": draw(st.sampled_from([1.0, 100.0]))}
+            if draw(st.booleans()):
+                proto["liquidators"]["capital_usd_per_round"] = draw(st.floats(1e4, 3e5))
+        protocols[f"p{k}"] = proto
+    if draw(st.integers(0, 2)) == 0:  # a pegged LST whose flow joins ETH's batch, routed
+        ratio = draw(st.floats(0.95, 1.0))
+        lst: dict[str, Any] = {"peg": {"to": "ETH", "ratio": ratio}}
+        if draw(st.booleans()):
+            lst["peg"]["sell_target"] = False
+        if draw(st.booleans()):
+            base = draw(st.floats(50.0, 2000.0))
+            lst["market"] = {"type": "cpmm", "base_reserve": base, "quote_reserve": base * ratio}
+        assets["LST"] = lst
+        lt = draw(st.floats(0.7, 0.9))
+        lst_positions = []
+        for i in range(draw(st.integers(1, 3))):
+            units = draw(st.floats(1.0, 100.0))
+            hf_after = draw(HF_AFTER)
+            debt = units * price * ratio * (1 + shock) * lt / hf_after
+            lst_positions.append(
+                {"account": f"l{i}", "collateral": {"LST": units}, "debt": {"USDC": debt}}
+            )
+        protocols["lsts"] = {
+            "type": "lending",
+            "collateral": {
+                "LST": {"ltv": lt, "liquidation_threshold": lt, "liquidation_bonus": 0.05}
+            },
+            "positions": lst_positions,
+        }
+        if draw(st.booleans()):
+            protocols["lsts"]["route"] = draw(st.sampled_from(ROUTES))(vnames)
+    if draw(st.integers(0, 2)) == 0:  # CDP auctions: the stress quote routes across venues
+        assets["DAI"] = {"issuer": "maker"}
+        protocols["maker"] = {
+            "type": "cdp",
+            "stablecoin": "DAI",
+            "liquidation_ratio": draw(st.floats(1.2, 1.6)),
+            "penalty": draw(st.floats(0.0, 0.13)),
+            "auction": {
+                "max_slippage": draw(st.floats(0.01, 1.0)),
+                "zero_bid_discount": draw(st.sampled_from([1.0, 0.5])),
+            },
+            "positions": [
+                {
+                    "account": f"v{i}",
+                    "collateral": {"ETH": draw(st.floats(1, 60))},
+                    "debt": draw(st.floats(1e3, 1.2e5)),
+                }
+                for i in range(draw(st.integers(1, 4)))
+            ],
+        }
+    if draw(st.booleans()):
+        perps = []
+        for i in range(draw(st.integers(1, 4))):
+            size = draw(st.floats(0.5, 60.0)) * draw(st.sampled_from([1.0, -1.0]))
+            entry = price * draw(st.floats(0.95, 1.05))
+            perps.append(
+                {
+                    "account": f"t{i}",
+                    "asset": "ETH",
+                    "size": size,
+                    "entry_price": entry,
+                    "margin": abs(size) * entry * draw(st.floats(0.03, 0.3)),
+                }
+            )
+        perp: dict[str, Any] = {
+            "type": "perp",
+            "reserve_usd": draw(st.sampled_from([0.0, 1e5])),
+            "maintenance_margin": draw(st.floats(0.02, 0.08)),
+            "liquidation_fee": draw(st.floats(0.0, 0.01)),
+            "positions": perps,
+            "oracle": draw(venue_oracle(vnames)),
+        }
+        if draw(st.booleans()):
+            perp["route"] = draw(st.sampled_from(ROUTES))(vnames)
+        protocols["perps"] = perp
+    shocks = []
+    for t in range(draw(st.integers(1, 2))):
+        step: dict[str, Any] = {"ETH": shock if t == 0 else draw(st.floats(-0.15, 0.1))}
+        if draw(st.booleans()):
+            step[f"ETH@{draw(st.sampled_from(vnames))}"] = draw(st.floats(-0.6, 0.2))
+        if with_btc and draw(st.booleans()):
+            step["WBTC"] = draw(st.floats(-0.3, 0.0))
+        if draw(st.booleans()):
+            key = draw(st.sampled_from(["ETH", *[f"ETH@{v}" for v in vnames]]))
+            step["liquidity"] = {key: draw(st.floats(0.3, 1.5))}
+        shocks.append(step)
+    return {
+        "name": "venues",
+        "settings": {"max_rounds": 500, "recovery": draw(st.sampled_from([0.0, 0.0, 0.5]))},
+        "assets": assets,
+        "protocols": protocols,
+        "shocks": shocks,
+    }
+
+
+# --- the coordination layer (docs/model.md 3k) --------------------------------------------------
+
+
+@st.composite
+def coordination_block(draw: st.DrawFn, participants: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "max_entity_leverage": draw(st.floats(1.2, 5.0)),
+        "margin_add_per_leverage": draw(st.floats(0.02, 0.3)),
+    }
+    if draw(st.booleans()):
+        out["max_margin_add"] = draw(st.floats(0.01, 0.4))
+    if draw(st.booleans()):
+        k = draw(st.integers(1, len(participants)))
+        out["protocols"] = draw(st.permutations(participants))[:k]
+    if draw(st.integers(0, 5)) == 0:
+        out["enabled"] = False
+    return out
+
+
+@st.composite
+def coordination_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Entities e0..e5 that borrow on two lending markets, hold CDP vaults and perps (some
+    also a leveraged vault), so that their leverage spans protocols; a coordination block."""
+    price = 3000.0
+    depth_usd = draw(st.floats(5e5, 5e6))
+    kind = draw(st.sampled_from(["cpmm", "exponential", "linear", "orderbook"]))
+    market = draw(markets(price).filter(lambda m: m is not None and m["type"] == kind))
+    if kind == "cpmm":
+        market.update(base_reserve=depth_usd / price, quote_reserve=depth_usd)
+    assets: dict[str, Any] = {
+        "USDC": {"price": 1.0},
+        "ETH": {"price": price, "market": market},
+        "DAI": {"issuer": "maker"},
+    }
+    shock = draw(st.floats(-0.3, 0.0))
+    n_ent = draw(st.integers(2, 6))
+    protocols: dict[str, Any] = {}
+    for name in ("aave", "comp"):
+        lt = draw(st.floats(0.7, 0.88))
+        positions = []
+        for i in range(n_ent):
+            if not draw(st.booleans()):
+                continue
+            units = draw(st.floats(1.0, 100.0))
+            hf = draw(st.floats(0.95, 1.8))
+            positions.append(
+                {
+                    "account": f"e{i}",
+                    "collateral": {"ETH": units},
+                    "debt": {"USDC": units * price * lt / hf},
+                }
+            )
+        if not positions:
+            positions.append({"account": "e0", "collateral": {"ETH": 10.0}, "debt": {"USDC": 1e4}})
+        protocols[name] = {
+            "type": "lending",
+            "reserve_usd": draw(st.sampled_from([0.0, 5e4])),
+            "collateral": {
+                "ETH": {
+                    "ltv": lt,
+                    "liquidation_threshold": lt,
+                    "liquidation_bonus": draw(st.floats(0.02, 0.1)),
+                }
+            },
+            "positions": positions,
+        }
+        if draw(st.booleans()):
+            protocols[name]["dynamic_risk"] = {
+                "sensitivity": draw(st.floats(-2.0, 2.0)),
+                "reference_vol": draw(st.floats(0.0, 0.1)),
+                "max_change": draw(st.floats(0.05, 0.3)),
+            }
+    if draw(st.booleans()):
+        protocols["maker"] = {
+            "type": "cdp",
+            "stablecoin": "DAI",
+            "reserve_usd": draw(st.sampled_from([0.0, 1e4])),
+            "liquidation_ratio": draw(st.floats(1.2, 1.6)),
+            "penalty": draw(st.floats(0.0, 0.13)),
+            "positions": [
+                {
+                    "account": f"e{i}",
+                    "collateral": {"ETH": draw(st.floats(1, 60))},
+                    "debt": draw(st.floats(1e3, 1.2e5)),
+                }
+                for i in range(n_ent)
+                if draw(st.booleans())
+            ]
+            or [{"account": "e1", "collateral": {"ETH": 5.0}, "debt": 5e3}],
+        }
+    else:
+        del assets["DAI"]
+    if draw(st.booleans()):
+        perps = []
+        for i in range(n_ent):
+            if not draw(st.booleans()):
+                continue
+            size = draw(st.floats(0.5, 60.0)) * draw(st.sampled_from([1.0, -1.0]))
+            entry = price * draw(st.floats(0.95, 1.05))
+            perps.append(
+                {
+                    "account": f"e{i}",
+                    "asset": "ETH",
+                    "size": size,
+                    "entry_price": entry,
+                    "margin": abs(size) * entry * draw(st.floats(0.05, 0.4)),
+                }
+            )
+        if perps:
+            protocols["perps"] = {
+                "type": "perp",
+                "reserve_usd": draw(st.sampled_from([0.0, 1e5])),
+                "maintenance_margin": draw(st.floats(0.02, 0.08)),
+                "liquidation_fee": draw(st.floats(0.0, 0.01)),
+                "positions": perps,
+            }
+    if draw(st.booleans()):
+        protocols["fund"] = {
+            "type": "leveraged",
+            "max_leverage": 5.0,
+            "target_leverage": 3.0,
+            "positions": [
+                {
+                    "account": f"e{i}",
+                    "holdings": {"ETH": draw(st.floats(5, 60))},
+                    "debt_usd": draw(st.floats(2e4, 1.2e5)),
+                }
+                for i in range(draw(st.integers(1, 2)))
+            ],
+        }
+    participants = [p for p, v in protocols.items() if v["type"] in ("lending", "cdp", "perp")]
+    data: dict[str, Any] = {
+        "name": "coordination",
+        "settings": {"max_rounds": 300},
+        "assets": assets,
+        "protocols": protocols,
+        "shocks": [{"ETH": shock}],
+        "coordination": draw(coordination_block(participants)),
+    }
+    if draw(st.booleans()):
+        data["shocks"].append({"ETH": draw(st.floats(-0.2, 0.1))})
+    return data
