@@ -308,7 +308,7 @@ def _book_from_columns(
             )
             more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
             problems.append(
-                Problem(f"column {name!r}: expected {what}, found {v!r}{more}", where(r))
+                Problem(f"column {name!r}: expected {what}, found {float(v)!r}{more}", where(r))
             )
 
     for prefix in LEGS[kind]:

@@ -531,7 +531,7 @@ class Scratch(NamedTuple):
     hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
     hist_count: np.ndarray  # i8[1]
     step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
-    # the position index (docs/model.md "Cost"): positions of the lending, cdp, perp and
+    # the position index (docs/performance.md): positions of the lending, cdp, perp and
     # leveraged books numbered one after the other (``ix_offsets``)
     health: np.ndarray  # f8[N] health at the index's reference oracle (< 1: must act)
     items: np.ndarray  # i8[N] positions sorted into health buckets (counting sort)
