@@ -170,9 +170,10 @@ def _workers(value: int | None) -> int | None:
 def _show(renderable: RenderableType, output: Path | None) -> None:
     """A rich report: the terminal's width and colours, or plain text for a pipe or file."""
     from .render.analysis import to_text
+    from .render.width import fit_width
 
     if output is None and sys.stdout.isatty():
-        Console(highlight=False).print(renderable)
+        Console(highlight=False, width=fit_width(renderable, None)).print(renderable)
     else:
         _write(to_text(renderable, REPORT_WIDTH), output)
 

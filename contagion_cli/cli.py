@@ -165,7 +165,7 @@ def run(
     from .engine import run as run_scenario
     from .expected import add_to_report, compare, renderable
     from .inputs import load_scenario
-    from .render import OutputFormat, render_text, run_report
+    from .render import OutputFormat, fit_width, render_text, run_report
     from .render.graph import to_dot, to_mermaid
 
     with _errors():
@@ -176,10 +176,12 @@ def run(
         # the documented outcome, if the scenario carries one: information, never an exit code
         verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
         if fmt is OutputFormat.table and output is None:
-            # a pipe or file gets a wide, colourless table; a terminal its own width and colours
-            width = None if sys.stdout.isatty() else REPORT_WIDTH
+            # a pipe or file gets a wide, colourless table; a terminal its own width and colours,
+            # widened where a table would otherwise cut its numbers
+            report = run_report(result)
+            width = fit_width(report, None if sys.stdout.isatty() else REPORT_WIDTH)
             console = Console(highlight=False, width=width)
-            console.print(run_report(result))
+            console.print(report)
             if verdicts:
                 console.print(renderable(verdicts), end="", soft_wrap=True)
         else:

@@ -147,6 +147,10 @@ def run_raw(
     ``index=False`` visits every position every round (the straightforward path the index must
     reproduce exactly)."""
     executor = executor or default_executor()
+    if executor is Executor.auto and _book_size(compiled) > AUTO_PYTHON_BUDGET:
+        # the passes over the whole book before the first budget check (the shortfall before
+        # the shock, the index's first rebuild) would alone cost more than numba's start-up
+        executor = Executor.jit
     if executor is Executor.auto:
         raw = _run_once(compiled, trace, _python_kernel(), AUTO_PYTHON_BUDGET, index)
         if raw.status != STATUS_OVER_BUDGET:
@@ -154,6 +158,18 @@ def run_raw(
         executor = Executor.jit
     kernel = _jit_kernel() if executor is Executor.jit else _python_kernel()
     return _run_once(compiled, trace, kernel, 0, index)
+
+
+def _book_size(compiled: Compiled) -> int:
+    """Positions of every type in the book (a lower bound on one round's work)."""
+    st = compiled.state
+    return (
+        len(st.lending.protocol)
+        + len(st.cdp.protocol)
+        + len(st.perp.protocol)
+        + len(st.leveraged.protocol)
+        + len(compiled.options.protocol)
+    )
 
 
 def _run_once(

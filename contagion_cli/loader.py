@@ -255,6 +255,9 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         merged: dict[Any, Any] = {}
+        if not path:
+            # the document itself: where a missing top-level key is reported
+            self.locations.setdefault((), _location(self.source, node.start_mark))
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 # `<<: *defaults` - explicit keys of this mapping win over merged ones.

@@ -7,6 +7,7 @@ validated exactly like one written in the file; problems point at the option, no
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +37,8 @@ def apply_set(doc: Document, text: str) -> None:
     """Apply one ``--set path=value`` to the document (in place)."""
     key, raw_value = parse_assignment(text, "--set")
     value = parse_scalar(raw_value)
-    parts = key.split(".")
+    # `positions[0].debt` (how error messages print a path) is `positions.0.debt`
+    parts = re.sub(r"\[(-?\d+)\]", r".\1", key).split(".")
     loc = Location(f"--set {text}")
     node: Any = doc.data
     path: list[str | int] = []
@@ -82,6 +84,8 @@ def apply_set(doc: Document, text: str) -> None:
         else:
             node[part] = {}
             node = node[part]
+            # a key the option invented: an error about it names the option, not the file
+            doc.locations[tuple(path)] = loc
     doc.locations[tuple(path)] = loc
 
 

@@ -155,6 +155,8 @@ def _problem(
         else:
             found = f" ({actual:,})" if isinstance(actual, int) else ""
             message = f"too many entries{found}; at most {n_max:,}"
+    elif kind == "string_too_short":
+        message = f"expected a non-empty text, found {describe(value)}"
     elif kind == "value_error":
         message = str(err["msg"]).removeprefix("Value error, ")
     else:
@@ -254,7 +256,12 @@ def _as_model(tp: Any) -> type[BaseModel] | None:
 def _union_members(tp: Any) -> tuple[Any, ...]:
     tp = _unwrap(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return tuple(_unwrap(a) for a in typing.get_args(tp))
+        # `Market | None`, where Market is itself an annotated union: flatten it
+        flat: list[Any] = []
+        for arg in typing.get_args(tp):
+            arg = _unwrap(arg)
+            flat.extend(_union_members(arg) or (arg,))
+        return tuple(flat)
     return ()
 
 

@@ -207,8 +207,9 @@ def test_version():
 # --- golden strings ----------------------------------------------------------------------------
 def _golden(name: str, text: str) -> None:
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+    if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(text)
+    assert path.exists(), f"golden file {path} is missing; create it with UPDATE_GOLDEN=1"
     assert text == path.read_text(), f"{name} changed; rerun with UPDATE_GOLDEN=1 if intended"
 
 
@@ -221,7 +222,11 @@ def test_golden_chain_report(fmt):
 
 # --- the real entry points ---------------------------------------------------------------------
 def test_installed_command_runs_in_a_subprocess():
-    exe = shutil.which("contagion") or str(Path(sys.executable).parent / "contagion")
+    # this interpreter's own script first: a `contagion` elsewhere on PATH may be another
+    # project's (the PyPI name belongs to one)
+    beside = Path(sys.executable).parent / "contagion"
+    exe = str(beside) if beside.exists() else shutil.which("contagion")
+    assert exe is not None, "the contagion command is not installed"
     env = {k: v for k, v in os.environ.items() if k != "CONTAGION_EXECUTOR"}  # the default
     proc = subprocess.run(
         [exe, "run", QUICKSTART, "--format", "json"],
@@ -237,6 +242,32 @@ def test_installed_command_runs_in_a_subprocess():
     )
     assert bad.returncode == 2
     assert "file not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_narrow_terminal_never_cuts_numbers():
+    """rich shrinks columns to the console and ends cut cells with an ellipsis; the report is
+    widened instead, so every figure survives an 80-column terminal."""
+    from contagion_cli.render.table import run_report
+    from contagion_cli.render.width import fit_width
+
+    result = run_scenario(scenario_from_yaml(CHAIN))
+    report = run_report(result)
+    assert fit_width(report, 80) > 80
+    text = render_text(result, OutputFormat.table, width=80)
+    assert "\u2026" not in text
+    assert "$70.0K" in text and "reserve used" in text
+
+
+def test_readme_shows_what_the_quickstart_prints():
+    """The README walks through the quickstart's output: it must be today's output."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    prompt = "$ contagion run scenarios/quickstart.yaml\n"
+    start = readme.index(prompt) + len(prompt)
+    shown = readme[start : readme.index("```", start)]
+    result = run_cli("run", QUICKSTART)
+    assert result.exit_code == 0
+    printed = "\n".join(line.rstrip() for line in result.stdout.splitlines()).strip("\n")
+    assert shown.strip("\n") == printed, "README.md's quickstart output is out of date"
 
 
 def test_python_dash_m():

@@ -34,11 +34,8 @@ def test_python_executor_matches_jit(data):
     _same(run(compiled, executor=Executor.jit), run(compiled, executor=Executor.python))
 
 
-def test_auto_hands_large_runs_to_the_jit():
-    quick = compile_scenario(
-        load_scenario(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
-    )
-    # a book bigger than the budget: auto must still give the JIT's answer
+def _big_book():
+    """A book bigger than the auto executor's budget."""
     data = {
         "name": "big",
         "assets": {
@@ -62,9 +59,28 @@ def test_auto_hands_large_runs_to_the_jit():
         },
         "shocks": [{"ETH": -0.15}],
     }
-    big = compile_scenario(scenario_from_dict(data))
-    for compiled in (quick, big):
+    return compile_scenario(scenario_from_dict(data))
+
+
+def test_auto_hands_large_runs_to_the_jit():
+    quick = compile_scenario(
+        load_scenario(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
+    )
+    for compiled in (quick, _big_book()):
         _same(run(compiled, executor=Executor.auto), run(compiled, executor=Executor.jit))
+
+
+def test_auto_sends_a_book_above_the_budget_straight_to_the_jit(monkeypatch):
+    """Not one plain-Python pass over a big book: it would cost more than the JIT start-up."""
+    import contagion_cli.engine as engine
+
+    big = _big_book()
+
+    def refuse():
+        raise AssertionError("the plain-Python twin ran on a book above the budget")
+
+    monkeypatch.setattr(engine, "_python_kernel", refuse)
+    _same(run(big, executor=Executor.auto), run(big, executor=Executor.jit))
 
 
 def test_executor_from_environment(monkeypatch):

@@ -43,6 +43,9 @@ def test_aave_v3_single_liquidation():
     # after: 5.5789 ETH, 8000 USDC: HF = 5.5789 * 1900 * 0.825 / 8000 = 1.0931
     s = scenario_from_yaml(one_position(2000, -0.05, 10, 16000))
     compiled = compile_scenario(s)
+    hf_before = health_factor(compiled.state.lending, 0, 1900.0)
+    assert hf_before == pytest.approx(0.9797, abs=5e-5)
+    assert 0.95 <= hf_before < 1.0  # eligible, and above full_close_below_hf: close factor 0.5
     raw = run_raw(compiled)
     o = raw.outputs
     assert o.liquidations[0] == 1

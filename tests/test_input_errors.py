@@ -173,7 +173,25 @@ CASES = [
         "shocks: []",
         [":19:1:", "shocks", "must not be empty"],
     ),
-    ("missing shock path", "shocks:\n  - {ETH: -0.30}\n", "", ["missing required key 'shocks'"]),
+    (
+        "missing shock path",
+        "shocks:\n  - {ETH: -0.30}\n",
+        "",
+        [":1:1:", "missing required key 'shocks'"],
+    ),
+    (
+        "only a name",
+        None,
+        "name: only\n",
+        [":1:1:", "missing required key 'assets'", "missing required key 'protocols'"],
+    ),
+    (
+        "market without type",
+        "market: {type: cpmm, base_reserve: 1000",
+        "market: {base_reserve: 1000",
+        [":6:5:", "missing required key 'type'", "'cpmm', 'linear', 'exponential', 'orderbook'"],
+    ),
+    ("empty name", "name: ok", "name: ''", [":1:1:", "name", "expected a non-empty text"]),
     (
         "reserves inconsistent with price",
         "quote_reserve: 3.0e6",
@@ -266,6 +284,19 @@ def test_bad_value(tmp_path, case):
         text = VALID.replace(old, new, 1)
     result, path = invoke(tmp_path, text)
     assert_error(result, path, *fragments)
+
+
+def test_set_accepts_the_bracket_paths_errors_print(tmp_path):
+    """Messages print `positions[0]`; --set takes that form as well as `positions.0`."""
+    for path in ("protocols.aave.positions[0].debt.USDC", "protocols.aave.positions.0.debt.USDC"):
+        result, _ = invoke(tmp_path, VALID, "--set", f"{path}=-5", command="run")
+        assert_error(result, f"--set {path}=-5", "positions[0].debt.USDC")
+
+
+def test_a_key_invented_by_set_is_blamed_on_the_option(tmp_path):
+    result, _ = invoke(tmp_path, VALID, "--set", "protocols.aave.positionz.x=1", command="run")
+    assert_error(result, "--set protocols.aave.positionz.x=1", "unknown key 'positionz'")
+    assert "scenario.yaml:" not in result.output
 
 
 def test_run_reports_the_same_errors(tmp_path):

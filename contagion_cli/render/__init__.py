@@ -11,6 +11,7 @@ from ..results import RunResult
 from .flat import to_csv, to_json
 from .markdown import to_markdown
 from .table import run_report
+from .width import fit_width
 
 
 class OutputFormat(StrEnum):
@@ -31,16 +32,17 @@ def render_text(result: RunResult, fmt: OutputFormat, width: int = 140) -> str:
     if fmt is OutputFormat.markdown:
         return to_markdown(result)
     buffer = io.StringIO()
+    report = run_report(result)
     console = Console(
         file=buffer,
-        width=width,
+        width=fit_width(report, width),
         color_system=None,
         force_terminal=False,
         no_color=True,
         highlight=False,
     )
-    console.print(run_report(result))
+    console.print(report)
     return buffer.getvalue()
 
 
-__all__ = ["OutputFormat", "render_text", "run_report"]
+__all__ = ["OutputFormat", "fit_width", "render_text", "run_report"]

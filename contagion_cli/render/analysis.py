@@ -23,6 +23,7 @@ from ..montecarlo import SimulationResult
 from ..sweep import SweepResult
 from . import charts
 from . import numbers as fmt
+from .width import fit_width
 
 #: Summary columns a sweep table shows (the CSV and JSON carry every column).
 SWEEP_TABLE_METRICS = (
@@ -39,7 +40,7 @@ def to_text(renderable: RenderableType, width: int = 140) -> str:
     buffer = io.StringIO()
     Console(
         file=buffer,
-        width=width,
+        width=fit_width(renderable, width),
         color_system=None,
         force_terminal=False,
         no_color=True,

@@ -11,6 +11,7 @@ from .table import (
     coordination_lines,
     coordination_rows,
     details,
+    repaid_usd,
     venue_rows,
 )
 
@@ -29,7 +30,7 @@ def to_markdown(result: RunResult) -> str:
     lines += [
         f"- **Bad debt:** {fmt.usd(result.bad_debt_usd)}",
         f"- **Liquidations:** {fmt.count(result.liquidations)} "
-        f"({fmt.usd(result.liquidated_usd)} liquidated)",
+        f"({fmt.usd(repaid_usd(result))} repaid)",
         f"- **Insolvent protocols:** {insolvent}",
         f"- **Propagation depth:** {result.propagation_depth}",
         f"- **Rounds:** {result.rounds} with liquidations, {status}",
@@ -43,7 +44,7 @@ def to_markdown(result: RunResult) -> str:
             pr.name,
             pr.type,
             fmt.count(pr.liquidations),
-            fmt.usd(pr.liquidated_usd),
+            fmt.usd(pr.repaid_usd),
             fmt.usd(pr.collateral_sold_usd),
             fmt.usd(pr.bad_debt_usd),
             fmt.usd(pr.shortfall_usd),
@@ -57,7 +58,7 @@ def to_markdown(result: RunResult) -> str:
         "protocol",
         "type",
         "liquidations",
-        "liquidated",
+        "repaid",
         "collateral sold",
         "bad debt",
         "shortfall",

@@ -48,7 +48,7 @@ def summary_table(result: RunResult) -> Table:
     table.add_row("Rounds", f"{result.rounds} with liquidations ({result.total_rounds} in all)")
     table.add_row(
         "Liquidations",
-        f"{fmt.count(result.liquidations)} ({fmt.usd(result.liquidated_usd)} liquidated)",
+        f"{fmt.count(result.liquidations)} ({fmt.usd(repaid_usd(result))} repaid)",
     )
     table.add_row(
         "Bad debt",
@@ -75,6 +75,11 @@ def summary_table(result: RunResult) -> Table:
     return table
 
 
+def repaid_usd(result: RunResult) -> float:
+    """Debt repaid by liquidations, auctions and deleveraging, all protocols."""
+    return sum(pr.repaid_usd for pr in result.protocols.values())
+
+
 def details(pr: ProtocolResult) -> str:
     """What only this protocol type or its levers did, in a few words (the JSON has all)."""
     parts = []
@@ -83,6 +88,8 @@ def details(pr: ProtocolResult) -> str:
         if pr.zero_bid_auctions:
             text += f", {fmt.count(pr.zero_bid_auctions)} zero-bid"
         parts.append(text)
+    if pr.type == "perp" and pr.liquidated_usd:
+        parts.append(f"closed {fmt.usd(pr.liquidated_usd)} notional")
     if pr.adl_usd:
         parts.append(f"ADL {fmt.usd(pr.adl_usd)}")
     if pr.deleveraging_sales_usd:
@@ -148,9 +155,9 @@ def protocols_table(result: RunResult) -> Table:
     show_details = any(details(pr) for pr in result.protocols.values())
     for header in (
         "positions",
-        "liqs",
-        "liquidated",
-        "sold",
+        "liquidations",
+        "repaid",
+        "coll. sold",
         "bad debt",
         "shortfall",
         "reserve used",
@@ -173,7 +180,7 @@ def protocols_table(result: RunResult) -> Table:
             pr.type,
             fmt.count(pr.positions),
             fmt.count(pr.liquidations),
-            fmt.usd(pr.liquidated_usd),
+            fmt.usd(pr.repaid_usd),
             fmt.usd(pr.collateral_sold_usd),
             Text(fmt.usd(pr.bad_debt_usd), style="red" if pr.bad_debt_usd > 0 else ""),
             fmt.usd(pr.shortfall_usd),
