@@ -773,6 +773,7 @@ class _Builder:
             hold_units=hold_units,
             hold_pending=np.zeros(len(hold_asset), F8),
             debt=np.concatenate(debt).astype(F8) if debt else np.zeros(0, F8),
+            cash=np.zeros(n, F8),
         )
         return lev, self._entities(books), liab
 

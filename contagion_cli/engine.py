@@ -364,7 +364,14 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             net_sold_units={n: float(o.trace_net_units[k, a]) for a, n in enumerate(names_a)},
             liquidations={n: int(o.trace_liquidations[k, p]) for p, n in enumerate(names_p)},
             repaid_usd={n: float(o.trace_repaid_usd[k, p]) for p, n in enumerate(names_p)},
-            flow_units={n: float(o.trace_flow_units[k, p]) for p, n in enumerate(names_p)},
+            flows={
+                n: {
+                    m: float(o.trace_flow_units[k, p, a])
+                    for a, m in enumerate(names_a)
+                    if o.trace_flow_units[k, p, a] != 0.0
+                }
+                for p, n in enumerate(names_p)
+            },
         )
         for k in range(int(o.counters[1]))
     ]

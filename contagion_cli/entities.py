@@ -130,7 +130,7 @@ def _aggregate(
         h0 = _col_values(V0.hold_start, V0.hold_asset, V0.hold_units, p0)
         h1 = _col_values(V1.hold_start, V1.hold_asset, V1.hold_units, p1)
         add("assets0", ent, h0)
-        add("assets1", ent, h1)
+        add("assets1", ent, h1 + V1.cash)  # proceeds beyond the debt stay the owner's
         add("exposure0", ent, h0)
         add("debt0", ent, V0.debt)
         add("debt1", ent, V1.debt)

@@ -545,7 +545,9 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
 
     A pegged asset is quoted through its ratio market (or converted at the ratio) and then the
-    market of the asset it is pegged to; an asset without a market at its price.
+    market of the asset it is pegged to, unless its sellers keep the target's units
+    (``sell_target: false``), which are then worth the target's round-start price, as in the
+    settlement; an asset without a market at its price.
     """
     if A[a].kind == ASSET_MARKET:
         return _market_quote(A, V, B, Pr, X, p, a, q, eps)
@@ -555,6 +557,8 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
             to_units = venue_sell_quote(V, B, A[a].venue_start, q, eps)
         else:
             to_units = q * A[a].peg_ratio
+        if A[a].peg_route == 0:
+            return to_units * A[to].price
         if A[to].kind == ASSET_MARKET:
             return _market_quote(A, V, B, Pr, X, p, to, to_units, eps)
         return to_units * A[to].price
@@ -593,7 +597,8 @@ def _value_position(L, Pr, X, i, p):
         val = L.col_units[k] * X.pa[PA_ORACLE, p, a]
         col_value += val
         # coordination lowers the threshold first (lt_cut), dynamic risk then scales it
-        col_adj += val * (max(0.0, Pr.lt[p, a] - L.lt_cut[i]) * (1.0 - X.pa[PA_ADJ, p, a]))
+        # a relaxing adjustment never lifts a threshold above 1 (debt beyond the collateral)
+        col_adj += val * min(1.0, max(0.0, Pr.lt[p, a] - L.lt_cut[i]) * (1.0 - X.pa[PA_ADJ, p, a]))
         if val > i_val:
             i_val = val
             i_star = k
@@ -1180,7 +1185,9 @@ def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
 def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
     """Repay debt with the sale proceeds; a vault with debt and no holdings left is closed and
     its unpaid debt is a loss (bad debt; a credit loss of its lender when that is a protocol
-    of the scenario)."""
+    of the scenario). Proceeds beyond the debt (a sale filled above a stale oracle, or a
+    vault selling everything at equity <= 0 that the market then valued higher) stay with the
+    owner as cash: USD raised = USD repaid + USD returned (MODEL.md §6)."""
     off = X.ix_offsets[3]
     for j in range(lo, hi):
         i = X.active[j] - off
@@ -1206,6 +1213,8 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
             continue
         repay = min(proceeds, Lv.debt[i])
         Lv.debt[i] -= repay
+        Lv.cash[i] += proceeds - repay
+        O_.p[p].returned_usd += proceeds - repay
         O_.p[p].repaid_usd += repay
         O_.p[p].liquidated_usd += proceeds
         O_.p[p].sales_usd += proceeds
@@ -2192,10 +2201,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 for a in range(n_a):
                     O_.trace_price[trace_row, a] = A[a].price
                 for p in range(n_p):
-                    total = 0.0
                     for a in range(n_a):
-                        total += X.pa[PA_ORDERS, p, a]
-                    O_.trace_flow_units[trace_row, p] = total
+                        O_.trace_flow_units[trace_row, p, a] = X.pa[PA_ORDERS, p, a]
                 O_.counters[1] = n_trace + 1
             quiet = not any_acted and not repriced and not arbitraged
             if quiet and not _oracles_moving(A, Pr, X, tol):

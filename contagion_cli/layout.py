@@ -163,7 +163,7 @@ OUT_PROTOCOL_DTYPE = np.dtype(
         ("zero_bid_auctions", I8),  # cdp auction lots won by keepers at a discount
         ("zero_bid_usd", F8),  # cdp: market value of collateral given away that way
         ("auction_raised_usd", F8),  # cdp: USD raised by auctions (market and keepers)
-        ("returned_usd", F8),  # cdp: raised beyond the tab, returned to vault owners
+        ("returned_usd", F8),  # cdp: raised beyond the tab; leveraged: beyond the debt
         ("deficit_usd", F8),  # perp: negative equity of closed positions (after fees)
         ("adl_usd", F8),  # perp: deficit socialised by auto-deleveraging
         ("hedge_units", F8),  # options: gross units of the underlying traded
@@ -349,6 +349,7 @@ class Leveraged(NamedTuple):
     hold_units: np.ndarray  # f8[M] state
     hold_pending: np.ndarray  # f8[M] scratch: units sent to market this round
     debt: np.ndarray  # f8[N] state: USD owed
+    cash: np.ndarray  # f8[N] state: sale proceeds beyond the debt, kept by the owner
 
 
 class Options(NamedTuple):
@@ -441,7 +442,7 @@ class Outputs(NamedTuple):
     trace_net_units: np.ndarray  # f8[R, A] net units sold (negative: bought) on the market
     trace_liquidations: np.ndarray  # i8[R, P]
     trace_repaid_usd: np.ndarray  # f8[R, P]
-    trace_flow_units: np.ndarray  # f8[R, P] units each protocol sent to market (sold - bought)
+    trace_flow_units: np.ndarray  # f8[R, P, A] units each protocol sent to market (- bought)
     counters: np.ndarray  # i8[4]: n_edges, n_trace, total rounds (quiet included), acting rounds
 
 
@@ -509,7 +510,7 @@ def empty_outputs(
         trace_net_units=np.zeros((R, A), F8),
         trace_liquidations=np.zeros((R, P), I8),
         trace_repaid_usd=np.zeros((R, P), F8),
-        trace_flow_units=np.zeros((R, P), F8),
+        trace_flow_units=np.zeros((R, P, A), F8),
         counters=np.zeros(4, I8),
     )
 

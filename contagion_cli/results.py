@@ -218,7 +218,9 @@ class TraceRound:
     net_sold_units: dict[str, float]
     liquidations: dict[str, int]
     repaid_usd: dict[str, float]
-    flow_units: dict[str, float]  # units each protocol sent to market (negative: bought)
+    # per protocol, per asset: units it sent to market this round (negative: bought); assets
+    # it did not trade are left out
+    flows: dict[str, dict[str, float]]
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))

@@ -431,6 +431,7 @@ class LevPos:
     debt: float
     open: bool = True
     pending: dict[str, float] = field(default_factory=dict)
+    cash: float = 0.0  # proceeds beyond the debt: the owner's
 
 
 @dataclass
@@ -1119,6 +1120,8 @@ class Reference:
                 market.quote_sell(q, self.eps) if market is not None else (q * self.peg_ratio[a])
             )
             to = asset.peg.to
+            if not asset.peg.sell_target:  # liquidators keep the target at its round-start price
+                return to_units * self.price[to]
             if self.has_venues(to):
                 return self.quote_venues(p, to, to_units)
             if self.markets[to] is not None:
@@ -1405,7 +1408,7 @@ class Reference:
             for a in order:
                 if pos.collateral.get(a, 0.0) > 0:
                     lt0 = max(0.0, proto.collateral[a].liquidation_threshold - pos.delta)
-                    lt = lt0 * (1 - self.adj[p][a])
+                    lt = min(1.0, lt0 * (1 - self.adj[p][a]))  # never above 1
                     adj += pos.collateral[a] * oracle[a] * lt
             hf = adj / debt_value
             i_star = _largest(pos.collateral, oracle, order)
@@ -1778,6 +1781,8 @@ class Reference:
                 continue
             repay = min(proceeds, lv.debt)
             lv.debt -= repay
+            lv.cash += proceeds - repay
+            st.returned_usd += proceeds - repay
             st.repaid_usd += repay
             st.liquidated_usd += proceeds
             st.sales_usd += proceeds

@@ -272,7 +272,7 @@ def test_put_writing_vault_sells_into_a_falling_market():
     # the put delta falls toward -1 as ETH falls: the short hedge must grow -> it sells ETH
     assert vault.hedge_units_traded > 0
     assert eth.sold_units > 0 and eth.bought_units == 0
-    assert all(row.flow_units["vault"] >= 0 for row in result.trace)
+    assert all(v >= 0 for row in result.trace for v in row.flows["vault"].values())
     # its selling deepened the fall beyond the exogenous -15%
     assert eth.final_price < eth.shocked_price
     assert vault.depth == 0
