@@ -138,13 +138,19 @@ def run(
         bool, typer.Option("--strict", help="Exit 1 when a step did not converge.")
     ] = False,
     trace: Annotated[
-        bool, typer.Option("--trace", help="Add a round-by-round table (and JSON 'trace').")
+        bool,
+        typer.Option(
+            "--trace",
+            help="Add a round-by-round table: prices, net units sold, and per protocol its "
+            "liquidations and flows (JSON 'trace', CSV section 'trace', Markdown too).",
+        ),
     ] = False,
     graph: Annotated[
         Path | None,
         typer.Option(
             "--graph",
-            help="Write the contagion graph: Graphviz DOT (.dot, .gv) or Mermaid (.mmd, .md).",
+            help="Write the contagion graph, format by extension: Graphviz DOT (.dot, .gv), "
+            "Mermaid (.mmd, .mermaid) or Markdown with a Mermaid block (.md).",
         ),
     ] = None,
     entities: Annotated[
@@ -152,7 +158,8 @@ def run(
         typer.Option(
             "--entities",
             help="List the largest entities (accounts across protocols) by debt, with "
-            "collateral, leverage and losses (table and JSON 'entities').",
+            "collateral, leverage and losses (JSON 'entities', CSV section 'entity', Markdown "
+            "too).",
         ),
     ] = False,
     top: Annotated[
@@ -211,15 +218,19 @@ def _choice(value: str, enum: type, option: str):  # type: ignore[no-untyped-def
 
 
 def _graph_writer(path: Path, to_dot: Callable, to_mermaid: Callable) -> Callable:
+    """The graph renderer for a file name: DOT, bare Mermaid, or Mermaid in a fenced block
+    (a .md file renders as a diagram on GitHub only inside ```mermaid)."""
     suffix = path.suffix.lower()
     if suffix in (".dot", ".gv"):
         return to_dot
-    if suffix in (".mmd", ".mermaid", ".md"):
+    if suffix in (".mmd", ".mermaid"):
         return to_mermaid
+    if suffix == ".md":
+        return lambda result: f"```mermaid\n{to_mermaid(result)}```\n"
     raise InputError.single(
         f"cannot tell the graph format from {path.name!r}",
         Location("--graph"),
-        hint="use .dot or .gv for Graphviz, .mmd or .mermaid for Mermaid",
+        hint="use .dot or .gv for Graphviz, .mmd or .mermaid for Mermaid, .md for Markdown",
     )
 
 

@@ -215,7 +215,7 @@ def _golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("fmt", [OutputFormat.table, OutputFormat.markdown, OutputFormat.csv])
 def test_golden_chain_report(fmt):
-    result = run_scenario(scenario_from_yaml(CHAIN))
+    result = run_scenario(scenario_from_yaml(CHAIN), trace=True)
     text = render_text(result, fmt, width=140)
     _golden(f"chain.{fmt.value}.txt", text.replace(result.version, "<version>"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from ..results import RunResult
@@ -16,10 +17,13 @@ def to_json(data: dict[str, Any]) -> str:
 
 
 def to_csv(result: RunResult) -> str:
-    """``section,name,field,value`` rows: summary, one block per protocol, asset, step, edge.
+    """``section,name,field,value`` rows: summary, one block per protocol, asset, venue, step,
+    ADL cut, edge, and with ``--entities`` / ``--trace`` per entity and per round.
 
     A long format keeps one file for values of different shapes and stays easy to filter
-    (``awk -F, '$1=="protocol" && $3=="bad_debt_usd"'``) or pivot (pandas, duckdb).
+    (``awk -F, '$1=="protocol" && $3=="bad_debt_usd"'``) or pivot (pandas, duckdb). Nested
+    values are named by their JSON path below the row: a round's row ``s1r3`` has the fields
+    ``prices.ETH``, ``flows.puts.ETH`` (units sent to market, negative: bought) and so on.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -37,6 +41,11 @@ def to_csv(result: RunResult) -> str:
             for key, value in row.items():
                 if key != "name" and not isinstance(value, list | dict):
                     writer.writerow([section, name, key, _cell(value)])
+    for asset, row in data["assets"].items():
+        for venue in row.get("venues") or []:
+            for key, value in venue.items():
+                if key != "name":
+                    writer.writerow(["venue", f"{asset}@{venue['name']}", key, _cell(value)])
     for step in data["steps"]:
         for key in ("rounds", "converged"):
             writer.writerow(["step", step["step"], key, _cell(step[key])])
@@ -48,7 +57,38 @@ def to_csv(result: RunResult) -> str:
         writer.writerow(["edge", i, "to", edge["to"]])
         writer.writerow(["edge", i, "asset", edge["asset"]])
         writer.writerow(["edge", i, "round", edge["round"]])
+    if "coordination" in data:
+        coordination = dict(data["coordination"])
+        entities = coordination.pop("entities")
+        for key, value in _flat(coordination):
+            writer.writerow(["coordination", result.scenario, key, _cell(value)])
+        for entity in entities:
+            for key, value in _flat(entity):
+                if key != "account":
+                    writer.writerow(["coordinated_entity", entity["account"], key, _cell(value)])
+    for entity in data.get("entities", []):
+        for key, value in _flat(entity):
+            if key != "account":
+                writer.writerow(["entity", entity["account"], key, _cell(value)])
+    for row in data.get("trace", []):
+        name = f"s{row['step']}r{row['round']}"
+        for key, value in _flat(row):
+            writer.writerow(["trace", name, key, _cell(value)])
     return buffer.getvalue()
+
+
+def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted JSON path, scalar) pairs; a list of scalars is one ``;``-joined value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flat(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        yield prefix, ";".join(_cell(v) for v in value)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _flat(item, f"{prefix}.{i}")
+    else:
+        yield prefix, value
 
 
 def _cell(value: Any) -> str:

@@ -6,12 +6,22 @@ from ..results import RunResult
 from . import numbers as fmt
 from .graph import to_mermaid
 from .table import (
+    ADL_HEADERS,
+    ASSET_HEADERS,
     COORDINATION_HEADERS,
+    ENTITY_HEADERS,
     VENUE_HEADERS,
+    adl_notes,
+    adl_rows,
+    asset_rows,
     coordination_lines,
     coordination_rows,
     details,
+    entity_rows,
     repaid_usd,
+    trace_view,
+    type_cells,
+    type_columns,
     venue_rows,
 )
 
@@ -31,6 +41,7 @@ def to_markdown(result: RunResult) -> str:
         f"- **Bad debt:** {fmt.usd(result.bad_debt_usd)}",
         f"- **Liquidations:** {fmt.count(result.liquidations)} "
         f"({fmt.usd(repaid_usd(result))} repaid)",
+        *([f"- **Auto-deleveraged:** {fmt.usd(result.adl_usd)}"] if result.adl_usd > 0 else []),
         f"- **Insolvent protocols:** {insolvent}",
         f"- **Propagation depth:** {result.propagation_depth}",
         f"- **Rounds:** {result.rounds} with liquidations, {status}",
@@ -38,6 +49,44 @@ def to_markdown(result: RunResult) -> str:
         "### Protocols",
         "",
     ]
+    lines += _protocols(result)
+    adl = adl_rows(result)
+    if adl:
+        lines += ["", "### Auto-deleveraging", ""]
+        lines += _table(ADL_HEADERS, adl, right={3, 4})
+        lines += ["", *(f"- {note}" for note in adl_notes(result))]
+    lines += ["", "### Assets", ""]
+    lines += _table(ASSET_HEADERS, asset_rows(result), right=set(range(1, len(ASSET_HEADERS))))
+    venue_rows_ = venue_rows(result)
+    if venue_rows_:
+        lines += ["", "### Venues", ""]
+        lines += _table(VENUE_HEADERS, venue_rows_, right=set(range(1, len(VENUE_HEADERS))))
+    if result.coordination is not None:
+        lines += ["", "### Coordination layer", ""]
+        lines += [f"- {line}" for line in coordination_lines(result)]
+        rows_ = coordination_rows(result)
+        if rows_:
+            lines += ["", *_table(COORDINATION_HEADERS, rows_, right={1, 2})]
+    if result.edges or any(pr.depth is not None for pr in result.protocols.values()):
+        lines += ["", "### Contagion graph", "", "```mermaid", to_mermaid(result).rstrip(), "```"]
+    if result.entities is not None:
+        lines += ["", "### Entities", ""]
+        lines += _table(
+            ENTITY_HEADERS, entity_rows(result), right=set(range(2, len(ENTITY_HEADERS)))
+        )
+    if result.trace:
+        view = trace_view(result)
+        lines += ["", "### Rounds", ""]
+        lines += _table(
+            view.headers, view.rows, right=set(range(len(view.headers))) - view.text_columns
+        )
+        lines += ["", *(f"- {note}" for note in view.notes)]
+    return "\n".join(lines) + "\n"
+
+
+def _protocols(result: RunResult) -> list[str]:
+    """The protocols table: the common columns, each present type's own, the levers' details."""
+    columns = type_columns(result)
     show_details = any(details(pr) for pr in result.protocols.values())
     rows = [
         [
@@ -48,6 +97,8 @@ def to_markdown(result: RunResult) -> str:
             fmt.usd(pr.collateral_sold_usd),
             fmt.usd(pr.bad_debt_usd),
             fmt.usd(pr.shortfall_usd),
+            fmt.usd(pr.reserve_used_usd),
+            *type_cells(pr, columns),
             *([details(pr)] if show_details else []),
             "**yes**" if pr.insolvent else "no",
             fmt.optional_int(pr.depth),
@@ -62,50 +113,11 @@ def to_markdown(result: RunResult) -> str:
         "collateral sold",
         "bad debt",
         "shortfall",
+        "reserve used",
+        *(c.header for c in columns),
         *(["details"] if show_details else []),
         "insolvent",
         "depth",
     ]
     left = {headers.index("insolvent")} | ({headers.index("details")} if show_details else set())
-    lines += _table(headers, rows, right=set(range(2, len(headers))) - left)
-    lines += ["", "### Assets", ""]
-    rows = [
-        [
-            ar.name,
-            fmt.price(ar.start_price),
-            fmt.price(ar.shocked_price),
-            fmt.price(ar.final_price),
-            fmt.pct(ar.endogenous_impact),
-            fmt.units(ar.sold_units),
-            fmt.usd(ar.slippage_usd),
-            fmt.bps(ar.slippage_bps),
-        ]
-        for ar in result.assets.values()
-    ]
-    lines += _table(
-        [
-            "asset",
-            "start",
-            "shocked",
-            "final",
-            "impact",
-            "sold (units)",
-            "slippage",
-            "slippage bps",
-        ],
-        rows,
-        right={1, 2, 3, 4, 5, 6, 7},
-    )
-    venue_rows_ = venue_rows(result)
-    if venue_rows_:
-        lines += ["", "### Venues", ""]
-        lines += _table(VENUE_HEADERS, venue_rows_, right=set(range(1, len(VENUE_HEADERS))))
-    if result.coordination is not None:
-        lines += ["", "### Coordination layer", ""]
-        lines += [f"- {line}" for line in coordination_lines(result)]
-        rows_ = coordination_rows(result)
-        if rows_:
-            lines += ["", *_table(COORDINATION_HEADERS, rows_, right={1, 2})]
-    if result.edges or any(pr.depth is not None for pr in result.protocols.values()):
-        lines += ["", "### Contagion graph", "", "```mermaid", to_mermaid(result).rstrip(), "```"]
-    return "\n".join(lines) + "\n"
+    return _table(headers, rows, right=set(range(2, len(headers))) - left)

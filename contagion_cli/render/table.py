@@ -1,6 +1,12 @@
-"""Rich tables of a run: summary, protocols, assets and the contagion graph as a tree."""
+"""Rich tables of a run: summary, protocols, assets and the contagion graph as a tree.
+
+The rows of each table are built by small functions shared with the Markdown renderer, so the
+two formats show the same figures."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -8,21 +14,22 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..results import ProtocolResult, RunResult
+from ..results import ProtocolResult, RunResult, TraceRound
 from . import numbers as fmt
 from .graph import primary_parents
 
 
 def run_report(result: RunResult) -> RenderableType:
     """The whole report of ``contagion run``."""
-    parts: list[RenderableType] = [
-        summary_table(result),
-        protocols_table(result),
-        assets_table(result),
-    ]
+    parts: list[RenderableType] = [summary_table(result), protocols_table(result)]
+    if adl_rows(result):
+        parts.append(adl_table(result))
+    parts.append(assets_table(result))
     if any(ar.venues for ar in result.assets.values()):
         parts.append(venues_table(result))
     parts.append(contagion_tree(result))
+    if result.coordination is not None or result.entities is not None or result.trace:
+        parts.append(Text(""))  # a tree ends without the blank line a table leaves
     if result.coordination is not None:
         parts.append(coordination_table(result))
     if result.entities is not None:
@@ -80,30 +87,65 @@ def repaid_usd(result: RunResult) -> float:
     return sum(pr.repaid_usd for pr in result.protocols.values())
 
 
+@dataclass(frozen=True)
+class TypeColumn:
+    """A column of the protocols table that only one protocol type fills."""
+
+    header: str
+    type: str
+    cell: Callable[[ProtocolResult], str]
+
+
+def _zero_bid(pr: ProtocolResult) -> str:
+    """Auctions keepers won for (almost) nothing, and the collateral they took that way."""
+    text = fmt.count(pr.zero_bid_auctions)
+    if pr.zero_bid_auctions:
+        text += f" ({fmt.usd(pr.zero_bid_collateral_usd)})"
+    return text
+
+
+#: Shown only when a protocol of the type is in the scenario; empty for the other types.
+TYPE_COLUMNS = (
+    TypeColumn("auctions", "cdp", lambda pr: fmt.count(pr.auctions)),
+    TypeColumn("zero-bid", "cdp", _zero_bid),
+    TypeColumn("closed", "perp", lambda pr: fmt.usd(pr.liquidated_usd)),
+    TypeColumn("ADL", "perp", lambda pr: fmt.usd(pr.adl_usd)),
+    TypeColumn("delevered", "leveraged", lambda pr: fmt.usd(pr.deleveraging_sales_usd)),
+    TypeColumn("hedged (units)", "options", lambda pr: fmt.units(pr.hedge_units_traded)),
+)
+
+
+def type_columns(result: RunResult) -> list[TypeColumn]:
+    """The per-type columns this scenario needs (none for a scenario of lending markets)."""
+    types = {pr.type for pr in result.protocols.values()}
+    return [c for c in TYPE_COLUMNS if c.type in types]
+
+
+def type_cells(pr: ProtocolResult, columns: list[TypeColumn]) -> list[str]:
+    return [c.cell(pr) if pr.type == c.type else "" for c in columns]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{fmt.count(n)} {word}{'' if n == 1 else 's'}"
+
+
 def details(pr: ProtocolResult) -> str:
-    """What only this protocol type or its levers did, in a few words (the JSON has all)."""
+    """What the levers did to this protocol, and its haircut, in a few words (the JSON has
+    all); what its type does has columns of its own (:data:`TYPE_COLUMNS`)."""
     parts = []
-    if pr.type == "cdp":
-        text = f"{fmt.count(pr.auctions)} auctions"
-        if pr.zero_bid_auctions:
-            text += f", {fmt.count(pr.zero_bid_auctions)} zero-bid"
-        parts.append(text)
-    if pr.type == "perp" and pr.liquidated_usd:
-        parts.append(f"closed {fmt.usd(pr.liquidated_usd)} notional")
-    if pr.adl_usd:
-        parts.append(f"ADL {fmt.usd(pr.adl_usd)}")
-    if pr.deleveraging_sales_usd:
-        parts.append(f"delevered {fmt.usd(pr.deleveraging_sales_usd)}")
-    if pr.hedge_units_traded:
-        parts.append(f"hedged {fmt.units(pr.hedge_units_traded)}")
+    skipped = []
     if pr.skipped_unprofitable:
-        parts.append(f"{fmt.count(pr.skipped_unprofitable)} unprofitable")
+        skipped.append(f"{fmt.count(pr.skipped_unprofitable)} unprofitable")
     if pr.skipped_capital:
-        parts.append(f"{fmt.count(pr.skipped_capital)} unfunded")
+        skipped.append(f"{fmt.count(pr.skipped_capital)} unfunded")
+    if skipped:
+        parts.append("skipped " + ", ".join(skipped))
     if pr.paused_rounds:
-        text = f"paused {fmt.count(pr.paused_rounds)} rounds"
+        text = f"paused {_plural(pr.paused_rounds, 'round')}"
         if pr.deferred_liquidations:
             text += f", {fmt.count(pr.deferred_liquidations)} deferred"
+            if pr.deferred_debt_usd:
+                text += f" ({fmt.usd(pr.deferred_debt_usd)} debt)"
         parts.append(text)
     if pr.credit_losses_usd:
         parts.append(f"credit loss {fmt.usd(pr.credit_losses_usd)}")
@@ -112,25 +154,25 @@ def details(pr: ProtocolResult) -> str:
     return "; ".join(parts)
 
 
-def entities_table(result: RunResult) -> Table:
-    """The largest entities by debt: accounts seen across every protocol."""
-    table = Table(title="Entities", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("account", no_wrap=True)
-    table.add_column("protocols")
-    for header in (
-        "positions",
-        "collateral",
-        "debt",
-        "exposure",
-        "leverage",
-        "liquidated",
-        "collateral end",
-        "debt end",
-        "loss",
-    ):
-        table.add_column(header, justify="right", no_wrap=True)
-    for e in result.entities or []:
-        table.add_row(
+ENTITY_HEADERS = [
+    "account",
+    "protocols",
+    "positions",
+    "collateral",
+    "debt",
+    "exposure",
+    "leverage",
+    "liquidated",
+    "collateral end",
+    "debt end",
+    "loss",
+]
+
+
+def entity_rows(result: RunResult) -> list[list[str]]:
+    """Rows of the entities table (largest by debt first), shared with the Markdown."""
+    return [
+        [
             e.account,
             ", ".join(e.protocols),
             fmt.count(e.positions),
@@ -142,7 +184,20 @@ def entities_table(result: RunResult) -> Table:
             fmt.usd(e.collateral_end_usd),
             fmt.usd(e.debt_end_usd),
             fmt.usd(e.loss_usd),
-        )
+        ]
+        for e in result.entities or []
+    ]
+
+
+def entities_table(result: RunResult) -> Table:
+    """The largest entities by debt: accounts seen across every protocol."""
+    table = Table(title="Entities", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column(ENTITY_HEADERS[0], no_wrap=True)
+    table.add_column(ENTITY_HEADERS[1])
+    for header in ENTITY_HEADERS[2:]:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in entity_rows(result):
+        table.add_row(*row)
     return table
 
 
@@ -152,6 +207,7 @@ def protocols_table(result: RunResult) -> Table:
     )
     table.add_column("protocol", no_wrap=True)
     table.add_column("type", no_wrap=True)
+    columns = type_columns(result)
     show_details = any(details(pr) for pr in result.protocols.values())
     for header in (
         "positions",
@@ -161,6 +217,7 @@ def protocols_table(result: RunResult) -> Table:
         "bad debt",
         "shortfall",
         "reserve used",
+        *(c.header for c in columns),
     ):
         table.add_column(header, justify="right", no_wrap=True)
     if show_details:
@@ -185,6 +242,7 @@ def protocols_table(result: RunResult) -> Table:
             Text(fmt.usd(pr.bad_debt_usd), style="red" if pr.bad_debt_usd > 0 else ""),
             fmt.usd(pr.shortfall_usd),
             fmt.usd(pr.reserve_used_usd),
+            *type_cells(pr, columns),
             *([details(pr)] if show_details else []),
             insolvent,
             distress,
@@ -193,30 +251,91 @@ def protocols_table(result: RunResult) -> Table:
     return table
 
 
-def assets_table(result: RunResult) -> Table:
-    table = Table(title="Assets", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("asset", no_wrap=True)
-    for header in (
-        "start",
-        "shocked",
-        "final",
-        "impact",
-        "sold (units)",
-        "slippage",
-        "slippage bps",
-    ):
-        table.add_column(header, justify="right", no_wrap=True)
-    for ar in result.assets.values():
-        table.add_row(
+ADL_HEADERS = ["protocol", "account", "asset", "cut", "share"]
+
+
+def adl_rows(result: RunResult) -> list[list[str]]:
+    """Who each perp venue auto-deleveraged, largest cut first; positions beyond those listed
+    (results keep the largest few) summed in one row."""
+    rows = []
+    for pr in result.protocols.values():
+        if not pr.adl_usd:
+            continue
+        for cut in pr.adl_cuts:
+            rows.append(
+                [pr.name, cut.account, cut.asset, fmt.usd(cut.cut_usd), _share(cut.cut_usd, pr)]
+            )
+        rest = pr.adl_positions - len(pr.adl_cuts)
+        if rest > 0:
+            rest_usd = pr.adl_usd - sum(c.cut_usd for c in pr.adl_cuts)
+            rows.append([pr.name, f"{_plural(rest, 'other position')}", "", fmt.usd(rest_usd), ""])
+    return rows
+
+
+def _share(cut_usd: float, pr: ProtocolResult) -> str:
+    return f"{cut_usd / pr.adl_usd * 100:.1f}%" if pr.adl_usd > 0 else "-"
+
+
+def adl_notes(result: RunResult) -> list[str]:
+    """Per perp venue that auto-deleveraged: how its deficit was paid."""
+    return [
+        f"{pr.name}: deficit {fmt.usd(pr.deficit_usd)} of closed positions = "
+        f"{fmt.usd(pr.bad_debt_usd)} bad debt (the insurance fund pays first) + "
+        f"{fmt.usd(pr.adl_usd)} cut from {_plural(pr.adl_positions, 'profitable position')}"
+        for pr in result.protocols.values()
+        if pr.adl_usd
+    ]
+
+
+def adl_table(result: RunResult) -> RenderableType:
+    """The accounts each perp venue auto-deleveraged, under the protocols table."""
+    table = Table(title="Auto-deleveraging", box=box.SIMPLE_HEAD, title_justify="left")
+    for k, header in enumerate(ADL_HEADERS):
+        table.add_column(header, justify="right" if k >= 3 else "left", no_wrap=True)
+    for row in adl_rows(result):
+        table.add_row(*row)
+    lines = Text("\n".join("  " + line for line in adl_notes(result)))
+    return Group(table, lines, Text(""))
+
+
+ASSET_HEADERS = [
+    "asset",
+    "start",
+    "shocked",
+    "final",
+    "impact",
+    "sold (units)",
+    "bought (units)",
+    "slippage",
+    "slippage bps",
+]
+
+
+def asset_rows(result: RunResult) -> list[list[str]]:
+    """Rows of the assets table, shared with the Markdown."""
+    return [
+        [
             ar.name,
             fmt.price(ar.start_price),
             fmt.price(ar.shocked_price),
             fmt.price(ar.final_price),
             fmt.pct(ar.endogenous_impact),
             fmt.units(ar.sold_units),
+            fmt.units(ar.bought_units),
             fmt.usd(ar.slippage_usd),
             fmt.bps(ar.slippage_bps),
-        )
+        ]
+        for ar in result.assets.values()
+    ]
+
+
+def assets_table(result: RunResult) -> Table:
+    table = Table(title="Assets", box=box.SIMPLE_HEAD, title_justify="left")
+    table.add_column(ASSET_HEADERS[0], no_wrap=True)
+    for header in ASSET_HEADERS[1:]:
+        table.add_column(header, justify="right", no_wrap=True)
+    for row in asset_rows(result):
+        table.add_row(*row)
     return table
 
 
@@ -333,9 +452,17 @@ def coordination_table(result: RunResult) -> RenderableType:
     return Group(table, lines, Text(""))
 
 
+def _channels(result: RunResult, source: str, target: str) -> list[str]:
+    """The assets (or "credit") through which ``source`` pulled ``target`` in, in edge order."""
+    return list(
+        dict.fromkeys(e.asset for e in result.edges if (e.source, e.target) == (source, target))
+    )
+
+
 def contagion_tree(result: RunResult) -> RenderableType:
     """Protocols hit by the shock at the root, each later one under the protocol whose selling
-    pulled it in (its lowest-depth source); other sources are listed beside it."""
+    pulled it in (its lowest-depth source) with every channel between the two; other sources
+    are listed beside it."""
     tree = Tree(Text("Contagion graph", style="bold"))
     parents = primary_parents(result)
     distressed = {n: pr for n, pr in result.protocols.items() if pr.depth is not None}
@@ -351,15 +478,14 @@ def contagion_tree(result: RunResult) -> RenderableType:
             f"  depth {pr.depth}, step {pr.first_distress_step} round {pr.first_distress_round}"
         )
         parent = parents.get(name)
+        sources = dict.fromkeys(e.source for e in result.edges if e.target == name)
         others = sorted(
-            {
-                f"{e.source} ({e.asset})"
-                for e in result.edges
-                if e.target == name and (parent is None or e.source != parent[0])
-            }
+            f"{source} ({', '.join(_channels(result, source, name))})"
+            for source in sources
+            if parent is None or source != parent[0]
         )
         if parent is not None:
-            text.append(f"  via {parent[1]}", style="cyan")
+            text.append(f"  via {', '.join(_channels(result, parent[0], name))}", style="cyan")
         if others:
             text.append("  also " + ", ".join(others), style="dim")
         if pr.insolvent:
@@ -379,27 +505,77 @@ def contagion_tree(result: RunResult) -> RenderableType:
     return tree
 
 
+def flow_text(flows: dict[str, float]) -> str:
+    """A protocol's orders of one round: ``ETH 539.11; WBTC -1.20`` (negative: bought)."""
+    return "; ".join(f"{asset} {fmt.units(units)}" for asset, units in flows.items())
+
+
+@dataclass(frozen=True)
+class TraceView:
+    """The round-by-round table, shared by the rich table and the Markdown."""
+
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str]
+    text_columns: set[int]  # the flow columns: text, left-aligned
+
+
+def trace_view(result: RunResult) -> TraceView:
+    """One row per round: prices at the end of the round, the net units sold of each asset,
+    then per protocol its liquidations and its flows (units it sold, negative: bought).
+
+    Assets whose price never moved and that never traded, and protocols that never acted, are
+    named in a note instead of filling columns with zeros."""
+    trace = result.trace
+    assets = [
+        a
+        for a, ar in result.assets.items()
+        if any(r.prices[a] != ar.start_price or r.net_sold_units[a] for r in trace)
+    ]
+    protocols = [p for p in result.protocols if any(_acted(r, p) for r in trace)]
+    headers = ["step", "round"]
+    text_columns: set[int] = set()
+    headers += [f"{a} price" for a in assets] + [f"{a} net sold" for a in assets]
+    for p in protocols:
+        if result.protocols[p].type != "options":  # an option vault hedges, never liquidates
+            headers.append(f"{p} liq.")
+        text_columns.add(len(headers))
+        headers.append(f"{p} flows")
+    rows = []
+    for r in trace:
+        row = [str(r.step), str(r.round)]
+        row += [fmt.price(r.prices[a]) for a in assets]
+        row += [fmt.units(r.net_sold_units[a]) for a in assets]
+        for p in protocols:
+            if result.protocols[p].type != "options":
+                row.append(fmt.count(r.liquidations[p]))
+            row.append(flow_text(r.flows.get(p, {})))
+        rows.append(row)
+    notes = []
+    still = [a for a in result.assets if a not in assets]
+    if still:
+        notes.append("unchanged and not traded: " + ", ".join(still))
+    quiet = [p for p in result.protocols if p not in protocols]
+    if quiet:
+        notes.append("no liquidations or flows: " + ", ".join(quiet))
+    notes.append("flows: units each protocol sent to market (negative: bought)")
+    if result.trace_truncated:
+        notes.append(f"trace truncated: {len(trace)} of {result.total_rounds} rounds")
+    return TraceView(headers, rows, notes, text_columns)
+
+
+def _acted(row: TraceRound, protocol: str) -> bool:
+    return bool(row.liquidations.get(protocol) or row.flows.get(protocol))
+
+
 def trace_table(result: RunResult) -> Table:
     """One row per round: prices at the end of the round, liquidations and flows."""
+    view = trace_view(result)
     table = Table(title="Rounds", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column("step", justify="right")
-    table.add_column("round", justify="right")
-    names_a = list(result.assets)
-    names_p = list(result.protocols)
-    for a in names_a:
-        table.add_column(f"{a} price", justify="right")
-    for a in names_a:
-        table.add_column(f"{a} net sold", justify="right")
-    for p in names_p:
-        table.add_column(f"{p} liq.", justify="right")
-    for row in result.trace:
-        table.add_row(
-            str(row.step),
-            str(row.round),
-            *(fmt.price(row.prices[a]) for a in names_a),
-            *(fmt.units(row.net_sold_units[a]) for a in names_a),
-            *(fmt.count(row.liquidations[p]) for p in names_p),
-        )
-    if result.trace_truncated:
-        table.caption = "trace truncated"
+    for k, header in enumerate(view.headers):
+        table.add_column(header, justify="left" if k in view.text_columns else "right")
+    for row in view.rows:
+        table.add_row(*row)
+    table.caption = "\n".join(view.notes)
+    table.caption_justify = "left"
     return table
