@@ -372,6 +372,15 @@ class _Checker:
         stable = proto.stablecoin
         if stable not in self.assets:
             yield self.unknown_asset((*base, "stablecoin"), stable)
+        elif (issuer := self.s.assets[stable].issuer) is not None and issuer != name:
+            # the token's price follows its issuer's losses: this cdp's deficit could never
+            # devalue it, and another protocol's could devalue debt this cdp values at par
+            yield self.problem(
+                (*base, "stablecoin"),
+                f"the stablecoin {stable!r} is issued by {issuer!r}, not by this cdp",
+                f"set assets.{stable}.issuer: {name}, so that its uncovered deficit devalues "
+                f"{stable}, or use a plain priced asset",
+            )
         for i, pos in enumerate(proto.positions):
             path = (*base, "positions", i, "collateral")
             yield from self.check_asset_names(path, pos.collateral)
@@ -380,11 +389,33 @@ class _Checker:
                     (*path, stable), f"the stablecoin {stable!r} cannot be its own collateral"
                 )
 
+    def never_moves(self, asset: str) -> bool:
+        """An asset whose price nothing in the scenario can move: no market or venues, not
+        pegged or issued, and named in no step of a fixed shock path (a numeraire)."""
+        a = self.s.assets[asset]
+        if a.market is not None or a.venues is not None or a.peg is not None:
+            return False
+        if a.issuer is not None or isinstance(self.s.shocks, MonteCarloModel):
+            return False
+        return not any(asset in step.returns for step in self.s.shocks)
+
+    def fixed_price(self, path: tuple[str | int, ...], asset: str, what: str) -> Problem:
+        return self.problem(
+            path,
+            f"{asset!r} has a fixed price (no market, no peg, no issuer, and no shock step "
+            f"moves it): {what}",
+            f"put the position on the asset you meant, or give assets.{asset} a market or a shock",
+        )
+
     def check_perp(self, name: str, proto: PerpProtocol) -> Iterator[Problem]:
         for i, pos in enumerate(proto.positions):
             path: tuple[str | int, ...] = ("protocols", name, "positions", i)
             if pos.asset not in self.assets:
                 yield self.unknown_asset((*path, "asset"), pos.asset)
+            elif self.never_moves(pos.asset):
+                yield self.fixed_price(
+                    (*path, "asset"), pos.asset, "a perp on it can never gain or lose"
+                )
             if pos.size == 0:
                 yield self.problem(
                     (*path, "size"),
@@ -418,6 +449,8 @@ class _Checker:
             path: tuple[str | int, ...] = ("protocols", name, "positions", i, "asset")
             if pos.asset not in self.assets:
                 yield self.unknown_asset(path, pos.asset)
+            elif self.never_moves(pos.asset):
+                yield self.fixed_price(path, pos.asset, "options on it can never need a hedge")
 
     # --- shock path --------------------------------------------------------------------------
     def check_shocks(self) -> Iterator[Problem]:
