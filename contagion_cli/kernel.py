@@ -949,7 +949,8 @@ def cdp_settle(C, Pr, X, O_, trace_row, lo, hi):
         if empty:
             O_.p[p].bad_debt_usd += C.debt[i] * s_price
             O_.written_off_units[p, s] += C.debt[i]
-            O_.p[p].closed_positions += 1
+            if C.debt[i] > 0.0:  # the penalty alone unraised is lost income, not bad debt
+                O_.p[p].closed_positions += 1
             C.debt[i] = 0.0
             C.tab[i] = 0.0
             C.status[i] = POS_CLOSED

@@ -1616,7 +1616,8 @@ class Reference:
             if all(u <= 0 for u in v.collateral.values()):
                 st.bad_debt_usd += v.debt * s_price
                 _bump(st.written_off_units, stable, v.debt)
-                st.bad_debt_positions += 1
+                if v.debt > 0:  # only the penalty unraised: lost income, not bad debt
+                    st.bad_debt_positions += 1
                 v.debt = v.tab = 0.0
                 v.status = "closed"
 
