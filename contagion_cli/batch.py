@@ -4,10 +4,14 @@ A *point* says which compiled variant to run (a ``--set`` combination) and which
 the variant's own, a one-step path of given returns and liquidity multipliers, or Monte Carlo
 path ``i``. :func:`run_chunk` is a pure function of a :class:`Batch` and a list of points and
 returns one row of metric values per point; it can be shipped as is to another thread,
-process or machine. :func:`run_batch` cuts the points into chunks and runs them on a thread
-pool: the numba kernel is compiled with ``nogil=True``, so threads run it on all cores. A
-*runner* (``run_batch(..., runner=...)``) runs the chunks somewhere else instead: the Dask
-runner of :mod:`.distributed` ships them to a cluster's workers (``--scheduler``).
+process or machine. :func:`run_batch` cuts the points into chunks and runs them on a pool of
+worker processes, one per core: the kernel itself releases the GIL (``nogil=True``), but
+turning each point's arrays into metrics is Python and holds it, so threads did not scale
+past one core. On Linux the workers are forked after the first chunk ran here, so they inherit
+the compiled batch and the loaded kernel (nothing is pickled or recompiled); elsewhere, or
+with ``CONTAGION_POOL=threads``, a thread pool runs the chunks. A *runner*
+(``run_batch(..., runner=...)``) runs the chunks somewhere else instead: the Dask runner of
+:mod:`.distributed` ships them to a cluster's workers (``--scheduler``).
 
 Determinism: every point runs on its own fresh copy of the state, and Monte Carlo path ``i``
 draws its numbers from a generator seeded by ``(seed, i)`` alone (:mod:`.sampler`). A row
@@ -19,9 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,6 +160,26 @@ def chunk_size(n_points: int, workers: int) -> int:
 Runner = Callable[[Batch, Sequence[Point], Callable[[int], None] | None], np.ndarray]
 
 
+def _pool_kind() -> str:
+    """``processes`` (forked workers, Linux) or ``threads``: ``CONTAGION_POOL`` may force
+    threads; processes need ``fork`` so that workers inherit the batch without pickling."""
+    wanted = os.environ.get("CONTAGION_POOL", "").strip().lower()
+    if wanted == "threads" or not sys.platform.startswith("linux"):
+        return "threads"
+    return "processes"
+
+
+#: The batch a forked worker runs chunks of: set in the parent just before the fork, so that
+#: workers inherit it (copy-on-write) instead of receiving it pickled with every task.
+_FORKED: tuple[Batch, Sequence[Point]] | None = None
+
+
+def _run_forked(start: int, stop: int) -> np.ndarray:
+    assert _FORKED is not None, "a forked chunk without its batch"
+    batch, points = _FORKED
+    return run_chunk(batch, points[start:stop])
+
+
 def run_batch(
     batch: Batch,
     points: Sequence[Point],
@@ -166,28 +199,43 @@ def run_batch(
     if n == 0:
         return np.empty((0, len(batch.columns)), F8)
     size = chunk_size(n, workers)
-    chunks = [points[i : i + size] for i in range(0, n, size)]
-    blocks: list[np.ndarray | None] = [None] * len(chunks)
-    if workers == 1 or len(chunks) == 1:
-        for i, chunk in enumerate(chunks):
-            blocks[i] = run_chunk(batch, chunk)
+    bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
+    blocks: list[np.ndarray | None] = [None] * len(bounds)
+    if workers == 1 or len(bounds) == 1:
+        for i, (start, stop) in enumerate(bounds):
+            blocks[i] = run_chunk(batch, points[start:stop])
             if progress is not None:
-                progress(len(chunk))
+                progress(stop - start)
+        return np.vstack([b for b in blocks if b is not None])
+    # the first chunk runs here: it loads (or compiles) the kernel once, before any fork
+    start, stop = bounds[0]
+    blocks[0] = run_chunk(batch, points[start:stop])
+    if progress is not None:
+        progress(stop - start)
+    global _FORKED
+    pool: Executor
+    if _pool_kind() == "processes":
+        _FORKED = (batch, points)
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(bounds) - 1),
+            mp_context=multiprocessing.get_context("fork"),
+        )
+        submit = lambda lo, hi: pool.submit(_run_forked, lo, hi)  # noqa: E731
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="contagion") as pool:
-            pending: dict[Future[np.ndarray], int] = {
-                pool.submit(run_chunk, batch, chunk): i for i, chunk in enumerate(chunks)
-            }
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        i = pending.pop(future)
-                        blocks[i] = future.result()
-                        if progress is not None:
-                            progress(len(chunks[i]))
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="contagion")
+        submit = lambda lo, hi: pool.submit(run_chunk, batch, points[lo:hi])  # noqa: E731
+    try:
+        pending: dict[Future[np.ndarray], int] = {
+            submit(lo, hi): i for i, (lo, hi) in enumerate(bounds) if i > 0
+        }
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                i = pending.pop(future)
+                blocks[i] = future.result()
+                if progress is not None:
+                    progress(bounds[i][1] - bounds[i][0])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _FORKED = None
     return np.vstack([b for b in blocks if b is not None])

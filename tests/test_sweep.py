@@ -138,6 +138,38 @@ def test_run_batch_reports_progress_and_keeps_point_order():
     assert prices[0] > prices[-1]
 
 
+def test_parallel_chunks_run_in_worker_processes():
+    """Turning a point's arrays into metrics holds the GIL, so threads used one core; the
+    chunks after the first run in forked worker processes (Linux), with the same rows."""
+    import os
+
+    import contagion_cli.batch as batch_module
+
+    if batch_module._pool_kind() != "processes":
+        pytest.skip("worker processes need fork (Linux)")
+    compiled = compile_scenario(load_scenario(QUICKSTART))
+    eth = compiled.asset_names.index("ETH")
+    cols = tuple(default_columns(compiled.protocol_names, compiled.asset_names))
+    points = [Point(0, ((eth, -0.001 * k),)) for k in range(1, 601)]
+    before = os.times().children_user + os.times().children_system
+    forked = run_batch(Batch((compiled,), cols), points, workers=2)
+    after = os.times().children_user + os.times().children_system
+    assert after > before  # the workers did the work, and were reaped
+    assert batch_module._FORKED is None  # nothing of the batch outlives the pool
+    alone = run_batch(Batch((compiled,), cols), points, workers=1)
+    assert np.array_equal(forked, alone, equal_nan=True)
+
+
+def test_the_thread_pool_remains_available(monkeypatch):
+    monkeypatch.setenv("CONTAGION_POOL", "threads")
+    compiled = compile_scenario(load_scenario(QUICKSTART))
+    eth = compiled.asset_names.index("ETH")
+    cols = tuple(default_columns(compiled.protocol_names, compiled.asset_names))
+    points = [Point(0, ((eth, -0.01 * k),)) for k in range(1, 41)]
+    threaded = run_batch(Batch((compiled,), cols), points, workers=3)
+    assert np.array_equal(threaded, run_batch(Batch((compiled,), cols), points, workers=1))
+
+
 def test_chunk_size_gives_every_worker_several_chunks():
     assert chunk_size(1, 16) == 1
     assert chunk_size(1000, 4) == 32
