@@ -274,12 +274,14 @@ class OracleSettings(Strict):
             raise ValueError("a lagged oracle needs exactly one of 'rounds' and 'steps'")
         if self.type == "twap" and (self.rounds is None or self.steps is not None):
             raise ValueError("a twap oracle needs 'rounds' (its window), not 'steps'")
+        article = "an" if self.type == "external" else "a"
         if self.type in ("spot", "external", "median", "vwap") and (self.rounds or self.steps):
-            raise ValueError(f"a {self.type} oracle takes no 'rounds' or 'steps'")
+            raise ValueError(f"{article} {self.type} oracle takes no 'rounds' or 'steps'")
         if self.venues is not None:
             if self.type not in ("spot", "median", "vwap"):
                 raise ValueError(
-                    f"a {self.type} oracle reads no venues; 'venues' is for spot, median and vwap"
+                    f"{article} {self.type} oracle reads no venues; 'venues' is for spot, "
+                    "median and vwap"
                 )
             if self.type == "spot" and len(self.venues) != 1:
                 raise ValueError(

@@ -311,11 +311,46 @@ def oracle_settings(draw: st.DrawFn) -> dict[str, Any]:
     return out
 
 
+#: A health factor away from the knife edges 0.95 (full close) and 1 (eligible), where the last
+#: bit of a product decides (kernel and reference may round it differently).
+AWAY_FROM_EDGES = st.floats(0.82, 1.4).filter(
+    lambda h: abs(h - 0.95) > 1e-6 and abs(h - 1.0) > 1e-6
+)
+
+
+def liquidators_block(draw: st.DrawFn, debt_usd: float) -> dict[str, Any]:
+    """Profit-seeking liquidators; in 3 of 4 a capital limit, mostly one that binds (a share of
+    the debt the protocol could liquidate at once)."""
+    out: dict[str, Any] = {"min_profit_usd": draw(st.sampled_from([0.0, 0.0, 100.0, 2000.0]))}
+    if draw(st.integers(0, 3)):
+        out["capital_usd_per_round"] = max(1.0, debt_usd * draw(st.floats(0.02, 0.3)))
+    return out
+
+
+def risk_levers(draw: st.DrawFn, proto: dict[str, Any]) -> None:
+    """A circuit breaker, dynamic risk and a (often non-spot) oracle, each in half the draws."""
+    proto["oracle"] = draw(oracle_settings())
+    if draw(st.booleans()):
+        proto["circuit_breaker"] = {"drop": draw(st.floats(0.05, 0.3))}
+    if draw(st.booleans()):
+        proto["dynamic_risk"] = {
+            "sensitivity": draw(st.floats(-2.0, 2.0)),
+            "reference_vol": draw(st.floats(0.0, 0.1)),
+            "max_change": draw(st.floats(0.05, 0.3)),
+        }
+
+
 @st.composite
 def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
-    """Lending protocols with every lever of issue 4: oracles, circuit breakers, liquidators
-    with profit and capital limits, dynamic risk; a pegged LST with its own ratio pool used as
-    collateral; a leveraged vault that borrows from a lending protocol of the scenario."""
+    """Every lever of issue 4 on lending, cdp and perp protocols: oracles (lagged by rounds or
+    steps, twap, external, floored), circuit breakers, dynamic risk; liquidators with profit and
+    capital limits per protocol and in `settings.liquidators`; a pegged LST with its own ratio
+    pool used as collateral; a leveraged vault that borrows from a lending protocol of the
+    scenario; the receipt token of that lender held elsewhere (`liabilities_usd` set or not).
+
+    Health factors are drawn *after the first shock* around 1, so that liquidations (and with
+    them the capital limit and the profit check) happen in most draws, and the holder of the
+    receipt token starts healthy, so that what reaches it comes through the token."""
     price = 3000.0
     depth_usd = draw(st.floats(3e5, 5e6))
     kind = draw(st.sampled_from(["cpmm", "exponential", "linear", "orderbook"]))
@@ -341,21 +376,25 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "LST": lst,
         "aUSD": {"issuer": "lend"},
     }
+    first = draw(st.floats(-0.3, 0.05))
+    after = price * (1 + first)  # ETH after the first shock (before any impact)
+    settings: dict[str, Any] = {"max_rounds": 300, "recovery": draw(st.sampled_from([0.0, 0.3]))}
     protocols: dict[str, Any] = {}
     for name in ["lend", "lend2"][: draw(st.integers(1, 2))]:
         lt = draw(st.floats(0.7, 0.88))
         positions = []
-        for i in range(draw(st.integers(1, 6))):
+        for i in range(draw(st.integers(2, 7))):
             col = draw(st.sampled_from(["ETH", "LST"]))
             units = draw(st.floats(1.0, 120.0))
-            hf = draw(st.floats(0.92, 1.5))
+            value = units * after * (ratio if col == "LST" else 1.0)
             positions.append(
                 {
                     "account": f"{name}-u{i}",
                     "collateral": {col: units},
-                    "debt": {"USDC": units * price * lt / hf},
+                    "debt": {"USDC": value * lt / draw(AWAY_FROM_EDGES)},
                 }
             )
+        debt_usd = sum(p["debt"]["USDC"] for p in positions)
         proto: dict[str, Any] = {
             "type": "lending",
             "reserve_usd": draw(st.sampled_from([0.0, 5e4])),
@@ -369,28 +408,18 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 for a in ("ETH", "LST")
             },
             "positions": positions,
-            "oracle": draw(oracle_settings()),
         }
+        risk_levers(draw, proto)
         if draw(st.booleans()):
-            proto["liquidators"] = {
-                "min_profit_usd": draw(st.sampled_from([0.0, 100.0, 5000.0])),
-                **(
-                    {"capital_usd_per_round": draw(st.floats(1e3, 1e5))}
-                    if draw(st.booleans())
-                    else {}
-                ),
-            }
-        if draw(st.booleans()):
-            proto["circuit_breaker"] = {"drop": draw(st.floats(0.05, 0.3))}
-        if draw(st.booleans()):
-            proto["dynamic_risk"] = {
-                "sensitivity": draw(st.floats(-2.0, 2.0)),
-                "reference_vol": draw(st.floats(0.0, 0.1)),
-                "max_change": draw(st.floats(0.05, 0.3)),
-            }
+            proto["liquidators"] = liquidators_block(draw, debt_usd)
+        if draw(st.integers(0, 2)) == 0:  # claims larger or smaller than the debt owed to it
+            proto["liabilities_usd"] = debt_usd * draw(st.floats(0.2, 2.0))
         protocols[name] = proto
+    if draw(st.integers(0, 2)) == 0:  # the default of every lending protocol without its own
+        lend_debt = sum(q["debt"]["USDC"] for q in protocols["lend"]["positions"])
+        settings["liquidators"] = liquidators_block(draw, lend_debt)
     if draw(st.booleans()):
-        protocols["vault"] = {
+        vault: dict[str, Any] = {
             "type": "leveraged",
             "max_leverage": 5.0,
             "target_leverage": 3.0,
@@ -404,29 +433,100 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 for i in range(draw(st.integers(1, 3)))
             ],
         }
-    if draw(st.booleans()):  # the issued token of `lend` held as collateral elsewhere
-        protocols["holder"] = {
+        if draw(st.booleans()):
+            vault["oracle"] = draw(oracle_settings())
+        protocols["vault"] = vault
+    if draw(st.integers(0, 3)):  # the issued token of `lend` held as collateral elsewhere
+        holder_positions = []
+        for i in range(draw(st.integers(1, 3))):
+            units = draw(st.floats(1e4, 1e5))
+            hf = draw(st.floats(1.001, 1.15))  # healthy at par: only the haircut can hurt it
+            holder_positions.append(
+                {
+                    "account": f"h{i}",
+                    "collateral": {"aUSD": units},
+                    "debt": {"USDC": units * 0.85 / hf},
+                }
+            )
+        holder: dict[str, Any] = {
             "type": "lending",
             "collateral": {
                 "aUSD": {"ltv": 0.8, "liquidation_threshold": 0.85, "liquidation_bonus": 0.05}
             },
-            "positions": [
-                {
-                    "account": "h0",
-                    "collateral": {"aUSD": draw(st.floats(1e4, 1e5))},
-                    "debt": {"USDC": draw(st.floats(5e3, 8e4))},
-                }
-            ],
+            "positions": holder_positions,
         }
+        if draw(st.booleans()):
+            holder["oracle"] = draw(oracle_settings().filter(lambda o: "floor" not in o))
+        protocols["holder"] = holder
+    if draw(st.booleans()):  # CDP vaults with the levers of their type
+        assets["DAI"] = {"issuer": "maker"}
+        lr = draw(st.floats(1.2, 1.7))
+        maker: dict[str, Any] = {
+            "type": "cdp",
+            "stablecoin": "DAI",
+            "reserve_usd": draw(st.sampled_from([0.0, 1e4])),
+            "liquidation_ratio": lr,
+            "penalty": draw(st.floats(0.0, 0.15)),
+            "auction": {
+                "max_slippage": draw(st.floats(0.02, 1.0)),
+                "zero_bid_discount": draw(st.sampled_from([1.0, 0.5, 0.2])),
+            },
+            "positions": [],
+        }
+        for i in range(draw(st.integers(1, 5))):
+            units = draw(st.floats(1, 80))
+            # collateral ratio after the first shock, as a multiple of the liquidation ratio
+            mult = draw(AWAY_FROM_EDGES)
+            maker["positions"].append(
+                {
+                    "account": f"v{i}",
+                    "collateral": {"ETH": units},
+                    "debt": units * after / (lr * mult),
+                }
+            )
+        risk_levers(draw, maker)
+        if draw(st.integers(0, 2)) == 0:
+            maker["liabilities_usd"] = draw(st.floats(1e4, 1e6))
+        protocols["maker"] = maker
+    if draw(st.booleans()):  # a perp venue with the levers of its type
+        mm = draw(st.floats(0.02, 0.1))
+        perps = []
+        for i in range(draw(st.integers(1, 6))):
+            size = draw(st.floats(0.5, 80.0)) * draw(st.sampled_from([1.0, -1.0]))
+            entry = price * draw(st.floats(0.95, 1.05))
+            # equity after the first shock, as a multiple of the maintenance requirement
+            need = mm * abs(size) * after
+            equity = need * draw(st.floats(0.3, 2.5).filter(lambda m: abs(m - 1.0) > 1e-6))
+            margin = max(1.0, equity - size * (after - entry))
+            perps.append(
+                {
+                    "account": f"t{i}",
+                    "asset": "ETH",
+                    "size": size,
+                    "entry_price": entry,
+                    "margin": margin,
+                }
+            )
+        perp: dict[str, Any] = {
+            "type": "perp",
+            "reserve_usd": draw(st.sampled_from([0.0, 1e3, 1e5])),
+            "maintenance_margin": mm,
+            "liquidation_fee": draw(st.floats(0.0, 0.02)),
+            "positions": perps,
+        }
+        risk_levers(draw, perp)
+        if draw(st.integers(0, 2)) == 0:
+            perp["liabilities_usd"] = draw(st.floats(1e4, 1e6))
+        protocols["perps"] = perp
     shocks = []
-    for _ in range(draw(st.integers(1, 3))):
-        step: dict[str, Any] = {"ETH": draw(st.floats(-0.3, 0.05))}
+    for t in range(draw(st.integers(1, 3))):
+        step: dict[str, Any] = {"ETH": first if t == 0 else draw(st.floats(-0.3, 0.1))}
         if draw(st.booleans()):
             step["LST"] = draw(st.floats(-0.1, 0.0))
         shocks.append(step)
     return {
         "name": "levers",
-        "settings": {"max_rounds": 300, "recovery": draw(st.sampled_from([0.0, 0.3]))},
+        "settings": settings,
         "assets": assets,
         "protocols": protocols,
         "shocks": shocks,
