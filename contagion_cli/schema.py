@@ -576,6 +576,11 @@ class Scenario(Strict):
         return check_names(value, info.data)
 
 
+# Settings names Liquidators before it is defined: resolve the reference now, so that the
+# field's annotation is the model (the "did you mean" of validation walks annotations)
+Settings.model_rebuild()
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of scenario files (for editors: yaml-language-server, VS Code)."""
     schema = Scenario.model_json_schema()

@@ -254,13 +254,14 @@ class _Checker:
         if proto.circuit_breaker is not None and proto.type not in liquidated:
             yield self.problem(
                 (*base, "circuit_breaker"),
-                f"a {proto.type} protocol does not liquidate; circuit breakers pause the "
-                "liquidations of lending, cdp and perp protocols",
+                f"{_article(proto.type)} {proto.type} protocol does not liquidate; circuit "
+                "breakers pause the liquidations of lending, cdp and perp protocols",
             )
         if proto.dynamic_risk is not None and proto.type not in liquidated:
             yield self.problem(
                 (*base, "dynamic_risk"),
-                f"a {proto.type} protocol has no liquidation threshold or margin to adjust",
+                f"{_article(proto.type)} {proto.type} protocol has no liquidation threshold or "
+                "margin to adjust",
             )
 
     def check_issued(self, name: str, asset) -> Iterator[Problem]:  # type: ignore[no-untyped-def]
@@ -528,3 +529,7 @@ class _Checker:
     def check_monte_carlo(self, mc: MonteCarloModel) -> Iterator[Problem]:
         for path, message, hint in reference_problems(mc, self.s.assets):
             yield self.problem(("shocks", *path), message, hint)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
