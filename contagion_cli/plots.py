@@ -178,6 +178,9 @@ def plot_clusters(result: ClustersResult, path: Path) -> None:
     )
     ax.set_xlabel(f"{result.asset} price")
     ax.set_ylabel("positions")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # a count: no 0.5 positions
     ax2 = ax.twinx()
     ax2.plot(
         prices, [lv.cascade_repaid_usd for lv in result.levels], lw=2, label="repaid, with cascade"
@@ -195,8 +198,14 @@ def plot_clusters(result: ClustersResult, path: Path) -> None:
     ax.set_title(f"{result.scenario}: liquidation walls of {result.asset}")
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
-    ax.legend(
-        handles[0] + handles2[0], handles[1] + handles2[1], fontsize="small", loc="upper left"
+    # below the axes, so that it never covers the tallest walls
+    fig.legend(
+        handles[0] + handles2[0],
+        handles[1] + handles2[1],
+        fontsize="small",
+        loc="outside lower center",
+        ncols=3,
+        frameon=True,
     )
     ax.grid(alpha=0.3)
     _save(fig, path)

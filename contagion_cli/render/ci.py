@@ -3,6 +3,7 @@ of check, diff and simulate to post on a pull request."""
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
 
@@ -40,32 +41,56 @@ def _amount(metric: str, amount: float, limit: float) -> str:
     return text
 
 
-def junit_xml(report: CheckReport) -> str:
-    """JUnit XML: a suite per scenario file, a test case per gate, a failure per failed gate."""
-    suites: OrderedDict[str, list[Verdict]] = OrderedDict()
-    for v in report.verdicts:
-        suites.setdefault(v.scenario, []).append(v)
+def _case_seconds(report: CheckReport, seconds: float | None) -> list[float]:
+    """Each verdict's share of the check's wall time, by its points (runs): the gates of a file
+    run as one batch, so a gate has no time of its own. Zeros when the time is not known."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return [0.0] * len(report.verdicts)
+    weights = [max(v.points, 1) for v in report.verdicts]
+    total = sum(weights)
+    return [seconds * w / total for w in weights] if total else []
+
+
+def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
+    """JUnit XML: a suite per scenario file, a test case per gate, a failure per failed gate.
+
+    The common JUnit shape (``testsuites/testsuite/testcase/failure``, as Jenkins, GitLab,
+    GitHub actions and ``junitparser`` read it), with ``time`` in seconds on the root, every
+    suite and every test case. ``seconds`` is the check's wall time; it is shared out among the
+    test cases by their points (see :func:`_case_seconds`), and a suite's time is the sum of its
+    cases'.
+    """
+    case_seconds = _case_seconds(report, seconds)
+    suites: OrderedDict[str, list[tuple[Verdict, float]]] = OrderedDict()
+    for v, t in zip(report.verdicts, case_seconds, strict=True):
+        suites.setdefault(v.scenario, []).append((v, t))
     root = ET.Element(
         "testsuites",
         name=f"contagion check {report.policy}",
         tests=str(len(report.verdicts)),
         failures=str(len(report.failed)),
         errors="0",
+        time=_seconds(sum(case_seconds)),
     )
-    for scenario, verdicts in suites.items():
-        failures = sum(1 for v in verdicts if not v.passed)
+    for scenario, cases in suites.items():
+        failures = sum(1 for v, _ in cases if not v.passed)
         suite = ET.SubElement(
             root,
             "testsuite",
             name=scenario,
-            tests=str(len(verdicts)),
+            tests=str(len(cases)),
             failures=str(failures),
             errors="0",
             skipped="0",
+            time=_seconds(sum(t for _, t in cases)),
         )
-        for v in verdicts:
+        for v, t in cases:
             case = ET.SubElement(
-                suite, "testcase", name=v.gate, classname=f"contagion.{v.scenario_name}"
+                suite,
+                "testcase",
+                name=v.gate,
+                classname=f"contagion.{v.scenario_name}",
+                time=_seconds(t),
             )
             message = verdict_message(v)
             if v.passed:
@@ -75,6 +100,11 @@ def junit_xml(report: CheckReport) -> str:
                 failure.text = f"{v.check}\n{message}\n"
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _seconds(value: float) -> str:
+    """JUnit's ``time``: seconds as a decimal float, ``1.234``."""
+    return f"{value:.3f}"
 
 
 def _md_table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
