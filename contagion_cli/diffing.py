@@ -271,8 +271,14 @@ def diff_simulations(
     sb = simulate(base, model, workers, progress, runner=runner)
     sc = simulate(cand, model, workers, progress, runner=runner)
     names = list(RISK_METRICS)
-    names += [f"protocols.{p}.p_insolvent" for p in _ordered(sb.protocols, sc.protocols)]
+    protocols = _ordered(sb.protocols, sc.protocols)
+    names += [f"protocols.{p}.p_insolvent" for p in protocols]
     names += [f"{m}.{s}" for m in SIM_TABLE_METRICS for s in ("mean", "p95", "p99")]
+    # each protocol's own loss distribution: a change can move one protocol's tail and not
+    # the system's
+    names += [
+        f"protocols.{p}.bad_debt_usd.{s}" for p in protocols for s in ("mean", "p95", "p99")
+    ]
     for rule in rules:
         if rule.metric not in names:
             names.append(rule.metric)

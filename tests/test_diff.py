@@ -116,6 +116,10 @@ def test_simulations_share_their_paths():
     assert out["es95"]["change"] > 0 and worse.exit_code == 1
     assert json.loads(worse.stdout)["mode"] == "simulate"
     assert "150 Monte Carlo paths" in json.loads(worse.stdout)["on"]
+    # every protocol's own loss distribution is tabulated, and it is where the change lives
+    compound = out["protocols.compound.bad_debt_usd.p99"]
+    assert compound["change"] > 0
+    assert {"protocols.aave.bad_debt_usd.mean", "protocols.aave.bad_debt_usd.p95"} <= set(out)
 
 
 def test_change_arithmetic():
