@@ -13,6 +13,7 @@ without it nothing imports Dask.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -250,6 +251,60 @@ def _plot_check(plot: Path | None) -> None:
         from .plots import require_matplotlib
 
         require_matplotlib(plot)
+        _writable(plot, "--plot")
+
+
+def _writable(path: Path | None, option: str) -> None:
+    """Refuse (exit 2) a file that cannot be written, before the run: its folder must exist and
+    be writable, and the path must not be a folder. A typo in --output then costs nothing
+    instead of the whole sweep."""
+    if path is None:
+        return
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError.single(
+            f"cannot write {str(path)!r}: it is a folder", Location(option), hint="give a file name"
+        )
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError.single(
+            f"cannot write {str(path)!r}: the folder {str(folder)!r} {what}",
+            Location(option),
+            hint="create the folder first, or fix the path",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError.single(
+            f"cannot write {str(path)!r}: permission denied",
+            Location(option),
+            hint="write to a folder you can write to",
+        )
+
+
+def _scheduler_options(scheduler: str | None, chunk_size: int | None) -> None:
+    """--chunk-size without --scheduler, or out of range, is refused before any work (also
+    where the run would not use the cluster, e.g. a shock diff)."""
+    if chunk_size is None:
+        return
+    if not scheduler or not scheduler.strip():
+        raise InputError.single(
+            "--chunk-size needs --scheduler",
+            Location("--chunk-size"),
+            hint="a local run chooses its own chunks; --workers sets its threads",
+        )
+    from .distributed import check_chunk_size
+
+    check_chunk_size(chunk_size)
+
+
+def _max_points(value: int | None) -> None:
+    if value is not None and value < 1:
+        raise InputError.single(
+            f"expected a number of points >= 1, found {value}",
+            Location("--max-points"),
+            hint="leave it out for the default cap of 1,000,000 points",
+        )
 
 
 # --- sweep -------------------------------------------------------------------------------------
@@ -270,10 +325,20 @@ def sweep(
     progress: ProgressOpt = None,
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
+    max_points: Annotated[
+        int | None,
+        typer.Option(
+            "--max-points",
+            help="Most points the grid may have (default 1,000,000): a larger grid is refused "
+            "before anything is built, so that a mistyped step cannot start a day-long run.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a grid of shocks, liquidity multipliers and parameter values: one row per point."""
     import time
 
+    from . import grid
     from .render.analysis import sweep_table
     from .render.rows import require_pyarrow, to_csv, to_json, write_parquet
     from .sweep import run_sweep
@@ -288,8 +353,12 @@ def sweep(
                 )
         _workers(workers)
         _plot_check(plot)
+        _max_points(max_points)
+        _writable(output, "--output")
+        _scheduler_options(scheduler, chunk_size)
         started = time.perf_counter()
         with (
+            grid.point_limit(max_points),
             _runner(scheduler, chunk_size, workers, progress) as runner,
             _progress(progress, "sweep") as (set_total, advance),
         ):
@@ -370,6 +439,9 @@ def simulate_cmd(
         fmt = _format(format, SimulateFormat)
         _workers(workers)
         _plot_check(plot)
+        _writable(output, "--output")
+        _writable(per_path, "--per-path")
+        _scheduler_options(scheduler, chunk_size)
         writer = _rows_writer(per_path) if per_path is not None else None
         compiled = load_compiled(scenario, set_ or ())
         model = with_overrides(model_of(compiled, str(scenario)), paths, seed)
@@ -461,6 +533,14 @@ def critical(
     scan: Annotated[
         int, typer.Option("--scan", help="Points of the monotonicity scan before bisecting.")
     ] = 100,
+    refine: Annotated[
+        int,
+        typer.Option(
+            "--refine",
+            help="When the metric is not monotone: points the rescans of [--from, answer] at "
+            "10x, 100x, ... the scan's density may run in all (0: no rescans).",
+        ),
+    ] = 10_000,  # critical.REFINE_POINTS (not imported: the CLI starts without the engine)
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
     set_: SetOption = None,
@@ -495,6 +575,7 @@ def critical(
             )
         _workers(workers)
         _plot_check(plot)
+        _writable(output, "--output")
         compiled = load_compiled(scenario, set_ or ())
         result = find_critical(
             compiled,
@@ -509,6 +590,7 @@ def critical(
             shock or (),
             liquidity or (),
             workers,
+            refine=refine,
         )
         if fmt is ReportFormat.table:
             _show(critical_report(result), output)
@@ -550,6 +632,7 @@ def clusters(
         fmt = _format(format, ClustersFormat)
         _workers(workers)
         _plot_check(plot)
+        _writable(output, "--output")
         compiled = load_compiled(scenario, set_ or ())
         result = liquidation_clusters(compiled, asset, levels, workers)
         if fmt is ClustersFormat.table:
@@ -602,13 +685,18 @@ def check(
     with _errors():
         fmt = _format(format, CheckFormat)
         _workers(workers)
+        for path, option in ((output, "--output"), (junit, "--junit"), (markdown, "--markdown")):
+            _writable(path, option)
+        _scheduler_options(scheduler, chunk_size)
         rules = load_policy(policy)
         compiled = [(str(path), load_compiled(path, set_ or ())) for path in scenarios]
         with (
             _runner(scheduler, chunk_size, workers, progress) as runner,
             _progress(progress, "check") as (_, advance),
         ):
+            started = time.perf_counter()
             report = check_files(rules, compiled, workers, advance, runner)
+            elapsed = time.perf_counter() - started
         if fmt is CheckFormat.table:
             _show(check_table(report), output)
         elif fmt is CheckFormat.json:
@@ -616,7 +704,7 @@ def check(
         else:
             _write(check_markdown(report), output)
         if junit is not None:
-            _write(junit_xml(report), junit)
+            _write(junit_xml(report, seconds=elapsed), junit)
         if markdown is not None:
             _write(check_markdown(report), markdown)
         for v in report.failed:
@@ -690,6 +778,8 @@ def diff(
     with _errors():
         fmt = _format(format, DiffFormat)
         _workers(workers)
+        _writable(output, "--output")
+        _scheduler_options(scheduler, chunk_size)
         rules = [parse_fail_if(t) for t in fail_if or ()]
         if candidate is None and not set_:
             raise InputError.single(

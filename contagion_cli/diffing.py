@@ -276,9 +276,7 @@ def diff_simulations(
     names += [f"{m}.{s}" for m in SIM_TABLE_METRICS for s in ("mean", "p95", "p99")]
     # each protocol's own loss distribution: a change can move one protocol's tail and not
     # the system's
-    names += [
-        f"protocols.{p}.bad_debt_usd.{s}" for p in protocols for s in ("mean", "p95", "p99")
-    ]
+    names += [f"protocols.{p}.bad_debt_usd.{s}" for p in protocols for s in ("mean", "p95", "p99")]
     for rule in rules:
         if rule.metric not in names:
             names.append(rule.metric)

@@ -355,6 +355,38 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _check_address(address: str) -> None:
+    """A scheduler address Dask cannot parse (``bogus``: no port) is refused before a Client
+    exists: a Client that fails in its constructor over such an address is left half-made, and
+    its ``__del__`` then prints a traceback at exit after a 2 x timeout wait."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(address)
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(loc)
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        raise InputError.single(
+            f"cannot connect to the Dask scheduler at {address!r}: not an address ({reason})",
+            Location("--scheduler"),
+            hint="give tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786), a scheduler file (.json) "
+            "or 'local'",
+        ) from None
+
+
+def _disarm_failed_client(exc: BaseException, client_type: type) -> None:
+    """Mark a Client left half-made by a failed constructor as closed, so that its
+    ``__del__`` does not wait and print a traceback at exit (it holds no connection)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("self")
+        if isinstance(candidate, client_type):
+            with contextlib.suppress(Exception):
+                candidate.status = "closed"
+        tb = tb.tb_next
+
+
 @dataclass
 class _Shipment:
     arg: Any  # what each task gets: the scattered batch (a Future) or a PathSpec
@@ -388,6 +420,8 @@ class DaskRunner:
         if not self.address:
             raise InputError.single("expected a scheduler address", Location("--scheduler"))
         self.chunk_size = check_chunk_size(chunk_size)
+        if self.address != "local" and not self.address.endswith(".json"):
+            _check_address(self.address)
         self.workers = workers
         self.say = say or (lambda _text: None)
         self.log_progress = log_progress
@@ -448,6 +482,7 @@ class DaskRunner:
                 self.client = dd.Client(self.address, timeout=timeout, set_as_default=False)
         except Exception as exc:  # any failure to connect is the address's
             self.close()
+            _disarm_failed_client(exc, dd.Client)
             reason = str(exc).strip() or type(exc).__name__
             if isinstance(exc, MemoryError):  # a non-Dask service answered with garbage
                 reason = "what answered there does not speak the Dask protocol"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +21,37 @@ from .errors import InputError, Location
 from .loader import parse_scalar
 from .overrides import parse_assignment
 
-#: Most points one grid may have (a typo of a step 1e-6 should not start a day-long run).
-MAX_POINTS = 10_000_000
+#: Most points one grid may have by default (a typo of a step 1e-7 should not build millions of
+#: points for a minute before anything runs); ``contagion sweep --max-points N`` raises it.
+MAX_POINTS = 1_000_000
+_LIMIT: ContextVar[int] = ContextVar("contagion_max_points", default=MAX_POINTS)
 #: Grid values are rounded to this many decimals: 0.05 * 3 is 0.15, not 0.15000000000000002.
 DECIMALS = 12
+
+
+def max_points() -> int:
+    """The cap on the values of an axis and the points of a grid in force now."""
+    return _LIMIT.get()
+
+
+@contextmanager
+def point_limit(limit: int | None) -> Iterator[None]:
+    """Run the block with another cap (``--max-points``); None keeps the one in force."""
+    if limit is None:
+        yield
+        return
+    token = _LIMIT.set(limit)
+    try:
+        yield
+    finally:
+        _LIMIT.reset(token)
+
+
+def _limit_hint(limit: int) -> str:
+    return (
+        f"or, if you mean it, raise the cap with contagion sweep --max-points N (now {limit:,}; "
+        "a policy gate cannot raise it)"
+    )
 
 
 @dataclass(frozen=True)
@@ -77,8 +106,13 @@ def parse_values(text: str, option: str, what: str) -> tuple[float, ...]:
             values.extend(_range(item, option, what))
         else:
             values.append(round(parse_number(item, option, what), DECIMALS))
-        if len(values) > MAX_POINTS:
-            raise InputError.single(f"{what}: more than {MAX_POINTS:,} values", Location(option))
+        limit = max_points()
+        if len(values) > limit:
+            raise InputError.single(
+                f"{what}: more than {limit:,} values",
+                Location(option),
+                hint="use larger steps, " + _limit_hint(limit),
+            )
     return tuple(values)
 
 
@@ -97,11 +131,15 @@ def _range(item: str, option: str, what: str) -> list[float]:
         )
     span = abs(stop - start)
     count = math.floor(span / abs(step) + 1e-9) + 1
-    if count > MAX_POINTS:
+    limit = max_points()
+    if count > limit:  # refused before a single value is built
+        coarser = 10 ** math.ceil(math.log10(span / max(1, limit - 1)))
+        fits = math.floor(span / coarser + 1e-9) + 1
         raise InputError.single(
-            f"{what}: {item.strip()!r} has {count:,} values; at most {MAX_POINTS:,}",
+            f"{what}: {item.strip()!r} has {count:,} values; at most {limit:,}",
             Location(option),
-            hint="use a larger step",
+            hint=f"use a larger step (a step of {coarser:g} gives {fits:,} values), "
+            + _limit_hint(limit),
         )
     direction = 1.0 if stop >= start else -1.0
     return [round(start + direction * abs(step) * k, DECIMALS) for k in range(count)]
@@ -166,17 +204,22 @@ def grid_size(axes: Sequence[Axis]) -> int:
     return math.prod(len(a) for a in axes)
 
 
-def check_size(axes: Sequence[Axis], limit: int = MAX_POINTS) -> int:
+def check_size(axes: Sequence[Axis], limit: int | None = None) -> int:
+    """The points of the product grid, refused (exit 2) above the cap in force."""
+    limit = max_points() if limit is None else limit
     n = grid_size(axes)
     if n > limit:
+        sizes = " x ".join(f"{len(a):,} ({a.key})" for a in axes)
         raise InputError.single(
-            f"the grid has {n:,} points; at most {limit:,}",
-            Location("--shock"),
-            hint="use larger steps or fewer axes",
+            f"the grid has {n:,} points ({sizes}); at most {limit:,}",
+            Location(f"--{axes[0].kind}" if axes else "--shock"),
+            hint="use larger steps or fewer axes, " + _limit_hint(limit),
         )
     return n
 
 
 def product(axes: Sequence[Axis]) -> Iterator[tuple[int, ...]]:
-    """Index tuples of the product grid, the first axis outermost (row-major)."""
+    """Index tuples of the product grid, the first axis outermost (row-major); a grid over the
+    cap (e.g. a policy gate's product of long ranges) is refused before any point is built."""
+    check_size(axes)
     return itertools.product(*(range(len(a)) for a in axes))

@@ -194,7 +194,10 @@ def summarise(
         m.name: Distribution.of(values[:, j]) for j, m in enumerate(columns) if m.kind != "bool"
     }
     risk = RiskSummary.of(
-        by_name[loss_metric], by_name["liquidated_usd"], by_name["insolvent_protocols"]
+        by_name[loss_metric],
+        by_name["liquidated_usd"],
+        by_name["insolvent_protocols"],
+        by_name["bad_debt_usd"],
     )
     protocols = {}
     for m in columns:

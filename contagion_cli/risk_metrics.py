@@ -111,11 +111,20 @@ class RiskSummary:
     lar99: float  # 99th percentile of USD liquidated
     p_insolvent: float  # share of paths with at least one insolvent protocol
     p_bad_debt: float  # share of paths with any bad debt
+    p_loss: float  # share of paths whose loss metric is > 0 (= p_bad_debt for bad debt)
 
     @classmethod
-    def of(cls, loss: np.ndarray, liquidated: np.ndarray, insolvent: np.ndarray) -> RiskSummary:
-        """From per-path bad debt (or another loss), USD liquidated and insolvent counts."""
+    def of(
+        cls,
+        loss: np.ndarray,
+        liquidated: np.ndarray,
+        insolvent: np.ndarray,
+        bad_debt: np.ndarray | None = None,
+    ) -> RiskSummary:
+        """From per-path bad debt (or another loss), USD liquidated and insolvent counts;
+        ``bad_debt`` when the loss is another metric (P(bad debt) stays about bad debt)."""
         loss = np.asarray(loss, dtype=np.float64)
+        bad = loss if bad_debt is None else np.asarray(bad_debt, dtype=np.float64)
         return cls(
             var95=quantile(loss, 0.95),
             evar99=quantile(loss, 0.99),
@@ -124,7 +133,8 @@ class RiskSummary:
             lar95=quantile(liquidated, 0.95),
             lar99=quantile(liquidated, 0.99),
             p_insolvent=_share(np.asarray(insolvent) > 0),
-            p_bad_debt=_share(loss > 0),
+            p_bad_debt=_share(bad > 0),
+            p_loss=_share(loss > 0),
         )
 
     def to_dict(self) -> dict[str, Any]:

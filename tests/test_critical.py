@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from contagion_cli.cli import app
 from contagion_cli.clusters import liquidation_clusters
 from contagion_cli.compiler import compile_scenario
 from contagion_cli.critical import find_critical
+from contagion_cli.render.analysis import SPARK_WIDTH, monotone_warning, scan_sparkline
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -100,6 +102,86 @@ def test_a_non_monotone_metric_is_reported():
     assert not r.monotone and r.turns
     assert all(abs(t.shock_b) > abs(t.shock_a) for t in r.turns)
     assert any(t.value_b < t.value_a for t in r.turns)
+
+
+# The quickstart's bad debt first appears in a window about 0.06 percentage points wide, from
+# -15.1184% (a sweep at 1e-6: `contagion sweep scenarios/quickstart.yaml --shock
+# ETH=-0.151:-0.1515:0.000001 -f csv`; none at 1e-5 from 0 down to there) to -15.18%, then is 0
+# again until -15.6%: the default 1% scan steps over it, and bisecting its first crossing
+# interval once answered -16.05%.
+QUICK_FIRST_BAD_DEBT = -0.151184
+
+
+def quickstart():
+    return compile_scenario(scenario_from_yaml(Path(QUICKSTART).read_text()))
+
+
+def test_a_crossing_between_scan_points_is_found_by_refining():
+    r = find_critical(quickstart(), "ETH", "bad_debt_usd", 0)
+    assert r.status == "found" and not r.monotone and r.may_cross_earlier
+    assert abs(r.critical_shock - QUICK_FIRST_BAD_DEBT) <= r.tolerance
+    assert r.value_at_critical > 0
+    assert [x.spacing for x in r.refinements] == pytest.approx([1e-3, 1e-4])
+    assert r.spacing == pytest.approx(1e-4) and r.stopped == "tolerance"
+    # with no rescans the answer is the first crossing the 1% scan sees, far beyond
+    coarse = find_critical(quickstart(), "ETH", "bad_debt_usd", 0, refine=0)
+    assert coarse.critical_shock < -0.155 and coarse.stopped == "budget"
+    assert not coarse.refinements and coarse.spacing == pytest.approx(0.01)
+
+
+def test_refining_stops_when_a_rescan_no_longer_moves_the_answer():
+    # liquidations start at a few percent: the rescans of [0, answer] are small and settle
+    r = find_critical(quickstart(), "ETH", "liquidations", 0, tolerance=1e-5, scan=60)
+    assert not r.monotone and r.refinements
+    assert r.stopped in ("settled", "tolerance", "budget")
+    if r.stopped == "settled":
+        assert not r.refinements[-1].moved
+        assert r.refinements[-1].critical_shock == r.critical_shock
+    assert r.scan_points == 60 + sum(x.points for x in r.refinements) <= 60 + r.refine_budget
+
+
+def test_a_monotone_metric_is_not_refined():
+    r = find_critical(compiled(70), "ETH", "bad_debt_usd", 0, tolerance=1e-7)
+    assert r.monotone and not r.refinements and not r.may_cross_earlier and r.stopped == ""
+    assert monotone_warning(r) is None
+
+
+@pytest.mark.parametrize("extra", [[], ["--scan", "1000"], ["--refine", "0"]])
+def test_the_warning_never_claims_the_answer_stands(extra):
+    result = cli("critical", QUICKSTART, "--asset", "ETH", "--above", "0", "-f", "json", *extra)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["monotone"] is False and data["turns"]
+    assert data["may_cross_earlier"] is True
+    assert data["spacing"] > 0 and data["stopped"] in ("settled", "budget", "tolerance")
+    if extra != ["--refine", "0"]:
+        assert abs(data["critical_shock"] - QUICK_FIRST_BAD_DEBT) <= data["tolerance"]
+    err = result.stderr
+    assert "not monotone" in err and "cannot be ruled out" in err
+    assert "stands" not in err and "does not affect" not in err
+    assert f"{data['spacing'] * 100:.4g}% apart" in err  # names the final spacing
+    assert "contagion sweep" in err  # and how to look finer
+    assert {"budget": "--refine", "tolerance": "--tolerance", "settled": "--scan"}[
+        data["stopped"]
+    ] in err.split("hint:")[1]
+
+
+def test_the_table_cautions_and_caps_the_sparkline():
+    result = cli("critical", QUICKSTART, "--asset", "ETH", "--above", "0", "--scan", "1000")
+    assert result.exit_code == 0, result.output
+    assert "Caution" in result.stdout and "cannot be ruled out" in result.stdout
+    spark = next(line for line in result.stdout.splitlines() if line.strip().startswith("Scan"))
+    bars = spark.split("Scan", 1)[1].strip()
+    assert 0 < len(bars) <= SPARK_WIDTH
+
+
+def test_the_resampled_sparkline_keeps_a_narrow_spike():
+    values = [0.0] * 1000
+    values[501] = 5.0
+    r = replace(find_critical(compiled(70), "ETH", "liquidations", 0, scan=5), scan_values=values)
+    r = replace(r, scan_shocks=tuple(range(1000)))
+    line = scan_sparkline(r)
+    assert len(line) == SPARK_WIDTH and "█" in line
 
 
 # --- the command -------------------------------------------------------------------------------

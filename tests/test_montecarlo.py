@@ -216,6 +216,13 @@ def test_simulation_metrics_match_numpy_on_the_same_paths():
     close(sim.protocols["compound"].p_insolvent, np.mean(compound_insolvent))
     close(sim.metrics["bad_debt_usd"].mean, bad.mean())
     close(sim.lookup("bad_debt_usd.p99"), sim.risk.evar99)
+    close(sim.risk.p_bad_debt, np.mean(bad > 0))
+    close(sim.risk.p_loss, sim.risk.p_bad_debt)
+    # another loss metric: VaR and P(loss) follow it, P(bad debt) stays about bad debt
+    other = simulate(compiled, model, workers=1, loss_metric="liquidated_usd")
+    close(other.risk.var95, np.quantile(liquidated, 0.95, method="inverted_cdf"))
+    close(other.risk.p_loss, np.mean(liquidated > 0))
+    close(other.risk.p_bad_debt, np.mean(bad > 0))
 
 
 @pytest.mark.parametrize("n", [1, 7, 20, 101, 1000])

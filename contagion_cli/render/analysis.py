@@ -147,7 +147,9 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
     head.add_row(
         "P(insolvency)", f"{r.p_insolvent * 100:.2f}%", "share of paths with an insolvent protocol"
     )
-    head.add_row("P(bad debt)", f"{r.p_bad_debt * 100:.2f}%", f"share of paths with {loss} > 0")
+    head.add_row("P(bad debt)", f"{r.p_bad_debt * 100:.2f}%", "share of paths with bad debt > 0")
+    if loss != "bad_debt_usd":
+        head.add_row(f"P({loss} > 0)", f"{r.p_loss * 100:.2f}%", f"share of paths with {loss} > 0")
     if sim.not_converged:
         head.add_row("not converged", f"{sim.not_converged:,}", "paths that hit max_rounds")
 
@@ -210,6 +212,10 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
 
 
 # --- critical ----------------------------------------------------------------------------------
+#: Most characters of the critical report's scan sparkline (a --scan 1000 is resampled).
+SPARK_WIDTH = 80
+
+
 def critical_report(result: CriticalResult) -> RenderableType:
     table = Table(
         title=f"{result.scenario} - critical {result.asset} shock for {result.condition}",
@@ -242,19 +248,67 @@ def critical_report(result: CriticalResult) -> RenderableType:
             )
         if result.status == "at_start":
             table.add_row("Note", f"crossed already at {result.range_from * 100:+.4g}%")
-    table.add_row(
-        "Search",
-        f"{len(result.scan_shocks)} scan points over {span}, "
-        f"{result.bisections} bisections to {result.tolerance:g}",
+    search = (
+        f"{len(result.scan_shocks):,} scan points over {span}, "
+        f"{result.bisections} bisections to {result.tolerance:g}"
     )
+    if result.refinements:
+        n = len(result.refinements)
+        search += (
+            f"; {n} rescan{'s' if n != 1 else ''} of {sum(r.points for r in result.refinements):,}"
+            f" points down to {_pct(result.spacing)} spacing"
+        )
+    table.add_row("Search", search)
     table.add_row("Monotone", "yes" if result.monotone else Text("NO", style="bold red"))
-    spark = charts.sparkline(list(result.scan_values))
-    table.add_row("Scan", spark)
+    if result.may_cross_earlier:
+        what = "crossing" if result.status == "not_crossed" else "smaller crossing"
+        table.add_row(
+            "Caution",
+            Text(
+                f"a {what} between scan points {_pct(result.spacing)} apart cannot be ruled out",
+                style="yellow",
+            ),
+        )
+    table.add_row("Scan", scan_sparkline(result))
     return table
 
 
+def scan_sparkline(result: CriticalResult, width: int = SPARK_WIDTH) -> str:
+    """The first scan as a sparkline of at most ``width`` characters: a longer scan is cut into
+    ``width`` runs of points, each drawn at its most critical value (its largest for
+    ``--above``, smallest for ``--below``), so that a narrow spike stays visible."""
+    values = list(result.scan_values)
+    if len(values) > width:
+        pick = max if result.direction == "above" else min
+        buckets = []
+        for k in range(width):
+            chunk = [
+                v
+                for v in values[k * len(values) // width : (k + 1) * len(values) // width]
+                if math.isfinite(v)
+            ]
+            buckets.append(pick(chunk) if chunk else math.nan)
+        values = buckets
+    return charts.sparkline(values)
+
+
+def _pct(spacing: float) -> str:
+    """A spacing (a return) in percentage points: 0.0001 -> ``0.01%``."""
+    return f"{spacing * 100:.4g}%"
+
+
+_STOPPED = {
+    "settled": "the last rescan did not move the answer",
+    "budget": "the next rescan would exceed --refine {budget:,} points",
+    "tolerance": "the next rescan would be finer than --tolerance {tolerance:g}",
+}
+
+
 def monotone_warning(result: CriticalResult) -> str | None:
-    """The stderr message when the metric is not monotone (None when it is)."""
+    """The stderr message when the metric is not monotone (None when it is).
+
+    It never calls the answer certain: a non-monotone metric can cross between any two scan
+    points, so it names the final spacing and how to look finer."""
     if result.monotone:
         return None
     t = result.turns[0]
@@ -265,23 +319,43 @@ def monotone_warning(result: CriticalResult) -> str | None:
         f"{value_text(result.metric, t.value_a)} at {t.shock_a * 100:+.4g}% to "
         f"{value_text(result.metric, t.value_b)} at {t.shock_b * 100:+.4g}%{more}"
     )
-    safe = result.last_safe_shock
-    if result.status == "not_crossed":
-        text += (
-            "\n  hint: no scan point crosses, but a crossing between scan points cannot be "
-            "ruled out; use a larger --scan"
+    if result.status == "at_start":
+        return text + (
+            f"\n  note: the metric crosses already at {result.range_from * 100:+.4g}%, the start "
+            "of the range, so no smaller crossing exists there"
         )
-    elif safe is not None and any(
-        max(abs(t.shock_a), abs(t.shock_b)) <= abs(safe) + 1e-12 for t in result.turns
-    ):
-        text += (
-            "\n  hint: the metric turns before the critical shock, so a smaller crossing between "
-            "scan points cannot be ruled out; use a larger --scan"
+    steps = [
+        f"{_pct(r.spacing)} spacing ({r.points:,} points): "
+        + (
+            f"answer moved to {r.critical_shock * 100:+.4f}%"
+            if r.moved and r.critical_shock is not None
+            else "answer unchanged"
         )
-    elif result.critical_shock is not None:
-        text += (
-            "\n  hint: it turns only at or beyond the critical shock; the smallest crossing stands"
+        for r in result.refinements
+    ]
+    if steps:
+        text += "\n  refined: rescanned from the start of the range at " + "; then ".join(steps)
+    if result.stopped in _STOPPED:
+        reason = _STOPPED[result.stopped].format(
+            budget=result.refine_budget, tolerance=result.tolerance
         )
+        text += f"\n  stopped: {reason}"
+    end = result.critical_shock if result.critical_shock is not None else result.range_to
+    finer = result.spacing / 10
+    what = (
+        "no scan point crosses, but a crossing"
+        if result.status == "not_crossed"
+        else "a smaller crossing"
+    )
+    how = {
+        "budget": f"raise --refine (now {result.refine_budget:,})",
+        "tolerance": f"lower --tolerance (now {result.tolerance:g}) and raise --refine",
+    }.get(result.stopped, "raise --scan")
+    text += (
+        f"\n  hint: {what} between scan points {_pct(result.spacing)} apart cannot be ruled "
+        f"out; to look finer, {how}, or sweep the range, e.g. "
+        f"contagion sweep FILE --shock {result.asset}={result.range_from:g}:{end:g}:{finer:.2g}"
+    )
     return text
 
 
