@@ -18,7 +18,7 @@ from .table import (
     coordination_rows,
     details,
     entity_rows,
-    repaid_usd,
+    liquidated_text,
     trace_view,
     type_cells,
     type_columns,
@@ -39,8 +39,7 @@ def to_markdown(result: RunResult) -> str:
     insolvent = ", ".join(result.insolvent_protocols) or "none"
     lines += [
         f"- **Bad debt:** {fmt.usd(result.bad_debt_usd)}",
-        f"- **Liquidations:** {fmt.count(result.liquidations)} "
-        f"({fmt.usd(repaid_usd(result))} repaid)",
+        f"- **Liquidations:** {liquidated_text(result)}",
         *([f"- **Auto-deleveraged:** {fmt.usd(result.adl_usd)}"] if result.adl_usd > 0 else []),
         f"- **Insolvent protocols:** {insolvent}",
         f"- **Propagation depth:** {result.propagation_depth}",

@@ -55,7 +55,7 @@ def summary_table(result: RunResult) -> Table:
     table.add_row("Rounds", f"{result.rounds} with liquidations ({result.total_rounds} in all)")
     table.add_row(
         "Liquidations",
-        f"{fmt.count(result.liquidations)} ({fmt.usd(repaid_usd(result))} repaid)",
+        liquidated_text(result),
     )
     table.add_row(
         "Bad debt",
@@ -85,6 +85,15 @@ def summary_table(result: RunResult) -> Table:
 def repaid_usd(result: RunResult) -> float:
     """Debt repaid by liquidations, auctions and deleveraging, all protocols."""
     return sum(pr.repaid_usd for pr in result.protocols.values())
+
+
+def liquidated_text(result: RunResult) -> str:
+    """``13 ($59.1M repaid)``; perps repay no debt, so their closed notional is added."""
+    text = f"{fmt.count(result.liquidations)} ({fmt.usd(repaid_usd(result))} repaid"
+    closed = sum(pr.liquidated_usd for pr in result.protocols.values() if pr.type == "perp")
+    if closed > 0:
+        text += f", {fmt.usd(closed)} of perps closed"
+    return text + ")"
 
 
 @dataclass(frozen=True)
