@@ -215,6 +215,13 @@ def test_a_short_squeeze_shows_units_bought():
     assert any(line.split()[:1] == ["ETH"] and bought in line for line in table.splitlines())
 
 
+def test_the_summary_shows_the_notional_perps_closed():
+    """Perps repay no debt: "$0 repaid" alone would hide what their liquidations did."""
+    closed = fmt.usd(result_of(PERP).protocols["venue"].liquidated_usd)
+    for fmt_ in (OutputFormat.table, OutputFormat.markdown):
+        assert f"$0 repaid, {closed} of perps closed" in text_of(PERP, fmt_)
+
+
 # --- the round-by-round trace ------------------------------------------------------------------
 def test_trace_flows_per_protocol_add_up_to_the_net_sold():
     result = result_of(MIXED, trace=True)
