@@ -23,7 +23,16 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, RenderableType
 
-from .cli import REPORT_WIDTH, SetOption, _choice, _errors, _fail, _write, err_console
+from .cli import (
+    REPORT_WIDTH,
+    SetOption,
+    _choice,
+    _errors,
+    _fail,
+    _writable,
+    _write,
+    err_console,
+)
 from .errors import ExitCode, InputError, Location
 
 # --- shared options --------------------------------------------------------------------------
@@ -34,7 +43,10 @@ OutputOpt = Annotated[
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
-        "--workers", "-j", help="Threads that run points in parallel (default: every core)."
+        "--workers",
+        "-j",
+        help="Worker processes that run points in parallel (threads with "
+        "CONTAGION_POOL=threads; default: every core).",
     ),
 ]
 ProgressOpt = Annotated[
@@ -225,7 +237,7 @@ def _runner(
             raise InputError.single(
                 "--chunk-size needs --scheduler",
                 Location("--chunk-size"),
-                hint="a local run chooses its own chunks; --workers sets its threads",
+                hint="a local run chooses its own chunks; --workers sets its worker processes",
             )
         yield None
         return
@@ -254,34 +266,6 @@ def _plot_check(plot: Path | None) -> None:
         _writable(plot, "--plot")
 
 
-def _writable(path: Path | None, option: str) -> None:
-    """Refuse (exit 2) a file that cannot be written, before the run: its folder must exist and
-    be writable, and the path must not be a folder. A typo in --output then costs nothing
-    instead of the whole sweep."""
-    if path is None:
-        return
-    import os
-
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError.single(
-            f"cannot write {str(path)!r}: it is a folder", Location(option), hint="give a file name"
-        )
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise InputError.single(
-            f"cannot write {str(path)!r}: the folder {str(folder)!r} {what}",
-            Location(option),
-            hint="create the folder first, or fix the path",
-        )
-    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise InputError.single(
-            f"cannot write {str(path)!r}: permission denied",
-            Location(option),
-            hint="write to a folder you can write to",
-        )
-
-
 def _scheduler_options(scheduler: str | None, chunk_size: int | None) -> None:
     """--chunk-size without --scheduler, or out of range, is refused before any work (also
     where the run would not use the cluster, e.g. a shock diff)."""
@@ -291,7 +275,7 @@ def _scheduler_options(scheduler: str | None, chunk_size: int | None) -> None:
         raise InputError.single(
             "--chunk-size needs --scheduler",
             Location("--chunk-size"),
-            hint="a local run chooses its own chunks; --workers sets its threads",
+            hint="a local run chooses its own chunks; --workers sets its worker processes",
         )
     from .distributed import check_chunk_size
 

@@ -178,6 +178,8 @@ def run(
     with _errors():
         fmt = _choice(format, OutputFormat, "--format")
         graph_writer = _graph_writer(graph, to_dot, to_mermaid) if graph is not None else None
+        _writable(output, "--output")
+        _writable(graph, "--graph")
         model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
         result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
         # the documented outcome, if the scenario carries one: information, never an exit code
@@ -205,6 +207,34 @@ def run(
             )
             if strict:
                 raise typer.Exit(int(ExitCode.GATE_FAILED))
+
+
+def _writable(path: Path | None, option: str) -> None:
+    """Refuse (exit 2) a file that cannot be written, before the run: its folder must exist and
+    be writable, and the path must not be a folder. A typo in --output then costs nothing
+    instead of the whole sweep."""
+    if path is None:
+        return
+    import os
+
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InputError.single(
+            f"cannot write {str(path)!r}: it is a folder", Location(option), hint="give a file name"
+        )
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError.single(
+            f"cannot write {str(path)!r}: the folder {str(folder)!r} {what}",
+            Location(option),
+            hint="create the folder first, or fix the path",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError.single(
+            f"cannot write {str(path)!r}: permission denied",
+            Location(option),
+            hint="write to a folder you can write to",
+        )
 
 
 def _choice(value: str, enum: type, option: str):  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .errors import InputError, Location, known_names_hint
@@ -86,7 +86,24 @@ def apply_set(doc: Document, text: str) -> None:
             node = node[part]
             # a key the option invented: an error about it names the option, not the file
             doc.locations[tuple(path)] = loc
-    doc.locations[tuple(path)] = loc
+    # the value replaces whatever the file had there: forget the file's lines below it, and
+    # blame the option for anything inside a mapping or list it gave
+    prefix = tuple(path)
+    for known in [k for k in doc.locations if k[: len(prefix)] == prefix]:
+        del doc.locations[known]
+    for inner in _paths(value, prefix):
+        doc.locations[inner] = loc
+
+
+def _paths(value: Any, prefix: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    """``prefix`` and the path of every key and item inside ``value``."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _paths(inner, (*prefix, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _paths(inner, (*prefix, index))
 
 
 def parse_return(text: str, option: str, asset: str) -> float:

@@ -154,7 +154,7 @@ compare - 2 designs, on the files' shock path: MEME -60%
                                 isolation-pooled    isolation-isolated
  ──────────────────────────────────────────────────────────────────────
   Converged                                  yes                   yes
-  Rounds with liquidations                     2                     1
+  Rounds with action                           2                     1
   Liquidations                                 3                     2
   Liquidated                              $8.18M                $3.48M
   Slippage                                $2.24M                $2.24M

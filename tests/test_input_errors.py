@@ -299,6 +299,25 @@ def test_a_key_invented_by_set_is_blamed_on_the_option(tmp_path):
     assert "scenario.yaml:" not in result.output
 
 
+def test_a_mapping_given_by_set_is_blamed_on_the_option(tmp_path):
+    """The file's lines under the replaced key no longer describe the value."""
+    text = VALID.replace(
+        "    close_factor: 0.5\n", "    close_factor: 0.5\n    oracle: {type: spot}\n"
+    )
+    result, _ = invoke(
+        tmp_path, text, "--set", "protocols.aave.oracle={type: lagged, steps: -1}", command="run"
+    )
+    assert_error(result, "--set protocols.aave.oracle=", "oracle.steps", ">= 1")
+    assert "scenario.yaml:" not in result.output
+
+
+def test_run_refuses_an_unwritable_graph_before_running(tmp_path):
+    missing = tmp_path / "no-such-folder" / "g.dot"
+    result, _ = invoke(tmp_path, VALID, "--graph", str(missing), command="run")
+    assert_error(result, "--graph", "does not exist")
+    assert "Converged" not in result.output  # no report printed before the refusal
+
+
 def test_run_reports_the_same_errors(tmp_path):
     result, path = invoke(tmp_path, VALID.replace("price: 3000", "price: -1"), command="run")
     assert_error(result, f"{path}:5:5:", "assets.ETH.price")

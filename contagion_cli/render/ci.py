@@ -60,7 +60,8 @@ def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
     test cases by their points (see :func:`_case_seconds`), and a suite's time is the sum of its
     cases'.
     """
-    case_seconds = _case_seconds(report, seconds)
+    # rounded first, so that a suite's time is exactly the sum of its cases' as printed
+    case_seconds = [round(t, 3) for t in _case_seconds(report, seconds)]
     suites: OrderedDict[str, list[tuple[Verdict, float]]] = OrderedDict()
     for v, t in zip(report.verdicts, case_seconds, strict=True):
         suites.setdefault(v.scenario, []).append((v, t))

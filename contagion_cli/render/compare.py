@@ -16,7 +16,7 @@ from . import numbers as fmt
 #: Row titles of the headline figures (reports); the JSON keys are the names.
 TITLES = {
     "converged": "Converged",
-    "rounds": "Rounds with liquidations",
+    "rounds": "Rounds with action",
     "liquidations": "Liquidations",
     "liquidated_usd": "Liquidated",
     "slippage_usd": "Slippage",

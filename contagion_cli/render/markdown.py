@@ -17,6 +17,7 @@ from .table import (
     coordination_lines,
     coordination_rows,
     details,
+    distress_text,
     entity_rows,
     liquidated_text,
     trace_view,
@@ -43,7 +44,7 @@ def to_markdown(result: RunResult) -> str:
         *([f"- **Auto-deleveraged:** {fmt.usd(result.adl_usd)}"] if result.adl_usd > 0 else []),
         f"- **Insolvent protocols:** {insolvent}",
         f"- **Propagation depth:** {result.propagation_depth}",
-        f"- **Rounds:** {result.rounds} with liquidations, {status}",
+        f"- **Rounds:** {result.rounds} with action ({result.total_rounds} in all), {status}",
         "",
         "### Protocols",
         "",
@@ -91,6 +92,7 @@ def _protocols(result: RunResult) -> list[str]:
         [
             pr.name,
             pr.type,
+            fmt.count(pr.positions),
             fmt.count(pr.liquidations),
             fmt.usd(pr.repaid_usd),
             fmt.usd(pr.collateral_sold_usd),
@@ -100,6 +102,7 @@ def _protocols(result: RunResult) -> list[str]:
             *type_cells(pr, columns),
             *([details(pr)] if show_details else []),
             "**yes**" if pr.insolvent else "no",
+            distress_text(pr),
             fmt.optional_int(pr.depth),
         ]
         for pr in result.protocols.values()
@@ -107,6 +110,7 @@ def _protocols(result: RunResult) -> list[str]:
     headers = [
         "protocol",
         "type",
+        "positions",
         "liquidations",
         "repaid",
         "collateral sold",
@@ -116,6 +120,7 @@ def _protocols(result: RunResult) -> list[str]:
         *(c.header for c in columns),
         *(["details"] if show_details else []),
         "insolvent",
+        "distress",
         "depth",
     ]
     left = {headers.index("insolvent")} | ({headers.index("details")} if show_details else set())

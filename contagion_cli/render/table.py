@@ -52,7 +52,8 @@ def summary_table(result: RunResult) -> Table:
     )
     insolvent = result.insolvent_protocols
     table.add_row("Converged", converged)
-    table.add_row("Rounds", f"{result.rounds} with liquidations ({result.total_rounds} in all)")
+    # MODEL §7: rounds in which any protocol acted (liquidated, auctioned, hedged, delevered)
+    table.add_row("Rounds", f"{result.rounds} with action ({result.total_rounds} in all)")
     table.add_row(
         "Liquidations",
         liquidated_text(result),
@@ -85,6 +86,13 @@ def summary_table(result: RunResult) -> Table:
 def repaid_usd(result: RunResult) -> float:
     """Debt repaid by liquidations, auctions and deleveraging, all protocols."""
     return sum(pr.repaid_usd for pr in result.protocols.values())
+
+
+def distress_text(pr: ProtocolResult) -> str:
+    """Where a protocol was first distressed: ``s1 r2`` (step 1, round 2), ``-`` never."""
+    if pr.first_distress_round is None:
+        return "-"
+    return f"s{pr.first_distress_step} r{pr.first_distress_round}"
 
 
 def liquidated_text(result: RunResult) -> str:
@@ -236,11 +244,7 @@ def protocols_table(result: RunResult) -> Table:
     table.add_column("depth", justify="right", no_wrap=True, min_width=5)
     for pr in result.protocols.values():
         insolvent = Text("YES", style="bold red") if pr.insolvent else Text("no")
-        distress = (
-            f"s{pr.first_distress_step} r{pr.first_distress_round}"
-            if pr.first_distress_round is not None
-            else "-"
-        )
+        distress = distress_text(pr)
         table.add_row(
             pr.name,
             pr.type,
