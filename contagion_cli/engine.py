@@ -364,6 +364,10 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             net_sold_units={n: float(o.trace_net_units[k, a]) for a, n in enumerate(names_a)},
             liquidations={n: int(o.trace_liquidations[k, p]) for p, n in enumerate(names_p)},
             repaid_usd={n: float(o.trace_repaid_usd[k, p]) for p, n in enumerate(names_p)},
+            skipped={
+                n: int(o.trace_skipped[k, p] - (o.trace_skipped[k - 1, p] if k > 0 else 0))
+                for p, n in enumerate(names_p)
+            },
             flows={
                 n: {
                     m: float(o.trace_flow_units[k, p, a])

@@ -2204,6 +2204,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 for p in range(n_p):
                     for a in range(n_a):
                         O_.trace_flow_units[trace_row, p, a] = X.pa[PA_ORDERS, p, a]
+                    # cumulative: the report takes the difference between rounds
+                    O_.trace_skipped[trace_row, p] = (
+                        O_.p[p].skipped_unprofitable + O_.p[p].skipped_capital
+                    )
                 O_.counters[1] = n_trace + 1
             quiet = not any_acted and not repriced and not arbitraged
             if quiet and not _oracles_moving(A, Pr, X, tol):

@@ -442,6 +442,7 @@ class Outputs(NamedTuple):
     trace_net_units: np.ndarray  # f8[R, A] net units sold (negative: bought) on the market
     trace_liquidations: np.ndarray  # i8[R, P]
     trace_repaid_usd: np.ndarray  # f8[R, P]
+    trace_skipped: np.ndarray  # i8[R, P] liquidations skipped so far (unprofitable + unfunded)
     trace_flow_units: np.ndarray  # f8[R, P, A] units each protocol sent to market (- bought)
     counters: np.ndarray  # i8[4]: n_edges, n_trace, total rounds (quiet included), acting rounds
 
@@ -510,6 +511,7 @@ def empty_outputs(
         trace_net_units=np.zeros((R, A), F8),
         trace_liquidations=np.zeros((R, P), I8),
         trace_repaid_usd=np.zeros((R, P), F8),
+        trace_skipped=np.zeros((R, P), I8),
         trace_flow_units=np.zeros((R, P, A), F8),
         counters=np.zeros(4, I8),
     )

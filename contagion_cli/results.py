@@ -221,6 +221,8 @@ class TraceRound:
     # per protocol, per asset: units it sent to market this round (negative: bought); assets
     # it did not trade are left out
     flows: dict[str, dict[str, float]]
+    # per protocol: liquidations its liquidators skipped this round (unprofitable or unfunded)
+    skipped: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))

@@ -21,7 +21,7 @@ from contagion_cli.inputs import load_scenario
 from contagion_cli.render import OutputFormat, render_text
 from contagion_cli.render import numbers as fmt
 from contagion_cli.render.graph import primary_parents
-from contagion_cli.render.table import adl_rows, details
+from contagion_cli.render.table import adl_rows, details, trace_view
 from contagion_cli.results import RunResult
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
@@ -270,6 +270,17 @@ def test_trace_csv_is_long_format_with_flows():
     assert int(trace[(name, "liquidations.perps")]) == first.liquidations["perps"]
     assert (name, "flows.lending.ETH") not in trace  # what a protocol did not trade is left out
     assert len({n for n, _ in trace}) == len(result.trace)
+
+
+def test_trace_counts_the_liquidations_skipped_each_round():
+    """The TWAP example's slow market declines 3 liquidations in rounds 2 and 3 and liquidates
+    in round 4 (its header says so; the trace must show it)."""
+    result = run(compile_scenario(load_scenario(SCENARIOS / "levers" / "oracle-twap.yaml")), True)
+    skipped = [r.skipped["slow"] for r in result.trace]
+    assert skipped[:4] == [0, 3, 3, 0]
+    assert sum(skipped) == result.protocols["slow"].skipped_unprofitable
+    view = trace_view(result)
+    assert "slow skipped" in view.headers and "fast skipped" not in view.headers
 
 
 def test_json_carries_trace_flows():

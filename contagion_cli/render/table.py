@@ -546,12 +546,16 @@ def trace_view(result: RunResult) -> TraceView:
         if any(r.prices[a] != ar.start_price or r.net_sold_units[a] for r in trace)
     ]
     protocols = [p for p in result.protocols if any(_acted(r, p) for r in trace)]
+    # a column of skipped liquidations only for protocols whose liquidators ever declined
+    skipping = {p for p in protocols if any(r.skipped.get(p) for r in trace)}
     headers = ["step", "round"]
     text_columns: set[int] = set()
     headers += [f"{a} price" for a in assets] + [f"{a} net sold" for a in assets]
     for p in protocols:
         if result.protocols[p].type != "options":  # an option vault hedges, never liquidates
             headers.append(f"{p} liq.")
+        if p in skipping:
+            headers.append(f"{p} skipped")
         text_columns.add(len(headers))
         headers.append(f"{p} flows")
     rows = []
@@ -562,6 +566,8 @@ def trace_view(result: RunResult) -> TraceView:
         for p in protocols:
             if result.protocols[p].type != "options":
                 row.append(fmt.count(r.liquidations[p]))
+            if p in skipping:
+                row.append(fmt.count(r.skipped[p]))
             row.append(flow_text(r.flows.get(p, {})))
         rows.append(row)
     notes = []
@@ -572,13 +578,17 @@ def trace_view(result: RunResult) -> TraceView:
     if quiet:
         notes.append("no liquidations or flows: " + ", ".join(quiet))
     notes.append("flows: units each protocol sent to market (negative: bought)")
+    if skipping:
+        notes.append("skipped: liquidations its liquidators declined (unprofitable or unfunded)")
     if result.trace_truncated:
         notes.append(f"trace truncated: {len(trace)} of {result.total_rounds} rounds")
     return TraceView(headers, rows, notes, text_columns)
 
 
 def _acted(row: TraceRound, protocol: str) -> bool:
-    return bool(row.liquidations.get(protocol) or row.flows.get(protocol))
+    return bool(
+        row.liquidations.get(protocol) or row.flows.get(protocol) or row.skipped.get(protocol)
+    )
 
 
 def trace_table(result: RunResult) -> Table:
