@@ -1382,7 +1382,7 @@ def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
 
 
 @njit(cache=True, error_model="numpy")
-def _execute(A, V, B, Pr, X, O_, trace_row, eps):
+def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
     """Execute the round's orders. Sells and buys of an asset cross at the round-start price;
     only the net goes to the market. A pegged asset's net goes through its ratio market (or
     converts at its ratio), and the units of its peg target it yields (or costs) join that
@@ -1448,7 +1448,8 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps):
         O_.a[a].sold_units += s_units
         O_.a[a].bought_units += b_units
         O_.a[a].traded_notional_usd += (s_units + b_units) * A[a].price
-        if has_market and V[v].price != r0 and net != 0.0:
+        # a move below the tolerance is rounding, not a protocol moving a price (depth, §5)
+        if has_market and abs(V[v].price - r0) > tol * r0 and net != 0.0:
             for p in range(n_p):
                 if X.pa[PA_ORDERS, p, a] * net > 0.0:
                     X.pai[PAI_MOVED_NOW, p, a] = 1
@@ -1492,7 +1493,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps):
                 O_.a[a].slippage_usd += slip
                 O_.a[a].unfilled_units += -net - filled
             for w in range(v, v + A[a].venue_count):
-                if V[w].price != V[w].before:
+                if abs(V[w].price - V[w].before) > tol * V[w].before:
                     moved = True
             A[a].price = V[v].price  # the primary venue's price is the asset's
         elif A[a].kind == ASSET_MARKET:
@@ -1533,7 +1534,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps):
         O_.a[a].sale_proceeds_usd += proceeds
         O_.a[a].purchase_cost_usd += cost
         O_.a[a].traded_notional_usd += notional
-        if (A[a].price != p0 or moved) and net != 0.0:
+        if (abs(A[a].price - p0) > tol * p0 or moved) and net != 0.0:
             for p in range(n_p):
                 if X.pa[PA_FLOW, p, a] * net > 0.0:
                     X.pai[PAI_MOVED_NOW, p, a] = 1
@@ -2125,7 +2126,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---
-            _execute(A, V, B, Pr, X, O_, trace_row, eps)
+            _execute(A, V, B, Pr, X, O_, trace_row, eps, tol)
             # --- round: arbitrage between the venues of each asset ---
             arbitraged = False
             for a in range(n_a):

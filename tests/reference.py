@@ -1208,7 +1208,8 @@ class Reference:
             out["sold_units"] += sold
             out["bought_units"] += bought
             pegged[a] = (sold, bought, crossed, filled_s, filled_b, routed)
-            if market is not None and market.price != r0 and net != 0:
+            # a move below the tolerance is rounding, not a protocol moving a price
+            if market is not None and abs(market.price - r0) > self.tol * r0 and net != 0:
                 for (p, oa), units in self.orders.items():
                     if oa == a and units * net > 0:
                         moved.add((p, a))
@@ -1219,10 +1220,11 @@ class Reference:
             fills[a] = self.execute(a, self.asset_out[a])
             net = fills[a][4]
             venue_moved = any(
-                mk.price != before
+                abs(mk.price - before) > self.tol * before
                 for (_, mk), before in zip(self.venues[a], venues_before, strict=True)
             )
-            if (self.price[a] != price_before[a] or venue_moved) and net != 0:
+            price_moved = abs(self.price[a] - price_before[a]) > self.tol * price_before[a]
+            if (price_moved or venue_moved) and net != 0:
                 for (p, fa), units in flow.items():
                     if fa == a and units * net > 0:
                         moved.add((p, a))
