@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_error
 from typer.testing import CliRunner
 
 from contagion_cli import grid
@@ -27,13 +28,6 @@ MISSING = "no-such-dir/out.txt"  # relative to tmp_path: a folder that does not 
 
 def cli(*args: str):
     return runner.invoke(app, list(args))
-
-
-def expect_2(result, *texts: str) -> None:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    for text in texts:
-        assert text in result.output, (text, result.output)
 
 
 # --- output paths, checked before the run -------------------------------------------------------
@@ -65,7 +59,7 @@ def test_a_file_in_a_missing_folder_is_refused_before_the_run(command, option, t
     target = tmp_path / "no-such-dir" / name
     started = time.perf_counter()
     result = cli(*COMMANDS[command], option, str(target))
-    expect_2(result, option, "does not exist")
+    assert_error(result, option, "does not exist")
     assert result.stdout == ""  # nothing ran, nothing was printed
     assert time.perf_counter() - started < 10
 
@@ -73,10 +67,10 @@ def test_a_file_in_a_missing_folder_is_refused_before_the_run(command, option, t
 @pytest.mark.parametrize(("command", "option"), FILE_OPTIONS)
 def test_a_folder_or_a_file_under_a_file_is_refused(command, option, tmp_path):
     name = "out.png" if option == "--plot" else "out.csv"
-    expect_2(cli(*COMMANDS[command], option, str(tmp_path)), option, "folder")
+    assert_error(cli(*COMMANDS[command], option, str(tmp_path)), option, "folder")
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    expect_2(cli(*COMMANDS[command], option, str(blocker / name)), option, "is not a folder")
+    assert_error(cli(*COMMANDS[command], option, str(blocker / name)), option, "is not a folder")
 
 
 @pytest.mark.skipif(
@@ -88,13 +82,13 @@ def test_a_read_only_folder_is_refused(tmp_path):
     locked.chmod(0o500)
     try:
         result = cli(*COMMANDS["sweep"], "--output", str(locked / "s.csv"))
-        expect_2(result, "--output", "permission denied")
+        assert_error(result, "--output", "permission denied")
     finally:
         locked.chmod(0o700)
 
 
 def test_clusters_plot_with_a_bad_extension():
-    expect_2(cli(*COMMANDS["clusters"], "--plot", "walls.bmp"), "--plot", ".png")
+    assert_error(cli(*COMMANDS["clusters"], "--plot", "walls.bmp"), "--plot", ".png")
 
 
 # --- missing scenario files ----------------------------------------------------------------------
@@ -109,7 +103,7 @@ def test_clusters_plot_with_a_bad_extension():
     ],
 )
 def test_a_missing_scenario_file_is_exit_2(args):
-    expect_2(cli(*args), "nope.yaml")
+    assert_error(cli(*args), "nope.yaml")
 
 
 # --- other values --------------------------------------------------------------------------------
@@ -131,7 +125,7 @@ def test_a_missing_scenario_file_is_exit_2(args):
     ],
 )
 def test_other_bad_values_exit_2(args, expected):
-    expect_2(cli(*args), *expected)
+    assert_error(cli(*args), *expected)
 
 
 # --- --scheduler and --chunk-size ----------------------------------------------------------------
@@ -146,14 +140,14 @@ SCHEDULED = {
 
 @pytest.mark.parametrize("command", list(SCHEDULED))
 def test_chunk_size_without_scheduler_is_exit_2(command):
-    expect_2(cli(*SCHEDULED[command], "--chunk-size", "3"), "--chunk-size", "--scheduler")
+    assert_error(cli(*SCHEDULED[command], "--chunk-size", "3"), "--chunk-size", "--scheduler")
 
 
 @pytest.mark.parametrize("command", list(SCHEDULED))
 @pytest.mark.parametrize("size", ["0", "-5", "100000000"])
 def test_chunk_size_out_of_range_is_exit_2(command, size):
     args = [*SCHEDULED[command], "--scheduler", "tcp://127.0.0.1:9", "--chunk-size", size]
-    expect_2(cli(*args), "--chunk-size")
+    assert_error(cli(*args), "--chunk-size")
 
 
 @pytest.mark.parametrize("command", ["sweep", "simulate", "check", "diff-paths"])
@@ -161,7 +155,7 @@ def test_an_unparsable_scheduler_address_is_exit_2_at_once(command):
     pytest.importorskip("distributed")
     started = time.perf_counter()
     result = cli(*SCHEDULED[command], "--scheduler", "bogus")
-    expect_2(result, "--scheduler", "bogus", "port")
+    assert_error(result, "--scheduler", "bogus", "port")
     assert time.perf_counter() - started < 5
 
 
@@ -188,7 +182,7 @@ def test_a_bogus_scheduler_leaves_no_traceback_at_exit():
 def test_an_absurd_range_is_refused_before_anything_is_built():
     started = time.perf_counter()
     result = cli("sweep", QUICKSTART, "--shock", "ETH=0:-0.9:1e-7")
-    expect_2(result, "--shock", "9,000,001", "1,000,000", "--max-points", "1e-06")
+    assert_error(result, "--shock", "9,000,001", "1,000,000", "--max-points", "1e-06")
     assert time.perf_counter() - started < 3
 
 
@@ -196,9 +190,9 @@ def test_a_product_grid_over_the_cap_is_refused_and_max_points_lowers_it():
     result = cli(
         "sweep", QUICKSTART, "--shock", "ETH=0:-0.5:0.0001", "--shock", "WBTC=0:-0.5:0.001"
     )
-    expect_2(result, "5,001", "501", "--max-points")
+    assert_error(result, "5,001", "501", "--max-points")
     low = cli("sweep", QUICKSTART, "--shock", "ETH=-0.1:-0.3:0.1", "--max-points", "2")
-    expect_2(low, "--shock", "at most 2")
+    assert_error(low, "--shock", "at most 2")
     ok = cli("sweep", QUICKSTART, "--shock", "ETH=-0.1:-0.3:0.1", "--max-points", "3", "-f", "csv")
     assert ok.exit_code == 0, ok.output
     assert len(ok.stdout.splitlines()) == 4
@@ -217,11 +211,11 @@ def test_a_policy_gate_over_the_cap_is_refused(tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text("gates:\n  - check: bad_debt_usd <= 1e6\n    shock: {ETH: '0:-0.9:1e-7'}\n")
     started = time.perf_counter()
-    expect_2(cli("check", QUICKSTART, "--policy", str(policy)), "9,000,001", "1,000,000")
+    assert_error(cli("check", QUICKSTART, "--policy", str(policy)), "9,000,001", "1,000,000")
     product = tmp_path / "product.yaml"
     product.write_text(
         "gates:\n  - check: bad_debt_usd <= 1e6\n"
         "    shock: {ETH: '0:-0.5:0.0001', WBTC: '0:-0.5:0.001'}\n"
     )
-    expect_2(cli("check", QUICKSTART, "--policy", str(product)), "5,001", "1,000,000")
+    assert_error(cli("check", QUICKSTART, "--policy", str(product)), "5,001", "1,000,000")
     assert time.perf_counter() - started < 5

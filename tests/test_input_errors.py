@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import assert_error, invoke_on_file
 from typer.testing import CliRunner
 
 from contagion_cli.cli import app
@@ -35,23 +34,7 @@ shocks:
 """
 
 
-def invoke(tmp_path: Path, text: str | bytes, *args: str, command: str = "validate"):
-    path = tmp_path / "scenario.yaml"
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text)
-    result = runner.invoke(app, [command, str(path), *args])
-    return result, str(path)
-
-
-def assert_error(result, *fragments: str) -> None:
-    output = result.output
-    assert result.exit_code == 2, output
-    assert "Traceback" not in output
-    assert "error:" in output
-    for fragment in fragments:
-        assert fragment in output, f"{fragment!r} not in:\n{output}"
+invoke = invoke_on_file
 
 
 def test_valid_file_passes(tmp_path):

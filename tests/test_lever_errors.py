@@ -3,14 +3,8 @@ a message naming the file, the line and the field (style of tests/test_input_err
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from typer.testing import CliRunner
-
-from contagion_cli.cli import app
-
-runner = CliRunner()
+from helpers import assert_error, invoke_on_file
 
 # line numbers matter: every case below names the line of the field it breaks
 VALID = """\
@@ -54,20 +48,7 @@ shocks:
 """
 
 
-def invoke(tmp_path: Path, text: str, *args: str, command: str = "validate"):
-    path = tmp_path / "scenario.yaml"
-    path.write_text(text)
-    result = runner.invoke(app, [command, str(path), *args])
-    return result, str(path)
-
-
-def assert_error(result, *fragments: str) -> None:
-    output = result.output
-    assert result.exit_code == 2, output
-    assert "Traceback" not in output
-    assert "error:" in output
-    for fragment in fragments:
-        assert fragment in output, f"{fragment!r} not in:\n{output}"
+invoke = invoke_on_file
 
 
 def test_valid_file_passes(tmp_path):

@@ -4,14 +4,8 @@ protocol types (a cdp's stablecoin, positions on an asset whose price never move
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from typer.testing import CliRunner
-
-from contagion_cli.cli import app
-
-runner = CliRunner()
+from helpers import assert_error, invoke_on_file
 
 VALID = """\
 name: types
@@ -56,19 +50,7 @@ shocks:
 ASKS = "asks: [[0.01, 5], [0.02, 5]]"
 
 
-def invoke(tmp_path: Path, text: str, command: str = "validate"):
-    path = tmp_path / "scenario.yaml"
-    path.write_text(text)
-    return runner.invoke(app, [command, str(path)]), str(path)
-
-
-def assert_error(result, *fragments: str) -> None:
-    output = result.output
-    assert result.exit_code == 2, output
-    assert "Traceback" not in output
-    assert "error:" in output
-    for fragment in fragments:
-        assert fragment in output, f"{fragment!r} not in:\n{output}"
+invoke = invoke_on_file
 
 
 def test_valid_file_passes(tmp_path):

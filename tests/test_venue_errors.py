@@ -7,11 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from contagion_cli.cli import app
-
-runner = CliRunner()
+from helpers import assert_error, invoke_on_file
 
 VALID = """\
 name: ok
@@ -63,18 +59,7 @@ VENUES_BLOCK = VALID[VALID.index("    venues:\n") : VALID.index("  WBTC:\n")]
 
 
 def invoke(tmp_path: Path, text: str):
-    path = tmp_path / "scenario.yaml"
-    path.write_text(text)
-    return runner.invoke(app, ["run", str(path), "--format", "json"]), str(path)
-
-
-def assert_error(result, *fragments: str) -> None:
-    output = result.output
-    assert result.exit_code == 2, output
-    assert "Traceback" not in output
-    assert "error:" in output
-    for fragment in fragments:
-        assert fragment in output, f"{fragment!r} not in:\n{output}"
+    return invoke_on_file(tmp_path, text, "--format", "json", command="run")
 
 
 def test_valid_file_runs(tmp_path):
