@@ -10,7 +10,7 @@ from .comparisons import Comparison
 from .machine import Machine
 from .memory import Memory
 from .startup import BookRun, Startup
-from .sweep import Sweep
+from .sweep import PoolSweep, Sweep
 from .targets import Verdict
 from .throughput import SizeRun
 from .timing import Timed
@@ -30,6 +30,7 @@ class Results:
     cascade: Cascade | None = None
     reference: list[Comparison] = field(default_factory=list)
     sweep: Sweep | None = None
+    pools: PoolSweep | None = None
     memory: list[Memory] = field(default_factory=list)
     startup: Startup | None = None
     book_run: BookRun | None = None
@@ -99,6 +100,7 @@ def render(r: Results) -> str:
         _cascade(r),
         _comparisons(r),
         _sweep(r),
+        _pools(r),
         _memory(r),
         _startup(r),
         _method(r),
@@ -353,7 +355,7 @@ def _sweep(r: Results) -> str:
             "",
             f"`contagion sweep` machinery (`run_sweep`) on the {count(s.positions)}-position "
             f"book: ETH from -0.05 % to -99.95 % in steps of 0.1 %, {s.points:,} points on "
-            f"{s.workers} worker threads, loading and compiling included.",
+            f"{s.workers} worker processes, loading and compiling included.",
             "",
             *table(
                 ["points", "wall time", "points/s", "mean rounds", "mean liquidations"],
@@ -364,6 +366,34 @@ def _sweep(r: Results) -> str:
                         f"{s.points / s.wall_s:.3g}",
                         f"{s.mean_rounds:.1f}",
                         f"{s.mean_liquidations:,.0f}",
+                    ]
+                ],
+            ),
+        ]
+    )
+
+
+def _pools(r: Results) -> str:
+    p = r.pools
+    if p is None:
+        return ""
+    return "\n".join(
+        [
+            "### Worker processes and threads",
+            "",
+            f"The quickstart (13 positions), {p.points:,} shock points: reading each point's "
+            "results into metrics is Python and holds the GIL, so the points run on forked "
+            f"worker processes; threads are the fallback (`CONTAGION_POOL=threads`). Median "
+            f"of 3 runs each, {p.workers} workers.",
+            "",
+            *table(
+                ["one worker", "worker processes", "threads", "processes vs one"],
+                [
+                    [
+                        seconds(p.one_s),
+                        seconds(p.processes_s),
+                        seconds(p.threads_s),
+                        f"{p.one_s / p.processes_s:.2f}x",
                     ]
                 ],
             ),

@@ -75,6 +75,8 @@ def measure(plan: Plan, command: str, progress: Progress) -> Results:
         kernel(quick, index=True, budget_s=0.0)
         # a run of a 13-position book is almost all fixed cost: copies, arrays, arguments
         results.call_overhead = kernel(quick, index=True, budget_s=plan.budget_s).timed
+    with progress.step("sweep of the quickstart on one worker, processes and threads"):
+        results.pools = sweep.measure_pools(ROOT / "scenarios" / "quickstart.yaml")
     if plan.cold_start:
         with progress.step("start-up: cold and warm `contagion run` of the quickstart"):
             results.startup = startup.measure()
