@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
-    Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
@@ -41,6 +40,7 @@ import numpy as np
 
 from . import engine
 from .compiler import Compiled
+from .errors import InputError, Location
 from .layout import F8, Path
 from .metrics import Metric, read_all
 from .results import RunResult
@@ -163,7 +163,13 @@ Runner = Callable[[Batch, Sequence[Point], Callable[[int], None] | None], np.nda
 def _pool_kind() -> str:
     """``processes`` (forked workers, Linux) or ``threads``: ``CONTAGION_POOL`` may force
     threads; processes need ``fork`` so that workers inherit the batch without pickling."""
-    wanted = os.environ.get("CONTAGION_POOL", "").strip().lower()
+    wanted = os.environ.get("CONTAGION_POOL", "").strip().lower() or "processes"
+    if wanted not in ("processes", "threads"):
+        raise InputError.single(
+            f"unknown pool {wanted!r}",
+            Location("CONTAGION_POOL"),
+            hint="expected processes (the default) or threads",
+        )
     if wanted == "threads" or not sys.platform.startswith("linux"):
         return "threads"
     return "processes"
@@ -187,13 +193,15 @@ def run_batch(
     progress: Callable[[int], None] | None = None,
     runner: Runner | None = None,
 ) -> np.ndarray:
-    """Run all points on ``workers`` threads (default: every core); rows in point order.
+    """Run all points on ``workers`` worker processes (threads where fork is not available,
+    or with ``CONTAGION_POOL=threads``; default: every core); rows in point order.
 
     ``progress(n)`` is called from this thread after each chunk with the points it finished.
     With a ``runner``, the runner runs them instead (``workers`` is then not used).
     """
     if runner is not None:
         return runner(batch, points, progress)
+    kind = _pool_kind()  # a bad CONTAGION_POOL is refused before any work
     workers = workers or default_workers()
     n = len(points)
     if n == 0:
@@ -201,33 +209,41 @@ def run_batch(
     size = chunk_size(n, workers)
     bounds = [(i, min(i + size, n)) for i in range(0, n, size)]
     blocks: list[np.ndarray | None] = [None] * len(bounds)
-    if workers == 1 or len(bounds) == 1:
-        for i, (start, stop) in enumerate(bounds):
-            blocks[i] = run_chunk(batch, points[start:stop])
-            if progress is not None:
-                progress(stop - start)
-        return np.vstack([b for b in blocks if b is not None])
-    # the first chunk runs here: it loads (or compiles) the kernel once, before any fork
-    start, stop = bounds[0]
-    blocks[0] = run_chunk(batch, points[start:stop])
-    if progress is not None:
-        progress(stop - start)
+    parallel = workers > 1 and len(bounds) > 1
+    # in parallel, the first chunk still runs here: it loads (or compiles) the kernel once,
+    # before any fork
+    for i, (start, stop) in enumerate(bounds if not parallel else bounds[:1]):
+        blocks[i] = run_chunk(batch, points[start:stop])
+        if progress is not None:
+            progress(stop - start)
+    if parallel:
+        _run_rest(batch, points, bounds, blocks, workers, kind, progress)
+    return np.vstack([b for b in blocks if b is not None])
+
+
+def _run_rest(
+    batch: Batch,
+    points: Sequence[Point],
+    bounds: list[tuple[int, int]],
+    blocks: list[np.ndarray | None],
+    workers: int,
+    kind: str,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Chunks 1… of ``bounds`` on a pool of ``kind``, into ``blocks``."""
     global _FORKED
     pool: Executor
-    if _pool_kind() == "processes":
+    rest = list(enumerate(bounds))[1:]
+    if kind == "processes":
         _FORKED = (batch, points)
         pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(bounds) - 1),
-            mp_context=multiprocessing.get_context("fork"),
+            max_workers=min(workers, len(rest)), mp_context=multiprocessing.get_context("fork")
         )
-        submit = lambda lo, hi: pool.submit(_run_forked, lo, hi)  # noqa: E731
+        pending = {pool.submit(_run_forked, lo, hi): i for i, (lo, hi) in rest}
     else:
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="contagion")
-        submit = lambda lo, hi: pool.submit(run_chunk, batch, points[lo:hi])  # noqa: E731
+        pending = {pool.submit(run_chunk, batch, points[lo:hi]): i for i, (lo, hi) in rest}
     try:
-        pending: dict[Future[np.ndarray], int] = {
-            submit(lo, hi): i for i, (lo, hi) in enumerate(bounds) if i > 0
-        }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -238,4 +254,3 @@ def run_batch(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _FORKED = None
-    return np.vstack([b for b in blocks if b is not None])

@@ -160,16 +160,19 @@ def run_raw(
     return _run_once(compiled, trace, kernel, 0, index)
 
 
+def _position_counts(st: State) -> tuple[int, int, int, int]:
+    """Positions of the lending, cdp, perp and leveraged books."""
+    return (
+        len(st.lending.protocol),
+        len(st.cdp.protocol),
+        len(st.perp.protocol),
+        len(st.leveraged.protocol),
+    )
+
+
 def _book_size(compiled: Compiled) -> int:
     """Positions of every type in the book (a lower bound on one round's work)."""
-    st = compiled.state
-    return (
-        len(st.lending.protocol)
-        + len(st.cdp.protocol)
-        + len(st.perp.protocol)
-        + len(st.leveraged.protocol)
-        + len(compiled.options.protocol)
-    )
+    return sum(_position_counts(compiled.state)) + len(compiled.options.protocol)
 
 
 def _run_once(
@@ -191,14 +194,10 @@ def call_kernel(
     kernel: Callable, compiled: Compiled, st: State, path: Path, params: Params, out: Outputs
 ) -> int:
     """One call of ``run_cascade`` on state ``st`` (mutated) with fresh working arrays."""
-    sizes = (
-        len(st.lending.protocol),
-        len(st.cdp.protocol),
-        len(st.perp.protocol),
-        len(st.leveraged.protocol),
-    )
     n_v = compiled.n_venues
-    scratch = new_scratch(compiled.protocols, compiled.n_assets, n_v, sizes, path.returns.shape[0])
+    scratch = new_scratch(
+        compiled.protocols, compiled.n_assets, n_v, _position_counts(st), path.returns.shape[0]
+    )
     path = with_venues(path, n_v)
     return kernel(
         st.assets,

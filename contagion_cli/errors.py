@@ -115,3 +115,8 @@ def known_names_hint(word: str, candidates: Iterable[str], what: str) -> str:
         return f"no {what} are defined"
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
     return f"known {what}: {shown}"
+
+
+def with_article(word: str) -> str:
+    """``an options``, ``a lending``: the indefinite article messages put before a name."""
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word

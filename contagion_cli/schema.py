@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from .errors import with_article
 from .expected import Expectations, check_names
 from .stochastic import MONTE_CARLO_TAG, PATH_TAG, SHOCKS_TYPE_MESSAGE, MonteCarloModel, shock_kind
 
@@ -69,6 +70,21 @@ class Strict(BaseModel):
 
 
 # --- settings ----------------------------------------------------------------------------------
+class Liquidators(Strict):
+    """Who executes liquidations (MODEL.md §4)."""
+
+    min_profit_usd: Usd = Field(
+        0.0,
+        description="A liquidation happens only if selling the seized collateral on the current "
+        "market covers the repaid debt plus this.",
+    )
+    capital_usd_per_round: PositiveUsd | None = Field(
+        None,
+        description="Debt liquidators can repay per round and protocol (default: unlimited); "
+        "the most profitable liquidations go first.",
+    )
+
+
 class Settings(Strict):
     max_rounds: Annotated[int, Field(ge=1, le=MAX_ROUNDS)] = Field(
         1000, description="Liquidation rounds per step before the run is reported not converged."
@@ -274,13 +290,12 @@ class OracleSettings(Strict):
             raise ValueError("a lagged oracle needs exactly one of 'rounds' and 'steps'")
         if self.type == "twap" and (self.rounds is None or self.steps is not None):
             raise ValueError("a twap oracle needs 'rounds' (its window), not 'steps'")
-        article = "an" if self.type == "external" else "a"
         if self.type in ("spot", "external", "median", "vwap") and (self.rounds or self.steps):
-            raise ValueError(f"{article} {self.type} oracle takes no 'rounds' or 'steps'")
+            raise ValueError(f"{with_article(self.type)} oracle takes no 'rounds' or 'steps'")
         if self.venues is not None:
             if self.type not in ("spot", "median", "vwap"):
                 raise ValueError(
-                    f"{article} {self.type} oracle reads no venues; 'venues' is for spot, "
+                    f"{with_article(self.type)} oracle reads no venues; 'venues' is for spot, "
                     "median and vwap"
                 )
             if self.type == "spot" and len(self.venues) != 1:
@@ -297,21 +312,6 @@ class CircuitBreaker(Strict):
     drop: OpenFraction = Field(
         description="Liquidations pause for the rest of the step once an oracle price the "
         "protocol uses fell more than this fraction since the step began."
-    )
-
-
-class Liquidators(Strict):
-    """Who executes liquidations (MODEL.md §4)."""
-
-    min_profit_usd: Usd = Field(
-        0.0,
-        description="A liquidation happens only if selling the seized collateral on the current "
-        "market covers the repaid debt plus this.",
-    )
-    capital_usd_per_round: PositiveUsd | None = Field(
-        None,
-        description="Debt liquidators can repay per round and protocol (default: unlimited); "
-        "the most profitable liquidations go first.",
     )
 
 
@@ -574,11 +574,6 @@ class Scenario(Strict):
     @classmethod
     def _expected_names(cls, value: Any, info: ValidationInfo) -> Any:
         return check_names(value, info.data)
-
-
-# Settings names Liquidators before it is defined: resolve the reference now, so that the
-# field's annotation is the model (the "did you mean" of validation walks annotations)
-Settings.model_rebuild()
 
 
 def json_schema() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .errors import Location, Problem, known_names_hint
+from .errors import Location, Problem, known_names_hint, with_article
 from .loader import Document
 from .schema import (
     LIQUIDITY_KEY,
@@ -254,13 +254,13 @@ class _Checker:
         if proto.circuit_breaker is not None and proto.type not in liquidated:
             yield self.problem(
                 (*base, "circuit_breaker"),
-                f"{_article(proto.type)} {proto.type} protocol does not liquidate; circuit "
+                f"{with_article(proto.type)} protocol does not liquidate; circuit "
                 "breakers pause the liquidations of lending, cdp and perp protocols",
             )
         if proto.dynamic_risk is not None and proto.type not in liquidated:
             yield self.problem(
                 (*base, "dynamic_risk"),
-                f"{_article(proto.type)} {proto.type} protocol has no liquidation threshold or "
+                f"{with_article(proto.type)} protocol has no liquidation threshold or "
                 "margin to adjust",
             )
 
@@ -529,7 +529,3 @@ class _Checker:
     def check_monte_carlo(self, mc: MonteCarloModel) -> Iterator[Problem]:
         for path, message, hint in reference_problems(mc, self.s.assets):
             yield self.problem(("shocks", *path), message, hint)
-
-
-def _article(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"

@@ -250,7 +250,12 @@ CASES = [
         "settings liquidators: unknown key",
         "min_profit_usd: 10,",
         "min_proft_usd: 10,",
-        [":3:17:", "settings.liquidators.min_proft_usd", "unknown key 'min_proft_usd'"],
+        [
+            ":3:17:",
+            "settings.liquidators.min_proft_usd",
+            "unknown key 'min_proft_usd'",
+            "did you mean 'min_profit_usd'",
+        ],
     ),
     (
         "settings liquidators: not a mapping",

@@ -170,6 +170,14 @@ def test_the_thread_pool_remains_available(monkeypatch):
     assert np.array_equal(threaded, run_batch(Batch((compiled,), cols), points, workers=1))
 
 
+def test_an_unknown_pool_is_refused_before_any_work(monkeypatch):
+    monkeypatch.setenv("CONTAGION_POOL", "thread")
+    result = cli("sweep", QUICKSTART, "--shock", "ETH=-0.1,-0.2")
+    assert result.exit_code == 2, result.output
+    assert "CONTAGION_POOL" in result.output and "unknown pool 'thread'" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_chunk_size_gives_every_worker_several_chunks():
     assert chunk_size(1, 16) == 1
     assert chunk_size(1000, 4) == 32
