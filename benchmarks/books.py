@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from contagion_cli.compiler import Compiled, compile_scenario
+from contagion_cli.compile.compiler import Compiled, compile_scenario
+from contagion_cli.compile.layout import Path as ShockPath
 from contagion_cli.generate import Generated, Spec, generate, write
-from contagion_cli.inputs import load_scenario
-from contagion_cli.layout import Path as ShockPath
+from contagion_cli.load.scenario import load_scenario
 
 #: The generator's default shock (ETH -30 %): on 10^6 positions it sets off a cascade of about
 #: 50 rounds, the long cascade of issue 6 item 4.

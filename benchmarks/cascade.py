@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contagion_cli.compiler import Compiled
+from contagion_cli.compile.compiler import Compiled
 
 from . import books
 from .timing import KernelRun, kernel

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from contagion_cli.compiler import Compiled
-from contagion_cli.layout import OutputView
+from contagion_cli.compile.compiler import Compiled
+from contagion_cli.compile.layout import OutputView
 
 from . import numpy_baseline, plain_python
 from .timing import KernelRun, Timed, best_of

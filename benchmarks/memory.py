@@ -98,10 +98,10 @@ def _nbytes(part: Any) -> int:
 
 
 def _child(scenario: str) -> dict[str, int]:
-    from contagion_cli.compiler import compile_scenario
-    from contagion_cli.engine import Executor, run
-    from contagion_cli.inputs import load_scenario
-    from contagion_cli.render import OutputFormat, render_text
+    from contagion_cli.compile.compiler import compile_scenario
+    from contagion_cli.engine.run import Executor, run
+    from contagion_cli.load.scenario import load_scenario
+    from contagion_cli.render.report import OutputFormat, render_text
 
     run(compile_scenario(load_scenario(QUICKSTART)), executor=Executor.jit)
     baseline = _peak()

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contagion_cli.compiler import Compiled
-from contagion_cli.layout import POS_OPEN, Lending, OutputView
-from contagion_cli.schema import CpmmMarket, LendingProtocol
+from contagion_cli.compile.compiler import Compiled
+from contagion_cli.compile.layout import POS_OPEN, Lending, OutputView
+from contagion_cli.schema.models import CpmmMarket, LendingProtocol
 
 
 class UnsupportedError(ValueError):
@@ -64,7 +64,7 @@ class Inputs:
 
 @dataclass
 class Outcome:
-    """What a run reports, named as in :class:`~contagion_cli.layout.Outputs`."""
+    """What a run reports, named as in :class:`~contagion_cli.compile.layout.Outputs`."""
 
     converged: bool
     total_rounds: int  # rounds run, the quiet last round of each step included

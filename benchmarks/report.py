@@ -196,7 +196,7 @@ def _why(r: Results) -> list[str]:
         elif v.key == "warm" and r.startup is not None:
             st = r.startup
             notes.append(
-                f"- start-up: `python -c 'import contagion_cli.cli'` alone takes "
+                f"- start-up: `python -c 'import contagion_cli.cli.app'` alone takes "
                 f"{seconds(st.imports_s)} (interpreter, typer, rich, pydantic); the run itself "
                 f"adds {seconds(st.warm_default_s - st.imports_s)}."
             )
@@ -458,7 +458,7 @@ def _startup(r: Results) -> str:
                 seconds(st.warm_default_s),
             ],
             [
-                f"`python -c 'import contagion_cli.cli'` (median of {st.runs})",
+                f"`python -c 'import contagion_cli.cli.app'` (median of {st.runs})",
                 seconds(st.imports_s),
             ],
         ]

@@ -23,7 +23,7 @@ class Startup:
     cold_jit_s: float  # CONTAGION_EXECUTOR=jit, empty numba cache: compiles the kernel
     warm_jit_s: float  # the same cache afterwards: loads the compiled kernel
     warm_default_s: float  # the default executor (auto: a small book runs as plain Python)
-    imports_s: float  # `python -c "import contagion_cli.cli"`: the floor of any command
+    imports_s: float  # `python -c "import contagion_cli.cli.app"`: the floor of any command
     runs: int
 
 
@@ -66,7 +66,7 @@ def measure(runs: int = WARM_RUNS) -> Startup:
         cold = _time(_command(), jit)
         warm_jit = statistics.median(_time(_command(), jit) for _ in range(runs))
         warm_default = statistics.median(_time(_command(), default) for _ in range(runs))
-        imports = [sys.executable, "-c", "import contagion_cli.cli"]
+        imports = [sys.executable, "-c", "import contagion_cli.cli.app"]
         floor = statistics.median(_time(imports, default) for _ in range(runs))
     return Startup(cold, warm_jit, warm_default, floor, runs)
 

@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from contagion_cli.batch import default_workers
-from contagion_cli.sweep import run_sweep
+from contagion_cli.batch.pool import default_workers
+from contagion_cli.batch.sweep import run_sweep
 
 #: The pools' sweep: a small book, so that reading each point's results (Python, under the
 #: GIL) weighs as much as the kernel - what threads could not spread over cores.

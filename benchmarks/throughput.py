@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from contagion_cli.compiler import Compiled
+from contagion_cli.compile.compiler import Compiled
 
 from . import books
 from .comparisons import Comparison

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from contagion_cli import engine
-from contagion_cli.compiler import Compiled
-from contagion_cli.engine import RawRun
-from contagion_cli.layout import STATUS_CONVERGED, OutputView
+from contagion_cli.compile.compiler import Compiled
+from contagion_cli.compile.layout import STATUS_CONVERGED, OutputView
+from contagion_cli.engine import run as engine
+from contagion_cli.engine.run import RawRun
 
 T = TypeVar("T")
 

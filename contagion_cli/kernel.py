@@ -2,9 +2,9 @@
 
 Array code only (numba ``@njit(cache=True, error_model="numpy")``: IEEE arithmetic, no
 exceptions): it mutates the state arrays it is given, fills preallocated outputs, returns a
-status code, never raises, never prints. Every jitted helper
-lives in this one file because numba's cache does not notice edits in *other* files that a
-cached function calls.
+status code, never raises, never prints. Every jitted helper lives in this one file, and the
+cache folder is keyed on this file and ``compile/layout.py`` (:mod:`.jit_cache`): numba's own
+cache does not notice edits in *other* files that a cached function calls.
 
 Section comments (``# --- round: ... ---``) mirror those of the plain-Python reference in
 ``tests/reference.py`` so that one can be read against the other.
@@ -16,12 +16,12 @@ import math
 
 import numpy as np
 
-try:  # engine.py runs a second copy of this file as plain Python, with `njit` the identity
+try:  # the engine runs a second copy of this file as plain Python, with `njit` the identity
     njit = _TWIN_NJIT  # type: ignore[name-defined]
 except NameError:
-    from numba import njit
+    from .jit_cache import njit  # numba's, caching in a folder keyed on this file and layout
 
-from .layout import (
+from .compile.layout import (
     ASSET_ISSUED,
     ASSET_MARKET,
     ASSET_PEGGED,

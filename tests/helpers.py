@@ -8,12 +8,12 @@ from typing import Any
 
 import yaml
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
-from contagion_cli.loader import load_text
-from contagion_cli.results import RunResult
-from contagion_cli.schema import Scenario
-from contagion_cli.validation import validate_document
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.load.validation import validate_document
+from contagion_cli.load.yaml import load_text
+from contagion_cli.results.run import RunResult
+from contagion_cli.schema.models import Scenario
 
 
 def scenario_from_yaml(text: str) -> Scenario:
@@ -38,7 +38,7 @@ def invoke_on_file(tmp_path: Path, text: str | bytes, *args: str, command: str =
     """``contagion COMMAND <text written to a file> ARGS...`` in-process: (result, file path)."""
     from typer.testing import CliRunner
 
-    from contagion_cli.cli import app
+    from contagion_cli.cli.app import app
 
     path = tmp_path / "scenario.yaml"
     if isinstance(text, bytes):

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from contagion_cli.schema import (
+from contagion_cli.schema.models import (
     CdpProtocol,
     CpmmMarket,
     ExponentialMarket,

@@ -26,11 +26,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_reference_agreement import assert_agree
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import Executor, RawRun, run_raw
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.compile.layout import Outputs
+from contagion_cli.engine.run import Executor, RawRun, run_raw
 from contagion_cli.generate import Generated, write
-from contagion_cli.inputs import load_scenario
-from contagion_cli.layout import Outputs
+from contagion_cli.load.scenario import load_scenario
 
 # the benchmarks live beside the tests, not in the installed package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -14,8 +14,8 @@ import pytest
 from helpers import assert_error
 from typer.testing import CliRunner
 
-from contagion_cli import grid
-from contagion_cli.cli import app
+from contagion_cli.batch import grid
+from contagion_cli.cli.app import app
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")

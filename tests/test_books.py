@@ -9,11 +9,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from contagion_cli import books
-from contagion_cli.cli import app
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
-from contagion_cli.inputs import load_scenario
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.load import books
+from contagion_cli.load.scenario import load_scenario
 
 runner = CliRunner()
 

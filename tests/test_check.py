@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
+from contagion_cli.cli.app import app
 from contagion_cli.errors import InputError, Location
-from contagion_cli.policy import Condition, load_policy, parse_condition
+from contagion_cli.gates.policy import Condition, load_policy, parse_condition
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -274,7 +274,7 @@ def test_junit_escapes_and_stays_valid(tmp_path):
 
 # --- golden reports ----------------------------------------------------------------------------
 def _report():
-    from contagion_cli.gates import CheckReport, Verdict
+    from contagion_cli.gates.check import CheckReport, Verdict
 
     common = dict(scenario="s.yaml", scenario_name="s", op="<=", points=1, failing_points=0)
     passed = Verdict(

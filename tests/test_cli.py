@@ -16,8 +16,8 @@ from helpers import run_scenario, scenario_from_yaml
 from test_hand_cases import CHAIN
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.render import OutputFormat, render_text
+from contagion_cli.cli.app import app
+from contagion_cli.render.report import OutputFormat, render_text
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.compare import compare
-from contagion_cli.loader import load_file
+from contagion_cli.batch.compare import compare
+from contagion_cli.cli.app import app
+from contagion_cli.load.yaml import load_file
 
 ROOT = Path(__file__).parents[1]
 POOLED = str(ROOT / "scenarios" / "levers" / "isolation-pooled.yaml")

@@ -18,10 +18,10 @@ from reference import Reference, simulate
 from strategies import coordination_scenarios
 from test_reference_agreement import assert_agree
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
-from contagion_cli.inputs import load_scenario
-from contagion_cli.loader import load_file
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.load.scenario import load_scenario
+from contagion_cli.load.yaml import load_file
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
 LEVER_FILES = sorted((SCENARIOS / "levers").glob("*.yaml"))

@@ -12,10 +12,10 @@ import pytest
 from helpers import scenario_from_yaml
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.clusters import liquidation_clusters
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.critical import find_critical
+from contagion_cli.batch.clusters import liquidation_clusters
+from contagion_cli.batch.critical import find_critical
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.render.analysis import SPARK_WIDTH, monotone_warning, scan_sparkline
 
 ROOT = Path(__file__).parents[1]

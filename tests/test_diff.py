@@ -13,10 +13,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.diffing import Change, parse_fail_if, remap_path
+from contagion_cli.batch.diff import Change, parse_fail_if, remap_path
+from contagion_cli.cli.app import app
+from contagion_cli.compile.layout import Path as ShockPath
 from contagion_cli.errors import InputError
-from contagion_cli.layout import Path as ShockPath
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")

@@ -23,8 +23,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.distributed import (
+from contagion_cli.batch.distributed import (
     MAX_CHUNK,
     ClusterError,
     DaskRunner,
@@ -32,10 +31,11 @@ from contagion_cli.distributed import (
     default_chunk_size,
     fingerprint,
 )
+from contagion_cli.batch.simulate import model_of, simulate, with_overrides
+from contagion_cli.batch.sweep import run_sweep
+from contagion_cli.batch.variants import load_compiled, source_of
+from contagion_cli.cli.app import app
 from contagion_cli.errors import ExitCode, InputError
-from contagion_cli.montecarlo import model_of, simulate, with_overrides
-from contagion_cli.sweep import run_sweep
-from contagion_cli.variants import load_compiled, source_of
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -416,7 +416,7 @@ def test_without_scheduler_dask_is_never_imported():
     code = """
 import sys
 from typer.testing import CliRunner
-from contagion_cli.cli import app
+from contagion_cli.cli.app import app
 r = CliRunner()
 q, mc = sys.argv[1], sys.argv[2]
 for args in (["sweep", q, "--shock", "ETH=-0.1,-0.2"], ["simulate", mc, "--paths", "5"]):
@@ -424,7 +424,7 @@ for args in (["sweep", q, "--shock", "ETH=-0.1,-0.2"], ["simulate", mc, "--paths
     assert result.exit_code == 0, result.output
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
 assert not loaded, loaded
-assert "contagion_cli.distributed" not in sys.modules
+assert "contagion_cli.batch.distributed" not in sys.modules
 print("ok")
 """
     proc = subprocess.run(

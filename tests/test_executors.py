@@ -10,10 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import cascade_scenarios, lending_scenarios
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import AUTO_PYTHON_BUDGET, Executor, default_executor, run
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.kernels import AUTO_PYTHON_BUDGET, Executor, default_executor
+from contagion_cli.engine.run import run
 from contagion_cli.errors import InputError
-from contagion_cli.inputs import load_scenario
+from contagion_cli.load.scenario import load_scenario
 
 
 def _same(a, b) -> None:
@@ -72,14 +73,14 @@ def test_auto_hands_large_runs_to_the_jit():
 
 def test_auto_sends_a_book_above_the_budget_straight_to_the_jit(monkeypatch):
     """Not one plain-Python pass over a big book: it would cost more than the JIT start-up."""
-    import contagion_cli.engine as engine
+    from contagion_cli.engine import kernels
 
     big = _big_book()
 
     def refuse():
         raise AssertionError("the plain-Python twin ran on a book above the budget")
 
-    monkeypatch.setattr(engine, "_python_kernel", refuse)
+    monkeypatch.setattr(kernels, "python_kernel", refuse)
     _same(run(big, executor=Executor.auto), run(big, executor=Executor.jit))
 
 

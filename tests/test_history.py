@@ -16,12 +16,12 @@ import pytest
 from helpers import run_scenario, scenario_from_yaml
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
-from contagion_cli.expected import Expectation, add_to_report, compare, render_lines
-from contagion_cli.inputs import load_scenario
-from contagion_cli.results import RunResult
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.gates.expected import Expectation, add_to_report, compare, render_lines
+from contagion_cli.load.scenario import load_scenario
+from contagion_cli.results.run import RunResult
 
 HISTORY = Path(__file__).parents[1] / "scenarios" / "history"
 EVENTS = [
@@ -489,7 +489,7 @@ def test_bad_expected_block_is_exit_2_with_file_line(tmp_path, old, new, fragmen
 
 
 def test_valid_expected_block_and_schema():
-    from contagion_cli.schema import json_schema
+    from contagion_cli.schema.models import json_schema
 
     props = json_schema()["properties"]
     assert "expected" in props

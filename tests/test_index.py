@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mixed_scenarios
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import collect, run_raw
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import collect, run_raw
 
 
 def assert_identical(compiled) -> None:

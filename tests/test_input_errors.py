@@ -6,7 +6,7 @@ import pytest
 from helpers import assert_error, invoke_on_file
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
+from contagion_cli.cli.app import app
 
 runner = CliRunner()
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from helpers import run_scenario, scenario_from_yaml
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run, run_raw
-from contagion_cli.inputs import load_scenario
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run, run_raw
+from contagion_cli.load.scenario import load_scenario
 
 LEVERS = Path(__file__).parents[1] / "scenarios" / "levers"
 

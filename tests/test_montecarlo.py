@@ -17,16 +17,16 @@ import yaml
 from helpers import scenario_from_yaml
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
+from contagion_cli.batch.risk_metrics import expected_shortfall, quantile
+from contagion_cli.batch.simulate import model_of, simulate, with_overrides
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.compile.layout import Path as ShockPath
+from contagion_cli.compile.sampler import PathSampler
+from contagion_cli.engine.run import run
 from contagion_cli.errors import InputError
-from contagion_cli.inputs import load_scenario
-from contagion_cli.layout import Path as ShockPath
-from contagion_cli.montecarlo import model_of, simulate, with_overrides
-from contagion_cli.risk_metrics import expected_shortfall, quantile
-from contagion_cli.sampler import PathSampler
-from contagion_cli.stochastic import MonteCarloModel
+from contagion_cli.load.scenario import load_scenario
+from contagion_cli.schema.stochastic import MonteCarloModel
 
 ROOT = Path(__file__).parents[1]
 MC = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
@@ -116,7 +116,7 @@ def test_shocks_of_the_wrong_type_get_one_clear_message():
 
 
 def test_json_schema_offers_both_forms_of_shocks():
-    from contagion_cli.schema import json_schema
+    from contagion_cli.schema.models import json_schema
 
     shocks = json_schema()["properties"]["shocks"]
     assert len(shocks["oneOf"]) == 2

@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference import simulate
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import Executor, run_raw
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import Executor, run_raw
 from contagion_cli.generate import Spec, generate, write
-from contagion_cli.inputs import load_scenario
+from contagion_cli.load.scenario import load_scenario
 
 # the benchmarks live beside the tests, not in the installed package
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mixed_scenarios
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import call_kernel, run_raw
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.compile.layout import OutputView, Path, empty_outputs
+from contagion_cli.engine.run import call_kernel, run_raw
 from contagion_cli.kernel import run_cascade
-from contagion_cli.layout import OutputView, Path, empty_outputs
 
 scenarios = st.one_of(lending_scenarios(), cascade_scenarios())
 

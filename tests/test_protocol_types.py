@@ -10,8 +10,8 @@ from helpers import close, run_scenario, scenario_from_dict, scenario_from_yaml
 from hypothesis import given
 from strategies import mixed_scenarios
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import collect, run_raw
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import collect, run_raw
 
 # --- cdp ---------------------------------------------------------------------------------------
 

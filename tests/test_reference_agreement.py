@@ -83,7 +83,7 @@ def test_kernel_matches_reference(data):
 def test_quickstart_matches_reference():
     from pathlib import Path
 
-    from contagion_cli.loader import load_file
+    from contagion_cli.load.yaml import load_file
 
     doc = load_file(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
     assert_agree(doc.data)

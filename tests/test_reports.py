@@ -14,15 +14,15 @@ import pytest
 from helpers import run_scenario, scenario_from_yaml
 from typer.testing import CliRunner
 
-from contagion_cli.cli import app
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
-from contagion_cli.inputs import load_scenario
-from contagion_cli.render import OutputFormat, render_text
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.load.scenario import load_scenario
 from contagion_cli.render import numbers as fmt
 from contagion_cli.render.graph import primary_parents
+from contagion_cli.render.report import OutputFormat, render_text
 from contagion_cli.render.table import adl_rows, details, trace_view
-from contagion_cli.results import RunResult
+from contagion_cli.results.run import RunResult
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
 MIXED = SCENARIOS / "mixed.yaml"

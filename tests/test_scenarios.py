@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
-from contagion_cli.inputs import load_scenario
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.load.scenario import load_scenario
 
 # scenarios/policies/ holds `contagion check` policies, not scenarios (tests/test_check.py)
 SCENARIOS = sorted(

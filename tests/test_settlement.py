@@ -6,8 +6,8 @@ import pytest
 from helpers import run_scenario, scenario_from_yaml
 from reference import simulate
 
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
 
 LEV_STALE = """
 name: stale-fund

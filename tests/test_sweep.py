@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from contagion_cli import grid
-from contagion_cli.batch import Batch, Point, chunk_size, run_batch
-from contagion_cli.cli import app
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.engine import run
+from contagion_cli.batch import grid
+from contagion_cli.batch.pool import Batch, Point, chunk_size, run_batch
+from contagion_cli.batch.sweep import run_sweep
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
 from contagion_cli.errors import InputError
-from contagion_cli.inputs import load_scenario
-from contagion_cli.metrics import default_columns
-from contagion_cli.sweep import run_sweep
+from contagion_cli.load.scenario import load_scenario
+from contagion_cli.results.metrics import default_columns
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -143,7 +143,7 @@ def test_parallel_chunks_run_in_worker_processes():
     chunks after the first run in forked worker processes (Linux), with the same rows."""
     import os
 
-    import contagion_cli.batch as batch_module
+    import contagion_cli.batch.pool as batch_module
 
     if batch_module._pool_kind() != "processes":
         pytest.skip("worker processes need fork (Linux)")

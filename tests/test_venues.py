@@ -19,8 +19,8 @@ from strategies import venue, venue_scenarios
 from test_reference_agreement import assert_agree
 
 from contagion_cli import kernel
-from contagion_cli.compiler import compile_scenario
-from contagion_cli.layout import VENUE_CPMM, VENUE_EXPONENTIAL, VENUE_LINEAR, empty_outputs
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.compile.layout import VENUE_CPMM, VENUE_EXPONENTIAL, VENUE_LINEAR, empty_outputs
 
 EPS = 1e-6
 

@@ -15,12 +15,12 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..clusters import ClustersResult
-from ..critical import CriticalResult
-from ..diffing import Change, DiffResult
-from ..gates import CheckReport
-from ..montecarlo import SimulationResult
-from ..sweep import SweepResult
+from ..batch.clusters import ClustersResult
+from ..batch.critical import CriticalResult
+from ..batch.diff import Change, DiffResult
+from ..batch.simulate import SimulationResult
+from ..batch.sweep import SweepResult
+from ..gates.check import CheckReport
 from . import charts
 from . import numbers as fmt
 from .width import fit_width

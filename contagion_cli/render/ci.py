@@ -7,9 +7,9 @@ import math
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
 
-from ..diffing import DiffResult
-from ..gates import CheckReport, Verdict
-from ..montecarlo import SimulationResult
+from ..batch.diff import DiffResult
+from ..batch.simulate import SimulationResult
+from ..gates.check import CheckReport, Verdict
 from . import numbers as fmt
 from .analysis import change_text, excess_text, value_text
 

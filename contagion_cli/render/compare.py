@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..compare import CompareResult, Design
+from ..batch.compare import CompareResult, Design
 from . import numbers as fmt
 
 #: Row titles of the headline figures (reports); the JSON keys are the names.

@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from ..results import RunResult
+from ..results.run import RunResult
 
 
 def to_json(data: dict[str, Any]) -> str:

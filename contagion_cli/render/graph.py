@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..results import RunResult
+from ..results.run import RunResult
 
 
 def primary_parents(result: RunResult) -> dict[str, tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..results import RunResult
+from ..results.run import RunResult
 from . import numbers as fmt
 from .graph import to_mermaid
 from .table import (

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from ..results import ProtocolResult, RunResult, TraceRound
+from ..results.run import ProtocolResult, RunResult, TraceRound
 from . import numbers as fmt
 from .graph import primary_parents
 

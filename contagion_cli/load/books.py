@@ -1,0 +1,480 @@
+"""Position books as columns: inline YAML positions and ``positions_file`` (CSV or Parquet).
+
+A large book never becomes Python objects per row: CSV is parsed by pyarrow (or, without it,
+numpy's C parser), Parquet by pyarrow, and every check is a vectorised mask. Errors name the
+file, the line (CSV) or row (Parquet), the column and what was expected.
+
+Columns, per protocol type (``<ASSET>`` is an asset name of the scenario; a 0 or empty cell
+means "no leg")::
+
+    lending    account, collateral.<ASSET>..., debt.<ASSET>...
+    cdp        account, collateral.<ASSET>..., debt
+    perp       account, asset, size, entry_price, margin
+    leveraged  account, holdings.<ASSET>..., debt_usd
+    options    asset, kind, strike, expiry_days, units, vol
+
+``account`` is optional (default ``<protocol>#<row>``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, Location, Problem, did_you_mean
+from ..schema.models import MAX_AMOUNT, MAX_PRICE
+
+#: Leg columns (``prefix.<ASSET>``) and scalar columns of each protocol type, with the range
+#: each number must be in: (low, low inclusive, high).
+LEGS: dict[str, tuple[str, ...]] = {
+    "lending": ("collateral", "debt"),
+    "cdp": ("collateral",),
+    "perp": (),
+    "leveraged": ("holdings",),
+    "options": (),
+}
+NUMBERS: dict[str, dict[str, tuple[float, bool, float]]] = {
+    "lending": {},
+    "cdp": {"debt": (0.0, True, MAX_AMOUNT)},
+    "perp": {
+        "size": (-MAX_AMOUNT, True, MAX_AMOUNT),
+        "entry_price": (0.0, False, MAX_PRICE),
+        "margin": (0.0, True, MAX_AMOUNT),
+    },
+    "leveraged": {"debt_usd": (0.0, True, MAX_AMOUNT)},
+    "options": {
+        "strike": (0.0, False, MAX_PRICE),
+        "expiry_days": (0.0, False, 3650.0),
+        "units": (0.0, False, MAX_AMOUNT),
+        "vol": (0.0, False, 10.0),
+    },
+}
+TEXTS: dict[str, tuple[str, ...]] = {
+    "lending": (),
+    "cdp": (),
+    "perp": ("asset",),
+    "leveraged": (),
+    "options": ("asset", "kind"),
+}
+#: Types whose positions carry an `account` (option positions belong to their vault).
+HAS_ACCOUNT = frozenset({"lending", "cdp", "perp", "leveraged"})
+
+
+@dataclass
+class PositionBook:
+    """One protocol's positions as columns (inline positions and its positions file)."""
+
+    kind: str
+    n: int
+    accounts: list[Any] = field(default_factory=list)  # per part: a sequence of names or None
+    legs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # prefix -> asset -> f8
+    numbers: dict[str, np.ndarray] = field(default_factory=dict)  # column -> f8
+    texts: dict[str, np.ndarray] = field(default_factory=dict)  # column -> str array
+    sources: list[tuple[str, int, int]] = field(default_factory=list)  # (file, first row, n)
+
+
+def book_from_positions(kind: str, positions: Sequence[Any]) -> PositionBook:
+    """Inline YAML positions (already validated) as a :class:`PositionBook`."""
+    n = len(positions)
+    legs: dict[str, dict[str, np.ndarray]] = {}
+    for prefix in LEGS[kind]:
+        table: dict[str, np.ndarray] = {}
+        for i, pos in enumerate(positions):
+            for asset, units in getattr(pos, prefix).items():
+                table.setdefault(asset, np.zeros(n))[i] = units
+        legs[prefix] = table
+    numbers = {
+        col: np.fromiter((getattr(pos, _field(col)) for pos in positions), float, count=n)
+        for col in NUMBERS[kind]
+    }
+    texts = {
+        col: np.array([getattr(pos, col) for pos in positions], dtype=str)
+        if n
+        else np.zeros(0, dtype=str)
+        for col in TEXTS[kind]
+    }
+    accounts = [pos.account for pos in positions] if kind in HAS_ACCOUNT else []
+    return PositionBook(kind, n, [accounts] if kind in HAS_ACCOUNT else [], legs, numbers, texts)
+
+
+def _field(column: str) -> str:
+    return column  # file columns and YAML fields share their names
+
+
+def merge(first: PositionBook, second: PositionBook) -> PositionBook:
+    """Inline positions followed by the file's."""
+    n = first.n + second.n
+    legs: dict[str, dict[str, np.ndarray]] = {}
+    for prefix in LEGS[first.kind]:
+        assets = list(first.legs.get(prefix, {})) + [
+            a for a in second.legs.get(prefix, {}) if a not in first.legs.get(prefix, {})
+        ]
+        legs[prefix] = {
+            a: np.concatenate(
+                [
+                    first.legs.get(prefix, {}).get(a, np.zeros(first.n)),
+                    second.legs.get(prefix, {}).get(a, np.zeros(second.n)),
+                ]
+            )
+            for a in assets
+        }
+    numbers = {c: np.concatenate([first.numbers[c], second.numbers[c]]) for c in first.numbers}
+    texts = {c: np.concatenate([first.texts[c], second.texts[c]]) for c in first.texts}
+    sources = first.sources + [(f, r + first.n, k) for f, r, k in second.sources]
+    return PositionBook(
+        first.kind, n, first.accounts + second.accounts, legs, numbers, texts, sources
+    )
+
+
+# --- reading files -----------------------------------------------------------------------------
+
+
+def read_book(path: str, kind: str, assets: Iterable[str], where: Location) -> PositionBook:
+    """Read and check a positions file (CSV or Parquet) of a protocol of type ``kind``."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError.single(
+            f"positions file not found: {path}", where, hint="paths are relative to the scenario"
+        )
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        columns, first_line = _read_parquet(p), 0
+    elif suffix in (".csv", ".txt", ".gz") or suffix == "":
+        columns, first_line = _read_csv(p), 2  # line 1 is the header
+    else:
+        raise InputError.single(
+            f"cannot tell the format of {p.name!r}", where, hint="use .csv or .parquet"
+        )
+    return _book_from_columns(str(p), kind, columns, set(assets), first_line)
+
+
+TEXT_COLUMNS = ("account", "asset", "kind")
+
+
+def _read_parquet(p: Path) -> dict[str, Any]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError.single(
+            "reading Parquet needs pyarrow",
+            Location(str(p)),
+            hint="pip install 'contagion-cli[parquet]', or give the book as CSV",
+        ) from None
+    try:
+        table = pq.read_table(p)
+    except Exception as exc:  # pyarrow raises many types for a bad file
+        raise InputError.single(f"not a readable Parquet file: {exc}", Location(str(p))) from None
+    return {name: table.column(name) for name in table.column_names}
+
+
+def _read_csv(p: Path) -> dict[str, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return _read_csv_numpy(p)
+    try:
+        header = p.open("r", encoding="utf-8", errors="replace").readline().strip()
+        names = [c.strip() for c in header.split(",")]
+        # text columns stay text; every other column must parse as a number
+        # known number columns are typed up front so a stray word is an error, not a string
+        # column; unknown columns are left to Arrow and reported by name afterwards
+        numeric = {c for cols in NUMBERS.values() for c in cols}
+        types = {c: pa.string() for c in names if c in TEXT_COLUMNS}
+        types |= {c: pa.float64() for c in names if c in numeric or "." in c}
+        # only an empty cell is "no value": Arrow's default would also read 'nan' and 'NA' as
+        # empty, and a NaN written into a book is an error the user should hear about
+        options = pacsv.ConvertOptions(
+            column_types=types, null_values=[""], strings_can_be_null=False
+        )
+        table = pacsv.read_csv(p, convert_options=options)
+    except pa.ArrowInvalid as exc:
+        raise _arrow_error(p, names, str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError.single(f"cannot read the CSV file: {exc}", Location(str(p))) from None
+    return {name: table.column(name) for name in table.column_names}
+
+
+def _arrow_error(p: Path, names: list[str], text: str) -> InputError:
+    """Arrow names the column and the value but not the line; find the line (error path only)."""
+    first = text.strip().splitlines()[0]
+    found = re.search(r"column #(\d+).*invalid value '(.*)'", first)
+    if not found:
+        return InputError.single(f"not a valid CSV positions file: {first}", Location(str(p)))
+    index, value = int(found.group(1)), found.group(2)
+    name = names[index] if index < len(names) else f"#{index + 1}"
+    line = None
+    with p.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+        for number, row in enumerate(csv.reader(fh), start=1):
+            if number > 1 and index < len(row) and row[index].strip() == value.strip():
+                line = number
+                break
+    return InputError.single(
+        f"column {name!r}: expected a number, found {value!r}", Location(str(p), line)
+    )
+
+
+def _read_csv_numpy(p: Path) -> dict[str, Any]:
+    """CSV without pyarrow: numpy's C parser, one typed column at a time."""
+    with p.open("r", encoding="utf-8") as fh:
+        names = [c.strip() for c in fh.readline().strip().split(",")]
+    out: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        text = name in TEXT_COLUMNS
+        try:
+            col = np.loadtxt(
+                p, delimiter=",", skiprows=1, usecols=[i], dtype=str if text else float, ndmin=1
+            )
+        except ValueError as exc:
+            raise InputError.single(
+                f"column {name!r}: {exc}", Location(str(p)), hint="expected a number"
+            ) from None
+        out[name] = np.char.strip(col, '"') if text else col
+    return out
+
+
+def _to_numpy(col: Any, text: bool) -> np.ndarray:
+    if isinstance(col, np.ndarray):
+        return col
+    if text:
+        return np.asarray(col.to_numpy(zero_copy_only=False)).astype(str)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _book_from_columns(
+    source: str, kind: str, columns: dict[str, Any], assets: set[str], first_line: int
+) -> PositionBook:
+    problems: list[Problem] = []
+    n = len(next(iter(columns.values()))) if columns else 0
+    row_word = "line" if first_line else "row"
+
+    def where(row: int | None = None) -> Location:
+        if row is None:
+            return Location(source)
+        return Location(source, row + (first_line or 1))
+
+    allowed = {"account"} if kind in HAS_ACCOUNT else set()
+    allowed |= set(NUMBERS[kind]) | set(TEXTS[kind])
+    legs: dict[str, dict[str, np.ndarray]] = {prefix: {} for prefix in LEGS[kind]}
+    for name in columns:
+        prefix, dot, asset = name.partition(".")
+        if dot and prefix in LEGS[kind]:
+            if asset not in assets:
+                hint = did_you_mean(asset, assets) or "known assets: " + ", ".join(sorted(assets))
+                problems.append(
+                    Problem(f"column {name!r}: unknown asset {asset!r}", where(), hint=hint)
+                )
+            continue
+        if name not in allowed:
+            expected = sorted(allowed) + [f"{p}.<ASSET>" for p in LEGS[kind]]
+            problems.append(
+                Problem(
+                    f"unknown column {name!r} for a {kind} protocol",
+                    where(),
+                    hint=did_you_mean(name, expected) or "expected: " + ", ".join(expected),
+                )
+            )
+    for col in list(NUMBERS[kind]) + list(TEXTS[kind]):
+        if col not in columns:
+            problems.append(Problem(f"missing column {col!r}", where()))
+    for prefix in LEGS[kind]:
+        required = prefix in ("collateral", "holdings")
+        if required and not any(c.startswith(prefix + ".") for c in columns):
+            problems.append(
+                Problem(f"no {prefix}.<ASSET> column", where(), hint=f"for example '{prefix}.ETH'")
+            )
+    if problems:
+        raise InputError(problems)
+
+    def check(name: str, values: np.ndarray, low: float, low_ok: bool, high: float) -> None:
+        bad = ~np.isfinite(values)
+        bad |= (values < low) if low_ok else (values <= low)
+        bad |= values > high
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            r = int(rows[0])
+            v = values[r]
+            what = (
+                "a finite number"
+                if not math.isfinite(v)
+                else f"a value {'>=' if low_ok else '>'} {low:g} and <= {high:g}"
+            )
+            more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
+            problems.append(
+                Problem(f"column {name!r}: expected {what}, found {float(v)!r}{more}", where(r))
+            )
+
+    for prefix in LEGS[kind]:
+        for name, col in columns.items():
+            head, dot, asset = name.partition(".")
+            if not dot or head != prefix:
+                continue
+            # an empty cell in a leg column means "none of this asset"; a written NaN is an error
+            values = _to_numpy(_fill_nulls(col), False)
+            check(name, values, 0.0, True, MAX_AMOUNT)
+            legs[prefix][asset] = values
+    numbers = {}
+    for name, (low, low_ok, high) in NUMBERS[kind].items():
+        values = _to_numpy(columns[name], False)
+        check(name, values, low, low_ok, high)
+        numbers[name] = values
+    texts = {}
+    for name in TEXTS[kind]:
+        values = _to_numpy(columns[name], True)
+        texts[name] = values
+    if kind == "perp":
+        zero = numbers["size"] == 0
+        if zero.any():
+            problems.append(Problem("column 'size': must not be 0", where(int(np.argmax(zero)))))
+        _check_assets(texts["asset"], assets, "asset", where, problems)
+    if kind == "options":
+        _check_assets(texts["asset"], assets, "asset", where, problems)
+        kinds = texts["kind"]
+        bad = (kinds != "put") & (kinds != "call")
+        if bad.any():
+            r = int(np.argmax(bad))
+            problems.append(
+                Problem(f"column 'kind': expected 'put' or 'call', found {kinds[r]!r}", where(r))
+            )
+    if kind in ("lending", "cdp", "leveraged"):
+        prefix = "holdings" if kind == "leveraged" else "collateral"
+        held = np.zeros(n, dtype=bool)
+        for values in legs[prefix].values():
+            held |= values > 0
+        if not held.all():
+            r = int(np.argmax(~held))
+            problems.append(
+                Problem(
+                    f"this position holds no {prefix}",
+                    where(r),
+                    hint=f"every {row_word} needs a positive {prefix}.<ASSET>",
+                )
+            )
+    if problems:
+        raise InputError(problems[:25])
+    accounts: list[Any] = []
+    if kind in HAS_ACCOUNT:
+        accounts = [columns.get("account")]
+    return PositionBook(kind, n, accounts, legs, numbers, texts, [(source, 0, n)])
+
+
+def _fill_nulls(col: Any) -> Any:
+    if isinstance(col, np.ndarray) or col.null_count == 0:
+        return col
+    import pyarrow.compute as pc
+
+    return pc.fill_null(col, 0.0)
+
+
+def _check_assets(
+    values: np.ndarray, assets: set[str], column: str, where: Any, problems: list[Problem]
+) -> None:
+    unknown = sorted(set(np.unique(values).tolist()) - assets)
+    if unknown:
+        r = int(np.argmax(np.isin(values, unknown)))
+        problems.append(
+            Problem(
+                f"column {column!r}: unknown asset {unknown[0]!r}",
+                where(r),
+                hint=did_you_mean(unknown[0], assets) or "known: " + ", ".join(sorted(assets)),
+            )
+        )
+
+
+# --- accounts: one entity per account name across every protocol -------------------------------
+
+
+class EntityNames(Sequence[str]):
+    """Entity names by index, without a Python string per row when pyarrow holds them."""
+
+    def __init__(self, names: Any) -> None:
+        self._names = names
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        value = self._names[int(i)]
+        return value.as_py() if hasattr(value, "as_py") else str(value)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (self[i] for i in range(len(self)))
+
+
+def assign_entities(
+    books: Sequence[tuple[str, PositionBook]],
+) -> tuple[list[np.ndarray], EntityNames]:
+    """An entity index for every position of every book (an account seen in several protocols
+    is one entity; positions without an account are ``<protocol>#<row>``), in order of first
+    appearance."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return _assign_entities_python(books)
+    chunks = []
+    for pname, book in books:
+        row = 0
+        for part in book.accounts:
+            n = _part_length(part, book, row)
+            if part is None:
+                numbers = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
+                chunk = pc.binary_join_element_wise(f"{pname}#", numbers, "")
+            else:
+                values = part if not isinstance(part, list) else pa.array(part, pa.string())
+                if isinstance(values, np.ndarray):
+                    values = pa.array(values.astype(str), pa.string())
+                if isinstance(values, pa.ChunkedArray):
+                    values = values.combine_chunks()
+                if values.null_count:
+                    numbers = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
+                    defaults = pc.binary_join_element_wise(f"{pname}#", numbers, "")
+                    values = pc.if_else(pc.is_null(values), defaults, values)
+                chunk = values
+            chunks.append(chunk)
+            row += n
+    if not chunks:
+        return [np.zeros(0, np.int64) for _ in books], EntityNames([])
+    encoded = pa.chunked_array(chunks, pa.string()).combine_chunks().dictionary_encode()
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    out, start = [], 0
+    for _, book in books:
+        out.append(ids[start : start + book.n])
+        start += book.n
+    return out, EntityNames(encoded.dictionary)
+
+
+def _part_length(part: Any, book: PositionBook, row: int) -> int:
+    if part is None:
+        # an account-less file part covers the rest of the book
+        return book.n - row
+    return len(part)
+
+
+def _assign_entities_python(
+    books: Sequence[tuple[str, PositionBook]],
+) -> tuple[list[np.ndarray], Any]:
+    index: dict[str, int] = {}
+    out = []
+    for pname, book in books:
+        ids = np.empty(book.n, np.int64)
+        row = 0
+        for part in book.accounts:
+            n = _part_length(part, book, row)
+            for k in range(n):
+                name = None if part is None else part[k]
+                if name is None or (isinstance(name, float) and math.isnan(name)):
+                    name = f"{pname}#{row + k}"
+                ids[row + k] = index.setdefault(str(name), len(index))
+            row += n
+        out.append(ids)
+    return out, EntityNames(list(index))
