@@ -99,7 +99,8 @@ def _nbytes(part: Any) -> int:
 
 def _child(scenario: str) -> dict[str, int]:
     from contagion_cli.compile.compiler import compile_scenario
-    from contagion_cli.engine.run import Executor, run
+    from contagion_cli.engine.kernels import Executor
+    from contagion_cli.engine.run import run
     from contagion_cli.load.scenario import load_scenario
     from contagion_cli.render.report import OutputFormat, render_text
 

@@ -491,7 +491,7 @@ def _method(r: Results) -> str:
         [
             "## How the figures are taken",
             "",
-            "- Kernel times are `engine.run_raw` with the JIT: a fresh copy of the compiled "
+            "- Kernel times are `engine.raw.run_raw` with the JIT: a fresh copy of the compiled "
             "state, the kernel's working arrays and `run_cascade`, no result objects; the best "
             "of up to 20 runs within a time budget (at 10^7, one run): other work on the "
             "machine only ever adds time. numpy and reference times likewise.",

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 from contagion_cli.compile.compiler import Compiled
 from contagion_cli.compile.layout import STATUS_CONVERGED, OutputView
-from contagion_cli.engine import run as engine
-from contagion_cli.engine.run import RawRun
+from contagion_cli.engine.kernels import Executor
+from contagion_cli.engine.raw import RawRun, run_raw
 
 T = TypeVar("T")
 
@@ -54,11 +54,11 @@ class KernelRun:
 
 
 def kernel(compiled: Compiled, index: bool, budget_s: float = 1.0, max_runs: int = 20) -> KernelRun:
-    """Time ``engine.run_raw`` with the JIT: a fresh copy of the compiled state, the kernel's
+    """Time ``run_raw`` with the JIT: a fresh copy of the compiled state, the kernel's
     working arrays and the kernel; no result objects."""
 
     def once() -> RawRun:
-        return engine.run_raw(compiled, executor=engine.Executor.jit, index=index)
+        return run_raw(compiled, executor=Executor.jit, index=index)
 
     timed, raw = best_of(once, budget_s, max_runs)
     out = raw.outputs

@@ -28,7 +28,8 @@ from test_reference_agreement import assert_agree
 
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.compile.layout import Outputs
-from contagion_cli.engine.run import Executor, RawRun, run_raw
+from contagion_cli.engine.kernels import Executor
+from contagion_cli.engine.raw import RawRun, run_raw
 from contagion_cli.generate import Generated, write
 from contagion_cli.load.scenario import load_scenario
 

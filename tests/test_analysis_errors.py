@@ -53,9 +53,15 @@ FILE_OPTIONS = [
 ]
 
 
+def _file_for(option: str) -> str:
+    """A file name every command writes for ``option`` (a report's extension names its format:
+    critical writes no CSV)."""
+    return {"--plot": "out.png", "--junit": "out.xml", "--per-path": "out.csv"}.get(option, "out")
+
+
 @pytest.mark.parametrize(("command", "option"), FILE_OPTIONS)
 def test_a_file_in_a_missing_folder_is_refused_before_the_run(command, option, tmp_path):
-    name = "out.png" if option == "--plot" else "out.csv"
+    name = _file_for(option)
     target = tmp_path / "no-such-dir" / name
     started = time.perf_counter()
     result = cli(*COMMANDS[command], option, str(target))
@@ -66,7 +72,7 @@ def test_a_file_in_a_missing_folder_is_refused_before_the_run(command, option, t
 
 @pytest.mark.parametrize(("command", "option"), FILE_OPTIONS)
 def test_a_folder_or_a_file_under_a_file_is_refused(command, option, tmp_path):
-    name = "out.png" if option == "--plot" else "out.csv"
+    name = _file_for(option)
     assert_error(cli(*COMMANDS[command], option, str(tmp_path)), option, "folder")
     blocker = tmp_path / "a-file"
     blocker.write_text("x")

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from contagion_cli.cli.app import app
 from contagion_cli.errors import InputError, Location
-from contagion_cli.gates.policy import Condition, load_policy, parse_condition
+from contagion_cli.gates.policy import load_policy, parse_condition
+from contagion_cli.gates.verdict import Condition
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
@@ -274,30 +275,27 @@ def test_junit_escapes_and_stays_valid(tmp_path):
 
 # --- golden reports ----------------------------------------------------------------------------
 def _report():
-    from contagion_cli.gates.check import CheckReport, Verdict
+    from contagion_cli.gates.check import CheckReport
+    from contagion_cli.gates.verdict import Condition, Verdict
 
-    common = dict(scenario="s.yaml", scenario_name="s", op="<=", points=1, failing_points=0)
+    common = dict(scenario="s.yaml", scenario_name="s", kind="float")
     passed = Verdict(
-        gate="depth",
-        check="propagation_depth <= 1",
-        metric="propagation_depth",
-        limit=1.0,
+        condition=Condition("propagation_depth", "<=", 1.0, "propagation_depth <= 1"),
+        source="depth",
         passed=True,
         value=1.0,
-        excess=0.0,
         at="on the file's shock path",
         **common,
     )
     failed = Verdict(
-        gate="bad debt",
-        check="bad_debt_usd <= 1e6",
-        metric="bad_debt_usd",
-        limit=1e6,
+        condition=Condition("bad_debt_usd", "<=", 1e6, "bad_debt_usd <= 1e6"),
+        source="bad debt",
         passed=False,
         value=1.25e6,
-        excess=2.5e5,
         at="at ETH -30%",
-        **{**common, "points": 4, "failing_points": 2},
+        points=4,
+        failing_points=2,
+        **common,
     )
     return CheckReport("p.yaml", "limits", (passed, failed))
 

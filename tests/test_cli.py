@@ -17,7 +17,8 @@ from test_hand_cases import CHAIN
 from typer.testing import CliRunner
 
 from contagion_cli.cli.app import app
-from contagion_cli.render.report import OutputFormat, render_text
+from contagion_cli.render.formats import Format as OutputFormat
+from contagion_cli.render.report import render_text
 
 ROOT = Path(__file__).parents[1]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")

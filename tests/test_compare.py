@@ -175,8 +175,8 @@ compare - 2 designs, on the files' shock path: MEME -60%
 
 
 def test_table_golden():
-    from contagion_cli.render.analysis import to_text
     from contagion_cli.render.compare import compare_table
+    from contagion_cli.render.formats import plain_text as to_text
 
     text = to_text(compare_table(compare([POOLED, ISOLATED])), 100)
     assert "\n".join(line.rstrip() for line in text.splitlines()) + "\n" == GOLDEN_TABLE
@@ -260,7 +260,7 @@ def test_duplicate_and_empty_labels():
 
 def test_unknown_format():
     err = _fails(POOLED, "--format", "parquet")
-    assert "expected one of: table, markdown, json, csv" in err
+    assert "expected one of: table, json, csv, markdown" in err
 
 
 def test_no_files_is_a_usage_error():

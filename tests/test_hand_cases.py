@@ -7,7 +7,7 @@ import pytest
 from helpers import close, run_scenario, scenario_from_yaml
 
 from contagion_cli.compile.compiler import compile_scenario
-from contagion_cli.engine.run import run_raw
+from contagion_cli.engine.raw import run_raw
 from contagion_cli.kernel import venue_buy, venue_sell
 
 AAVE_ETH = "{ltv: 0.80, liquidation_threshold: 0.825, liquidation_bonus: 0.05}"

@@ -19,9 +19,13 @@ from typer.testing import CliRunner
 from contagion_cli.cli.app import app
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.engine.run import run
-from contagion_cli.gates.expected import Expectation, add_to_report, compare, render_lines
+from contagion_cli.gates.expected import compare
 from contagion_cli.load.scenario import load_scenario
+from contagion_cli.render.expected import render_lines
+from contagion_cli.render.formats import Format
+from contagion_cli.render.report import RUN, RunReport, render_text
 from contagion_cli.results.run import RunResult
+from contagion_cli.schema.expected import Expectation
 
 HISTORY = Path(__file__).parents[1] / "scenarios" / "history"
 EVENTS = [
@@ -66,7 +70,7 @@ def test_black_thursday_zero_bids_leave_the_recorded_deficit():
     assert maker.auctions == maker.zero_bid_auctions == 16  # every vault of the cohort
     # the deficit is the debt of the zero-bid vaults: nothing was raised
     assert maker.auction_raised_usd == 0.0
-    assert all(v.ok for v in verdicts_of("black-thursday-2020"))
+    assert all(v.passed for v in verdicts_of("black-thursday-2020"))
 
 
 @pytest.mark.parametrize("depth", [1.0e8, 2.0e7])
@@ -181,7 +185,7 @@ def test_crv_squeeze_one_jump_to_the_days_high_is_an_upper_bound():
     assert gradual.protocols["aave"].liquidations >= 1
     assert gradual.protocols["aave"].bad_debt_usd == 0.0
     assert 0.0 < 1.6e6 < r.protocols["aave"].bad_debt_usd
-    assert not verdicts_of("crv-squeeze-2022")[0].ok  # the miss is reported, not hidden
+    assert not verdicts_of("crv-squeeze-2022")[0].passed  # the miss is reported, not hidden
 
 
 def test_crv_counterfactual_a_lower_borrow_limit_leaves_no_bad_debt():
@@ -285,7 +289,7 @@ def test_compare_inside_outside_and_no_value():
         Expectation(metric="protocols.aave.insolvent", between=[1, 1], source="e"),
     ]
     got = compare(checks, r)
-    assert [v.ok for v in got] == [True, False, True, True, True]
+    assert [v.passed for v in got] == [True, False, True, True, True]
     assert got[0].value == pytest.approx(r.protocols["aave"].bad_debt_usd)
     assert got[1].to_dict() == {
         "metric": "protocols.aave.bad_debt_usd",
@@ -294,11 +298,14 @@ def test_compare_inside_outside_and_no_value():
         "ok": False,
         "source": "b",
         "scenario_modified": False,
+        "check": "protocols.aave.bad_debt_usd <= 1000000",
+        "passed": False,
+        "excess": got[1].value - 1.0e6,
     }
     # a metric the run has no value for (no distress: no depth) is neither inside nor outside
     quiet = replay("crv-squeeze-2022", shock=("CRV=0.01",))
     none = compare([Expectation(metric="protocols.aave.depth", at_most=0, source="x")], quiet)
-    assert none[0].value is None and none[0].ok is None
+    assert none[0].value is None and none[0].passed is None
     assert compare(None, r) == []
 
 
@@ -318,19 +325,23 @@ def test_render_lines_golden():
     assert render_lines([]) == []
 
 
-def test_add_to_report_formats():
+def test_the_documented_outcome_in_every_format():
     r = replay("crv-squeeze-2022")
     verdicts = compare(
         [Expectation(metric="bad_debt_usd", at_most=1.0, source="src")], r, modified=False
     )
-    data = json.loads(add_to_report(json.dumps({"a": 1}), "json", verdicts))
-    assert data["a"] == 1 and data["expected"][0]["ok"] is False
-    csv_text = add_to_report("section,name,field,value\n", "csv", verdicts)
+    report = RunReport(r, verdicts)
+    data = json.loads(RUN.text(report, Format.json))
+    assert data["scenario"] == r.scenario and data["expected"][0]["ok"] is False
+    csv_text = RUN.text(report, Format.csv)
     assert "expected,bad_debt_usd,ok,false" in csv_text
-    assert "expected,bad_debt_usd,band,;1" in csv_text
-    md = add_to_report("## report\n", "markdown", verdicts)
+    assert "expected,bad_debt_usd,band,;1.0" in csv_text
+    md = RUN.text(report, Format.markdown)
     assert "### Documented outcome" in md and "- OUTSIDE bad_debt_usd" in md
-    assert add_to_report("same", "table", []) == "same"
+    table = RUN.text(report, Format.table)
+    assert table.rstrip().endswith("record: <= $1.00 (src)")
+    assert RUN.text(RunReport(r), Format.table) == render_text(r, Format.table)
+    assert "expected" not in json.loads(RUN.text(RunReport(r), Format.json))
 
 
 def test_run_prints_the_documented_outcome_under_the_tables():
@@ -362,7 +373,10 @@ def test_run_json_has_the_expected_key_and_keeps_the_others():
         f"protocols.{p}.liquidations" for p in LENDERS
     ]
     for entry in data["expected"]:
-        assert set(entry) == {"metric", "value", "band", "ok", "source", "scenario_modified"}
+        assert set(entry) == {
+            *("metric", "value", "band", "ok", "source", "scenario_modified"),
+            *("check", "passed", "excess"),  # the keys every verdict has (gates/verdict.py)
+        }
         assert entry["ok"] is True and entry["band"] == [None, 0.0]
     quickstart = str(HISTORY.parent / "quickstart.yaml")
     plain = runner.invoke(app, ["run", quickstart, "--format", "json"])

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mixed_scenarios
 
 from contagion_cli.compile.compiler import compile_scenario
-from contagion_cli.engine.run import collect, run_raw
+from contagion_cli.engine.collect import collect
+from contagion_cli.engine.raw import run_raw
 
 
 def assert_identical(compiled) -> None:

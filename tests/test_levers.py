@@ -9,7 +9,8 @@ import pytest
 from helpers import run_scenario, scenario_from_yaml
 
 from contagion_cli.compile.compiler import compile_scenario
-from contagion_cli.engine.run import run, run_raw
+from contagion_cli.engine.raw import run_raw
+from contagion_cli.engine.run import run
 from contagion_cli.load.scenario import load_scenario
 
 LEVERS = Path(__file__).parents[1] / "scenarios" / "levers"

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from reference import simulate
 
 from contagion_cli.compile.compiler import compile_scenario
-from contagion_cli.engine.run import Executor, run_raw
+from contagion_cli.engine.kernels import Executor
+from contagion_cli.engine.raw import run_raw
 from contagion_cli.generate import Spec, generate, write
 from contagion_cli.load.scenario import load_scenario
 

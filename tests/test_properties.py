@@ -13,7 +13,7 @@ from strategies import cascade_scenarios, lending_scenarios, lever_scenarios, mi
 
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.compile.layout import OutputView, Path, empty_outputs
-from contagion_cli.engine.run import call_kernel, run_raw
+from contagion_cli.engine.raw import call_kernel, run_raw
 from contagion_cli.kernel import run_cascade
 
 scenarios = st.one_of(lending_scenarios(), cascade_scenarios())

@@ -19,8 +19,9 @@ from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.engine.run import run
 from contagion_cli.load.scenario import load_scenario
 from contagion_cli.render import numbers as fmt
+from contagion_cli.render.formats import Format as OutputFormat
 from contagion_cli.render.graph import primary_parents
-from contagion_cli.render.report import OutputFormat, render_text
+from contagion_cli.render.report import render_text
 from contagion_cli.render.table import adl_rows, details, trace_view
 from contagion_cli.results.run import RunResult
 

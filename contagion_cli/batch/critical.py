@@ -121,6 +121,23 @@ class CriticalResult:
         return out
 
 
+def threshold_of(above: float | None, below: float | None) -> tuple[float, str]:
+    """``--above`` / ``--below`` as (threshold, direction): exactly one, and finite."""
+    if (above is None) == (below is None):
+        raise InputError.single(
+            "give exactly one of --above and --below",
+            Location("--above"),
+            hint="e.g. --metric bad_debt_usd --above 0",
+        )
+    value, direction = (above, "above") if above is not None else (below, "below")
+    assert value is not None
+    if not math.isfinite(value):
+        raise InputError.single(
+            f"expected a finite threshold, found {value}", Location(f"--{direction}")
+        )
+    return float(value), direction
+
+
 def find_critical(
     compiled: Compiled,
     asset: str,

@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path as FilePath
 from typing import Any
 
 import numpy as np
@@ -344,3 +346,64 @@ def _is_run_metric(name: str, compiled: Compiled) -> bool:
 def _apply(rules: Sequence[FailIf], changes: Sequence[Change]) -> tuple[FailIfResult, ...]:
     by_name = {c.metric: c for c in changes}
     return tuple(FailIfResult(r, by_name[r.metric], r.fails(by_name[r.metric])) for r in rules)
+
+
+def diff_files(
+    base: FilePath,
+    candidate: FilePath | None,
+    sets: Sequence[str],
+    shocks: Sequence[str],
+    liquidity: Sequence[str],
+    paths: int | None,
+    seed: int | None,
+    rules: Sequence[FailIf],
+    workers: int | None = None,
+    simulation_context: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> DiffResult:
+    """``contagion diff``: the candidate (a file, or the base with ``sets``) against the base,
+    on one shock path (``shocks`` or the base's) or on the base's Monte Carlo paths (when
+    ``paths``/``seed`` are given or the base's shocks are a model).
+
+    ``simulation_context()`` is entered only for a simulation: it yields ``(runner, set_total,
+    advance)`` (the cluster of ``--scheduler`` and a progress bar), so that a diff of two runs
+    starts neither."""
+    from .simulate import model_of, with_overrides
+    from .variants import load_compiled
+
+    if candidate is None and not sets:
+        raise InputError.single(
+            "nothing to compare: give a CANDIDATE file or --set overrides",
+            Location("CANDIDATE"),
+            hint="e.g. contagion diff base.yaml --set protocols.aave.close_factor=0.4",
+        )
+    if liquidity and not shocks:
+        raise InputError.single(
+            "--liquidity needs --shock (it scales liquidity in the one step --shock builds)",
+            Location("--liquidity"),
+        )
+    base_c = load_compiled(base)
+    cand_c = load_compiled(candidate if candidate is not None else base, sets)
+    labels = (str(base), str(candidate) if candidate is not None else f"{base} + --set")
+    simulated = (
+        paths is not None
+        or seed is not None
+        or (not shocks and isinstance(base_c.scenario.shocks, MonteCarloModel))
+    )
+    if not simulated:
+        path, on = build_shock_path(base_c, shocks, liquidity)
+        return diff_runs(base_c, cand_c, labels, path, on, rules)
+    if shocks:
+        raise InputError.single(
+            "--shock and --paths/--seed exclude each other",
+            Location("--shock"),
+            hint="a diff runs either one shock or the Monte Carlo paths",
+        )
+    model = with_overrides(model_of(base_c, str(base)), paths, seed)
+    with (simulation_context or _no_context)() as (runner, set_total, advance):
+        set_total(2 * model.paths)
+        return diff_simulations(base_c, cand_c, labels, model, rules, workers, advance, runner)
+
+
+@contextmanager
+def _no_context() -> Iterator[tuple[None, Callable[[int], None], Callable[[int], None]]]:
+    yield None, (lambda _n: None), (lambda _n: None)

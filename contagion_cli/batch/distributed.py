@@ -51,7 +51,7 @@ import numpy as np
 from .. import __version__
 from ..compile.compiler import Compiled
 from ..compile.layout import F8
-from ..engine.run import Executor
+from ..engine.kernels import Executor
 from ..errors import InputError, Location
 from ..results.metrics import Metric
 from ..schema.stochastic import MonteCarloModel

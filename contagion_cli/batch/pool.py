@@ -38,10 +38,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.collect import collect
 from ..compile.compiler import Compiled
 from ..compile.layout import F8, Path
 from ..compile.sampler import PathSampler
-from ..engine import run as engine
+from ..engine import kernels
+from ..engine.raw import run_raw
 from ..errors import InputError, Location
 from ..results.metrics import Metric, read_all
 from ..results.run import RunResult
@@ -85,10 +87,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def chunk_executor() -> engine.Executor:
+def chunk_executor() -> kernels.Executor:
     """The JIT, unless CONTAGION_EXECUTOR asks for plain Python (``auto`` is for single runs)."""
-    chosen = engine.default_executor()
-    return engine.Executor.jit if chosen is engine.Executor.auto else chosen
+    chosen = kernels.default_executor()
+    return kernels.Executor.jit if chosen is kernels.Executor.auto else chosen
 
 
 def point_path(compiled: Compiled, point: Point, sampler: PathSampler | None) -> Path:
@@ -115,18 +117,18 @@ def run_point(
     compiled: Compiled,
     point: Point,
     sampler: PathSampler | None = None,
-    executor: engine.Executor | None = None,
+    executor: kernels.Executor | None = None,
 ) -> RunResult:
     """One point as a full :class:`~.results.RunResult` (what ``contagion run`` would give)."""
     path = point_path(compiled, point, sampler)
     if path is not compiled.path:
         compiled = dataclasses.replace(compiled, path=path)
-    raw = engine.run_raw(compiled, executor=executor or chunk_executor())
-    return engine.collect(compiled, raw.outputs, raw.status)
+    raw = run_raw(compiled, executor=executor or chunk_executor())
+    return collect(compiled, raw.outputs, raw.status)
 
 
 def run_chunk(
-    batch: Batch, points: Sequence[Point], executor: engine.Executor | None = None
+    batch: Batch, points: Sequence[Point], executor: kernels.Executor | None = None
 ) -> np.ndarray:
     """Rows ``[len(points), len(batch.columns)]`` of metric values: a pure function.
 

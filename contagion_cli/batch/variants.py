@@ -21,8 +21,7 @@ from pathlib import Path
 
 from ..compile.compiler import Compiled, compile_scenario
 from ..load.overrides import apply_set
-from ..load.scenario import resolve_books
-from ..load.validation import validate_document
+from ..load.scenario import validate_with_books
 from ..load.yaml import load_file
 from . import grid
 from .grid import Axis
@@ -86,8 +85,8 @@ def load_variants(
         variant = copy.deepcopy(doc) if set_axes else doc
         for axis, k in zip(set_axes, combo, strict=True):
             apply_set(variant, f"{axis.key}={axis.texts[k]}")
-        resolve_books(variant, Path(path).parent)  # positions files are relative to the YAML
-        compiled.append(compile_scenario(validate_document(variant)))
+        # positions files are relative to the YAML
+        compiled.append(compile_scenario(validate_with_books(variant, Path(path).parent)))
     absolute = os.path.abspath(path)  # as given (symlinks kept), for a worker to open
     for k, c in enumerate(compiled):
         _remember(c, Source(absolute, tuple(sets), tuple(set_axes), k))

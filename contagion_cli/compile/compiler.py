@@ -20,7 +20,6 @@ from ..load.books import (
     assign_entities,
     book_from_positions,
     merge,
-    read_book,
 )
 from ..schema.models import (
     CdpProtocol,
@@ -599,8 +598,10 @@ class _Builder:
         for name, proto in scenario.protocols.items():
             book = book_from_positions(proto.type, proto.positions)
             if proto.positions_file is not None:
-                where = Location(proto.positions_file)
-                book = merge(book, read_book(proto.positions_file, proto.type, a_index, where))
+                rows = scenario.positions_book(name)
+                if rows is None:  # a Scenario built without load/scenario.py: a caller's bug
+                    raise ValueError(f"{name}: positions_file was not read (use load_scenario)")
+                book = merge(book, rows)
             self.books[name] = book
             counts[list(scenario.protocols).index(name)] = book.n
         with_accounts = [(n, b) for n, b in self.books.items() if b.kind in HAS_ACCOUNT]

@@ -1,17 +1,20 @@
 """Entities: an account that appears in several protocols is one entity (MODEL.md §5).
 
-Aggregates, per entity and across every protocol, what no single protocol sees: collateral,
+Sums,  per entity and across every protocol, what no single protocol sees: collateral,
 debt, exposure, leverage, what it lost. Vectorised over the position arrays (``np.bincount``
 by entity index), so it costs a few passes over the book, not Python objects per position.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from ..results.run import EntityResult
-from .compiler import Compiled, State
 from .layout import POS_CLOSED
+
+if TYPE_CHECKING:  # the compiler imports this module (coordination, before the run)
+    from .compiler import Compiled, State
 
 
 def _col_values(start: np.ndarray, assets: np.ndarray, units: np.ndarray, price: np.ndarray):
@@ -22,12 +25,12 @@ def _col_values(start: np.ndarray, assets: np.ndarray, units: np.ndarray, price:
 
 
 def start_leverage(compiled: Compiled) -> np.ndarray:
-    """Every entity's leverage at the start prices, as :func:`entity_footprints` reports it:
+    """Every entity's leverage at the start prices, as ``--entities`` reports it:
     exposure / equity; inf when the equity is <= 0 with an exposure, 0 without exposure."""
     n_e = len(compiled.entity_names)
     if n_e == 0:
         return np.zeros(0)
-    totals, _ = _aggregate(compiled, compiled.state, compiled.assets.start_price, False)
+    totals, _ = entity_totals(compiled, compiled.state, compiled.assets.start_price, False)
     equity = totals["assets0"] - totals["debt0"]
     exposure = totals["exposure0"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -40,23 +43,12 @@ def aggregate(compiled: Compiled, final: State, final_price: np.ndarray) -> dict
     end), the figures a comparison of two runs of one book needs."""
     if len(compiled.entity_names) == 0:
         return {"liquidated": np.zeros(0), "loss": np.zeros(0)}
-    totals, _ = _aggregate(compiled, final, final_price, False)
+    totals, _ = entity_totals(compiled, final, final_price, False)
     loss = (totals["assets0"] - totals["debt0"]) - (totals["assets1"] - totals["debt1"])
     return {"liquidated": totals["liquidated"], "loss": loss}
 
 
-def entity_footprints(
-    compiled: Compiled, final: State, final_price: np.ndarray, top: int
-) -> list[EntityResult]:
-    """The ``top`` entities by debt (then exposure), with start and end figures."""
-    n_e = len(compiled.entity_names)
-    if n_e == 0:
-        return []
-    totals, protocols = _aggregate(compiled, final, final_price, True)
-    return _ranked(compiled, totals, protocols, top)
-
-
-def _aggregate(
+def entity_totals(
     compiled: Compiled, final: State, final_price: np.ndarray, track: bool
 ) -> tuple[dict[str, np.ndarray], list[set[int]]]:
     """Per entity sums over every protocol (``track``: also which protocols it is in)."""
@@ -136,34 +128,3 @@ def _aggregate(
         add("debt1", ent, V1.debt)
         mark(ent, V0.protocol, V1.debt != V0.debt)
     return totals, protocols
-
-
-def _ranked(
-    compiled: Compiled, totals: dict[str, np.ndarray], protocols: list[set[int]], top: int
-) -> list[EntityResult]:
-    n_e = len(compiled.entity_names)
-    equity0 = totals["assets0"] - totals["debt0"]
-    equity1 = totals["assets1"] - totals["debt1"]
-    order = sorted(
-        range(n_e),
-        key=lambda e: (-totals["debt0"][e], -totals["exposure0"][e], compiled.entity_names[e]),
-    )
-    out = []
-    for e in order[:top]:
-        eq0 = float(equity0[e])
-        out.append(
-            EntityResult(
-                account=compiled.entity_names[e],
-                protocols=sorted(compiled.protocol_names[p] for p in protocols[e]),
-                positions=int(totals["positions"][e]),
-                collateral_usd=float(totals["assets0"][e]),
-                debt_usd=float(totals["debt0"][e]),
-                exposure_usd=float(totals["exposure0"][e]),
-                leverage=float(totals["exposure0"][e] / eq0) if eq0 > 0 else None,
-                liquidated_positions=int(totals["liquidated"][e]),
-                collateral_end_usd=float(totals["assets1"][e]),
-                debt_end_usd=float(totals["debt1"][e]),
-                loss_usd=float(eq0 - equity1[e]),
-            )
-        )
-    return out

@@ -6,7 +6,6 @@ simulation runs once however many gates read it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,39 +25,7 @@ from ..errors import InputError, Problem, known_names_hint
 from ..results.metrics import Metric, parse_metric
 from ..schema.stochastic import MonteCarloModel, reference_problems
 from .policy import Gate, Policy
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One gate on one scenario."""
-
-    scenario: str  # the file, as given on the command line
-    scenario_name: str
-    gate: str
-    check: str
-    metric: str
-    op: str
-    limit: float
-    passed: bool
-    value: float  # the worst value over the gate's points (NaN: the run has none)
-    excess: float  # value beyond the limit (> 0 failed by this much; <= 0: margin left)
-    at: str  # where the worst value was found: "at ETH -30%", "on the file's shock path"
-    points: int
-    failing_points: int
-
-    @property
-    def relative_excess(self) -> float | None:
-        if self.limit == 0 or not math.isfinite(self.excess):
-            return None
-        return self.excess / abs(self.limit)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items()}
-        for key in ("value", "excess"):
-            if not math.isfinite(out[key]):
-                out[key] = None
-        out["relative_excess"] = self.relative_excess
-        return out
+from .verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -133,7 +100,9 @@ def evaluate(
     verdicts: dict[int, Verdict] = {}
     for (gate, metric), (start, count, coords) in zip(run_gates, spans, strict=True):
         col = values[start : start + count, columns.index(metric)]
-        verdicts[gate.index] = _verdict(gate, source, compiled, [float(v) for v in col], coords)
+        verdicts[gate.index] = _verdict(
+            gate, metric.kind, source, compiled, [float(v) for v in col], coords
+        )
 
     # --- simulation gates: one simulation per distinct model ---------------------------------
     sims: dict[str, SimulationResult] = {}
@@ -152,7 +121,7 @@ def evaluate(
                 hint=known_names_hint(gate.condition.metric, sim.metric_names(), "metrics"),
             ) from None
         at = f"on {model.paths:,} Monte Carlo paths (seed {model.seed})"
-        verdicts[gate.index] = _verdict(gate, source, compiled, [value], [()], at)
+        verdicts[gate.index] = _verdict(gate, "float", source, compiled, [value], [()], at)
     return [verdicts[g.index] for g in policy.gates]
 
 
@@ -200,6 +169,7 @@ def _model(gate: Gate, compiled: Compiled) -> MonteCarloModel:
 
 def _verdict(
     gate: Gate,
+    kind: str,
     source: str,
     compiled: Compiled,
     values: Sequence[float],
@@ -213,16 +183,13 @@ def _verdict(
     if at is None:
         at = "at " + _describe_point(gate, coords[k]) if coords[k] else "on the file's shock path"
     return Verdict(
+        condition=cond,
+        kind=kind,
+        value=value,
+        passed=failing == 0,
+        source=gate.name,
         scenario=source,
         scenario_name=compiled.scenario.name,
-        gate=gate.name,
-        check=cond.text,
-        metric=cond.metric,
-        op=cond.op,
-        limit=cond.limit,
-        passed=failing == 0,
-        value=value,
-        excess=cond.excess(value) if math.isfinite(value) else math.nan,
         at=at,
         points=len(values),
         failing_points=failing,

@@ -20,31 +20,26 @@ with its file:line so that every mistake names where it is.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import Discriminator, Field, Tag, ValidationError
 
 from ..batch import grid
 from ..errors import InputError, Location, Problem
 from ..load.validation import translate_errors
 from ..load.yaml import Document, load_file
-from ..schema.stochastic import MAX_PATHS, MAX_SEED, MonteCarloModel, StrictKeys
+from ..schema.base import Strict
+from ..schema.stochastic import MAX_PATHS, MAX_SEED, MonteCarloModel
+from .verdict import Condition
 
 #: Comparison operators of a ``check:`` expression, longest first (so ``<=`` is not ``<``).
 OPERATORS = ("<=", ">=", "==", "!=", "<", ">")
 
 
-class _Strict(BaseModel):
-    """Frozen, strict, unknown keys rejected (validation.py names the line and the closest key)."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-class SimulateOverrides(StrictKeys):
+class SimulateOverrides(Strict):
     """Run the scenario's own Monte Carlo model with other ``paths`` / ``seed``."""
 
     paths: Annotated[int, Field(ge=1, le=MAX_PATHS)] | None = None
@@ -64,7 +59,7 @@ Simulate = Annotated[
 ShockValue = float | str
 
 
-class GateSpec(_Strict):
+class GateSpec(Strict):
     """One gate as written in the file."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
@@ -86,50 +81,10 @@ class GateSpec(_Strict):
     )
 
 
-class PolicySpec(_Strict):
+class PolicySpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: str | None = None
     gates: Annotated[list[GateSpec], Field(min_length=1, max_length=10_000)]
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``metric op limit``, parsed."""
-
-    metric: str
-    op: str
-    limit: float
-    text: str  # as written
-
-    def holds(self, value: float) -> bool:
-        if math.isnan(value):
-            return False
-        return {
-            "<=": value <= self.limit,
-            "<": value < self.limit,
-            ">=": value >= self.limit,
-            ">": value > self.limit,
-            "==": value == self.limit,
-            "!=": value != self.limit,
-        }[self.op]
-
-    def excess(self, value: float) -> float:
-        """How far ``value`` is beyond the limit (> 0 fails, <= 0 is the margin left)."""
-        if self.op in ("<=", "<"):
-            return value - self.limit
-        if self.op in (">=", ">"):
-            return self.limit - value
-        gap = abs(value - self.limit)
-        return gap if self.op == "==" else -gap
-
-    def worst(self, values: list[float]) -> int:
-        """The index of the point that is worst for this condition (NaN counts as worst)."""
-        for k, v in enumerate(values):
-            if math.isnan(v):
-                return k
-        if self.op in ("==", "!="):
-            return next((k for k, v in enumerate(values) if not self.holds(v)), 0)
-        return max(range(len(values)), key=lambda k: (self.excess(values[k]), -k))
 
 
 @dataclass(frozen=True)

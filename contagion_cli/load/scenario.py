@@ -1,12 +1,14 @@
-"""From a path and command-line overrides to a validated scenario (load -> override -> validate)."""
+"""From a path and command-line overrides to a validated scenario with its position books
+(load -> override -> validate -> read books)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, Location
 from ..schema.models import Scenario
+from .books import read_book
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
 from .yaml import Document, load_file
@@ -18,13 +20,36 @@ def load_scenario(
     shocks: Sequence[str] = (),
     liquidity: Sequence[str] = (),
 ) -> Scenario:
-    """Load, apply ``--set`` / ``--shock`` / ``--liquidity``, validate. Raises InputError."""
+    """Load, apply ``--set`` / ``--shock`` / ``--liquidity``, validate, read the positions
+    files. Raises InputError."""
     doc = load_file(path)
     for text in sets:
         apply_set(doc, text)
     apply_shock_override(doc, shocks, liquidity)
-    resolve_books(doc, Path(path).parent)
-    return validate_document(doc)
+    return validate_with_books(doc, Path(path).parent)
+
+
+def validate_with_books(doc: Document, base: Path) -> Scenario:
+    """Validate a loaded (and overridden) document, then read every ``positions_file`` named
+    in it (relative to ``base``, the scenario file's folder). A book's problems are input
+    errors like the file's own, so ``contagion validate`` sees them too."""
+    resolve_books(doc, base)
+    scenario = validate_document(doc)
+    problems = []
+    for name, proto in scenario.protocols.items():
+        if proto.positions_file is None:
+            continue
+        try:
+            book = read_book(
+                proto.positions_file, proto.type, scenario.assets, Location(proto.positions_file)
+            )
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        scenario._books[name] = book
+    if problems:
+        raise InputError(problems)
+    return scenario
 
 
 def resolve_books(doc: Document, base: Path) -> None:

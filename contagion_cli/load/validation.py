@@ -7,7 +7,9 @@ expected and what was found, and a "did you mean" for misspelt names.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -17,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import InputError, Problem, did_you_mean
 from ..schema.models import Scenario
+from ..schema.semantics import check_scenario
 from .yaml import Document
 
 #: At most this many problems are reported at once; the rest are counted.
@@ -25,13 +28,14 @@ MAX_PROBLEMS = 25
 
 def validate_document(doc: Document) -> Scenario:
     """Turn a loaded document into a validated :class:`Scenario` (raises :class:`InputError`)."""
-    from ..schema.semantics import check_scenario  # semantics imports this module's helpers
-
     try:
         scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
         raise InputError(translate_errors(exc, doc, Scenario)) from None
-    problems = check_scenario(scenario, doc)
+    problems = [
+        dataclasses.replace(p, location=p.location or doc.locate(p.path))
+        for p in check_scenario(scenario)
+    ]
     if problems:
         raise InputError(_capped(problems))
     return scenario
@@ -49,7 +53,25 @@ def translate_errors(exc: ValidationError, doc: Document, root: type[BaseModel])
             continue
         seen.add(key)
         problems.append(_problem(err, raw_loc, path, doc, root))
-    return _capped(problems)
+    return _capped(_without_misspelt_missing(problems))
+
+
+def _without_misspelt_missing(problems: list[Problem]) -> list[Problem]:
+    """A misspelt required key is one mistake, not two: drop "missing required key 'volatility'"
+    where the same mapping has an unknown key whose "did you mean" names it."""
+    suggested = {
+        (p.path[:-1], name)
+        for p in problems
+        if p.message.startswith("unknown key") and p.hint and p.path
+        for name in re.findall(r"'([^']+)'", p.hint.split("?")[0])
+    }
+    kept = []
+    for p in problems:
+        missing = re.fullmatch(r"missing required key '([^']+)'", p.message)
+        if missing and (p.path, missing.group(1)) in suggested:
+            continue
+        kept.append(p)
+    return kept
 
 
 def _capped(problems: list[Problem]) -> list[Problem]:
@@ -265,7 +287,22 @@ def _union_members(tp: Any) -> tuple[Any, ...]:
     return ()
 
 
+def _tagged(tp: Any, part: Any) -> Any:
+    """The member of a union that pydantic names by its ``Tag`` (``shocks``: ``MonteCarlo``)."""
+    for arg in typing.get_args(_unwrap(tp)):
+        if typing.get_origin(arg) is typing.Annotated:
+            if any(getattr(meta, "tag", None) == part for meta in arg.__metadata__):
+                return typing.get_args(arg)[0]
+            found = _tagged(typing.get_args(arg)[0], part)
+            if found is not None:
+                return found
+    return None
+
+
 def _step(tp: Any, part: Any) -> Any:
+    tagged = _tagged(tp, part) if isinstance(part, str) else None
+    if tagged is not None:
+        return tagged
     tp = _unwrap(tp)
     members = _union_members(tp)
     if members:
@@ -289,6 +326,6 @@ def _step(tp: Any, part: Any) -> Any:
     args = typing.get_args(tp)
     if origin is dict and len(args) == 2:
         return args[1]
-    if origin is list and args:
+    if origin is list and args and isinstance(part, int):
         return args[0]
     return None

@@ -6,12 +6,11 @@ colourless console when not on a terminal.
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +22,7 @@ from ..batch.sweep import SweepResult
 from ..gates.check import CheckReport
 from . import charts
 from . import numbers as fmt
-from .width import fit_width
+from .numbers import value_text
 
 #: Summary columns a sweep table shows (the CSV and JSON carry every column).
 SWEEP_TABLE_METRICS = (
@@ -33,46 +32,6 @@ SWEEP_TABLE_METRICS = (
     "insolvent_protocols",
     "propagation_depth",
 )
-
-
-def to_text(renderable: RenderableType, width: int = 140) -> str:
-    """A renderable as plain text (files, pipes, golden tests)."""
-    buffer = io.StringIO()
-    Console(
-        file=buffer,
-        width=fit_width(renderable, width),
-        color_system=None,
-        force_terminal=False,
-        no_color=True,
-        highlight=False,
-    ).print(renderable)
-    return buffer.getvalue()
-
-
-def value_text(name: str, value: float | None) -> str:
-    """A metric value in the units its name says (USD, a share, a count, a price)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    leaf = name.rsplit(".", 1)[-1]
-    if leaf in ("converged", "insolvent"):
-        return "yes" if value else "no"
-    base = name.rsplit(".", 2)[-2] if name.count(".") >= 1 else name
-    if name.endswith("_usd") or (leaf in _STATS and base.endswith("_usd")):
-        return fmt.usd(value)
-    if name.startswith(("var", "evar", "es", "lar")) and name[-2:].isdigit():
-        return fmt.usd(value)
-    if leaf.startswith("p_") or name.endswith("p_insolvent"):
-        return f"{value * 100:.2f}%"
-    if leaf in ("final_price", "start_price", "shocked_price", "price"):
-        return fmt.price(value)
-    if leaf in ("amplification",):
-        return fmt.ratio(value)
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    return f"{value:,.4g}"
-
-
-_STATS = {"mean", "std", "min", "p50", "p90", "p95", "p99", "max", "es95", "es99"}
 
 
 def _axis_text(label: str, value: object) -> str:

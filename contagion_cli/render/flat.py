@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from ..results.run import RunResult
-
-
-def to_json(data: dict[str, Any]) -> str:
-    """Strict JSON (no NaN) with a trailing newline."""
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+from .rows import cell
 
 
 def to_csv(result: RunResult) -> str:
@@ -32,7 +27,7 @@ def to_csv(result: RunResult) -> str:
     for key, value in data.items():
         if isinstance(value, dict | list):
             continue
-        writer.writerow(["summary", result.scenario, key, _cell(value)])
+        writer.writerow(["summary", result.scenario, key, cell(value)])
     writer.writerow(
         ["summary", result.scenario, "insolvent_protocols", ";".join(result.insolvent_protocols)]
     )
@@ -40,15 +35,15 @@ def to_csv(result: RunResult) -> str:
         for name, row in rows.items():
             for key, value in row.items():
                 if key != "name" and not isinstance(value, list | dict):
-                    writer.writerow([section, name, key, _cell(value)])
+                    writer.writerow([section, name, key, cell(value)])
     for asset, row in data["assets"].items():
         for venue in row.get("venues") or []:
             for key, value in venue.items():
                 if key != "name":
-                    writer.writerow(["venue", f"{asset}@{venue['name']}", key, _cell(value)])
+                    writer.writerow(["venue", f"{asset}@{venue['name']}", key, cell(value)])
     for step in data["steps"]:
         for key in ("rounds", "converged"):
-            writer.writerow(["step", step["step"], key, _cell(step[key])])
+            writer.writerow(["step", step["step"], key, cell(step[key])])
     for name, row in data["protocols"].items():
         for cut in row.get("adl_cuts", []):
             writer.writerow(["adl_cut", name, f"{cut['account']}:{cut['asset']}", cut["cut_usd"]])
@@ -61,19 +56,19 @@ def to_csv(result: RunResult) -> str:
         coordination = dict(data["coordination"])
         entities = coordination.pop("entities")
         for key, value in _flat(coordination):
-            writer.writerow(["coordination", result.scenario, key, _cell(value)])
+            writer.writerow(["coordination", result.scenario, key, cell(value)])
         for entity in entities:
             for key, value in _flat(entity):
                 if key != "account":
-                    writer.writerow(["coordinated_entity", entity["account"], key, _cell(value)])
+                    writer.writerow(["coordinated_entity", entity["account"], key, cell(value)])
     for entity in data.get("entities", []):
         for key, value in _flat(entity):
             if key != "account":
-                writer.writerow(["entity", entity["account"], key, _cell(value)])
+                writer.writerow(["entity", entity["account"], key, cell(value)])
     for row in data.get("trace", []):
         name = f"s{row['step']}r{row['round']}"
         for key, value in _flat(row):
-            writer.writerow(["trace", name, key, _cell(value)])
+            writer.writerow(["trace", name, key, cell(value)])
     return buffer.getvalue()
 
 
@@ -83,19 +78,9 @@ def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         for key, item in value.items():
             yield from _flat(item, f"{prefix}.{key}" if prefix else str(key))
     elif isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-        yield prefix, ";".join(_cell(v) for v in value)
+        yield prefix, ";".join(cell(v) for v in value)
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _flat(item, f"{prefix}.{i}")
     else:
         yield prefix, value
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..results.run import RunResult
 
 
@@ -65,3 +67,23 @@ def to_mermaid(result: RunResult) -> str:
         if pr.insolvent:
             lines.append(f"  style {_mermaid_id(name)} stroke:#d00,stroke-width:2px")
     return "\n".join(lines) + "\n"
+
+
+def _mermaid_block(result: RunResult) -> str:
+    # a .md file renders as a diagram on GitHub only inside ```mermaid
+    return f"```mermaid\n{to_mermaid(result)}```\n"
+
+
+#: ``--graph`` formats by file extension.
+GRAPH_WRITERS = {
+    ".dot": to_dot,
+    ".gv": to_dot,
+    ".mmd": to_mermaid,
+    ".mermaid": to_mermaid,
+    ".md": _mermaid_block,
+}
+
+
+def graph_writer(suffix: str) -> Callable[[RunResult], str] | None:
+    """The renderer ``--graph FILE`` uses for ``FILE``'s extension (None: no known format)."""
+    return GRAPH_WRITERS.get(suffix.lower())

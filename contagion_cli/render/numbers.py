@@ -83,3 +83,32 @@ def ratio(value: float | None) -> str:
 
 def optional_int(value: int | None) -> str:
     return "-" if value is None else str(value)
+
+
+def value_text(name: str, value: float | None, kind: str | None = None) -> str:
+    """A metric value in the units its name says (USD, a share, a count, a price); ``kind``
+    (int, bool, float; schema/metric_names.py) when the caller knows it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    leaf = name.rsplit(".", 1)[-1]
+    if kind == "bool" or leaf in ("converged", "insolvent"):
+        return "yes" if value else "no"
+    if kind == "int":
+        return count(int(value))
+    base = name.rsplit(".", 2)[-2] if name.count(".") >= 1 else name
+    if name.endswith("_usd") or (leaf in _STATS and base.endswith("_usd")):
+        return usd(value)
+    if name.startswith(("var", "evar", "es", "lar")) and name[-2:].isdigit():
+        return usd(value)
+    if leaf.startswith("p_") or name.endswith("p_insolvent"):
+        return f"{value * 100:.2f}%"
+    if leaf in ("final_price", "start_price", "shocked_price", "price"):
+        return price(value)
+    if leaf in ("amplification",):
+        return ratio(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.4g}"
+
+
+_STATS = {"mean", "std", "min", "p50", "p90", "p95", "p99", "max", "es95", "es99"}

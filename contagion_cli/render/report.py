@@ -1,48 +1,62 @@
-"""Renderers: a run result to a table, JSON, CSV or Markdown. Pure functions of the result."""
+"""The report of ``contagion run``: a run result, with its documented outcome when the scenario
+carries one, in every format (table, JSON, CSV, Markdown)."""
 
 from __future__ import annotations
 
-import io
-from enum import StrEnum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from rich.console import Console
+from rich.console import Group, RenderableType
 
+from ..gates.verdict import Verdict
 from ..results.run import RunResult
-from .flat import to_csv, to_json
+from . import expected
+from .flat import to_csv
+from .formats import REPORT_WIDTH, Format, Renderer
 from .markdown import to_markdown
 from .table import run_report
-from .width import fit_width
 
 
-class OutputFormat(StrEnum):
-    """``--format`` choices."""
+@dataclass(frozen=True)
+class RunReport:
+    """A run and how it compares with the scenario's ``expected:`` checks (none: no block)."""
 
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
-
-
-def render_text(result: RunResult, fmt: OutputFormat, width: int = 140) -> str:
-    """The report as a string (tables rendered without colour, for files and golden tests)."""
-    if fmt is OutputFormat.json:
-        return to_json(result.to_dict())
-    if fmt is OutputFormat.csv:
-        return to_csv(result)
-    if fmt is OutputFormat.markdown:
-        return to_markdown(result)
-    buffer = io.StringIO()
-    report = run_report(result)
-    console = Console(
-        file=buffer,
-        width=fit_width(report, width),
-        color_system=None,
-        force_terminal=False,
-        no_color=True,
-        highlight=False,
-    )
-    console.print(report)
-    return buffer.getvalue()
+    result: RunResult
+    verdicts: Sequence[Verdict] = ()
 
 
-__all__ = ["OutputFormat", "fit_width", "render_text", "run_report"]
+def _table(report: RunReport) -> RenderableType:
+    tables = run_report(report.result)
+    if not report.verdicts:
+        return tables
+    lines = expected.renderable(report.verdicts)
+    lines.rstrip()  # in place: the Group ends the last line itself
+    return Group(tables, lines)
+
+
+def _json(report: RunReport) -> dict[str, Any]:
+    data = report.result.to_dict()
+    if report.verdicts:
+        data["expected"] = [v.to_dict() for v in report.verdicts]
+    return data
+
+
+def _csv(report: RunReport) -> str:
+    return to_csv(report.result) + expected.csv_rows(report.verdicts)
+
+
+def _markdown(report: RunReport) -> str:
+    text = to_markdown(report.result)
+    if not report.verdicts:
+        return text
+    return text.rstrip("\n") + "\n\n" + expected.markdown_section(report.verdicts)
+
+
+#: ``contagion run``'s renderer.
+RUN: Renderer[RunReport] = Renderer(table=_table, json=_json, csv=_csv, markdown=_markdown)
+
+
+def render_text(result: RunResult, fmt: Format, width: int = REPORT_WIDTH) -> str:
+    """A run's report as a string (tables without colour: files and golden tests)."""
+    return RUN.text(RunReport(result), fmt, width)

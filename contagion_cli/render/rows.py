@@ -19,17 +19,21 @@ def to_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+        writer.writerow([cell(row.get(c)) for c in columns])
     return buffer.getvalue()
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
+    """One CSV cell, the same in every CSV the tool writes: empty for none, true/false, floats
+    to the last digit (``repr``), a list's items joined by ``;``."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return ";".join(cell(x) for x in value)
     return str(value)
 
 

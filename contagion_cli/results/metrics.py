@@ -7,43 +7,13 @@ shock and diff uses these names, so a script can move between the commands witho
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError, Location, known_names_hint
-from .run import AssetResult, ProtocolResult, RunResult
-
-#: System metrics, in the order of sweep columns (``RunResult.metric`` reads each).
-SYSTEM_METRICS: tuple[str, ...] = (
-    "converged",
-    "rounds",
-    "total_rounds",
-    "liquidations",
-    "liquidated_usd",
-    "bad_debt_usd",
-    "shortfall_usd",
-    "insolvent_protocols",
-    "propagation_depth",
-    "amplification",
-)
-#: Per-protocol metrics a sweep row carries (any numeric field of a protocol can be named).
-PROTOCOL_COLUMNS: tuple[str, ...] = (
-    "liquidations",
-    "repaid_usd",
-    "bad_debt_usd",
-    "shortfall_usd",
-    "insolvent",
-)
-_SYSTEM_KINDS = {
-    "converged": "bool",
-    "rounds": "int",
-    "total_rounds": "int",
-    "liquidations": "int",
-    "insolvent_protocols": "int",
-    "propagation_depth": "int",
-}
+from ..schema.metric_names import ASSET_FIELDS, PROTOCOL_COLUMNS, PROTOCOL_FIELDS, SYSTEM_METRICS
+from .run import RunResult
 
 
 @dataclass(frozen=True)
@@ -65,23 +35,6 @@ class Metric:
         return math.nan if value is None else float(value)
 
 
-def _numeric_fields(cls: type) -> dict[str, str]:
-    out = {}
-    for f in dataclasses.fields(cls):
-        kind = str(f.type).replace(" ", "")
-        if kind in ("float", "float|None"):
-            out[f.name] = "float"
-        elif kind in ("int", "int|None"):
-            out[f.name] = "int"
-        elif kind == "bool":
-            out[f.name] = "bool"
-    return out
-
-
-PROTOCOL_FIELDS = _numeric_fields(ProtocolResult)
-ASSET_FIELDS = _numeric_fields(AssetResult)
-
-
 def known_metrics(protocols: Sequence[str], assets: Sequence[str]) -> list[str]:
     """Every metric name valid for a scenario with these protocols and assets."""
     names = list(SYSTEM_METRICS)
@@ -96,7 +49,7 @@ def parse_metric(
     """Check a metric name against the scenario; InputError with a "did you mean" if unknown."""
     text = name.strip()
     if text in SYSTEM_METRICS:
-        return Metric(text, "system", None, text, _SYSTEM_KINDS.get(text, "float"))
+        return Metric(text, "system", None, text, SYSTEM_METRICS[text])
     parts = text.split(".")
     if len(parts) == 3 and parts[0] in ("protocols", "assets"):
         scope, entity, field = parts

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StringConstraints,
     Tag,
     ValidationInfo,
@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from ..errors import with_article
-from ..gates.expected import Expectations, check_names
+from .base import Strict
+from .expected import Expectations, check_names
 from .stochastic import MONTE_CARLO_TAG, PATH_TAG, SHOCKS_TYPE_MESSAGE, MonteCarloModel, shock_kind
 
 # --- value types -------------------------------------------------------------------------------
@@ -61,12 +62,6 @@ ShockKey = Annotated[
 
 #: A shock step's key that holds liquidity multipliers; therefore not an asset name.
 LIQUIDITY_KEY = "liquidity"
-
-
-class Strict(BaseModel):
-    """Base: frozen, strict types (no "3000" for 3000), unknown keys rejected."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -567,13 +562,21 @@ class Scenario(Strict):
     expected: Expectations | None = Field(
         None,
         description="The documented outcome of a historical event: checks on the run's metrics "
-        "that `contagion run` compares with under the report (contagion_cli/expected.py).",
+        "that `contagion run` compares with under the report (schema/expected.py).",
     )
+
+    #: The rows of each protocol's ``positions_file``, read by the loader (load/scenario.py) once
+    #: the file is valid; not part of the file's schema, and the schema never reads a file.
+    _books: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("expected")
     @classmethod
     def _expected_names(cls, value: Any, info: ValidationInfo) -> Any:
         return check_names(value, info.data)
+
+    def positions_book(self, protocol: str) -> Any:
+        """The rows the loader read from ``protocol``'s positions_file (None: not read)."""
+        return self._books.get(protocol)
 
 
 def json_schema() -> dict[str, Any]:

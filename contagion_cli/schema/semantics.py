@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import Location, Problem, known_names_hint, with_article
-from ..load.yaml import Document
+from ..errors import Problem, known_names_hint, with_article
 from .models import (
     LIQUIDITY_KEY,
     CdpProtocol,
@@ -27,25 +26,22 @@ from .stochastic import MonteCarloModel, reference_problems
 RESERVE_PRICE_TOLERANCE = 1e-4
 
 
-def check_scenario(scenario: Scenario, doc: Document) -> list[Problem]:
-    """Every cross-reference problem of the scenario (empty when it is consistent)."""
-    checker = _Checker(scenario, doc)
+def check_scenario(scenario: Scenario) -> list[Problem]:
+    """Every cross-reference problem of the scenario (empty when it is consistent). Each names
+    its field path; the loader, which knows the file, adds the line."""
+    checker = _Checker(scenario)
     return list(checker.run())
 
 
 class _Checker:
-    def __init__(self, scenario: Scenario, doc: Document) -> None:
+    def __init__(self, scenario: Scenario) -> None:
         self.s = scenario
-        self.doc = doc
         self.assets = set(scenario.assets)
 
     def problem(
         self, path: tuple[str | int, ...], message: str, hint: str | None = None
     ) -> Problem:
-        return Problem(message, self.locate(path), path, hint)
-
-    def locate(self, path: tuple[str | int, ...]) -> Location:
-        return self.doc.locate(path)
+        return Problem(message, None, path, hint)
 
     def unknown_asset(self, path: tuple[str | int, ...], name: str) -> Problem:
         return self.problem(

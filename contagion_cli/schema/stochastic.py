@@ -12,9 +12,10 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from ..errors import did_you_mean, known_names_hint
+from ..errors import known_names_hint
+from .base import Strict
 
 #: Most paths one simulation may ask for (a typo of 1e9 should not start a day-long run).
 MAX_PATHS = 10_000_000
@@ -33,31 +34,7 @@ Rate = Annotated[float, Field(ge=-10, le=10, allow_inf_nan=False)]
 Volatility = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 
 
-class StrictKeys(BaseModel):
-    """Frozen, strict, and unknown keys reported with a "did you mean" in the message.
-
-    The check runs before field validation so that a misspelt key is reported as one clear
-    problem (``unknown key 'volatilty'; did you mean 'volatility'?``) instead of a missing key
-    plus an extra one.
-    """
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = list(cls.model_fields)
-            for key in data:
-                if key not in cls.model_fields:
-                    hint = did_you_mean(str(key), allowed) or "expected one of: " + ", ".join(
-                        sorted(allowed)
-                    )
-                    raise ValueError(f"unknown key {key!r}; {hint}")
-        return data
-
-
-class AssetProcess(StrictKeys):
+class AssetProcess(Strict):
     """The random walk of one asset's price (annualised rates; Merton jump-diffusion)."""
 
     drift: Rate = Field(0.0, description="Expected return per year (0.0: a martingale).")
@@ -75,7 +52,7 @@ class AssetProcess(StrictKeys):
     )
 
 
-class MonteCarloModel(StrictKeys):
+class MonteCarloModel(Strict):
     """Correlated random shock paths; ``contagion simulate`` runs each through the cascade.
 
     Notes

@@ -1,0 +1,59 @@
+"""``contagion compare``: several designs of one market side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import options
+from .guard import guarded
+from .options import FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
+from .output import choose_format, emit, say
+
+
+def compare(
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(help="Scenario files: the designs to compare.", show_default=False),
+    ],
+    shock: FixedShockOpt = None,
+    liquidity: FixedLiquidityOpt = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a value in every file: PATH=VALUE (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            help="Name a design (one per file, in order; default: each scenario's name).",
+            show_default=False,
+        ),
+    ] = None,
+    format: FormatOpt = None,
+    output: OutputOpt = None,
+) -> None:
+    """Run several scenario files and show the designs side by side: a column per file
+    (formats: table, markdown, json, csv).
+
+    Example: contagion compare scenarios/venues/*.yaml --shock ETH=-12%
+    """
+    from ..batch.compare import compare
+    from ..render import commands
+
+    with guarded():
+        fmt = choose_format(format, output, commands.COMPARE)
+        options.writable(output, "--output")
+        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or ())
+        emit(commands.COMPARE, result, fmt, output)
+        if not result.same_shocks:
+            say("warning: the files' shock paths differ; use --shock to run them on one")
+        for d in result.designs:
+            if not d.result.converged:
+                say(f"warning: {d.label}: not converged (settings.max_rounds)")

@@ -1,0 +1,98 @@
+"""Where a command's words go: the report to stdout or ``--output``, everything else to stderr.
+
+:func:`choose_format` decides the format once for every command (``--format``, else the
+``--output`` file's extension, else a table); :func:`emit` writes a result through its
+:class:`~contagion_cli.render.formats.Renderer`, so that ``--format json > out.json`` stays
+clean whatever the command.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..errors import InputError, Location
+from ..render.formats import REPORT_WIDTH, Format, Renderer, implied_format
+from ..render.width import fit_width
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def say(text: str) -> None:
+    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping."""
+    err_console.print(text, markup=False, soft_wrap=True, highlight=False)
+
+
+def write(text: str, output: Path | None) -> None:
+    """Text to stdout, or to ``output`` (then "wrote FILE" on stderr)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError.single(f"cannot write: {exc.strerror}", Location(str(output))) from None
+    say(f"wrote {output}")
+
+
+def choose_format(value: str | None, output: Path | None, renderer: Renderer[Any]) -> Format:
+    """The format to write: ``--format`` if given, else what ``--output``'s extension names,
+    else a table. Refused (exit 2): a format the command does not offer, a ``--format`` that
+    contradicts the file's extension, Parquet to stdout or without pyarrow."""
+    offered = renderer.formats
+    choices = ", ".join(f.value for f in offered)
+    implied = implied_format(output)
+    if value is None:
+        fmt = implied if implied is not None else Format.table
+        if fmt not in offered:
+            raise InputError.single(
+                f"this command does not write {fmt.value} (the extension of {str(output)!r})",
+                Location("--output"),
+                hint=f"use --format with one of: {choices}",
+            )
+    else:
+        try:
+            fmt = Format(value.strip().lower())
+        except ValueError:
+            fmt = None  # type: ignore[assignment]
+        if fmt is None or fmt not in offered:
+            raise InputError.single(
+                f"unknown value {value!r}", Location("--format"), hint=f"expected one of: {choices}"
+            )
+        if implied is not None and implied is not fmt and implied is not Format.table:
+            raise InputError.single(
+                f"--format {fmt.value} would write {implied.value}'s extension {output.suffix!r}",  # type: ignore[union-attr]
+                Location("--output"),
+                hint=f"name the file for its format, or leave --format out to write "
+                f"{implied.value}",
+            )
+    if fmt is Format.parquet:
+        from ..render.rows import require_pyarrow
+
+        require_pyarrow()
+        if output is None:
+            raise InputError.single(
+                "Parquet is binary: give a file with --output", Location("--format")
+            )
+    return fmt
+
+
+def emit(renderer: Renderer[Any], result: Any, fmt: Format, output: Path | None) -> None:
+    """Write ``result`` in ``fmt``: a terminal gets its own width and colours (wider where a
+    table would otherwise cut its numbers); a pipe or file gets plain text."""
+    if fmt is Format.parquet:
+        from ..render.rows import write_parquet
+
+        assert renderer.rows is not None and output is not None
+        write_parquet(output, *renderer.rows(result))
+        say(f"wrote {output}")
+    elif fmt is Format.table and output is None and sys.stdout.isatty():
+        assert renderer.table is not None
+        table = renderer.table(result)
+        Console(highlight=False, width=fit_width(table, None)).print(table)
+    else:
+        write(renderer.text(result, fmt, REPORT_WIDTH), output)

@@ -1,0 +1,144 @@
+"""``contagion run``, ``validate`` and ``schema``: one scenario, its report, its file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import ExitCode, InputError, Location
+from . import options
+from .guard import guarded
+from .options import FormatOpt, LiquidityOpt, OutputOpt, ScenarioArg, SetOpt, ShockOpt
+from .output import choose_format, emit, say, write
+
+
+def run(
+    scenario: ScenarioArg,
+    format: FormatOpt = None,
+    output: OutputOpt = None,
+    shock: ShockOpt = None,
+    liquidity: LiquidityOpt = None,
+    set_: SetOpt = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a step did not converge.")
+    ] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Add a round-by-round table: prices, net units sold, and per protocol its "
+            "liquidations and flows (JSON 'trace', CSV section 'trace', Markdown too).",
+        ),
+    ] = False,
+    graph: Annotated[
+        Path | None,
+        typer.Option(
+            "--graph",
+            help="Write the contagion graph, format by extension: Graphviz DOT (.dot, .gv), "
+            "Mermaid (.mmd, .mermaid) or Markdown with a Mermaid block (.md).",
+        ),
+    ] = None,
+    entities: Annotated[
+        bool,
+        typer.Option(
+            "--entities",
+            help="List the largest entities (accounts across protocols) by debt, with "
+            "collateral, leverage and losses (JSON 'entities', CSV section 'entity', Markdown "
+            "too).",
+        ),
+    ] = False,
+    top: Annotated[
+        int,
+        typer.Option("--top", min=1, max=100_000, help="How many entities --entities lists."),
+    ] = 20,
+) -> None:
+    """Run a scenario: the cascade to its fixed point, then the report (formats: table, json,
+    csv, markdown).
+
+    Example: contagion run scenarios/quickstart.yaml --shock ETH=-35% --liquidity ETH=0.5
+    """
+    from ..compile.compiler import compile_scenario
+    from ..engine.run import run as run_scenario
+    from ..gates.expected import compare
+    from ..load.scenario import load_scenario
+    from ..render.report import RUN, RunReport
+
+    with guarded():
+        fmt = choose_format(format, output, RUN)
+        draw = _graph_writer(graph)
+        options.writable(output, "--output")
+        options.writable(graph, "--graph")
+        model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
+        result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
+        # the documented outcome, if the scenario carries one: information, never an exit code
+        verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
+        emit(RUN, RunReport(result, verdicts), fmt, output)
+        if draw is not None and graph is not None:
+            write(draw(result), graph)
+        _not_converged([s.step for s in result.steps if not s.converged], model, strict)
+
+
+def _graph_writer(path: Path | None):  # type: ignore[no-untyped-def]
+    if path is None:
+        return None
+    from ..render.graph import graph_writer
+
+    draw = graph_writer(path.suffix)
+    if draw is None:
+        raise InputError.single(
+            f"cannot tell the graph format from {path.name!r}",
+            Location("--graph"),
+            hint="use .dot or .gv for Graphviz, .mmd or .mermaid for Mermaid, .md for Markdown",
+        )
+    return draw
+
+
+def _not_converged(steps: list[int], model, strict: bool) -> None:  # type: ignore[no-untyped-def]
+    if not steps:
+        return
+    say(
+        f"warning: not converged in step(s) {steps} after {model.settings.max_rounds} rounds "
+        "(settings.max_rounds)"
+    )
+    if strict:
+        raise typer.Exit(int(ExitCode.GATE_FAILED))
+
+
+def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
+    """Check a scenario file and its positions files without running it (exit 0 valid,
+    2 invalid).
+
+    Example: contagion validate scenarios/quickstart.yaml
+    """
+    from ..load.scenario import load_scenario
+
+    with guarded():
+        model = load_scenario(scenario, set_ or ())
+        positions = sum(
+            len(p.positions) + getattr(model.positions_book(name), "n", 0)
+            for name, p in model.protocols.items()
+        )
+        model_path = "" if isinstance(model.shocks, list) else " (a Monte Carlo model)"
+        shocks = f"{len(model.shocks)} shock steps{model_path}"
+        say(
+            f"ok: {scenario}: {len(model.assets)} assets, {len(model.protocols)} protocols, "
+            f"{positions:,} positions, {shocks}"
+        )
+
+
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the schema to this file.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of scenario files (for editor completion and validation).
+
+    Example: contagion schema -o scenario.schema.json
+    """
+    from ..schema.models import json_schema
+
+    with guarded():
+        write(json.dumps(json_schema(), indent=2) + "\n", output)

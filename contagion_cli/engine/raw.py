@@ -1,0 +1,123 @@
+"""One call of the kernel on fresh copies of a compiled scenario's state: the raw arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from ..compile.compiler import Compiled, State
+from ..compile.layout import (
+    STATUS_OVER_BUDGET,
+    Assets,
+    Lending,
+    Outputs,
+    OutputView,
+    Params,
+    Path,
+    empty_outputs,
+    new_scratch,
+    with_venues,
+)
+from . import kernels
+from .kernels import AUTO_PYTHON_BUDGET, Executor, default_executor
+
+#: Rounds recorded by ``--trace`` at most (a trace row is small; a runaway cascade is not).
+DEFAULT_TRACE_CAP = 10_000
+
+
+class RawRun(NamedTuple):
+    """The kernel's outputs, its status, and the state arrays as the run left them."""
+
+    outputs: OutputView
+    status: int
+    state: State
+
+    @property
+    def assets(self) -> Assets:
+        return self.state.assets
+
+    @property
+    def lending(self) -> Lending:
+        return self.state.lending
+
+
+def run_raw(
+    compiled: Compiled,
+    trace: bool = False,
+    executor: Executor | None = None,
+    index: bool = True,
+) -> RawRun:
+    """Run the kernel on fresh copies of the state; raw arrays, no result objects.
+    ``index=False`` visits every position every round (the straightforward path the index must
+    reproduce exactly)."""
+    executor = executor or default_executor()
+    if executor is Executor.auto and _book_size(compiled) > AUTO_PYTHON_BUDGET:
+        # the passes over the whole book before the first budget check (the shortfall before
+        # the shock, the index's first rebuild) would alone cost more than numba's start-up
+        executor = Executor.jit
+    if executor is Executor.auto:
+        raw = _run_once(compiled, trace, kernels.python_kernel(), AUTO_PYTHON_BUDGET, index)
+        if raw.status != STATUS_OVER_BUDGET:
+            return raw
+        executor = Executor.jit
+    kernel = kernels.jit_kernel() if executor is Executor.jit else kernels.python_kernel()
+    return _run_once(compiled, trace, kernel, 0, index)
+
+
+def _position_counts(st: State) -> tuple[int, int, int, int]:
+    """Positions of the lending, cdp, perp and leveraged books."""
+    return (
+        len(st.lending.protocol),
+        len(st.cdp.protocol),
+        len(st.perp.protocol),
+        len(st.leveraged.protocol),
+    )
+
+
+def _book_size(compiled: Compiled) -> int:
+    """Positions of every type in the book (a lower bound on one round's work)."""
+    return sum(_position_counts(compiled.state)) + len(compiled.options.protocol)
+
+
+def _run_once(
+    compiled: Compiled, trace: bool, kernel: Callable, budget: int, index: bool
+) -> RawRun:
+    st = compiled.fresh_state()
+    cap = min(DEFAULT_TRACE_CAP, compiled.n_steps * compiled.params.max_rounds) if trace else 0
+    params = compiled.params._replace(
+        trace_cap=int(cap), work_budget=int(budget), use_index=int(index)
+    )
+    out = empty_outputs(
+        compiled.n_protocols, compiled.n_assets, compiled.n_steps, cap, compiled.n_venues
+    )
+    status = call_kernel(kernel, compiled, st, compiled.path, params, out)
+    return RawRun(OutputView(out), int(status), st)
+
+
+def call_kernel(
+    kernel: Callable, compiled: Compiled, st: State, path: Path, params: Params, out: Outputs
+) -> int:
+    """One call of ``run_cascade`` on state ``st`` (mutated) with fresh working arrays."""
+    n_v = compiled.n_venues
+    scratch = new_scratch(
+        compiled.protocols, compiled.n_assets, n_v, _position_counts(st), path.returns.shape[0]
+    )
+    path = with_venues(path, n_v)
+    status = kernel(
+        st.assets,
+        st.venues,
+        st.book,
+        st.lending,
+        st.cdp,
+        st.perp,
+        st.leveraged,
+        compiled.options,
+        compiled.protocols,
+        st.pstate,
+        scratch,
+        path,
+        params,
+        out,
+    )
+    kernels.after_call(kernel)
+    return status
