@@ -38,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.collect import collect
 from ..compile.compiler import Compiled
 from ..compile.layout import F8, Path
 from ..compile.sampler import PathSampler
 from ..engine import kernels
+from ..engine.collect import collect
 from ..engine.raw import run_raw
 from ..errors import InputError, Location
 from ..results.metrics import Metric, read_all
