@@ -22,10 +22,10 @@ import numpy as np
 from ..compile.compiler import Compiled
 from ..compile.layout import F8, Path
 from ..errors import InputError, Location, known_names_hint
+from ..load.overrides import parse_number
 from ..results.metrics import default_columns, parse_metric
 from ..schema.stochastic import MonteCarloModel
 from . import grid
-from .grid import parse_number
 from .points import asset_index
 from .pool import Point, Runner, run_point
 from .risk_metrics import RISK_METRICS

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError, Location
-from ..load.overrides import parse_assignment
+from ..load.overrides import parse_assignment, parse_number
 from ..load.yaml import parse_scalar
 
 #: Most points one grid may have by default (a typo of a step 1e-7 should not build millions of
@@ -70,26 +70,6 @@ class Axis:
 
     def __len__(self) -> int:
         return len(self.values)
-
-
-def parse_number(text: str, option: str, what: str) -> float:
-    """``-0.35`` or ``-35%`` -> -0.35."""
-    raw = text.strip()
-    scale = 1.0
-    if raw.endswith("%"):
-        raw, scale = raw[:-1], 0.01
-    try:
-        value = float(raw) * scale
-    except ValueError:
-        raise InputError.single(
-            f"{what}: expected a number such as -0.35 or -35%, found {text.strip()!r}",
-            Location(option),
-        ) from None
-    if not math.isfinite(value):
-        raise InputError.single(
-            f"{what}: expected a finite number, found {text.strip()!r}", Location(option)
-        )
-    return value
 
 
 def parse_values(text: str, option: str, what: str) -> tuple[float, ...]:

@@ -29,6 +29,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError
 
 from ..batch import grid
 from ..errors import InputError, Location, Problem
+from ..load.overrides import parse_number
 from ..load.validation import translate_errors
 from ..load.yaml import Document, load_file
 from ..schema.base import Strict
@@ -126,7 +127,7 @@ def parse_condition(text: str, location: Location) -> Condition:
             hint="for example 'bad_debt_usd <= 1e6'",
         )
     try:
-        limit = grid.parse_number(raw, location.source, metric)
+        limit = parse_number(raw, location.source, metric)
     except InputError:
         raise InputError.single(
             f"expected a number after {op!r}, found {raw!r}",

@@ -106,8 +106,9 @@ def _paths(value: Any, prefix: tuple[str | int, ...]) -> Iterator[tuple[str | in
             yield from _paths(inner, (*prefix, index))
 
 
-def parse_return(text: str, option: str, asset: str) -> float:
-    """A shock return: ``-0.35`` or ``-35%``."""
+def parse_number(text: str, option: str, what: str) -> float:
+    """A number as the command line writes it: ``-0.35`` or ``-35%`` -> -0.35 (finite). The one
+    parser of ``--shock``, ``--liquidity``, sweep axes, gate limits and ``--fail-if``."""
     raw = text.strip()
     scale = 1.0
     if raw.endswith("%"):
@@ -116,11 +117,12 @@ def parse_return(text: str, option: str, asset: str) -> float:
         value = float(raw) * scale
     except ValueError:
         raise InputError.single(
-            f"{asset}: expected a number such as -0.35 or -35%, found {text!r}", Location(option)
+            f"{what}: expected a number such as -0.35 or -35%, found {text.strip()!r}",
+            Location(option),
         ) from None
     if not math.isfinite(value):
         raise InputError.single(
-            f"{asset}: expected a finite number, found {text!r}", Location(option)
+            f"{what}: expected a finite number, found {text.strip()!r}", Location(option)
         )
     return value
 
@@ -142,13 +144,13 @@ def apply_shock_override(
         asset, value = parse_assignment(text, "--shock")
         if asset in step:
             raise InputError.single(f"asset {asset!r} is shocked twice", Location("--shock"))
-        step[asset] = parse_return(value, "--shock", asset)
+        step[asset] = parse_number(value, "--shock", asset)
         doc.locations[("shocks", 0, asset)] = Location(f"--shock {text}")
     if liquidity:
         multipliers: dict[str, Any] = {}
         for text in liquidity:
             asset, value = parse_assignment(text, "--liquidity")
-            multipliers[asset] = parse_return(value, "--liquidity", asset)
+            multipliers[asset] = parse_number(value, "--liquidity", asset)
             doc.locations[("shocks", 0, LIQUIDITY_KEY, asset)] = Location(f"--liquidity {text}")
         step[LIQUIDITY_KEY] = multipliers
     doc.data["shocks"] = [step]
