@@ -9,7 +9,7 @@ position at once: health factors, the eligible mask, the close factor, repayment
 bad debt, then the round's batch sale per asset on its pool. There is no per-position Python
 loop and no position index: it is what one would write in numpy without a compiler.
 
-The results are the kernel's to the last bit (``tests/test_numpy_baseline.py``), so that the
+The results are the kernel's to the last bit (``tests/kernel/test_numpy_baseline.py``), so that the
 ratio in BENCHMARKS.md compares the same arithmetic:
 
 - every elementwise expression is written with the kernel's operands in the kernel's order;

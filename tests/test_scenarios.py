@@ -10,7 +10,7 @@ from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.engine.run import run
 from contagion_cli.load.scenario import load_scenario
 
-# scenarios/policies/ holds `contagion check` policies, not scenarios (tests/test_check.py)
+# scenarios/policies/ holds `contagion check` policies, not scenarios (tests/gates/test_check.py)
 SCENARIOS = sorted(
     p
     for p in (Path(__file__).parents[1] / "scenarios").rglob("*.yaml")

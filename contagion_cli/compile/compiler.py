@@ -13,7 +13,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, Location
 from ..load.books import (
     HAS_ACCOUNT,
     PositionBook,
@@ -658,7 +657,6 @@ class _Builder:
         debt_start, debt_asset, debt_units = self._concat(debt_parts, n)
         protocol = self._protocol(books)
         entity = self._entities(books)
-        self._check_unique_accounts(books)
         lending = Lending(
             protocol=protocol,
             status=np.full(n, POS_OPEN, I8),
@@ -681,20 +679,6 @@ class _Builder:
         rank = np.empty(len(protocol), I8)
         rank[order] = np.arange(len(protocol))
         return rank
-
-    def _check_unique_accounts(self, books: list[tuple[int, str, PositionBook]]) -> None:
-        for _, name, _ in books:
-            ids = self.entity_ids[name]
-            uniq, counts = np.unique(ids, return_counts=True)
-            if (counts > 1).any():
-                dup = uniq[counts > 1][0]
-                rows = np.flatnonzero(ids == dup)
-                raise InputError.single(
-                    f"account {self.entity_names[int(dup)]!r} appears twice in protocol "
-                    f"{name!r} (positions {rows[0]} and {rows[1]}, counting from 0)",
-                    Location(name),
-                    hint="a lending account has one position per market; merge them",
-                )
 
     def cdp(self, stablecoin: np.ndarray) -> tuple[Cdp, np.ndarray, np.ndarray]:
         books = self._of_type("cdp")

@@ -453,6 +453,22 @@ def assign_entities(
     return out, EntityNames(encoded.dictionary)
 
 
+def check_unique_accounts(protocol: str, book: PositionBook, where: Location) -> None:
+    """A lending account has one position per market: refuse one that appears twice (in the
+    file, or once inline and once in the file)."""
+    (ids,), names = assign_entities([(protocol, book)])
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1][0]
+        rows = np.flatnonzero(ids == dup)
+        raise InputError.single(
+            f"account {names[int(dup)]!r} appears twice in protocol {protocol!r} "
+            f"(positions {rows[0]} and {rows[1]}, counting from 0)",
+            where,
+            hint="a lending account has one position per market; merge them",
+        )
+
+
 def _part_length(part: Any, book: PositionBook, row: int) -> int:
     if part is None:
         # an account-less file part covers the rest of the book

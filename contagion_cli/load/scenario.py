@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import InputError, Location
 from ..schema.models import Scenario
-from .books import read_book
+from .books import book_from_positions, check_unique_accounts, merge, read_book
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
 from .yaml import Document, load_file
@@ -39,10 +39,12 @@ def validate_with_books(doc: Document, base: Path) -> Scenario:
     for name, proto in scenario.protocols.items():
         if proto.positions_file is None:
             continue
+        where = Location(proto.positions_file)
         try:
-            book = read_book(
-                proto.positions_file, proto.type, scenario.assets, Location(proto.positions_file)
-            )
+            book = read_book(proto.positions_file, proto.type, scenario.assets, where)
+            if proto.type == "lending":
+                inline = book_from_positions(proto.type, proto.positions)
+                check_unique_accounts(name, merge(inline, book), where)
         except InputError as exc:
             problems += exc.problems
             continue

@@ -18,7 +18,7 @@ from contagion_cli.cli.app import app
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.render.analysis import SPARK_WIDTH, monotone_warning, scan_sparkline
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 runner = CliRunner()
 

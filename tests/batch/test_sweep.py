@@ -22,7 +22,7 @@ from contagion_cli.errors import InputError
 from contagion_cli.load.scenario import load_scenario
 from contagion_cli.results.metrics import default_columns
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ from contagion_cli.errors import InputError, Location
 from contagion_cli.gates.policy import load_policy, parse_condition
 from contagion_cli.gates.verdict import Condition
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 MC = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
 POLICY = str(ROOT / "scenarios" / "policies" / "quickstart-policy.yaml")

@@ -1,5 +1,5 @@
 """Every field of issue 4 (levers, derived assets, entities) rejects a bad value with exit 2 and
-a message naming the file, the line and the field (style of tests/test_input_errors.py)."""
+a message naming the file, the line and the field (style of tests/load/test_input_errors.py)."""
 
 from __future__ import annotations
 

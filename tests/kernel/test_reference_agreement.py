@@ -85,7 +85,7 @@ def test_quickstart_matches_reference():
 
     from contagion_cli.load.yaml import load_file
 
-    doc = load_file(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
+    doc = load_file(Path(__file__).parents[2] / "scenarios" / "quickstart.yaml")
     assert_agree(doc.data)
 
 

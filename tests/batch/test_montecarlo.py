@@ -28,7 +28,7 @@ from contagion_cli.errors import InputError
 from contagion_cli.load.scenario import load_scenario
 from contagion_cli.schema.stochastic import MonteCarloModel
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 MC = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 runner = CliRunner()

@@ -8,9 +8,9 @@ on the books most likely to break it, and both must agree with the plain-Python 
 - one huge position that dominates its pool: its sale alone drains the pool to its price floor;
 - dust: very many positions of 1e-12 to 1e-6 units, whose repayments and bad debt are tiny.
 
-``tests/test_index.py`` runs a small inline book of each kind through the index; here the books
-are positions files of 10^5 to 10^6 rows, cover several protocols and assets, and are checked
-against the reference and the baseline too, hypothesis drawing the small ones.
+``tests/kernel/test_index.py`` runs a small inline book of each kind through the index; here
+the books are positions files of 10^5 to 10^6 rows, cover several protocols and assets, and are
+checked against the reference and the baseline too, hypothesis drawing the small ones.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from contagion_cli.generate import Generated, write
 from contagion_cli.load.scenario import load_scenario
 
 # the benchmarks live beside the tests, not in the installed package
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks import numpy_baseline
 from benchmarks.books import inline_scenario
 

@@ -65,7 +65,7 @@ def _big_book():
 
 def test_auto_hands_large_runs_to_the_jit():
     quick = compile_scenario(
-        load_scenario(Path(__file__).parents[1] / "scenarios" / "quickstart.yaml")
+        load_scenario(Path(__file__).parents[2] / "scenarios" / "quickstart.yaml")
     )
     for compiled in (quick, _big_book()):
         _same(run(compiled, executor=Executor.auto), run(compiled, executor=Executor.jit))

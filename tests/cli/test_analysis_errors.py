@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from contagion_cli.batch import grid
 from contagion_cli.cli.app import app
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 MC = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
 POLICY = str(ROOT / "scenarios" / "policies" / "quickstart-policy.yaml")

@@ -18,7 +18,7 @@ from contagion_cli.cli.app import app
 from contagion_cli.compile.layout import Path as ShockPath
 from contagion_cli.errors import InputError
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 MC = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
 RAISE_LT = [

@@ -13,7 +13,7 @@ from contagion_cli.engine.raw import run_raw
 from contagion_cli.engine.run import run
 from contagion_cli.load.scenario import load_scenario
 
-LEVERS = Path(__file__).parents[1] / "scenarios" / "levers"
+LEVERS = Path(__file__).parents[2] / "scenarios" / "levers"
 
 
 def lever(name: str, *sets: str, entities: int = 0, trace: bool = False):
@@ -394,7 +394,7 @@ def test_isolation_keeps_a_bad_listing_out_of_the_main_market():
 
 
 def test_entities_aggregate_an_account_across_protocols():
-    path = Path(__file__).parents[1] / "scenarios" / "quickstart.yaml"
+    path = Path(__file__).parents[2] / "scenarios" / "quickstart.yaml"
     result = run(compile_scenario(load_scenario(path)), entities=50)
     whale = next(e for e in result.entities if e.account == "whale-1")
     assert whale.protocols == ["aave", "compound"]

@@ -20,9 +20,9 @@ from contagion_cli.cli.app import app
 from contagion_cli.render.formats import Format as OutputFormat
 from contagion_cli.render.report import render_text
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 runner = CliRunner()
 
 
@@ -261,7 +261,7 @@ def test_a_narrow_terminal_never_cuts_numbers():
 
 def test_readme_shows_what_the_quickstart_prints():
     """The README walks through the quickstart's output: it must be today's output."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     prompt = "$ contagion run scenarios/quickstart.yaml\n"
     start = readme.index(prompt) + len(prompt)
     shown = readme[start : readme.index("```", start)]

@@ -37,7 +37,7 @@ from contagion_cli.batch.variants import load_compiled, source_of
 from contagion_cli.cli.app import app
 from contagion_cli.errors import ExitCode, InputError
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")
 MONTE_CARLO = str(ROOT / "scenarios" / "quickstart-montecarlo.yaml")
 POLICY = str(ROOT / "scenarios" / "policies" / "quickstart-policy.yaml")

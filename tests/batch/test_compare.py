@@ -19,7 +19,7 @@ from contagion_cli.batch.compare import compare
 from contagion_cli.cli.app import app
 from contagion_cli.load.yaml import load_file
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 POOLED = str(ROOT / "scenarios" / "levers" / "isolation-pooled.yaml")
 ISOLATED = str(ROOT / "scenarios" / "levers" / "isolation-isolated.yaml")
 QUICKSTART = str(ROOT / "scenarios" / "quickstart.yaml")

@@ -220,12 +220,14 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("command", ["run", "validate"])
 @pytest.mark.parametrize("case", BAD, ids=[c[0] for c in BAD])
-def test_bad_lending_files(tmp_path, case):
+def test_bad_lending_files(tmp_path, case, command):
+    """``validate`` reads the positions files too: it never says ok where ``run`` exits 2."""
     _, header, rows, fragments = case
     path = file_scenario(tmp_path)
     write_csv(tmp_path / "lend.csv", header, rows)
-    result = runner.invoke(app, ["run", str(path)])
+    result = runner.invoke(app, [command, str(path)])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     for fragment in fragments:

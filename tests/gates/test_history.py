@@ -27,7 +27,7 @@ from contagion_cli.render.report import RUN, RunReport, render_text
 from contagion_cli.results.run import RunResult
 from contagion_cli.schema.expected import Expectation
 
-HISTORY = Path(__file__).parents[1] / "scenarios" / "history"
+HISTORY = Path(__file__).parents[2] / "scenarios" / "history"
 EVENTS = [
     "black-thursday-2020",
     "compound-dai-2020",

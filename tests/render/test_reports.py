@@ -25,7 +25,7 @@ from contagion_cli.render.report import render_text
 from contagion_cli.render.table import adl_rows, details, trace_view
 from contagion_cli.results.run import RunResult
 
-SCENARIOS = Path(__file__).parents[1] / "scenarios"
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 MIXED = SCENARIOS / "mixed.yaml"
 QUICKSTART = SCENARIOS / "quickstart.yaml"
 PERP = SCENARIOS / "types" / "perp-squeeze.yaml"

@@ -23,7 +23,7 @@ from contagion_cli.engine.run import run
 from contagion_cli.load.scenario import load_scenario
 from contagion_cli.load.yaml import load_file
 
-SCENARIOS = Path(__file__).parents[1] / "scenarios"
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 LEVER_FILES = sorted((SCENARIOS / "levers").glob("*.yaml"))
 OTHER_FILES = [*sorted((SCENARIOS / "types").glob("*.yaml")), SCENARIOS / "mixed.yaml"]
 

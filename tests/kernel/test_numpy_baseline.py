@@ -25,7 +25,7 @@ from contagion_cli.generate import Spec, generate, write
 from contagion_cli.load.scenario import load_scenario
 
 # the benchmarks live beside the tests, not in the installed package
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks import numpy_baseline
 from benchmarks.books import inline_scenario
 
