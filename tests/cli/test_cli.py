@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cases import CHAIN
 from helpers import run_scenario, scenario_from_yaml
-from test_hand_cases import CHAIN
 from typer.testing import CliRunner
 
 from contagion_cli.cli.app import app

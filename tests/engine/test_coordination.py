@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from agreement import assert_agree
 from helpers import run_scenario, scenario_from_dict, scenario_from_yaml
 from hypothesis import given, settings
 from reference import Reference, simulate
 from strategies import coordination_scenarios
-from test_reference_agreement import assert_agree
 
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.engine.run import run

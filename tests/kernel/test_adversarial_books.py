@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from agreement import assert_agree
 from helpers import scenario_from_dict
 from hypothesis import given
 from hypothesis import strategies as st
-from test_reference_agreement import assert_agree
 
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.compile.layout import Outputs

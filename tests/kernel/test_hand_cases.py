@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cases import CHAIN
 from helpers import close, run_scenario, scenario_from_yaml
 
 from contagion_cli.compile.compiler import compile_scenario
@@ -107,34 +108,6 @@ def test_position_ending_in_bad_debt():
     assert result.protocols["aave"].bad_debt_positions == 1
     assert result.protocols["aave"].shortfall_usd == 0.0  # closed: its loss is bad debt now
     assert result.protocols["aave"].insolvent  # no reserve
-
-
-CHAIN = """
-name: chain
-assets:
-  USDC: {price: 1.0}
-  ETH:
-    price: 1000
-    market: {type: cpmm, base_reserve: 1000, quote_reserve: 1.0e6}
-protocols:
-  first:
-    type: lending
-    reserve_usd: 1.0e6
-    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
-    positions:
-      # HF at 900 = 100 * 900 * 0.825 / 70000 = 1.0607... -> safe; at 800: 0.943 -> liquidated
-      - {account: a, collateral: {ETH: 100}, debt: {USDC: 70000}}
-  second:
-    type: lending
-    reserve_usd: 1.0e6
-    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
-    positions:
-      # HF at 800 = 100 * 800 * 0.825 / 62000 = 1.0645 -> safe after the shock alone,
-      # liquidated once the first protocol's sale pushes ETH below 751.5
-      - {account: b, collateral: {ETH: 100}, debt: {USDC: 62000}}
-shocks:
-  - {ETH: -0.20}
-"""
 
 
 def test_chain_across_two_protocols_has_depth_one():

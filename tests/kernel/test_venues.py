@@ -11,12 +11,12 @@ import math
 
 import numpy as np
 import pytest
+from agreement import assert_agree
 from helpers import close, run_scenario, scenario_from_dict, scenario_from_yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import Cpmm, Exponential, Linear, OrderBook, arbitrage, route_split, simulate
 from strategies import venue, venue_scenarios
-from test_reference_agreement import assert_agree
 
 from contagion_cli import kernel
 from contagion_cli.compile.compiler import compile_scenario
