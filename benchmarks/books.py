@@ -98,3 +98,60 @@ def one_pass(compiled: Compiled) -> Compiled:
     path = ShockPath(np.zeros_like(compiled.path.returns), np.ones_like(compiled.path.liquidity))
     params = compiled.params._replace(max_rounds=1)
     return dataclasses.replace(compiled, path=path, params=params)
+
+
+#: The peer cascade (issue 14): one lending market, ETH collateral on a constant-product pool,
+#: USDC debt, ETH -10 %. The generator's books either stop after a few rounds or collapse the
+#: price (its health factors thin out near 1 and thicken further up, so a cascade that gets
+#: going feeds itself); this book spreads health factors evenly over [1, 2), and a pool 2.6
+#: times the collateral makes the cascade on 10^6 positions settle after about 20 rounds with
+#: about 0.4 liquidations per position, the size of the issue's comparison with radCAD.
+PEER_SHOCK = -0.10
+PEER_POOL_SHARE = 2.6  # pool base reserve / collateral units of the book
+PEER_LT = 0.86
+PEER_PRICE = 3000.0
+
+
+def peer_cascade(positions: int) -> Generated:
+    """The peer cascade's scenario and book (seeded, as ``contagion generate`` writes them)."""
+    rng = np.random.default_rng(SEED)
+    usd = np.minimum(2_000.0 * (rng.pareto(1.5, positions) + 1.0), 5e8)
+    units = usd / PEER_PRICE
+    debt = usd * PEER_LT / rng.uniform(1.0, 2.0, positions)
+    base = float(PEER_POOL_SHARE * units.sum())
+    scenario = {
+        "name": f"peer-cascade-{positions}",
+        "description": "One lending market, ETH on a cpmm, ETH -10 % (benchmarks, issue 14).",
+        "settings": {"max_rounds": 1000},
+        "assets": {
+            "USDC": {"price": 1.0},
+            "ETH": {
+                "price": PEER_PRICE,
+                "market": {
+                    "type": "cpmm",
+                    "base_reserve": base,
+                    "quote_reserve": base * PEER_PRICE,
+                    "fee": 0.003,
+                },
+            },
+        },
+        "protocols": {
+            "lender": {
+                "type": "lending",
+                "reserve_usd": float(np.round(0.01 * debt.sum(), 2)),
+                "close_factor": 0.5,
+                "full_close_below_hf": 0.95,
+                "collateral": {
+                    "ETH": {
+                        "ltv": 0.83,
+                        "liquidation_threshold": PEER_LT,
+                        "liquidation_bonus": 0.05,
+                    }
+                },
+            }
+        },
+        "shocks": [{"ETH": PEER_SHOCK}],
+    }
+    accounts = np.char.add("acct-", np.arange(positions).astype(str))
+    book = {"account": accounts, "collateral.ETH": units, "debt.USDC": debt}
+    return Generated(scenario, {"lender": book})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import books, cascade, comparisons, machine, memory, startup, sweep, throughput
+from . import books, cascade, comparisons, machine, memory, radcad_peer, startup, sweep, throughput
 from .report import Results, count, render, seconds
 from .targets import evaluate
 from .timing import kernel
@@ -29,6 +29,7 @@ class Plan:
     cascade: int  # the size of the long cascade
     sweep: int  # the size of the sweep's book
     reference: tuple[int, ...]  # books small enough for the plain-Python reference
+    peer: tuple[int, ...]  # books of the peer cascade run by the kernel and by radCAD
     cold_start: bool  # compile into an empty cache (a minute or two)
     budget_s: float  # time per figure for repeated kernel runs
 
@@ -38,6 +39,7 @@ FULL = Plan(
     cascade=10**6,
     sweep=10**5,
     reference=(10**3, 10**4),
+    peer=(10**5, 10**6),
     cold_start=True,
     budget_s=2.0,
 )
@@ -46,6 +48,7 @@ QUICK = Plan(
     cascade=10**4,
     sweep=10**4,
     reference=(300,),
+    peer=(10**4,),
     cold_start=False,
     budget_s=0.2,
 )
@@ -117,8 +120,11 @@ def measure(plan: Plan, command: str, progress: Progress) -> Results:
                         compiled, index, full, with_reference=True, budget_s=plan.budget_s
                     )
                 )
+        for n in plan.peer:
+            with progress.step(f"{count(n)} positions: the peer cascade, kernel and radCAD"):
+                results.peer.append(radcad_peer.measure(n, Path(tmp) / f"peer-{n}", plan.budget_s))
     every = [s.comparison for s in results.sizes] + results.reference
-    results.verdicts = evaluate(every, results.sweep, results.startup, results.memory)
+    results.verdicts = evaluate(every, results.sweep, results.startup, results.memory, results.peer)
     results.load_end = machine.load_average()
     results.wall_s = time.perf_counter() - progress.start
     return results

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .comparisons import Comparison
 from .memory import Memory
+from .radcad_peer import PeerRun
 from .startup import Startup
 from .sweep import Sweep
 
@@ -16,11 +17,13 @@ SWEEP_SECONDS = 5.0
 WARM_SECONDS = 0.5
 MEMORY_BYTES = 2e9  # 2 GB
 MEMORY_POSITIONS = 10_000_000
+RADCAD_SPEEDUP = 60.0  # issue 14: the 10^6 peer cascade
+RADCAD_POSITIONS = 1_000_000
 
 
 @dataclass(frozen=True)
 class Verdict:
-    key: str  # reference, numpy, sweep, warm, memory
+    key: str  # reference, numpy, sweep, warm, memory, radcad
     target: str
     measured: str
     met: bool
@@ -50,6 +53,7 @@ def evaluate(
     sweep: Sweep | None,
     startup: Startup | None,
     memory: list[Memory],
+    peer: list[PeerRun] | None = None,
 ) -> list[Verdict]:
     """Every target that has its figure in this run (a quick run has fewer)."""
     out = []
@@ -99,6 +103,19 @@ def evaluate(
                 f"{m.peak_bytes / 1e9:.2f} GB peak",
                 m.peak_bytes,
                 MEMORY_BYTES,
+            )
+        )
+    ran = [r for r in peer or [] if r.positions >= RADCAD_POSITIONS and r.ratio is not None]
+    if ran:
+        r = ran[0]
+        out.append(
+            _at_least(
+                "radcad",
+                f"kernel >= {RADCAD_SPEEDUP:g}x radCAD on the {r.positions:,}-position peer "
+                "cascade (issue 14)",
+                f"{r.ratio:.1f}x ({r.kernel.timed.seconds * 1e3:.0f} ms against {r.run_s:.2f} s)",
+                r.ratio or 0.0,
+                RADCAD_SPEEDUP,
             )
         )
     return out
