@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contagion_cli.compiler import Compiled
+from contagion_cli.compile.compiler import Compiled
 from contagion_cli.generate import write
 
 from . import books
