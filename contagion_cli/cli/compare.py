@@ -9,7 +9,7 @@ import typer
 
 from . import options
 from .guard import guarded
-from .options import FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
+from .options import AllowOutsideOpt, FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
 from .output import choose_format, emit, say
 
 
@@ -38,6 +38,7 @@ def compare(
     ] = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Run several scenario files and show the designs side by side: a column per file
     (formats: table, markdown, json, csv).
@@ -50,7 +51,8 @@ def compare(
     with guarded():
         fmt = choose_format(format, output, commands.COMPARE)
         options.writable(output, "--output")
-        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or ())
+        sandbox = options.sandbox(allow_outside)
+        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or (), sandbox)
         emit(commands.COMPARE, result, fmt, output)
         if not result.same_shocks:
             say("warning: the files' shock paths differ; use --shock to run them on one")

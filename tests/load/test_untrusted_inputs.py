@@ -1,0 +1,276 @@
+"""Scenario files from pull requests (issue 16): what they may read, how much, and how much of
+it an error may show (docs/security.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from contagion_cli.batch.variants import load_variants, source_of
+from contagion_cli.cli.app import app
+from contagion_cli.errors import QUOTE_LIMIT, InputError, one_line, quote
+from contagion_cli.load.files import Sandbox
+from contagion_cli.load.scenario import load_scenario
+from tests.helpers import assert_error
+
+runner = CliRunner()
+
+SECRET = "ghp_SECRETTOKEN0123456789"
+BOOK = "account,collateral.ETH,debt.USDC\nalice,10,15000\nbob,5,9000\n"
+
+
+def scenario(positions_file: str | None = None) -> dict:
+    lend: dict = {
+        "type": "lending",
+        "collateral": {
+            "ETH": {"ltv": 0.8, "liquidation_threshold": 0.82, "liquidation_bonus": 0.05}
+        },
+        "positions": [{"account": "carol", "collateral": {"ETH": 1.0}, "debt": {"USDC": 100.0}}],
+    }
+    if positions_file is not None:
+        lend["positions_file"] = positions_file
+    return {
+        "name": "untrusted",
+        "assets": {
+            "USDC": {"price": 1.0},
+            "ETH": {
+                "price": 2000.0,
+                "market": {"type": "cpmm", "base_reserve": 2000, "quote_reserve": 4.0e6},
+            },
+        },
+        "protocols": {"lend": lend},
+        "shocks": [{"ETH": -0.2}],
+    }
+
+
+def write_scenario(folder: Path, positions_file: str | None = None, name: str = "s.yaml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(yaml.safe_dump(scenario(positions_file), sort_keys=False))
+    return path
+
+
+def secret_file(folder: Path, name: str = ".git-credentials") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f"https://user:{SECRET}@github.com\n")
+    return path
+
+
+def assert_refused(result, *fragments: str) -> None:
+    assert_error(result, *fragments)
+    assert SECRET not in result.output
+    assert "root:" not in result.output  # nothing of /etc/passwd
+
+
+# --- positions_file stays in the scenario's folder tree -----------------------------------------
+
+
+@pytest.mark.parametrize("target", ["/etc/passwd", "/proc/self/status", "../outside/.env"])
+def test_a_positions_file_outside_the_folder_is_refused(tmp_path, target):
+    secret_file(tmp_path / "outside", ".env")
+    path = write_scenario(tmp_path / "repo", target)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_refused(result, "is outside the scenario's folder", "--allow-outside")
+    assert f"{path}:" in result.output  # the line of the key: file:line:col
+    assert "protocols.lend.positions_file" in result.output
+
+
+def test_home_is_outside_too(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    secret_file(tmp_path / "home")
+    path = write_scenario(tmp_path / "repo", "~/.git-credentials")
+    assert_refused(runner.invoke(app, ["validate", str(path)]), "is outside the scenario's folder")
+
+
+def test_a_link_inside_the_folder_is_followed(tmp_path):
+    secret = secret_file(tmp_path / "outside")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "book.csv").symlink_to(secret)
+    path = write_scenario(repo, "book.csv")
+    assert_refused(runner.invoke(app, ["validate", str(path)]), "(links followed)")
+
+
+def test_a_link_that_stays_inside_is_read(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "books").mkdir(parents=True)
+    (repo / "books" / "real.csv").write_text(BOOK)
+    (repo / "book.csv").symlink_to(repo / "books" / "real.csv")
+    path = write_scenario(repo, "book.csv")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "3 positions" in result.output
+
+
+def test_the_sandbox_is_checked_before_the_file_exists(tmp_path):
+    # "not found" for /etc/shadow-like paths would tell a pull request which files exist
+    path = write_scenario(tmp_path / "repo", "/nonexistent/contagion/book.csv")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_refused(result, "is outside the scenario's folder")
+    assert "not found" not in result.output
+
+
+def test_allow_outside_admits_a_folder_or_a_file(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "book.csv").write_text(BOOK)
+    path = write_scenario(tmp_path / "repo", str(shared / "book.csv"))
+    assert_refused(runner.invoke(app, ["validate", str(path)]), "outside")
+    for allowed in (shared, shared / "book.csv"):
+        result = runner.invoke(app, ["validate", str(path), "--allow-outside", str(allowed)])
+        assert result.exit_code == 0, result.output
+    # another folder does not admit it
+    other = tmp_path / "other"
+    other.mkdir()
+    result = runner.invoke(app, ["validate", str(path), "--allow-outside", str(other)])
+    assert_refused(result, "outside")
+
+
+def test_allow_outside_must_exist(tmp_path):
+    path = write_scenario(tmp_path / "repo")
+    result = runner.invoke(app, ["validate", str(path), "--allow-outside", str(tmp_path / "x")])
+    assert_error(result, "--allow-outside", "does not exist")
+
+
+def test_a_scenario_named_by_a_link_out_of_its_folder_is_refused(tmp_path):
+    # a pull request can add scenarios/evil.yaml -> ~/.git-credentials; an error quoting the
+    # "YAML" would print the token
+    secret = secret_file(tmp_path / "home")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "evil.yaml").symlink_to(secret)
+    result = runner.invoke(app, ["validate", str(repo / "evil.yaml")])
+    assert_refused(result, "symbolic link to a file outside its folder")
+    result = runner.invoke(app, ["check", str(repo / "s.yaml"), "-p", str(repo / "evil.yaml")])
+    assert_refused(result, "the policy file is a symbolic link")
+    # allowed explicitly, the file is read (and is no YAML mapping)
+    result = runner.invoke(
+        app, ["validate", str(repo / "evil.yaml"), "--allow-outside", str(secret)]
+    )
+    assert result.exit_code == 2 and "expected a mapping" in result.output
+
+
+def test_a_link_within_its_folder_is_fine(tmp_path):
+    path = write_scenario(tmp_path / "repo")
+    (tmp_path / "repo" / "alias.yaml").symlink_to(path)
+    result = runner.invoke(app, ["validate", str(tmp_path / "repo" / "alias.yaml")])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "{s}"],
+        ["validate", "{s}"],
+        ["sweep", "{s}", "--shock", "ETH=-0.1,-0.2"],
+        ["simulate", "{s}"],
+        ["critical", "{s}", "--asset", "ETH", "--above", "0"],
+        ["clusters", "{s}", "--asset", "ETH"],
+        ["check", "{s}", "-p", "{p}"],
+        ["diff", "{s}", "{s}"],
+        ["diff", "{s}", "--set", "protocols.lend.reserve_usd=1"],
+        ["compare", "{s}", "{s}"],
+    ],
+    ids=lambda c: "-".join(c[:1] + [a for a in c[2:] if a.startswith("--set")]),
+)
+def test_every_command_that_loads_a_scenario_honours_the_sandbox(tmp_path, command):
+    secret_file(tmp_path / "outside")
+    path = write_scenario(tmp_path / "repo", "../outside/.git-credentials")
+    policy = tmp_path / "repo" / "policy.yaml"
+    policy.write_text("gates:\n  - check: bad_debt_usd <= 1e9\n")
+    args = [a.format(s=path, p=policy) for a in command]
+    assert_refused(runner.invoke(app, args), "is outside the scenario's folder")
+
+
+def test_dask_workers_reload_under_the_clients_sandbox(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "book.csv").write_text(BOOK)
+    path = write_scenario(tmp_path / "repo", str(shared / "book.csv"))
+    with pytest.raises(InputError, match="outside"):
+        load_variants(path)
+    sandbox = Sandbox.allowing([shared])
+    compiled = load_variants(path, sandbox=sandbox).base
+    source = source_of(compiled)
+    assert source is not None and source.sandbox == sandbox
+    again = source.load().base  # what a Dask worker does
+    assert again.position_counts.sum() == compiled.position_counts.sum() == 3
+
+
+def test_the_library_default_is_the_strict_sandbox(tmp_path):
+    secret_file(tmp_path / "outside")
+    path = write_scenario(tmp_path / "repo", "../outside/.git-credentials")
+    with pytest.raises(InputError) as err:
+        load_scenario(path)
+    assert SECRET not in err.value.render()
+
+
+# --- an error quotes at most ~80 characters of a file -------------------------------------------
+
+
+def test_quote_caps_and_escapes():
+    assert quote("abc") == "'abc'"
+    long = "x" * 10_000
+    text = quote(long)
+    assert text.startswith("'" + "x" * QUOTE_LIMIT + "'") and "9,920 more characters" in text
+    assert "\n" not in quote("a\nb") and "\\n" in quote("a\nb")
+    assert "\x1b" not in quote("\x1b]8;;http://x\x07") and "\\x1b" in quote("\x1b")
+    assert quote("it's") == "'it\\'s'"
+
+
+def test_one_line_escapes_what_could_start_a_line_or_a_ci_command():
+    assert one_line("a\r\nb") == "a\\r\\nb"
+    assert one_line("\u202egnp.exe") == "\\u202egnp.exe"  # a bidi override
+    assert one_line("\ud800") == "\\ud800"  # a lone surrogate cannot even be printed
+    assert one_line("::error::x") == ":\\:error:\\:x"
+    assert one_line("a ##[error]b ##vso[task]") == "a #\\#[error]b #\\#vso[task]"
+    assert one_line("Aave v3 (ETH) — 50% <ok>") == "Aave v3 (ETH) — 50% <ok>"  # untouched
+
+
+def test_a_huge_bad_scalar_is_not_echoed(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("x" * 2_000_000 + "\n")  # a single value, not a mapping
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "expected a mapping at the top level", "more characters")
+    assert len(result.output) < 600
+
+
+def test_a_huge_bad_key_is_not_echoed(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario()) + "? " + "k" * 1_000_000 + "\n: 1\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "unknown key")
+    assert len(result.output) < 1000
+
+
+def test_a_csv_row_in_an_error_is_quoted_not_echoed(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "book.csv").write_text(
+        "account,collateral.ETH,debt.USDC\nalice,10,15000\n" + "y" * 50_000 + "\n"
+    )
+    path = write_scenario(repo, "book.csv")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "expected 3 columns, found 1", f"{repo / 'book.csv'}:3")
+    assert len(result.output) < 600
+
+
+def test_a_message_is_one_safe_line_whatever_it_holds(tmp_path):
+    # a key with a newline and a CI command: the message quotes it escaped
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario()) + '"x\\n::error::pwned\\u001b[2J": 1\n')
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "unknown key")
+    assert "\x1b" not in result.output
+    assert not any(line.lstrip().startswith("::") for line in result.output.splitlines())
+
+
+def test_quoted_file_names_are_safe_too(tmp_path):
+    path = write_scenario(tmp_path / "repo", "book\n::error::x.csv")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "positions file not found")
+    assert not any(line.lstrip().startswith("::") for line in result.output.splitlines())
