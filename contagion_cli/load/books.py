@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InputError, Location, Problem, did_you_mean, quote
 from ..schema.models import MAX_AMOUNT, MAX_PRICE
-from .files import MAX_HEADER_BYTES, book_error, open_book, read_parquet
+from .files import MAX_HEADER_BYTES, MAX_POSITIONS, book_error, open_book, read_csv, read_parquet
 
 #: Leg columns (``prefix.<ASSET>``) and scalar columns of each protocol type, with the range
 #: each number must be in: (low, low inclusive, high).
@@ -190,8 +190,7 @@ def _read_csv(p: Path) -> dict[str, Any]:
         )
         # read through a capped stream (a .gz decompressed here), never by path: pyarrow would
         # open a FIFO or a gzip bomb without a limit
-        with open_book(p) as stream:
-            table = pacsv.read_csv(stream, convert_options=options)
+        table = read_csv(p, options)
     except pa.ArrowInvalid as exc:
         raise _arrow_error(p, names, str(exc)) from None
     except (OSError, EOFError, zlib.error) as exc:
@@ -245,6 +244,12 @@ def _arrow_error(p: Path, names: list[str], text: str) -> InputError:
         if "invalid UTF8" in first:
             for _ in _lines(p):  # raises at the first line that is not UTF-8
                 pass
+        if "straddl" in first:  # no line end within pyarrow's block
+            return InputError.single(
+                "a line is longer than 1 MiB (a book has one position a line)",
+                Location(str(p)),
+                hint="is this a CSV file?",
+            )
         shape = re.search(r"Expected (\d+) columns, got (\d+): (.*)", first, re.S)
         if shape:
             expected, got = int(shape.group(1)), int(shape.group(2))
@@ -289,6 +294,11 @@ def _read_csv_numpy(p: Path) -> dict[str, Any]:
     """CSV without pyarrow: numpy's C parser, one typed column at a time."""
     names = [c.strip() for c in _header(p).split(",")]
     lines = [text for _, text in _lines(p)]  # capped, and a bad byte names its line
+    if len(lines) - 1 > MAX_POSITIONS:
+        raise InputError.single(
+            f"the positions file has {len(lines) - 1:,} rows; at most {MAX_POSITIONS:,}",
+            Location(str(p)),
+        )
     out: dict[str, Any] = {}
     for i, name in enumerate(names):
         text = name in TEXT_COLUMNS

@@ -29,9 +29,12 @@ from typing import Any, BinaryIO
 
 from ..errors import InputError, Location, quote
 
-#: Most bytes of a positions file: on disk, after decompressing a ``.gz``, and of the decoded
-#: columns of a Parquet file (a book of 10^7 positions takes about 0.7 GiB as CSV).
+#: Most bytes of a positions file: on disk, after decompressing a ``.gz``, and of its decoded
+#: columns (a book of 10^7 positions takes about 0.7 GiB as CSV).
 MAX_BOOK_BYTES = 2**30
+#: Most rows of one positions file, and most positions of a scenario, inline and files
+#: together: a run takes about 350 bytes a position (BENCHMARKS.md: 3.5 GB at 10^7).
+MAX_POSITIONS = 10_000_000
 #: Longest CSV header line (a book has a column per asset leg, not a million columns).
 MAX_HEADER_BYTES = 2**20
 #: Rows a Parquet batch decodes at a time (the decoded-size cap is checked after each).
@@ -216,7 +219,9 @@ class CappedReader(io.RawIOBase):
 
 
 def _size(n: int) -> str:
-    return f"{n / 2**30:g} GiB" if n >= 2**30 else f"{n / 2**20:g} MiB"
+    if n >= 2**30:
+        return f"{n / 2**30:g} GiB"
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n:,} bytes"
 
 
 def too_large(what: str, limit: int, where: Location, hint: str | None = None) -> InputError:
@@ -265,10 +270,23 @@ def book_error(exc: BaseException, path: Path) -> InputError | None:
     return None
 
 
+def read_csv(path: Path, options: Any) -> Any:
+    """A CSV book as a pyarrow Table (``options``: its ConvertOptions), read a block at a time
+    through :func:`open_book` and refused as soon as it passes :data:`MAX_POSITIONS` rows or
+    :data:`MAX_BOOK_BYTES` of decoded columns (a 1 GiB file of short rows is 70M positions).
+    pyarrow's own errors (``ArrowInvalid``) are the caller's to explain."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with open_book(path) as stream:
+        reader = pacsv.open_csv(io.BufferedReader(stream, 1 << 20), convert_options=options)
+        return pa.Table.from_batches(_capped_batches(reader, path), schema=reader.schema)
+
+
 def read_parquet(path: Path) -> Any:
-    """A Parquet book as a pyarrow Table, decoded a batch at a time so that its decoded
-    columns stay under :data:`MAX_BOOK_BYTES` (a few compressed bytes can declare a column of
-    10^9 equal values)."""
+    """A Parquet book as a pyarrow Table, decoded a batch at a time so that its rows and decoded
+    columns stay under :data:`MAX_POSITIONS` and :data:`MAX_BOOK_BYTES` (a few compressed bytes
+    can declare a column of 10^9 equal values)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -276,14 +294,10 @@ def read_parquet(path: Path) -> Any:
     try:
         with open_book(path) as stream:
             parquet = pq.ParquetFile(stream)
-            batches, decoded = [], 0
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                decoded += batch.nbytes
-                if decoded > MAX_BOOK_BYTES:
-                    raise too_large(
-                        "decoded positions file", MAX_BOOK_BYTES, where, hint=_BOOK_HINT
-                    )
-                batches.append(batch)
+            rows = parquet.metadata.num_rows
+            if rows > MAX_POSITIONS:  # declared: refused before decoding anything
+                raise _too_many_rows(rows, where)
+            batches = _capped_batches(parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS), path)
             return pa.Table.from_batches(batches, schema=parquet.schema_arrow)
     except InputError:
         raise
@@ -291,3 +305,26 @@ def read_parquet(path: Path) -> Any:
         raise book_error(exc, path) or InputError.single(
             f"not a readable Parquet file: {quote(str(exc), 200)}", where
         ) from None
+
+
+def _capped_batches(batches: Iterable[Any], path: Path) -> list[Any]:
+    out, rows, decoded = [], 0, 0
+    for batch in batches:
+        rows += batch.num_rows
+        decoded += batch.nbytes
+        if rows > MAX_POSITIONS:
+            raise _too_many_rows(rows, Location(str(path)), "at least ")
+        if decoded > MAX_BOOK_BYTES:
+            raise too_large(
+                "decoded positions file", MAX_BOOK_BYTES, Location(str(path)), _BOOK_HINT
+            )
+        out.append(batch)
+    return out
+
+
+def _too_many_rows(rows: int, where: Location, qualifier: str = "") -> InputError:
+    return InputError.single(
+        f"the positions file has {qualifier}{rows:,} rows; at most {MAX_POSITIONS:,}",
+        where,
+        hint=_BOOK_HINT,
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import InputError, Location, quote
 from ..schema.models import Scenario
 from .books import book_from_positions, check_unique_accounts, merge, read_book
-from .files import Sandbox
+from .files import MAX_POSITIONS, Sandbox
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
 from .yaml import Document, load_file
@@ -53,6 +53,7 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
     resolve_books(doc, base, sandbox or Sandbox())
     scenario = validate_document(doc)
     problems = []
+    total = sum(len(proto.positions) for proto in scenario.protocols.values())
     for name, proto in scenario.protocols.items():
         if proto.positions_file is None:
             continue
@@ -65,6 +66,15 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
         except InputError as exc:
             problems += exc.problems
             continue
+        total += book.n
+        if total > MAX_POSITIONS:  # checked book by book: memory stays near the cap
+            raise InputError.single(
+                f"the scenario has more than {MAX_POSITIONS:,} positions (inline and files)",
+                doc.locate(("protocols", name, "positions_file")),
+                ("protocols", name, "positions_file"),
+                hint="a run takes about 350 bytes a position; the cap keeps a scenario from a "
+                "pull request from exhausting memory (docs/security.md)",
+            )
         scenario._books[name] = book
     if problems:
         raise InputError(problems)

@@ -3,6 +3,10 @@ it an error may show (docs/security.md)."""
 
 from __future__ import annotations
 
+import gzip
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,10 @@ from typer.testing import CliRunner
 from contagion_cli.batch.variants import load_variants, source_of
 from contagion_cli.cli.app import app
 from contagion_cli.errors import QUOTE_LIMIT, InputError, one_line, quote
-from contagion_cli.load.files import Sandbox
+from contagion_cli.load import files
+from contagion_cli.load import scenario as load_scenario_module
+from contagion_cli.load import yaml as load_yaml
+from contagion_cli.load.files import Sandbox, read_capped
 from contagion_cli.load.scenario import load_scenario
 from tests.helpers import assert_error
 
@@ -274,3 +281,160 @@ def test_quoted_file_names_are_safe_too(tmp_path):
     result = runner.invoke(app, ["validate", str(path)])
     assert_error(result, "positions file not found")
     assert not any(line.lstrip().startswith("::") for line in result.output.splitlines())
+
+
+# --- only regular files, and never more bytes than a cap ------------------------------------------
+
+
+def contagion(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed command in a process of its own (a hang fails the test, not the suite)."""
+    exe = Path(sys.executable).with_name("contagion")
+    return subprocess.run(
+        [str(exe), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    # nobody writes to these pipes: opening one for reading would wait forever
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    os.mkfifo(repo / "scenario.yaml")
+    os.mkfifo(repo / "policy.yaml")
+    os.mkfifo(repo / "book.csv")
+    good = write_scenario(repo, "book.csv", name="good.yaml")
+    for args, what in (
+        (["run", str(repo / "scenario.yaml")], "scenario file"),
+        (["check", str(good), "-p", str(repo / "policy.yaml")], "policy file"),
+        (["run", str(good)], "positions file"),
+    ):
+        result = contagion(*args, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert f"the {what} is not a regular file: it is a named pipe (FIFO)" in result.stderr
+
+
+def test_a_folder_and_a_device_are_not_regular_files(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "book.csv").mkdir(parents=True)
+    path = write_scenario(repo, "book.csv")
+    assert_error(runner.invoke(app, ["validate", str(path)]), "not a regular file: it is a folder")
+    assert_error(runner.invoke(app, ["validate", str(repo)]), "not a regular file: it is a folder")
+    # /dev/zero never ends: a link to it is refused as a device, once the sandbox lets it in
+    (repo / "zero.yaml").symlink_to("/dev/zero")
+    result = runner.invoke(app, ["validate", str(repo / "zero.yaml"), "--allow-outside", "/dev"])
+    assert_error(result, "not a regular file: it is a device")
+    (repo / "zero.csv").symlink_to("/dev/zero")
+    path = write_scenario(repo, "zero.csv")
+    result = runner.invoke(app, ["validate", str(path), "--allow-outside", "/dev/zero"])
+    assert_error(result, "not a regular file: it is a device")
+
+
+def test_the_byte_cap_is_counted_while_reading_not_taken_from_the_size():
+    # /proc files say they are empty (st_size 0) and are not
+    proc = Path("/proc/self/maps")
+    if not proc.exists():
+        pytest.skip("needs /proc")
+    assert proc.stat().st_size == 0
+    with pytest.raises(InputError, match="larger than"):
+        read_capped(proc, 16, "scenario file")
+    assert len(read_capped(proc, 2**24, "scenario file")) > 16
+
+
+def test_a_yaml_file_over_the_cap_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(load_yaml, "MAX_FILE_BYTES", 4096)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario()) + "description: " + "x" * 5000 + "\n")
+    assert_error(
+        runner.invoke(app, ["validate", str(path)]),
+        "the file is larger than 4,096 bytes",
+        "positions_file",
+    )
+
+
+def write_book(repo: Path, name: str, rows: int, gz: bool = False) -> Path:
+    data = BOOK.splitlines()[0] + "\n" + "".join(f"a{i},1,100\n" for i in range(rows))
+    repo.mkdir(parents=True, exist_ok=True)
+    file = repo / name
+    file.write_bytes(gzip.compress(data.encode()) if gz else data.encode())
+    return write_scenario(repo, name)
+
+
+def test_a_gz_book_is_capped_after_decompression(tmp_path, monkeypatch):
+    path = write_book(tmp_path / "repo", "book.csv.gz", 20_000, gz=True)
+    assert (tmp_path / "repo" / "book.csv.gz").stat().st_size < 100_000
+    ok = runner.invoke(app, ["validate", str(path)])
+    assert ok.exit_code == 0 and "20,001 positions" in ok.output, ok.output
+    monkeypatch.setattr(files, "MAX_BOOK_BYTES", 100_000)  # below its 200 kB of text
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "book.csv.gz: the decompressed positions file is larger than")
+
+
+def test_a_gz_of_one_endless_line_is_refused_quickly(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "book.csv.gz").write_bytes(gzip.compress(b"account,x\n" + b"\0" * (8 << 20)))
+    path = write_scenario(repo, "book.csv.gz")
+    assert_error(runner.invoke(app, ["validate", str(path)]), "a line is longer than 1 MiB")
+
+
+def test_a_broken_gz_is_an_input_error(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "book.csv.gz").write_bytes(gzip.compress(BOOK.encode())[:-12])
+    path = write_scenario(repo, "book.csv.gz")
+    assert_error(runner.invoke(app, ["validate", str(path)]), "book.csv.gz")
+
+
+def test_a_plain_book_over_the_cap_is_refused(tmp_path, monkeypatch):
+    path = write_book(tmp_path / "repo", "book.csv", 20_000)
+    monkeypatch.setattr(files, "MAX_BOOK_BYTES", 100_000)
+    assert_error(runner.invoke(app, ["validate", str(path)]), "the positions file is larger than")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_rows_are_capped_per_file_and_per_scenario(tmp_path, monkeypatch, fmt):
+    repo = tmp_path / "repo"
+    path = write_book(repo, "book.csv", 5_000)
+    if fmt == "parquet":
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        pq.write_table(pacsv.read_csv(repo / "book.csv"), repo / "book.parquet")
+        path = write_scenario(repo, "book.parquet")
+    monkeypatch.setattr(files, "MAX_POSITIONS", 4_000)
+    assert_error(runner.invoke(app, ["validate", str(path)]), "rows; at most 4,000")
+    monkeypatch.setattr(files, "MAX_POSITIONS", 5_000)
+    monkeypatch.setattr(load_scenario_module, "MAX_POSITIONS", 5_000)  # 5,000 + 1 inline
+    assert_error(
+        runner.invoke(app, ["validate", str(path)]), "more than 5,000 positions (inline and files)"
+    )
+
+
+def test_a_parquet_books_decoded_columns_are_capped(tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    n = 200_000  # one account name repeated: a few kB on disk, megabytes decoded
+    table = pa.table(
+        {
+            "account": pa.array(["x" * 50] * n),
+            "collateral.ETH": pa.array([1.0] * n),
+            "debt.USDC": pa.array([100.0] * n),
+        }
+    )
+    pq.write_table(table, repo / "book.parquet", compression="zstd")
+    assert (repo / "book.parquet").stat().st_size < 100_000
+    path = write_scenario(repo, "book.parquet")
+    monkeypatch.setattr(files, "MAX_BOOK_BYTES", 2_000_000)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "the decoded positions file is larger than")
+
+
+def test_a_huge_header_line_is_refused(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "book.csv").write_bytes(b"account" + b",x" * (files.MAX_HEADER_BYTES // 2) + b"\n")
+    path = write_scenario(repo, "book.csv")
+    assert_error(runner.invoke(app, ["validate", str(path)]), "book.csv:1", "header line")
