@@ -7,6 +7,7 @@ import gzip
 import os
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -438,3 +439,80 @@ def test_a_huge_header_line_is_refused(tmp_path):
     (repo / "book.csv").write_bytes(b"account" + b",x" * (files.MAX_HEADER_BYTES // 2) + b"\n")
     path = write_scenario(repo, "book.csv")
     assert_error(runner.invoke(app, ["validate", str(path)]), "book.csv:1", "header line")
+
+
+# --- limits enforced early: counted from the parser's events, before anything is composed -------
+
+POSITION = "{account: a, collateral: {ETH: 1.5}, debt: {USDC: 1000.0}}"
+
+
+def inline_book(lines: list[str]) -> str:
+    text = yaml.safe_dump(scenario(), sort_keys=False)
+    return text.replace("    positions:\n", "    positions:\n" + "".join(lines), 1)
+
+
+def refused_before_composing(text: str, monkeypatch) -> tuple[InputError, int]:
+    """The error for ``text`` and the peak memory of refusing it; composing is forbidden."""
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the document was composed before its size was checked")
+
+    monkeypatch.setattr(load_yaml._Loader, "get_single_node", never)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as err:
+            load_yaml.load_text(text, "big.yaml")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return err.value, peak
+
+
+def test_a_book_too_large_for_yaml_stops_at_the_node_limit(monkeypatch):
+    # the limit scaled down 20x (the full size costs 20 s under tracemalloc; the figures at
+    # full size are in docs/security.md): 10,000 inline positions are 110,000 values
+    monkeypatch.setattr(load_yaml, "MAX_NODES", 50_000)
+    text = inline_book([f"    - {POSITION}\n"] * 10_000)
+    err, peak = refused_before_composing(text, monkeypatch)
+    message = err.render()
+    assert "more than 50,000 values" in message
+    line = int(message.split("big.yaml:")[1].split(":")[0])
+    assert 4_000 < line < 5_000  # where the count crossed the limit, not the end of the file
+    assert peak < 4 * len(text)  # events are dropped as they come: no tree of nodes
+
+
+def test_aliases_count_as_what_they_expand_to(monkeypatch):
+    # one anchored position and 450,000 aliases of it: 5 MB of text, 5 million values
+    lines = [f"    - &p {POSITION}\n"] + ["    - *p\n"] * 450_000
+    err, peak = refused_before_composing(inline_book(lines), monkeypatch)
+    assert "more than 1,000,000 values" in err.render()
+    assert peak < 40 * 2**20
+
+
+def test_a_billion_laughs_is_refused_at_the_first_alias_past_the_limit(monkeypatch):
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 10) + "]")
+    err, _ = refused_before_composing("\n".join(lines) + "\n", monkeypatch)
+    # a..e hold 123,455 values, each alias of e 111,111: the 8th alias on f's line (column 29)
+    # crosses 10^6, long before f's 10^7 or i's 10^10
+    assert "big.yaml:6:29:" in err.render()
+
+
+def test_a_document_under_the_limit_still_loads_with_its_aliases():
+    text = "a: &a [1, 2, 3]\nb: *a\nc: {<<: &m {x: 1}, y: 2}\nd: *m\n"
+    doc = load_yaml.load_text(text, "ok.yaml")
+    assert doc.data == {"a": [1, 2, 3], "b": [1, 2, 3], "c": {"x": 1, "y": 2}, "d": {"x": 1}}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a: &a [*a]\n", "recursive alias"),
+        ("a: &a {b: [1, {c: *a}]}\n", "recursive alias"),
+        ("a: " + "[" * 65 + "]" * 65 + "\n", "nested more than 64 levels"),
+    ],
+)
+def test_recursion_and_depth_are_refused_from_the_events(text, fragment, monkeypatch):
+    err, _ = refused_before_composing(text, monkeypatch)
+    assert fragment in err.render()
