@@ -73,6 +73,12 @@ def one_line(text: object) -> str:
     return value
 
 
+def safe_lines(text: str) -> str:
+    """Text of several lines (a message and its hint), each line made safe by
+    :func:`one_line`: the last guard of everything written to stderr."""
+    return "\n".join(one_line(line) for line in text.split("\n"))
+
+
 def shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, saying how many more there were."""
     if len(text) <= limit:

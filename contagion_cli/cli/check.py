@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import ExitCode
+from ..errors import ExitCode, one_line
 from . import options
 from .batches import progress, runner
 from .guard import guarded
@@ -85,7 +85,7 @@ def check(
         if markdown is not None:
             write(check_markdown(report), markdown)
         for v in report.failed:
-            say(f"FAIL {v.scenario}: {v.gate}: {verdict_message(v)}")
+            say(f"FAIL {one_line(v.scenario)}: {one_line(v.gate)}: {verdict_message(v)}")
         total, failed = len(report.verdicts), len(report.failed)
         say(f"{failed} of {total} gates failed" if failed else f"all {total} gates passed")
         if failed:

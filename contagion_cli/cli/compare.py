@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import one_line
 from . import options
 from .guard import guarded
 from .options import AllowOutsideOpt, FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
@@ -58,4 +59,4 @@ def compare(
             say("warning: the files' shock paths differ; use --shock to run them on one")
         for d in result.designs:
             if not d.result.converged:
-                say(f"warning: {d.label}: not converged (settings.max_rounds)")
+                say(f"warning: {one_line(d.label)}: not converged (settings.max_rounds)")

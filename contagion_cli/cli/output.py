@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import InputError, Location
+from ..errors import InputError, Location, safe_lines
 from ..render.formats import REPORT_WIDTH, Format, Renderer, implied_format
 from ..render.width import fit_width
 
@@ -22,8 +22,9 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def say(text: str) -> None:
-    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping."""
-    err_console.print(text, markup=False, soft_wrap=True, highlight=False)
+    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping, and each line made
+    safe (:func:`~contagion_cli.errors.safe_lines`) whatever a name in it holds."""
+    err_console.print(safe_lines(text), markup=False, soft_wrap=True, highlight=False)
 
 
 def write(text: str, output: Path | None) -> None:
