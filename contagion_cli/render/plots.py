@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import atomic
 from ..batch.clusters import ClustersResult
 from ..batch.critical import CriticalResult
 from ..batch.simulate import SimulationResult
@@ -52,7 +53,8 @@ def _figure(width: float = 9.0, height: float = 5.0) -> tuple[Any, Any]:
 
 def _save(fig: Any, path: Path) -> None:
     try:
-        fig.savefig(str(path), dpi=120)
+        with atomic.replacing(path) as temp:  # the temporary name keeps the suffix: the format
+            fig.savefig(str(temp), dpi=120)
     except OSError as exc:
         raise InputError.single(f"cannot write: {exc.strerror}", Location(str(path))) from None
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..errors import InputError, Location
 from .escape import csv_text, json_text
 
@@ -66,6 +67,11 @@ def write_parquet(path: Path, columns: Sequence[str], rows: Sequence[dict[str, A
     data = {c: [row.get(c) for row in rows] for c in columns}
     table = pa.table(data)
     try:
-        pq.write_table(table, str(path))
+        # pyarrow deletes the file it was writing when it fails: let that be our temporary
+        # file, never a file that was at ``path`` before this run
+        with atomic.replacing(path) as temp:
+            pq.write_table(table, str(temp))
     except OSError as exc:
-        raise InputError.single(f"cannot write: {exc}", Location(str(path))) from None
+        raise InputError.single(
+            f"cannot write: {exc.strerror or exc}", Location(str(path))
+        ) from None
