@@ -28,6 +28,7 @@ class ExitCode(IntEnum):
     INTERNAL = 3  # a bug: the message says so and gives the version
     CLUSTER_FAILED = 4  # --scheduler: the Dask cluster could not finish (workers lost, none)
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM while worker processes ran (128 + 15, as a shell reports it)
 
 
 #: Characters of a file's content a message shows at most (a 200 MB scalar is not echoed).
@@ -94,6 +95,11 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
     shown = one_line(head[:limit]).replace("'", "\\'")
     more = len(text) - limit
     return f"'{shown}'" + (f"... ({more:,} more characters)" if more > 0 else "")
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while worker processes ran a batch: like ``KeyboardInterrupt``, not an
+    ``Exception``, so that no ``except Exception`` swallows it (exit code 143)."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import NoReturn
 import typer
 
 from .. import __version__
-from ..errors import MESSAGE_LIMIT, ExitCode, InputError, safe_lines, shorten
+from ..errors import MESSAGE_LIMIT, ExitCode, InputError, Terminated, safe_lines, shorten
 from .output import err_console
 
 
@@ -31,6 +31,8 @@ def guarded() -> Iterator[None]:
         fail(ExitCode.INVALID_INPUT, exc.render())
     except KeyboardInterrupt:
         fail(ExitCode.INTERRUPTED, "interrupted")
+    except Terminated:
+        fail(ExitCode.TERMINATED, "terminated (SIGTERM); the worker processes were stopped")
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except BrokenPipeError:  # `contagion run ... | head`
