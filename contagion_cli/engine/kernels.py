@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable
 from enum import StrEnum
 
+import numpy as np
+
 from ..errors import InputError, Location
 
 
@@ -102,14 +104,20 @@ def call(kernel: Callable, *args: object) -> int:
 
     numba compiles, and writes the cache, before the call executes, so the arguments are
     untouched when the error arrives and the twin gets them as they were.
+
+    numpy's floating-point warnings are off during the call: the kernel's arithmetic is IEEE
+    (``error_model="numpy"``: a division by zero is an infinity the kernel handles), which the
+    JIT never reports; the plain-Python twin, running on numpy scalars, would print a
+    RuntimeWarning for the same arithmetic.
     """
-    try:
-        return kernel(*args)  # type: ignore[no-any-return]
-    except OSError as exc:
-        if not is_jit(kernel) or _cache_failed or exc.errno not in CACHE_WRITE_ERRORS:
-            raise
-        _fall_back(exc.strerror or type(exc).__name__)
-    return uncached_kernel()(*args)  # type: ignore[no-any-return]
+    with np.errstate(all="ignore"):
+        try:
+            return kernel(*args)  # type: ignore[no-any-return]
+        except OSError as exc:
+            if not is_jit(kernel) or _cache_failed or exc.errno not in CACHE_WRITE_ERRORS:
+                raise
+            _fall_back(exc.strerror or type(exc).__name__)
+        return uncached_kernel()(*args)  # type: ignore[no-any-return]
 
 
 def _fall_back(why: str) -> None:

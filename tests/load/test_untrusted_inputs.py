@@ -516,3 +516,29 @@ def test_a_document_under_the_limit_still_loads_with_its_aliases():
 def test_recursion_and_depth_are_refused_from_the_events(text, fragment, monkeypatch):
     err, _ = refused_before_composing(text, monkeypatch)
     assert fragment in err.render()
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("numpy_reader", [False, True], ids=["pyarrow", "numpy"])
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        (b"account,collateral.ETH,debt.USDC\nalice,10,15000\nb\xffb,5,9000\n", 3),
+        (b"account,collateral.ETH,debt.USDC\nalice,10,15000\nbob,5,9000\xe9\n", 3),
+        (b"account,collateral.\xe9TH,debt.USDC\nalice,10,15000\n", 1),
+    ],
+    ids=["text-column", "number-column", "header"],
+)
+def test_a_csv_encoding_error_names_its_line(tmp_path, monkeypatch, content, line, numpy_reader):
+    if numpy_reader:
+        from contagion_cli.load import books
+
+        monkeypatch.setattr(books, "_read_csv", books._read_csv_numpy)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "book.csv").write_bytes(content)
+    path = write_scenario(repo, "book.csv")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, f"book.csv:{line}: not UTF-8 text", "save the file as UTF-8")
