@@ -89,19 +89,26 @@ class Sandbox:
         return any(file.is_relative_to(Path(other)) for other in self.outside)
 
     def named_file(self, path: str | Path, what: str) -> None:
-        """A file named on the command line: a symbolic link must stay in the folder it is named
-        in (a pull request can add ``scenarios/x.yaml -> ~/.git-credentials``)."""
-        p = Path(path)
-        if not p.is_symlink():
-            return
-        folder = p.parent.resolve()
-        if not self.admits(p.resolve(), folder):
-            raise InputError.single(
-                f"the {what} is a symbolic link to a file outside its folder {str(folder)!r}",
-                Location(str(path)),
-                hint="a file from a pull request may not read files elsewhere; to allow it, "
-                "pass --allow-outside with the link's target",
-            )
+        """A file named on the command line: it, and every folder on its path below the
+        working directory, may be a symbolic link only to something inside the folder that
+        holds the link. A pull request can add ``scenarios/x.yaml -> ~/.git-credentials``, or a
+        folder ``scenarios/home -> /home/runner`` for a glob ``scenarios/*/*.yaml`` to reach;
+        an error about such a "scenario" would quote the secret. Folders above the working
+        directory (``/tmp -> /private/tmp``) are the machine's, not the pull request's."""
+        given = Path(os.path.abspath(path))  # as written: `..` folded, no link followed
+        cwd = Path(os.path.abspath(os.getcwd()))
+        for link in [*reversed(given.parents), given]:
+            if link == cwd or link in cwd.parents or not link.is_symlink():
+                continue
+            folder = link.parent.resolve()
+            if not self.admits(link.resolve(), folder):
+                kind = "the " + what if link == given else f"the folder {str(link)!r} on its path"
+                raise InputError.single(
+                    f"{kind} is a symbolic link to something outside {str(folder)!r}",
+                    Location(str(path)),
+                    hint="a file from a pull request may not read files elsewhere; to allow it, "
+                    "pass --allow-outside with the link's target",
+                )
 
     def positions_file(self, text: str, base: Path, where: Location, path: tuple) -> Path:
         """The file a ``positions_file:`` value names (relative to the scenario's folder

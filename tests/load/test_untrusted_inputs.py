@@ -152,7 +152,7 @@ def test_a_scenario_named_by_a_link_out_of_its_folder_is_refused(tmp_path):
     repo.mkdir()
     (repo / "evil.yaml").symlink_to(secret)
     result = runner.invoke(app, ["validate", str(repo / "evil.yaml")])
-    assert_refused(result, "symbolic link to a file outside its folder")
+    assert_refused(result, "the file is a symbolic link to something outside")
     result = runner.invoke(app, ["check", str(repo / "s.yaml"), "-p", str(repo / "evil.yaml")])
     assert_refused(result, "the policy file is a symbolic link")
     # allowed explicitly, the file is read (and is no YAML mapping)
@@ -160,6 +160,28 @@ def test_a_scenario_named_by_a_link_out_of_its_folder_is_refused(tmp_path):
         app, ["validate", str(repo / "evil.yaml"), "--allow-outside", str(secret)]
     )
     assert result.exit_code == 2 and "expected a mapping" in result.output
+
+
+def test_a_folder_linked_out_of_the_checkout_is_refused(tmp_path, monkeypatch):
+    # `scenarios/home -> ~` in a pull request, and a glob such as scenarios/*/*.yaml
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "hosts.yaml").write_text(f"{SECRET}\n")  # a YAML file that is one secret
+    repo = tmp_path / "repo"
+    (repo / "scenarios").mkdir(parents=True)
+    (repo / "scenarios" / "home").symlink_to(home)
+    monkeypatch.chdir(repo)  # the checkout is the working directory, as in CI
+    result = runner.invoke(app, ["validate", "scenarios/home/hosts.yaml"])
+    assert_refused(result, "the folder", "scenarios/home' on its path is a symbolic link")
+    result = runner.invoke(
+        app, ["validate", "scenarios/home/hosts.yaml", "--allow-outside", str(home)]
+    )
+    assert result.exit_code == 2 and "expected a mapping" in result.output  # read, when allowed
+    # a link to a folder inside the folder that holds it is fine
+    (repo / "scenarios" / "real").mkdir()
+    write_scenario(repo / "scenarios" / "real", name="ok.yaml")
+    (repo / "scenarios" / "same").symlink_to(repo / "scenarios" / "real")
+    assert runner.invoke(app, ["validate", "scenarios/same/ok.yaml"]).exit_code == 0
 
 
 def test_a_link_within_its_folder_is_fine(tmp_path):
