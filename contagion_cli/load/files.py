@@ -70,7 +70,7 @@ class Sandbox:
     @classmethod
     def allowing(cls, paths: Iterable[str | Path]) -> Sandbox:
         """A sandbox that also admits ``paths`` (each must exist: a typo is not a silent no-op)."""
-        resolved = []
+        admitted = []
         for path in paths:
             p = Path(path).expanduser()
             if not p.exists():
@@ -79,8 +79,8 @@ class Sandbox:
                     Location("--allow-outside"),
                     hint="name a file or folder that positions files may be read from",
                 )
-            resolved.append(str(p.resolve()))
-        return cls(tuple(resolved))
+            admitted.append(str(resolved(p, Location("--allow-outside"))))
+        return cls(tuple(admitted))
 
     def admits(self, file: Path, root: Path) -> bool:
         """Whether ``file`` (resolved) lies in ``root`` (resolved) or in a path allowed outside."""
@@ -100,8 +100,8 @@ class Sandbox:
         for link in [*reversed(given.parents), given]:
             if link == cwd or link in cwd.parents or not link.is_symlink():
                 continue
-            folder = link.parent.resolve()
-            if not self.admits(link.resolve(), folder):
+            folder = resolved(link.parent, Location(str(path)))
+            if not self.admits(resolved(link, Location(str(path))), folder):
                 kind = "the " + what if link == given else f"the folder {str(link)!r} on its path"
                 raise InputError.single(
                     f"{kind} is a symbolic link to something outside {str(folder)!r}",
@@ -117,9 +117,9 @@ class Sandbox:
         file = Path(text).expanduser()
         if not file.is_absolute():
             file = base / file
-        resolved = file.resolve()
-        root = base.resolve()
-        if not self.admits(resolved, root):
+        target = resolved(file, where)
+        root = resolved(base, where)
+        if not self.admits(target, root):
             raise InputError.single(
                 f"positions file {quote(text)} is outside the scenario's folder "
                 f"{str(root)!r} (links followed)",
@@ -128,7 +128,17 @@ class Sandbox:
                 hint="a scenario may read files only in its own folder tree; to read this one, "
                 "pass --allow-outside PATH (a file or a folder)",
             )
-        return resolved
+        return target
+
+
+def resolved(path: Path, where: Location) -> Path:
+    """``path`` with every symbolic link followed; a loop of links is an input error (a pull
+    request can add ``a.csv -> a.csv``), not a crash."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # RuntimeError: "Symlink loop" (Python < 3.13)
+        reason = "a loop of symbolic links" if "loop" in str(exc).lower() else str(exc)
+        raise InputError.single(f"cannot follow {quote(str(path))}: {reason}", where) from None
 
 
 def _kind(mode: int) -> str | None:

@@ -184,6 +184,18 @@ def test_a_folder_linked_out_of_the_checkout_is_refused(tmp_path, monkeypatch):
     assert runner.invoke(app, ["validate", "scenarios/same/ok.yaml"]).exit_code == 0
 
 
+def test_a_loop_of_links_is_an_input_error(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "loop.csv").symlink_to("loop.csv")
+    path = write_scenario(repo, "loop.csv")
+    assert_error(runner.invoke(app, ["validate", str(path)]), "a loop of symbolic links")
+    (repo / "a.yaml").symlink_to("b.yaml")
+    (repo / "b.yaml").symlink_to("a.yaml")
+    result = runner.invoke(app, ["check", str(path), "-p", str(repo / "a.yaml")])
+    assert_error(result, "a loop of symbolic links")
+
+
 def test_a_link_within_its_folder_is_fine(tmp_path):
     path = write_scenario(tmp_path / "repo")
     (tmp_path / "repo" / "alias.yaml").symlink_to(path)
