@@ -166,6 +166,7 @@ def _read_parquet(p: Path) -> dict[str, Any]:
             hint="pip install 'contagion-cli[parquet]', or give the book as CSV",
         ) from None
     table = read_parquet(p)  # a regular file, its bytes and decoded columns capped
+    _unique_columns(table.column_names, p, None)
     return {name: table.column(name) for name in table.column_names}
 
 
@@ -176,6 +177,7 @@ def _read_csv(p: Path) -> dict[str, Any]:
     except ImportError:
         return _read_csv_numpy(p)
     names = [c.strip() for c in _header(p).split(",")]
+    _unique_columns(names, p, 1)
     try:
         # text columns stay text; every other column must parse as a number
         # known number columns are typed up front so a stray word is an error, not a string
@@ -198,6 +200,17 @@ def _read_csv(p: Path) -> dict[str, Any]:
             f"cannot read the CSV file: {quote(str(exc))}", Location(str(p))
         ) from None
     return {name: table.column(name) for name in table.column_names}
+
+
+def _unique_columns(names: list[str], p: Path, line: int | None) -> None:
+    """A column named twice has no one meaning (and pyarrow cannot pick one)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError.single(
+                f"column {quote(name)} appears twice", Location(str(p), line), hint="rename one"
+            )
+        seen.add(name)
 
 
 def _header(p: Path) -> str:
@@ -293,6 +306,7 @@ def _rows(p: Path) -> Iterator[list[str]]:
 def _read_csv_numpy(p: Path) -> dict[str, Any]:
     """CSV without pyarrow: numpy's C parser, one typed column at a time."""
     names = [c.strip() for c in _header(p).split(",")]
+    _unique_columns(names, p, 1)
     lines = [text for _, text in _lines(p)]  # capped, and a bad byte names its line
     if len(lines) - 1 > MAX_POSITIONS:
         raise InputError.single(

@@ -576,3 +576,21 @@ def test_a_csv_encoding_error_names_its_line(tmp_path, monkeypatch, content, lin
     path = write_scenario(repo, "book.csv")
     result = runner.invoke(app, ["validate", str(path)])
     assert_error(result, f"book.csv:{line}: not UTF-8 text", "save the file as UTF-8")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_column_named_twice_is_an_input_error(tmp_path, fmt):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    if fmt == "csv":
+        (repo / "book.csv").write_text("account,account,collateral.ETH,debt.USDC\na,b,1,100\n")
+    else:
+        pa = pytest.importorskip("pyarrow")
+        pq = pytest.importorskip("pyarrow.parquet")
+        table = pa.Table.from_arrays(
+            [pa.array(["a"]), pa.array(["b"]), pa.array([1.0]), pa.array([100.0])],
+            names=["account", "account", "collateral.ETH", "debt.USDC"],
+        )
+        pq.write_table(table, repo / "book.parquet")
+    path = write_scenario(repo, f"book.{fmt}")
+    assert_error(runner.invoke(app, ["validate", str(path)]), "column 'account' appears twice")
