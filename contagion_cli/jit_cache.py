@@ -11,7 +11,9 @@ never a stale hit.
 The folder is ``$CONTAGION_CACHE_DIR`` (or ``$XDG_CACHE_HOME/contagion-cli``, else
 ``~/.cache/contagion-cli``) ``/numba/<key>``. When it cannot be written (a read-only home in
 CI, a full disk) the cache moves to the temporary folder; when that fails too the kernel runs
-uncached (compiled in every process). Either way one note says so: :data:`NOTE`.
+uncached (compiled in every process). Either way one note says so: :data:`NOTE`. A disk that
+fills up (or turns read-only) only while numba writes the cache, after compiling, is caught at
+the kernel's first call (:func:`.engine.kernels.call`), which then runs an uncached twin.
 
 This module imports numba: import it only where the JIT is wanted (``kernel.py`` does).
 """
@@ -89,6 +91,15 @@ def choose_folder(key: str) -> tuple[Path | None, str | None]:
     )
 
 
+def uncached_njit(*args: Any, **kwargs: Any) -> Any:
+    """numba's ``njit`` with its cache off, whatever the decorator asks for: the kernel is
+    compiled in memory, once per process."""
+    import numba
+
+    kwargs["cache"] = False
+    return numba.njit(*args, **kwargs)
+
+
 def _configure() -> tuple[Callable[..., Any], Path | None, str | None]:
     # numba reads NUMBA_CACHE_DIR when it is imported and config.CACHE_DIR when a function is
     # decorated: set both, before the kernel's first @njit
@@ -96,12 +107,7 @@ def _configure() -> tuple[Callable[..., Any], Path | None, str | None]:
 
     folder, note = choose_folder(cache_key(numba.__version__))
     if folder is None:
-
-        def uncached(*args: Any, **kwargs: Any) -> Any:
-            kwargs["cache"] = False
-            return numba.njit(*args, **kwargs)
-
-        return uncached, None, note
+        return uncached_njit, None, note
     os.environ["NUMBA_CACHE_DIR"] = str(folder)
     numba.config.CACHE_DIR = str(folder)
     return numba.njit, folder, note

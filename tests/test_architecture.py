@@ -18,7 +18,8 @@ ROOT = PACKAGE.name
 #: What each part of the package may import from the others ("" is the package's __init__).
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
-    "generate": set(),
+    "atomic": set(),
+    "generate": {"atomic"},
     "schema": {"errors"},
     "load": {"errors", "schema"},
     "compile": {"errors", "schema", "load"},
@@ -28,10 +29,10 @@ ALLOWED: dict[str, set[str]] = {
     "engine": {"errors", "compile", "kernel", "jit_cache", "results"},
     "batch": {"errors", "schema", "load", "compile", "engine", "results"},
     "gates": {"errors", "schema", "load", "compile", "engine", "results", "batch"},
-    "render": {"errors", "results", "batch", "gates"},
+    "render": {"errors", "atomic", "results", "batch", "gates"},
     "cli": {
-        "errors", "generate", "schema", "load", "compile", "engine", "results", "batch",
-        "gates", "render",
+        "errors", "atomic", "generate", "schema", "load", "compile", "engine", "results",
+        "batch", "gates", "render",
     },
 }  # fmt: skip
 

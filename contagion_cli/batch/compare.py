@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Location, Problem
+from ..errors import InputError, Location, Problem, quote
+from ..load.files import Sandbox
 from ..results.run import RunResult
 from ..schema.models import LIQUIDITY_KEY, Scenario, ShockStep
 
@@ -210,7 +211,7 @@ def labels_for(
                 raise InputError.single("a label is empty", Location("--label"))
             if text in seen:
                 raise InputError.single(
-                    f"label {text!r} is given twice",
+                    f"label {quote(text)} is given twice",
                     Location("--label"),
                     hint="labels name the columns of the comparison: make them distinct",
                 )
@@ -232,15 +233,17 @@ def load_designs(
     sets: Sequence[str] = (),
     shocks: Sequence[str] = (),
     liquidity: Sequence[str] = (),
+    sandbox: Sandbox | None = None,
 ) -> list[Scenario]:
-    """Every file loaded and validated with the overrides; the problems of all files at once."""
+    """Every file loaded and validated with the overrides (files read within ``sandbox``);
+    the problems of all files at once."""
     from ..load.scenario import load_scenario
 
     scenarios: list[Scenario] = []
     problems: list[Problem] = []
     for file in files:
         try:
-            scenarios.append(load_scenario(file, sets, shocks, liquidity))
+            scenarios.append(load_scenario(file, sets, shocks, liquidity, sandbox))
         except InputError as exc:
             problems += [_in_file(p, str(file)) for p in exc.problems]
     if problems:
@@ -262,8 +265,10 @@ def compare(
     sets: Sequence[str] = (),
     shocks: Sequence[str] = (),
     liquidity: Sequence[str] = (),
+    sandbox: Sandbox | None = None,
 ) -> CompareResult:
-    """Run every file (with the same overrides) and collect the designs side by side.
+    """Run every file (with the same overrides; files read within ``sandbox``) and collect
+    the designs side by side.
 
     Raises
     ------
@@ -277,7 +282,7 @@ def compare(
     if not files:
         raise InputError.single("no scenario files to compare", Location("FILE"))
     texts = [str(f) for f in files]
-    scenarios = load_designs(files, sets, shocks, liquidity)
+    scenarios = load_designs(files, sets, shocks, liquidity, sandbox)
     names = labels_for(scenarios, texts, labels)
     designs = tuple(
         Design(label, text, shock_words(s), run(compile_scenario(s)))

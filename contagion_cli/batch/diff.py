@@ -22,6 +22,7 @@ import numpy as np
 from ..compile.compiler import Compiled
 from ..compile.layout import F8, Path
 from ..errors import InputError, Location, known_names_hint
+from ..load.files import Sandbox
 from ..load.overrides import parse_number
 from ..results.metrics import default_columns, parse_metric
 from ..schema.stochastic import MonteCarloModel
@@ -359,6 +360,7 @@ def diff_files(
     rules: Sequence[FailIf],
     workers: int | None = None,
     simulation_context: Callable[[], AbstractContextManager[Any]] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> DiffResult:
     """``contagion diff``: the candidate (a file, or the base with ``sets``) against the base,
     on one shock path (``shocks`` or the base's) or on the base's Monte Carlo paths (when
@@ -381,8 +383,8 @@ def diff_files(
             "--liquidity needs --shock (it scales liquidity in the one step --shock builds)",
             Location("--liquidity"),
         )
-    base_c = load_compiled(base)
-    cand_c = load_compiled(candidate if candidate is not None else base, sets)
+    base_c = load_compiled(base, (), sandbox)
+    cand_c = load_compiled(candidate if candidate is not None else base, sets, sandbox)
     labels = (str(base), str(candidate) if candidate is not None else f"{base} + --set")
     simulated = (
         paths is not None

@@ -22,12 +22,16 @@ per task:
 
 Failures: a chunk whose worker dies is run again on another worker by the scheduler, up to its
 ``distributed.scheduler.allowed-failures`` (Dask's default 3); beyond that the run fails
-(:class:`ClusterError`, exit 4). Scattered data lost with every worker that held it is
+(:class:`ClusterError`, exit 4), saying whether the workers were restarted for exceeding their
+memory limit (the nannies' ``worker-restart-memory`` events on the scheduler) or died of
+something else. Scattered data lost with every worker that held it is
 scattered again (at most :data:`MAX_RESHIPS` times). A cluster left without any worker for
 ``CONTAGION_DASK_WAIT`` seconds fails the run rather than letting it wait forever. Rows are
 only returned once every chunk is back: a failed run reports nothing.
 
-Dask is imported only when a runner is built: without ``--scheduler`` nothing here runs.
+Dask is imported only when a runner is built: without ``--scheduler`` nothing here runs. The
+command line silences Dask's own logging (:func:`quiet_library_logs`): a lost scheduler is one
+message of this module's, not pages of the client's tracebacks.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
+import logging
 import math
 import os
 import pickle
@@ -355,6 +360,27 @@ def _import_distributed() -> Any:
     return distributed
 
 
+#: Loggers whose records the command line drops while Dask runs: the runner explains every
+#: cluster failure itself, and Dask's client logs each lost connection with its traceback.
+LIBRARY_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+def quiet_library_logs() -> None:
+    """Silence Dask's (and its event loop's) logging in this process, for good: records from a
+    closing client can come at exit. For the command line; a library caller keeps its logs."""
+    import logging
+
+    silent = logging.CRITICAL + 10
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(silent)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        # children with a level of their own (dask's config gives distributed.client one)
+        if isinstance(logger, logging.Logger) and name.startswith(
+            tuple(f"{n}." for n in LIBRARY_LOGGERS)
+        ):
+            logger.setLevel(silent)
+
+
 def _check_address(address: str) -> None:
     """A scheduler address Dask cannot parse (``bogus``: no port) is refused before a Client
     exists: a Client that fails in its constructor over such an address is left half-made, and
@@ -414,6 +440,7 @@ class DaskRunner:
         say: Callable[[str], None] | None = None,
         log_progress: bool = False,
         settings: Settings | None = None,
+        quiet: bool = False,
     ) -> None:
         self.distributed = _import_distributed()
         self.address = address.strip()
@@ -426,8 +453,12 @@ class DaskRunner:
         self.say = say or (lambda _text: None)
         self.log_progress = log_progress
         self.settings = settings or Settings.from_env()
+        self.quiet = quiet  # the command line: Dask's own logs silenced (quiet_library_logs)
+        if quiet:
+            quiet_library_logs()
         self.client: Any = None
         self.cluster: Any = None
+        self.started = time.time()  # of the current batch: older memory events are not its
 
     # --- connection ---
     def __enter__(self) -> DaskRunner:
@@ -459,6 +490,8 @@ class DaskRunner:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=":0",
+                # its workers write to this process's stderr: only what this module says
+                silence_logs=logging.CRITICAL if self.quiet else logging.WARNING,
             )
             self.client = dd.Client(
                 self.cluster, timeout=self.settings.timeout, set_as_default=False
@@ -605,6 +638,7 @@ class DaskRunner:
     ) -> list[np.ndarray]:
         """Submit every chunk, collect the rows as chunks finish, survive lost scattered data."""
         dd, client = self.distributed, self.client
+        self.started = time.time()
         executor = chunk_executor().value
         run_id = uuid.uuid4().hex[:8]
         blocks: list[np.ndarray | None] = [None] * len(chunks)
@@ -684,6 +718,13 @@ class DaskRunner:
                     shipment = self._ship(batch)
                     for j in again:
                         submit(j)
+                elif shipment.lost() and client.status == "running":
+                    # the workers holding the scenario kept dying: say why, as for a chunk
+                    raise ClusterError(
+                        f"the workers holding the scenario died {reships + 1} times "
+                        f"({self._deaths()}); nothing of this run is reported",
+                        hint=self._death_hint(),
+                    )
                 else:
                     raise ClusterError(
                         f"lost the run on the Dask scheduler at {self._where()}: chunk {i} "
@@ -703,11 +744,14 @@ class DaskRunner:
         first = sum(len(c) for c in chunks[:i])
         where = f"chunk {i} (points {first}-{first + len(chunks[i]) - 1})"
         if type(exc).__name__ == "KilledWorker":
+            last = getattr(getattr(exc, "last_worker", None), "address", None)
+            tries = getattr(exc, "allowed_failures", None)
+            times = f"{tries + 1} times, " if isinstance(tries, int) else ""
             return ClusterError(
-                f"{where}: the workers that ran it died, more often than the scheduler "
-                f"allows ({exc})",
-                hint="a worker may run out of memory (give workers more, or use a smaller "
-                "--chunk-size); the scheduler's retries are its allowed-failures setting "
+                f"{where}: the workers that ran it died, {times}more often than the scheduler "
+                f"allows ({self._deaths(last)})",
+                hint=self._death_hint(last)
+                + "; the scheduler's retries are its allowed-failures setting "
                 "(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES)",
             )
         if isinstance(exc, WorkerSetupError):
@@ -715,6 +759,47 @@ class DaskRunner:
         if _lacks_contagion(exc):
             return _install_error(exc, f"{where}: a worker")
         return exc
+
+    def _memory_restarts(self) -> dict[str, dict[str, Any]]:
+        """Workers their nanny restarted for exceeding the memory limit during this batch
+        (worker address -> the event: its pid and resident bytes); empty when the scheduler
+        cannot say."""
+        try:
+            events = self.client.get_events("worker-restart-memory")
+        except Exception:  # the scheduler gone, an old Dask: no evidence either way
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for stamp, event in events or ():
+            if isinstance(event, dict) and stamp >= self.started - 1.0 and "worker" in event:
+                out[str(event["worker"])] = event
+        return out
+
+    def _deaths(self, last: str | None = None) -> str:
+        """Why the workers died, as far as the scheduler knows: its memory restarts, or none."""
+        restarts = self._memory_restarts()
+        if not restarts:
+            return (
+                "not for memory, as far as the scheduler knows: no worker was restarted for "
+                "exceeding its memory limit; a crash, or a kill from outside such as the "
+                "system's OOM killer"
+            )
+        shown = last if last in restarts else next(iter(restarts))
+        rss = restarts[shown].get("rss")
+        used = f" ({_size(rss)} resident)" if isinstance(rss, int | float) else ""
+        others = len(restarts) - 1
+        more = f", and {_count(others, 'other worker')} likewise" if others else ""
+        return (
+            f"out of memory: its nanny restarted {shown} for exceeding the worker's memory "
+            f"limit{used}{more}"
+        )
+
+    def _death_hint(self, last: str | None = None) -> str:
+        if self._memory_restarts():
+            return (
+                "give the workers more memory (dask worker --memory-limit), fewer threads "
+                "each, or use a smaller --chunk-size"
+            )
+        return "see the workers' logs for why they died"
 
 
 class _Watchdog:

@@ -13,6 +13,11 @@ with ``CONTAGION_POOL=threads``, a thread pool runs the chunks. A *runner*
 (``run_batch(..., runner=...)``) runs the chunks somewhere else instead: the Dask runner of
 :mod:`.distributed` ships them to a cluster's workers (``--scheduler``).
 
+Termination: forked workers die with their parent. Each asks the kernel to kill it when the
+parent exits (``PR_SET_PDEATHSIG``: even a ``kill -9`` of the parent leaves no worker holding
+its pipes), and a SIGTERM to the parent while the pool runs terminates the workers before the
+parent exits (:class:`Terminated`, exit code 143).
+
 Determinism: every point runs on its own fresh copy of the state, and Monte Carlo path ``i``
 draws its numbers from a generator seeded by ``(seed, i)`` alone (:mod:`.sampler`). A row
 therefore depends only on its point, never on the chunking, the order of completion or the
@@ -21,11 +26,15 @@ number of workers; rows are put back in point order.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -35,6 +44,7 @@ from concurrent.futures import (
     wait,
 )
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +54,7 @@ from ..compile.sampler import PathSampler
 from ..engine import kernels
 from ..engine.collect import collect
 from ..engine.raw import run_raw
-from ..errors import InputError, Location
+from ..errors import InputError, Location, Terminated
 from ..results.metrics import Metric, read_all
 from ..results.run import RunResult
 from ..schema.stochastic import MonteCarloModel
@@ -182,6 +192,35 @@ def _pool_kind() -> str:
 _FORKED: tuple[Batch, Sequence[Point]] | None = None
 
 
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
+#: ``prctl`` option: the signal the kernel sends a process when its parent exits (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent: int) -> None:
+    """In each forked worker: die with the parent, whatever kills it.
+
+    The SIGTERM handler the parent installed is inherited by the fork: back to the default,
+    so that a terminated worker stops at once, even inside the kernel (which holds no lock)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _terminate_workers(pool: Executor) -> None:
+    """Kill a process pool's workers now (an interrupt should not wait for their chunks)."""
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        with contextlib.suppress(Exception):
+            process.terminate()
+
+
 def _run_forked(start: int, stop: int) -> np.ndarray:
     assert _FORKED is not None, "a forked chunk without its batch"
     batch, points = _FORKED
@@ -236,10 +275,14 @@ def _run_rest(
     global _FORKED
     pool: Executor
     rest = list(enumerate(bounds))[1:]
+    previous = _catch_sigterm()
     if kind == "processes":
         _FORKED = (batch, points)
         pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(rest)), mp_context=multiprocessing.get_context("fork")
+            max_workers=min(workers, len(rest)),
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         pending = {pool.submit(_run_forked, lo, hi): i for i, (lo, hi) in rest}
     else:
@@ -253,6 +296,22 @@ def _run_rest(
                 blocks[i] = future.result()
                 if progress is not None:
                     progress(bounds[i][1] - bounds[i][0])
+    except BaseException:
+        _terminate_workers(pool)  # SIGTERM, Ctrl-C or an error: no worker outlives the batch
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _FORKED = None
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` while the pool runs (main thread only); the
+    handler it replaces, or None when it could not be installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        return None

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..compile.compiler import Compiled
-from ..errors import InputError, Location, known_names_hint
+from ..errors import InputError, Location, known_names_hint, quote
 from ..results.metrics import Metric, default_columns, parse_metric
 from ..schema.stochastic import MAX_PATHS, MAX_SEED, MonteCarloModel
 from .pool import Batch, Point, Runner, run_batch
@@ -169,7 +169,7 @@ def check_model_assets(model: MonteCarloModel, compiled: Compiled) -> None:
         if name not in compiled.asset_names:
             raise InputError.single(
                 f"the Monte Carlo model moves {name!r}, which scenario "
-                f"{compiled.scenario.name!r} does not have",
+                f"{quote(compiled.scenario.name)} does not have",
                 Location("shocks.assets"),
                 hint=known_names_hint(name, compiled.asset_names, "assets"),
             )

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, Location
+from ..load.files import Sandbox
 from ..results.metrics import Metric, default_columns, parse_metric
 from . import grid
 from .grid import Axis
@@ -105,6 +106,7 @@ def run_sweep(
     on_plan: Callable[[int], None] | None = None,
     extra_metrics: Sequence[str] = (),
     runner: Runner | None = None,
+    sandbox: Sandbox | None = None,
 ) -> SweepResult:
     """Run the product grid of the axes; ``on_plan(n_points)`` is called before running.
 
@@ -115,7 +117,7 @@ def run_sweep(
     given (the last ``--shock`` varies fastest).
     """
     shock_axes, liquidity_axes, set_axes = parse_axes(shocks, liquidity, sets)
-    variants = load_variants(path, (), set_axes)
+    variants = load_variants(path, (), set_axes, sandbox)
     base = variants.base
     points, coords, point_variant = grid_points(
         base, shock_axes, liquidity_axes, len(variants.compiled)

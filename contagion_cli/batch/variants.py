@@ -16,10 +16,11 @@ import copy
 import os
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..compile.compiler import Compiled, compile_scenario
+from ..load.files import Sandbox
 from ..load.overrides import apply_set
 from ..load.scenario import validate_with_books
 from ..load.yaml import load_file
@@ -29,16 +30,18 @@ from .grid import Axis
 
 @dataclass(frozen=True)
 class Source:
-    """How to compile a variant again: ``load_variants(path, sets, set_axes).compiled[index]``."""
+    """How to compile a variant again: ``load_variants(path, sets, set_axes).compiled[index]``,
+    under the same sandbox (a worker reads only what the client could)."""
 
     path: str  # absolute
     sets: tuple[str, ...]
     set_axes: tuple[Axis, ...]
     index: int
+    sandbox: Sandbox = field(default_factory=Sandbox)
 
     def load(self) -> Variants:
         """Every variant of this source (compiled again from the file)."""
-        return load_variants(self.path, self.sets, self.set_axes)
+        return load_variants(self.path, self.sets, self.set_axes, self.sandbox)
 
 
 #: id(compiled) -> (a weak reference to it, its source); entries leave with their object.
@@ -73,10 +76,15 @@ class Variants:
 
 
 def load_variants(
-    path: str | Path, sets: Sequence[str] = (), set_axes: Sequence[Axis] = ()
+    path: str | Path,
+    sets: Sequence[str] = (),
+    set_axes: Sequence[Axis] = (),
+    sandbox: Sandbox | None = None,
 ) -> Variants:
-    """Load ``path``, apply the fixed ``sets``, then compile every combination of ``set_axes``."""
-    doc = load_file(path)
+    """Load ``path``, apply the fixed ``sets``, then compile every combination of ``set_axes``;
+    files are read within ``sandbox`` (default: the scenario's folder tree only)."""
+    sandbox = sandbox or Sandbox()
+    doc = load_file(path, sandbox)
     for text in sets:
         apply_set(doc, text)
     combos = tuple(grid.product(set_axes))
@@ -86,13 +94,15 @@ def load_variants(
         for axis, k in zip(set_axes, combo, strict=True):
             apply_set(variant, f"{axis.key}={axis.texts[k]}")
         # positions files are relative to the YAML
-        compiled.append(compile_scenario(validate_with_books(variant, Path(path).parent)))
+        compiled.append(compile_scenario(validate_with_books(variant, Path(path).parent, sandbox)))
     absolute = os.path.abspath(path)  # as given (symlinks kept), for a worker to open
     for k, c in enumerate(compiled):
-        _remember(c, Source(absolute, tuple(sets), tuple(set_axes), k))
+        _remember(c, Source(absolute, tuple(sets), tuple(set_axes), k, sandbox))
     return Variants(tuple(compiled), tuple(set_axes), combos)
 
 
-def load_compiled(path: str | Path, sets: Sequence[str] = ()) -> Compiled:
-    """One compiled scenario (``--set`` applied)."""
-    return load_variants(path, sets).base
+def load_compiled(
+    path: str | Path, sets: Sequence[str] = (), sandbox: Sandbox | None = None
+) -> Compiled:
+    """One compiled scenario (``--set`` applied; files read within ``sandbox``)."""
+    return load_variants(path, sets, (), sandbox).base

@@ -13,7 +13,7 @@ from .. import __version__
 from ..engine import kernels
 from ..errors import ExitCode
 from . import check, compare, critical, generate, run, simulate, sweep
-from .output import err_console
+from .output import err_console, say
 
 app = typer.Typer(
     name="contagion",
@@ -25,7 +25,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 # the JIT's notes (a compile starting, a cache folder that moved) are for the user's stderr
-kernels.notify = lambda text: err_console.print(text, markup=False, soft_wrap=True)
+kernels.notify = say
 
 
 def _version(value: bool) -> None:

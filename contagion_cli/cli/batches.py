@@ -68,7 +68,9 @@ def runner(
     if workers is not None and not local:
         say("warning: --workers is ignored with --scheduler: the cluster's workers run the points")
     log = show is not False and not err_console.is_terminal
-    dask = DaskRunner(scheduler, chunk_size, workers if local else None, say=say, log_progress=log)
+    dask = DaskRunner(
+        scheduler, chunk_size, workers if local else None, say=say, log_progress=log, quiet=True
+    )
     try:
         yield dask
     except ClusterError as exc:

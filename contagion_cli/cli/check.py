@@ -10,11 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import ExitCode
+from ..errors import ExitCode, one_line
 from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowOutsideOpt,
     ChunkSizeOpt,
     FixedLiquidityOpt,
     FixedShockOpt,
@@ -49,6 +50,7 @@ def check(
     show_progress: ProgressOpt = None,
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Check scenarios against a policy's gates: exit 0 all pass, 1 a gate failed, 2 invalid
     (formats: table, json, markdown).
@@ -67,8 +69,9 @@ def check(
             outputs={"--output": output, "--junit": junit, "--markdown": markdown},
             worker_count=workers, scheduler_address=scheduler, chunk_size=chunk_size,
         )  # fmt: skip
-        rules = load_policy(policy)
-        compiled = [(str(path), load_compiled(path, set_ or ())) for path in scenarios]
+        sandbox = options.sandbox(allow_outside)
+        rules = load_policy(policy, sandbox)
+        compiled = [(str(path), load_compiled(path, set_ or (), sandbox)) for path in scenarios]
         started = time.perf_counter()
         with (
             runner(scheduler, chunk_size, workers, show_progress) as cluster,
@@ -82,7 +85,7 @@ def check(
         if markdown is not None:
             write(check_markdown(report), markdown)
         for v in report.failed:
-            say(f"FAIL {v.scenario}: {v.gate}: {verdict_message(v)}")
+            say(f"FAIL {one_line(v.scenario)}: {one_line(v.gate)}: {verdict_message(v)}")
         total, failed = len(report.verdicts), len(report.failed)
         say(f"{failed} of {total} gates failed" if failed else f"all {total} gates passed")
         if failed:
@@ -131,6 +134,7 @@ def diff(
     show_progress: ProgressOpt = None,
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Run a base and a candidate on the same shocks or paths; tabulate every metric's change
     (formats: table, json, csv, markdown). With --scheduler, the simulations run on the
@@ -150,6 +154,7 @@ def diff(
             chunk_size=chunk_size,
         )  # fmt: skip
         rules = [parse_fail_if(t) for t in fail_if or ()]
+        sandbox = options.sandbox(allow_outside)
 
         @contextmanager
         def simulation() -> Iterator[tuple[Any, Any, Any]]:
@@ -161,7 +166,7 @@ def diff(
 
         result = diff_files(
             base, candidate, set_ or (), shock or (), liquidity or (), paths, seed, rules,
-            workers, simulation,
+            workers, simulation, sandbox,
         )  # fmt: skip
         emit(renderer, result, fmt, output)
         for r in result.failed:

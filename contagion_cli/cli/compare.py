@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from ..errors import one_line
 from . import options
 from .guard import guarded
-from .options import FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
+from .options import AllowOutsideOpt, FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
 from .output import choose_format, emit, say
 
 
@@ -38,6 +39,7 @@ def compare(
     ] = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Run several scenario files and show the designs side by side: a column per file
     (formats: table, markdown, json, csv).
@@ -50,10 +52,11 @@ def compare(
     with guarded():
         fmt = choose_format(format, output, commands.COMPARE)
         options.writable(output, "--output")
-        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or ())
+        sandbox = options.sandbox(allow_outside)
+        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or (), sandbox)
         emit(commands.COMPARE, result, fmt, output)
         if not result.same_shocks:
             say("warning: the files' shock paths differ; use --shock to run them on one")
         for d in result.designs:
             if not d.result.converged:
-                say(f"warning: {d.label}: not converged (settings.max_rounds)")
+                say(f"warning: {one_line(d.label)}: not converged (settings.max_rounds)")

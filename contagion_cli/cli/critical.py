@@ -11,6 +11,7 @@ from ..errors import ExitCode
 from . import options
 from .guard import guarded
 from .options import (
+    AllowOutsideOpt,
     FixedLiquidityOpt,
     FixedShockOpt,
     FormatOpt,
@@ -65,6 +66,7 @@ def critical(
         bool, typer.Option("--strict", help="Exit 1 when the metric is not monotone.")
     ] = False,
     workers: WorkersOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Find the smallest shock to one asset at which a metric crosses a threshold (formats:
     table, json).
@@ -80,7 +82,7 @@ def critical(
         fmt = choose_format(format, output, commands.CRITICAL)
         threshold, direction = threshold_of(above, below)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
-        compiled = load_compiled(scenario, set_ or ())
+        compiled = load_compiled(scenario, set_ or (), options.sandbox(allow_outside))
         result = find_critical(
             compiled, asset, metric, threshold, direction, range_from, range_to, tolerance,
             scan, shock or (), liquidity or (), workers, refine=refine,
@@ -110,6 +112,7 @@ def clusters(
     output: OutputOpt = None,
     plot: PlotOpt = None,
     workers: WorkersOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Liquidations each price level triggers, with and without the cascade: the walls
     (formats: table, csv, json).
@@ -123,7 +126,7 @@ def clusters(
     with guarded():
         fmt = choose_format(format, output, commands.CLUSTERS)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
-        compiled = load_compiled(scenario, set_ or ())
+        compiled = load_compiled(scenario, set_ or (), options.sandbox(allow_outside))
         result = liquidation_clusters(compiled, asset, levels, workers)
         emit(commands.CLUSTERS, result, fmt, output)
         if plot is not None:

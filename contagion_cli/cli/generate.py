@@ -9,7 +9,7 @@ import typer
 
 from ..errors import InputError, Location
 from .guard import guarded
-from .output import say
+from .output import cannot_write, say
 
 
 def generate(
@@ -54,5 +54,9 @@ def generate(
             from ..render.rows import require_pyarrow
 
             require_pyarrow("--format")
-        for path in write(generate(spec), output, format):
+        try:
+            written = write(generate(spec), output, format)
+        except OSError as exc:
+            raise cannot_write(exc, getattr(exc, "filename", None) or output) from None
+        for path in written:
             say(f"wrote {path}")

@@ -13,12 +13,12 @@ from typing import NoReturn
 import typer
 
 from .. import __version__
-from ..errors import ExitCode, InputError
+from ..errors import MESSAGE_LIMIT, ExitCode, InputError, Terminated, safe_lines, shorten
 from .output import err_console
 
 
 def fail(code: ExitCode, text: str) -> NoReturn:
-    err_console.print(text, markup=False, soft_wrap=True)
+    err_console.print(safe_lines(text), markup=False, soft_wrap=True)
     raise typer.Exit(int(code))
 
 
@@ -31,6 +31,8 @@ def guarded() -> Iterator[None]:
         fail(ExitCode.INVALID_INPUT, exc.render())
     except KeyboardInterrupt:
         fail(ExitCode.INTERRUPTED, "interrupted")
+    except Terminated:
+        fail(ExitCode.TERMINATED, "terminated (SIGTERM); the worker processes were stopped")
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except BrokenPipeError:  # `contagion run ... | head`
@@ -41,7 +43,7 @@ def guarded() -> Iterator[None]:
             traceback.print_exc()
         fail(
             ExitCode.INTERNAL,
-            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"internal error: {type(exc).__name__}: {shorten(str(exc), MESSAGE_LIMIT)}\n"
             f"  this is a bug in contagion-cli {__version__}; please report it with the "
             "scenario file (set CONTAGION_DEBUG=1 for the traceback)",
         )

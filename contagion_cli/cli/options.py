@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import InputError, Location
+
+if TYPE_CHECKING:
+    from ..load.files import Sandbox
 
 # --- arguments and options ---------------------------------------------------------------------
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).", show_default=False)]
@@ -128,6 +131,16 @@ FixedShockOpt = Annotated[
         show_default=False,
     ),
 ]
+AllowOutsideOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--allow-outside",
+        help="Let positions files (and links of the files named here) be read from this file "
+        "or folder too; by default a scenario reads only its own folder tree "
+        "(docs/security.md). Repeatable.",
+        show_default=False,
+    ),
+]
 FixedLiquidityOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -160,6 +173,13 @@ def writable(path: Path | None, option: str) -> None:
             Location(option),
             hint="write to a folder you can write to",
         )
+
+
+def sandbox(allow_outside: list[Path] | None) -> Sandbox:
+    """Where the files a scenario names may be read from (``--allow-outside``)."""
+    from ..load.files import Sandbox
+
+    return Sandbox.allowing(allow_outside or ())
 
 
 def workers(value: int | None) -> int | None:

@@ -8,13 +8,17 @@ clean whatever the command.
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from ..errors import InputError, Location
+from .. import atomic
+from ..errors import InputError, Location, safe_lines
 from ..render.formats import REPORT_WIDTH, Format, Renderer, implied_format
 from ..render.width import fit_width
 
@@ -22,21 +26,52 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def say(text: str) -> None:
-    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping."""
-    err_console.print(text, markup=False, soft_wrap=True, highlight=False)
+    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping, and each line made
+    safe (:func:`~contagion_cli.errors.safe_lines`) whatever a name in it holds."""
+    err_console.print(safe_lines(text), markup=False, soft_wrap=True, highlight=False)
 
 
 def write(text: str, output: Path | None) -> None:
-    """Text to stdout, or to ``output`` (then "wrote FILE" on stderr)."""
+    """Text to stdout, or to ``output`` all at once (:mod:`~contagion_cli.atomic`: a full disk
+    leaves no truncated file), then "wrote FILE" on stderr."""
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        with to_stdout():
+            sys.stdout.write(text)
+            sys.stdout.flush()
         return
     try:
-        output.write_text(text, encoding="utf-8")
+        atomic.write_text(output, text)
     except OSError as exc:
-        raise InputError.single(f"cannot write: {exc.strerror}", Location(str(output))) from None
+        raise cannot_write(exc, output) from None
     say(f"wrote {output}")
+
+
+def cannot_write(exc: OSError, path: Path | str) -> InputError:
+    """Exit 2 for a file that could not be written (full disk, read-only, permission)."""
+    return InputError.single(
+        f"cannot write: {exc.strerror or exc}",
+        Location(str(path)),
+        hint="the file was left as it was" if Path(path).exists() else None,
+    )
+
+
+@contextmanager
+def to_stdout() -> Iterator[None]:
+    """Writing the report to stdout: a full device or an I/O error is an error of exit code
+    2 that says so, not a crash at exit (a closed pipe stays the guard's: ``| head``)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        # what is left in stdout's buffer would fail again when Python exits (exit 120)
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise InputError.single(
+            f"cannot write the report to stdout: {exc.strerror or exc}",
+            Location("stdout"),
+            hint="free space where stdout goes, or write the report with --output",
+        ) from None
 
 
 def choose_format(value: str | None, output: Path | None, renderer: Renderer[Any]) -> Format:
@@ -93,6 +128,7 @@ def emit(renderer: Renderer[Any], result: Any, fmt: Format, output: Path | None)
     elif fmt is Format.table and output is None and sys.stdout.isatty():
         assert renderer.table is not None
         table = renderer.table(result)
-        Console(highlight=False, width=fit_width(table, None)).print(table)
+        with to_stdout():
+            Console(highlight=False, width=fit_width(table, None)).print(table)
     else:
         write(renderer.text(result, fmt, REPORT_WIDTH), output)

@@ -11,7 +11,15 @@ import typer
 from ..errors import ExitCode, InputError, Location
 from . import options
 from .guard import guarded
-from .options import FormatOpt, LiquidityOpt, OutputOpt, ScenarioArg, SetOpt, ShockOpt
+from .options import (
+    AllowOutsideOpt,
+    FormatOpt,
+    LiquidityOpt,
+    OutputOpt,
+    ScenarioArg,
+    SetOpt,
+    ShockOpt,
+)
 from .output import choose_format, emit, say, write
 
 
@@ -54,6 +62,7 @@ def run(
         int,
         typer.Option("--top", min=1, max=100_000, help="How many entities --entities lists."),
     ] = 20,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Run a scenario: the cascade to its fixed point, then the report (formats: table, json,
     csv, markdown).
@@ -71,7 +80,8 @@ def run(
         draw = _graph_writer(graph)
         options.writable(output, "--output")
         options.writable(graph, "--graph")
-        model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
+        sandbox = options.sandbox(allow_outside)
+        model = load_scenario(scenario, set_ or (), shock or (), liquidity or (), sandbox)
         result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
         # the documented outcome, if the scenario carries one: information, never an exit code
         verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
@@ -107,16 +117,39 @@ def _not_converged(steps: list[int], model, strict: bool) -> None:  # type: igno
         raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
-def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
-    """Check a scenario file and its positions files without running it (exit 0 valid,
-    2 invalid).
+def validate(
+    scenario: Annotated[
+        Path,
+        typer.Argument(help="Scenario or policy file (YAML).", show_default=False),
+    ],
+    set_: SetOpt = None,
+    allow_outside: AllowOutsideOpt = None,
+) -> None:
+    """Check a scenario file and its positions files, or a policy file, without running
+    anything (exit 0 valid, 2 invalid). A file with 'gates:' is a policy.
 
     Example: contagion validate scenarios/quickstart.yaml
     """
-    from ..load.scenario import load_scenario
+    from ..errors import one_line
+    from ..gates.policy import is_policy, policy_of
+    from ..load.scenario import scenario_of
+    from ..load.yaml import load_file
 
     with guarded():
-        model = load_scenario(scenario, set_ or ())
+        sandbox = options.sandbox(allow_outside)
+        doc = load_file(scenario, sandbox, "file")
+        if is_policy(doc):
+            if set_:
+                raise InputError.single(
+                    f"{one_line(scenario)} is a policy: --set changes scenarios",
+                    Location("--set"),
+                )
+            policy = policy_of(doc)
+            named = f" ({one_line(policy.name)})" if policy.name else ""
+            count = len(policy.gates)
+            say(f"ok: {one_line(scenario)}: a policy{named} of {count} gate{'s' * (count != 1)}")
+            return
+        model = scenario_of(doc, scenario, set_ or (), (), (), sandbox)
         positions = sum(
             len(p.positions) + getattr(model.positions_book(name), "n", 0)
             for name, p in model.protocols.items()
@@ -124,8 +157,8 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
         model_path = "" if isinstance(model.shocks, list) else " (a Monte Carlo model)"
         shocks = f"{len(model.shocks)} shock steps{model_path}"
         say(
-            f"ok: {scenario}: {len(model.assets)} assets, {len(model.protocols)} protocols, "
-            f"{positions:,} positions, {shocks}"
+            f"ok: {one_line(scenario)}: {len(model.assets)} assets, "
+            f"{len(model.protocols)} protocols, {positions:,} positions, {shocks}"
         )
 
 

@@ -12,6 +12,7 @@ from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowOutsideOpt,
     ChunkSizeOpt,
     FormatOpt,
     OutputOpt,
@@ -50,6 +51,7 @@ def simulate(
     show_progress: ProgressOpt = None,
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Run Monte Carlo paths (the file's 'shocks: {model: ...}') and report VaR, ES, LaR
     (formats: table, json, csv, markdown).
@@ -67,7 +69,7 @@ def simulate(
             worker_count=workers, scheduler_address=scheduler, chunk_size=chunk_size,
         )  # fmt: skip
         per_path_writer = _rows_writer(per_path) if per_path is not None else None
-        compiled = load_compiled(scenario, set_ or ())
+        compiled = load_compiled(scenario, set_ or (), options.sandbox(allow_outside))
         model = with_overrides(model_of(compiled, str(scenario)), paths, seed)
         with (
             runner(scheduler, chunk_size, workers, show_progress) as cluster,

@@ -11,6 +11,7 @@ from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowOutsideOpt,
     ChunkSizeOpt,
     FormatOpt,
     GridLiquidityOpt,
@@ -50,6 +51,7 @@ def sweep(
             show_default=False,
         ),
     ] = None,
+    allow_outside: AllowOutsideOpt = None,
 ) -> None:
     """Run a grid of shocks, liquidity multipliers and parameter values: one row per point
     (formats: table, csv, json, parquet).
@@ -67,6 +69,7 @@ def sweep(
             outputs={"--output": output}, plot_file=plot, worker_count=workers,
             points=max_points, scheduler_address=scheduler, chunk_size=chunk_size,
         )  # fmt: skip
+        sandbox = options.sandbox(allow_outside)
         started = time.perf_counter()
         with (
             grid.point_limit(max_points),
@@ -75,7 +78,7 @@ def sweep(
         ):
             result = run_sweep(
                 scenario, shock or (), liquidity or (), set_ or (), workers, advance, set_total,
-                extra_metrics=(metric,), runner=cluster,
+                extra_metrics=(metric,), runner=cluster, sandbox=sandbox,
             )  # fmt: skip
         elapsed = time.perf_counter() - started
         emit(renderer, result, fmt, output)

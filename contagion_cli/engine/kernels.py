@@ -7,11 +7,14 @@ file a second time with ``njit`` as the identity.
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib.util
 import os
 from collections.abc import Callable
 from enum import StrEnum
+
+import numpy as np
 
 from ..errors import InputError, Location
 
@@ -57,12 +60,36 @@ def _silent(_text: str) -> None:
 notify: Callable[[str], None] = _silent
 
 
-@functools.cache
-def jit_kernel() -> Callable:
-    """``run_cascade`` compiled by numba (imports numba: only when the JIT is wanted)."""
-    from .. import jit_cache
-    from ..kernel import run_cascade
+#: errnos of a cache that numba could not write (disk full, read-only, quota, permission):
+#: the kernel then runs uncached rather than the command failing.
+CACHE_WRITE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG}
+)
 
+#: Set once numba failed to write the cache in this process: every later JIT call uses the
+#: uncached twin (compiled in memory once), and forked workers inherit the choice.
+_cache_failed = False
+
+
+def jit_kernel() -> Callable:
+    """``run_cascade`` compiled by numba (imports numba: only when the JIT is wanted): the
+    cached kernel, or its uncached twin once the cache could not be written."""
+    if _cache_failed:
+        return uncached_kernel()
+    return _cached_kernel()
+
+
+@functools.cache
+def _cached_kernel() -> Callable:
+    from .. import jit_cache
+
+    try:
+        from ..kernel import run_cascade
+    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+        if "cannot cache" not in str(exc):
+            raise
+        _fall_back(f"numba found no cache folder it can use: {exc}")
+        return uncached_kernel()
     if jit_cache.NOTE:
         notify(jit_cache.NOTE)
     if not jit_cache.is_warm():
@@ -71,9 +98,45 @@ def jit_kernel() -> Callable:
     return run_cascade
 
 
+def call(kernel: Callable, *args: object) -> int:
+    """``kernel(*args)``; when numba fails to write the compiled kernel to its cache (the disk
+    filled up or turned read-only after the folder was chosen), the uncached twin runs instead.
+
+    numba compiles, and writes the cache, before the call executes, so the arguments are
+    untouched when the error arrives and the twin gets them as they were.
+
+    numpy's floating-point warnings are off during the call: the kernel's arithmetic is IEEE
+    (``error_model="numpy"``: a division by zero is an infinity the kernel handles), which the
+    JIT never reports; the plain-Python twin, running on numpy scalars, would print a
+    RuntimeWarning for the same arithmetic.
+    """
+    with np.errstate(all="ignore"):
+        try:
+            return kernel(*args)  # type: ignore[no-any-return]
+        except OSError as exc:
+            if not is_jit(kernel) or _cache_failed or exc.errno not in CACHE_WRITE_ERRORS:
+                raise
+            _fall_back(exc.strerror or type(exc).__name__)
+        return uncached_kernel()(*args)  # type: ignore[no-any-return]
+
+
+def _fall_back(why: str) -> None:
+    global _cache_failed
+    _cache_failed = True
+    notify(
+        f"note: cannot write the compiled kernel to its cache ({why}); it is compiled in every "
+        "run (set CONTAGION_CACHE_DIR to a writable folder with free space)"
+    )
+
+
+def is_jit(kernel: Callable) -> bool:
+    """Whether ``kernel`` is a numba dispatcher (not the plain-Python twin)."""
+    return hasattr(kernel, "signatures")
+
+
 def after_call(kernel: Callable) -> None:
     """Record, after the JIT's first successful call, that its cache folder is warm."""
-    if hasattr(kernel, "signatures"):  # a numba dispatcher, not the plain-Python twin
+    if is_jit(kernel) and not _cache_failed:
         from .. import jit_cache
 
         if not jit_cache.is_warm():
@@ -81,23 +144,33 @@ def after_call(kernel: Callable) -> None:
 
 
 @functools.cache
+def uncached_kernel() -> Callable:
+    """``kernel.py`` executed a second time with numba's ``njit`` and no cache: a kernel
+    compiled in memory (once per process), for when the cache cannot be written."""
+    from .. import jit_cache
+
+    return _twin("_kernel_uncached", jit_cache.uncached_njit)
+
+
+@functools.cache
 def python_kernel() -> Callable:
     """``kernel.py`` executed a second time with ``njit`` as the identity decorator."""
-    root = __name__.split(".")[0]  # the kernel sits at the package's root
-    spec = importlib.util.find_spec(f"{root}.kernel")
-    assert spec is not None and spec.loader is not None and spec.origin is not None
-    source = spec.loader.get_source(spec.name)  # type: ignore[attr-defined]
-    assert source is not None
 
     def identity(*args: object, **_: object) -> object:
         if len(args) == 1 and callable(args[0]):
             return args[0]
         return lambda fn: fn
 
-    namespace = {
-        "__name__": f"{root}._kernel_python",
-        "__package__": root,
-        "_TWIN_NJIT": identity,
-    }
+    return _twin("_kernel_python", identity)
+
+
+def _twin(name: str, njit: Callable) -> Callable:
+    """``run_cascade`` of ``kernel.py`` executed once more, with ``njit`` as its decorator."""
+    root = __name__.split(".")[0]  # the kernel sits at the package's root
+    spec = importlib.util.find_spec(f"{root}.kernel")
+    assert spec is not None and spec.loader is not None and spec.origin is not None
+    source = spec.loader.get_source(spec.name)  # type: ignore[attr-defined]
+    assert source is not None
+    namespace = {"__name__": f"{root}.{name}", "__package__": root, "_TWIN_NJIT": njit}
     exec(compile(source, spec.origin, "exec"), namespace)
     return namespace["run_cascade"]  # type: ignore[return-value]

@@ -103,7 +103,8 @@ def call_kernel(
         compiled.protocols, compiled.n_assets, n_v, _position_counts(st), path.returns.shape[0]
     )
     path = with_venues(path, n_v)
-    status = kernel(
+    status = kernels.call(
+        kernel,
         st.assets,
         st.venues,
         st.book,

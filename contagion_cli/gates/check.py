@@ -21,7 +21,7 @@ from ..batch.simulate import (
     with_overrides,
 )
 from ..compile.compiler import Compiled
-from ..errors import InputError, Problem, known_names_hint
+from ..errors import InputError, Problem, known_names_hint, quote
 from ..results.metrics import Metric, parse_metric
 from ..schema.stochastic import MonteCarloModel, reference_problems
 from .policy import Gate, Policy
@@ -154,7 +154,7 @@ def _model(gate: Gate, compiled: Compiled) -> MonteCarloModel:
     except InputError:
         raise InputError.single(
             f"{gate.condition.metric!r} needs Monte Carlo paths, and scenario "
-            f"{compiled.scenario.name!r} has a fixed shock path",
+            f"{quote(compiled.scenario.name)} has a fixed shock path",
             gate.location,
             hint="give the gate a whole model: simulate: {model: gbm, assets: {ETH: "
             "{volatility: 0.8}}, paths: 1000}",

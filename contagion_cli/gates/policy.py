@@ -28,7 +28,8 @@ from typing import Annotated, Any
 from pydantic import Discriminator, Field, Tag, ValidationError
 
 from ..batch import grid
-from ..errors import InputError, Location, Problem
+from ..errors import InputError, Location, Problem, quote
+from ..load.files import Sandbox
 from ..load.overrides import parse_number
 from ..load.validation import translate_errors
 from ..load.yaml import Document, load_file
@@ -113,7 +114,7 @@ def parse_condition(text: str, location: Location) -> Condition:
     match = re.search(r"(<=|>=|==|!=|<|>)", text)
     if match is None:
         raise InputError.single(
-            f"expected METRIC OP NUMBER, found {text!r}",
+            f"expected METRIC OP NUMBER, found {quote(text)}",
             location,
             hint="for example 'bad_debt_usd <= 1e6'; OP is one of <=, <, >=, >, ==, !=",
         )
@@ -122,7 +123,7 @@ def parse_condition(text: str, location: Location) -> Condition:
     raw = text[match.end() :].strip()
     if not metric or " " in metric:
         raise InputError.single(
-            f"expected a metric name before {op!r}, found {metric!r}",
+            f"expected a metric name before {op!r}, found {quote(metric)}",
             location,
             hint="for example 'bad_debt_usd <= 1e6'",
         )
@@ -130,16 +131,25 @@ def parse_condition(text: str, location: Location) -> Condition:
         limit = parse_number(raw, location.source, metric)
     except InputError:
         raise InputError.single(
-            f"expected a number after {op!r}, found {raw!r}",
+            f"expected a number after {op!r}, found {quote(raw)}",
             location,
             hint="for example 'bad_debt_usd <= 1e6' or 'p_insolvent < 1%'",
         ) from None
     return Condition(metric, op, limit, text.strip())
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | Path, sandbox: Sandbox | None = None) -> Policy:
     """Read and validate a policy file (InputError, with file:line, for every problem)."""
-    doc = load_file(path)
+    return policy_of(load_file(path, sandbox, "policy file"))
+
+
+def is_policy(doc: Document) -> bool:
+    """Whether a loaded file is a policy (a mapping with ``gates:``) rather than a scenario."""
+    return "gates" in doc.data
+
+
+def policy_of(doc: Document) -> Policy:
+    """Validate a loaded policy file."""
     try:
         spec = PolicySpec.model_validate(doc.data)
     except ValidationError as exc:

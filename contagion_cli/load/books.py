@@ -21,15 +21,17 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, Location, Problem, did_you_mean
+from ..errors import InputError, Location, Problem, did_you_mean, quote
 from ..schema.models import MAX_AMOUNT, MAX_PRICE
+from .files import MAX_HEADER_BYTES, MAX_POSITIONS, book_error, open_book, read_csv, read_parquet
 
 #: Leg columns (``prefix.<ASSET>``) and scalar columns of each protocol type, with the range
 #: each number must be in: (low, low inclusive, high).
@@ -139,10 +141,6 @@ def merge(first: PositionBook, second: PositionBook) -> PositionBook:
 def read_book(path: str, kind: str, assets: Iterable[str], where: Location) -> PositionBook:
     """Read and check a positions file (CSV or Parquet) of a protocol of type ``kind``."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError.single(
-            f"positions file not found: {path}", where, hint="paths are relative to the scenario"
-        )
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
         columns, first_line = _read_parquet(p), 0
@@ -150,7 +148,7 @@ def read_book(path: str, kind: str, assets: Iterable[str], where: Location) -> P
         columns, first_line = _read_csv(p), 2  # line 1 is the header
     else:
         raise InputError.single(
-            f"cannot tell the format of {p.name!r}", where, hint="use .csv or .parquet"
+            f"cannot tell the format of {quote(p.name)}", where, hint="use .csv or .parquet"
         )
     return _book_from_columns(str(p), kind, columns, set(assets), first_line)
 
@@ -160,17 +158,15 @@ TEXT_COLUMNS = ("account", "asset", "kind")
 
 def _read_parquet(p: Path) -> dict[str, Any]:
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet  # noqa: F401
     except ImportError:
         raise InputError.single(
             "reading Parquet needs pyarrow",
             Location(str(p)),
             hint="pip install 'contagion-cli[parquet]', or give the book as CSV",
         ) from None
-    try:
-        table = pq.read_table(p)
-    except Exception as exc:  # pyarrow raises many types for a bad file
-        raise InputError.single(f"not a readable Parquet file: {exc}", Location(str(p))) from None
+    table = read_parquet(p)  # a regular file, its bytes and decoded columns capped
+    _unique_columns(table.column_names, p, None)
     return {name: table.column(name) for name in table.column_names}
 
 
@@ -180,9 +176,9 @@ def _read_csv(p: Path) -> dict[str, Any]:
         import pyarrow.csv as pacsv
     except ImportError:
         return _read_csv_numpy(p)
+    names = [c.strip() for c in _header(p).split(",")]
+    _unique_columns(names, p, 1)
     try:
-        header = p.open("r", encoding="utf-8", errors="replace").readline().strip()
-        names = [c.strip() for c in header.split(",")]
         # text columns stay text; every other column must parse as a number
         # known number columns are typed up front so a stray word is an error, not a string
         # column; unknown columns are left to Arrow and reported by name afterwards
@@ -194,47 +190,141 @@ def _read_csv(p: Path) -> dict[str, Any]:
         options = pacsv.ConvertOptions(
             column_types=types, null_values=[""], strings_can_be_null=False
         )
-        table = pacsv.read_csv(p, convert_options=options)
+        # read through a capped stream (a .gz decompressed here), never by path: pyarrow would
+        # open a FIFO or a gzip bomb without a limit
+        table = read_csv(p, options)
     except pa.ArrowInvalid as exc:
         raise _arrow_error(p, names, str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.single(f"cannot read the CSV file: {exc}", Location(str(p))) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise book_error(exc, p) or InputError.single(
+            f"cannot read the CSV file: {quote(str(exc))}", Location(str(p))
+        ) from None
     return {name: table.column(name) for name in table.column_names}
 
 
+def _unique_columns(names: list[str], p: Path, line: int | None) -> None:
+    """A column named twice has no one meaning (and pyarrow cannot pick one)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError.single(
+                f"column {quote(name)} appears twice", Location(str(p), line), hint="rename one"
+            )
+        seen.add(name)
+
+
+def _header(p: Path) -> str:
+    """The first line of a CSV book (capped: a file of one endless line is refused)."""
+    try:
+        with open_book(p) as stream:
+            line = stream.readline(MAX_HEADER_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise book_error(exc, p) or InputError.single(
+            f"cannot read the CSV file: {quote(str(exc))}", Location(str(p))
+        ) from None
+    if len(line) > MAX_HEADER_BYTES:
+        raise InputError.single(
+            f"the header line is longer than {MAX_HEADER_BYTES // 2**20} MiB",
+            Location(str(p), 1),
+            hint="line 1 names the columns: account, collateral.<ASSET>, ...",
+        )
+    return _decode_line(line, p, 1).strip()
+
+
+def _decode_line(line: bytes, p: Path, number: int) -> str:
+    try:
+        return line.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError.single(
+            f"not UTF-8 text (byte {exc.start + 1} of the line)",
+            Location(str(p), number),
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def _lines(p: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a CSV book, each line decoded strictly (error path only)."""
+    with open_book(p) as stream:
+        for number, line in enumerate(stream, start=1):
+            yield number, _decode_line(line, p, number)
+
+
 def _arrow_error(p: Path, names: list[str], text: str) -> InputError:
-    """Arrow names the column and the value but not the line; find the line (error path only)."""
-    first = text.strip().splitlines()[0]
-    found = re.search(r"column #(\d+).*invalid value '(.*)'", first)
-    if not found:
-        return InputError.single(f"not a valid CSV positions file: {first}", Location(str(p)))
-    index, value = int(found.group(1)), found.group(2)
-    name = names[index] if index < len(names) else f"#{index + 1}"
-    line = None
-    with p.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-        for number, row in enumerate(csv.reader(fh), start=1):
+    """Arrow names the column and the value but not the line; find the line (error path only).
+    File content in Arrow's message (a whole row) is quoted, not echoed."""
+    first = text.strip().splitlines()[0] if text.strip() else text
+    try:
+        if "invalid UTF8" in first:
+            for _ in _lines(p):  # raises at the first line that is not UTF-8
+                pass
+        if "straddl" in first:  # no line end within pyarrow's block
+            return InputError.single(
+                "a line is longer than 1 MiB (a book has one position a line)",
+                Location(str(p)),
+                hint="is this a CSV file?",
+            )
+        shape = re.search(r"Expected (\d+) columns, got (\d+): (.*)", first, re.S)
+        if shape:
+            expected, got = int(shape.group(1)), int(shape.group(2))
+            line = None
+            for number, row in enumerate(_rows(p), start=1):
+                if number > 1 and len(row) == got:
+                    line = number
+                    break
+            return InputError.single(
+                f"expected {expected} columns, found {got}: {quote(shape.group(3))}",
+                Location(str(p), line),
+                hint="every line needs one cell per column of the header",
+            )
+        found = re.search(r"column #(\d+).*invalid value '(.*)'", first, re.S)
+        if not found:
+            return InputError.single(
+                f"not a valid CSV positions file: {quote(first, 200)}", Location(str(p))
+            )
+        index, value = int(found.group(1)), found.group(2)
+        name = names[index] if index < len(names) else f"#{index + 1}"
+        line = None
+        for number, row in enumerate(_rows(p), start=1):
             if number > 1 and index < len(row) and row[index].strip() == value.strip():
                 line = number
                 break
+    except (OSError, EOFError, zlib.error) as exc:
+        return book_error(exc, p) or InputError.single(
+            f"cannot read the CSV file: {quote(str(exc))}", Location(str(p))
+        )
+    except InputError as exc:
+        return exc
     return InputError.single(
-        f"column {name!r}: expected a number, found {value!r}", Location(str(p), line)
+        f"column {quote(name)}: expected a number, found {quote(value)}", Location(str(p), line)
     )
+
+
+def _rows(p: Path) -> Iterator[list[str]]:
+    return csv.reader(text for _, text in _lines(p))
 
 
 def _read_csv_numpy(p: Path) -> dict[str, Any]:
     """CSV without pyarrow: numpy's C parser, one typed column at a time."""
-    with p.open("r", encoding="utf-8") as fh:
-        names = [c.strip() for c in fh.readline().strip().split(",")]
+    names = [c.strip() for c in _header(p).split(",")]
+    _unique_columns(names, p, 1)
+    lines = [text for _, text in _lines(p)]  # capped, and a bad byte names its line
+    if len(lines) - 1 > MAX_POSITIONS:
+        raise InputError.single(
+            f"the positions file has {len(lines) - 1:,} rows; at most {MAX_POSITIONS:,}",
+            Location(str(p)),
+        )
     out: dict[str, Any] = {}
     for i, name in enumerate(names):
         text = name in TEXT_COLUMNS
         try:
             col = np.loadtxt(
-                p, delimiter=",", skiprows=1, usecols=[i], dtype=str if text else float, ndmin=1
+                lines, delimiter=",", skiprows=1, usecols=[i], dtype=str if text else float, ndmin=1
             )
         except ValueError as exc:
             raise InputError.single(
-                f"column {name!r}: {exc}", Location(str(p)), hint="expected a number"
+                f"column {quote(name)}: {quote(str(exc), 200)}",
+                Location(str(p)),
+                hint="expected a number",
             ) from None
         out[name] = np.char.strip(col, '"') if text else col
     return out
@@ -269,14 +359,16 @@ def _book_from_columns(
             if asset not in assets:
                 hint = did_you_mean(asset, assets) or "known assets: " + ", ".join(sorted(assets))
                 problems.append(
-                    Problem(f"column {name!r}: unknown asset {asset!r}", where(), hint=hint)
+                    Problem(
+                        f"column {quote(name)}: unknown asset {quote(asset)}", where(), hint=hint
+                    )
                 )
             continue
         if name not in allowed:
             expected = sorted(allowed) + [f"{p}.<ASSET>" for p in LEGS[kind]]
             problems.append(
                 Problem(
-                    f"unknown column {name!r} for a {kind} protocol",
+                    f"unknown column {quote(name)} for a {kind} protocol",
                     where(),
                     hint=did_you_mean(name, expected) or "expected: " + ", ".join(expected),
                 )
@@ -308,7 +400,9 @@ def _book_from_columns(
             )
             more = f" ({len(rows) - 1} more rows like it)" if len(rows) > 1 else ""
             problems.append(
-                Problem(f"column {name!r}: expected {what}, found {float(v)!r}{more}", where(r))
+                Problem(
+                    f"column {quote(name)}: expected {what}, found {float(v)!r}{more}", where(r)
+                )
             )
 
     for prefix in LEGS[kind]:
@@ -341,7 +435,9 @@ def _book_from_columns(
         if bad.any():
             r = int(np.argmax(bad))
             problems.append(
-                Problem(f"column 'kind': expected 'put' or 'call', found {kinds[r]!r}", where(r))
+                Problem(
+                    f"column 'kind': expected 'put' or 'call', found {quote(kinds[r])}", where(r)
+                )
             )
     if kind in ("lending", "cdp", "leveraged"):
         prefix = "holdings" if kind == "leveraged" else "collateral"
@@ -381,7 +477,7 @@ def _check_assets(
         r = int(np.argmax(np.isin(values, unknown)))
         problems.append(
             Problem(
-                f"column {column!r}: unknown asset {unknown[0]!r}",
+                f"column {column!r}: unknown asset {quote(unknown[0])}",
                 where(r),
                 hint=did_you_mean(unknown[0], assets) or "known: " + ", ".join(sorted(assets)),
             )
@@ -462,7 +558,7 @@ def check_unique_accounts(protocol: str, book: PositionBook, where: Location) ->
         dup = uniq[counts > 1][0]
         rows = np.flatnonzero(ids == dup)
         raise InputError.single(
-            f"account {names[int(dup)]!r} appears twice in protocol {protocol!r} "
+            f"account {quote(names[int(dup)])} appears twice in protocol {protocol!r} "
             f"(positions {rows[0]} and {rows[1]}, counting from 0)",
             where,
             hint="a lending account has one position per market; merge them",

@@ -1,14 +1,18 @@
 """From a path and command-line overrides to a validated scenario with its position books
-(load -> override -> validate -> read books)."""
+(load -> override -> validate -> read books).
+
+Every file is read under a :class:`~.files.Sandbox`: positions files only from the scenario
+file's folder tree unless ``--allow-outside`` admits more (docs/security.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError, Location
+from ..errors import InputError, Location, quote
 from ..schema.models import Scenario
 from .books import book_from_positions, check_unique_accounts, merge, read_book
+from .files import MAX_POSITIONS, Sandbox
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
 from .yaml import Document, load_file
@@ -19,23 +23,37 @@ def load_scenario(
     sets: Sequence[str] = (),
     shocks: Sequence[str] = (),
     liquidity: Sequence[str] = (),
+    sandbox: Sandbox | None = None,
 ) -> Scenario:
     """Load, apply ``--set`` / ``--shock`` / ``--liquidity``, validate, read the positions
-    files. Raises InputError."""
-    doc = load_file(path)
+    files (within ``sandbox``). Raises InputError."""
+    return scenario_of(load_file(path, sandbox), path, sets, shocks, liquidity, sandbox)
+
+
+def scenario_of(
+    doc: Document,
+    path: str | Path,
+    sets: Sequence[str] = (),
+    shocks: Sequence[str] = (),
+    liquidity: Sequence[str] = (),
+    sandbox: Sandbox | None = None,
+) -> Scenario:
+    """The scenario file ``path``, already loaded as ``doc``: overrides applied, validated,
+    its positions files read."""
     for text in sets:
         apply_set(doc, text)
     apply_shock_override(doc, shocks, liquidity)
-    return validate_with_books(doc, Path(path).parent)
+    return validate_with_books(doc, Path(path).parent, sandbox)
 
 
-def validate_with_books(doc: Document, base: Path) -> Scenario:
+def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = None) -> Scenario:
     """Validate a loaded (and overridden) document, then read every ``positions_file`` named
-    in it (relative to ``base``, the scenario file's folder). A book's problems are input
-    errors like the file's own, so ``contagion validate`` sees them too."""
-    resolve_books(doc, base)
+    in it (relative to ``base``, the scenario file's folder, and inside ``sandbox``). A book's
+    problems are input errors like the file's own, so ``contagion validate`` sees them too."""
+    resolve_books(doc, base, sandbox or Sandbox())
     scenario = validate_document(doc)
     problems = []
+    total = sum(len(proto.positions) for proto in scenario.protocols.values())
     for name, proto in scenario.protocols.items():
         if proto.positions_file is None:
             continue
@@ -48,29 +66,39 @@ def validate_with_books(doc: Document, base: Path) -> Scenario:
         except InputError as exc:
             problems += exc.problems
             continue
+        total += book.n
+        if total > MAX_POSITIONS:  # checked book by book: memory stays near the cap
+            raise InputError.single(
+                f"the scenario has more than {MAX_POSITIONS:,} positions (inline and files)",
+                doc.locate(("protocols", name, "positions_file")),
+                ("protocols", name, "positions_file"),
+                hint="a run takes about 350 bytes a position; the cap keeps a scenario from a "
+                "pull request from exhausting memory (docs/security.md)",
+            )
         scenario._books[name] = book
     if problems:
         raise InputError(problems)
     return scenario
 
 
-def resolve_books(doc: Document, base: Path) -> None:
-    """Make every ``positions_file`` absolute (relative to the scenario file) and check that it
-    exists, naming the line of the key when it does not."""
+def resolve_books(doc: Document, base: Path, sandbox: Sandbox) -> None:
+    """Make every ``positions_file`` absolute (relative to the scenario file, links resolved),
+    refusing one outside ``sandbox`` and naming the line of the key when it is refused or
+    missing."""
     protocols = doc.data.get("protocols")
     if not isinstance(protocols, dict):
         return
     for name, proto in protocols.items():
         if not isinstance(proto, dict) or not isinstance(proto.get("positions_file"), str):
             continue
-        file = Path(proto["positions_file"]).expanduser()
-        if not file.is_absolute():
-            file = base / file
-        if not file.is_file():
+        path = ("protocols", name, "positions_file")
+        where = doc.locate(path)
+        file = sandbox.positions_file(proto["positions_file"], base, where, path)
+        if not file.exists():
             raise InputError.single(
-                f"positions file not found: {file}",
-                doc.locate(("protocols", name, "positions_file")),
-                ("protocols", name, "positions_file"),
+                f"positions file not found: {quote(str(file))}",
+                where,
+                path,
                 hint="the path is relative to the scenario file",
             )
-        proto["positions_file"] = str(file.resolve())
+        proto["positions_file"] = str(file)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import InputError, Problem, did_you_mean
+from ..errors import InputError, Problem, did_you_mean, quote
 from ..schema.models import Scenario
 from ..schema.semantics import check_scenario
 from .yaml import Document
@@ -130,7 +130,7 @@ def _problem(
         path = path[:-1]
         location = doc.locate(path)
     elif kind == "extra_forbidden":
-        message = f"unknown key {last!r}"
+        message = f"unknown key {quote(last)}"
         allowed = allowed_keys(root, raw_loc[:-1])
         if allowed:
             hint = did_you_mean(str(last), allowed) or "expected one of: " + ", ".join(
@@ -145,7 +145,7 @@ def _problem(
         message = f"expected a finite number, found {describe(value)}"
     elif kind == "string_pattern_mismatch":
         message = (
-            f"invalid name {value!r}: use letters, digits, '_', '-' and '+' "
+            f"invalid name {quote(value)}: use letters, digits, '_', '-' and '+' "
             "(no dots or spaces; names are used in --set paths)"
         )
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -157,7 +157,7 @@ def _problem(
             tags = union_tags(root, raw_loc)
             expected = ", ".join(repr(t) for t in tags) if tags else expected
         else:
-            message = f"unknown {discriminator} {tag!r}"
+            message = f"unknown {discriminator} {quote(tag)}"
             path = (*path, discriminator)  # point at the `type:` line itself
             location = doc.locate(path)
         hint = f"expected one of: {expected}"
@@ -224,8 +224,7 @@ def describe(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        short = value if len(value) <= 40 else value[:37] + "..."
-        return f"the text {short!r}"
+        return f"the text {quote(value, 40)}"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

@@ -18,17 +18,20 @@ from typing import Any
 
 import yaml
 
-from ..errors import InputError, Location
+from ..errors import InputError, Location, quote, shorten
+from .files import Sandbox, read_capped
 
 try:  # the C parser is ~10x faster on large files; the constructor stays the Python one
     _BaseLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - libyaml missing
     _BaseLoader = yaml.SafeLoader
 
-#: Largest YAML document accepted. Larger books belong in a ``positions_file`` (CSV/Parquet).
-MAX_FILE_BYTES = 256 * 1024 * 1024
-#: Most values a document may expand to, aliases included (an alias bomb expands exponentially).
-MAX_NODES = 5_000_000
+#: Largest YAML file accepted (bytes, counted while reading). Large position books belong in a
+#: ``positions_file`` (CSV or Parquet); a scenario rarely takes more than a few kilobytes.
+MAX_FILE_BYTES = 64 * 2**20
+#: Most values a document may expand to, aliases counted as what they expand to (an alias bomb
+#: expands exponentially). About 90,000 inline positions; they cost ~10 s to compose.
+MAX_NODES = 1_000_000
 #: Deepest nesting accepted (a scenario needs about 6 levels; 10,000 nested lists is an attack).
 MAX_DEPTH = 64
 
@@ -63,27 +66,20 @@ class Document:
         return Location(self.source)
 
 
-def load_file(path: str | Path) -> Document:
-    """Load a scenario (or policy) file. Raises :class:`InputError` for every kind of bad file."""
-    p = Path(path)
-    source = str(path)
-    if not p.exists():
-        raise InputError.single("file not found", Location(source), hint="check the path")
-    if p.is_dir():
-        raise InputError.single("is a directory, expected a YAML file", Location(source))
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError.single(
-                f"file is {size / 2**20:.0f} MiB; the limit for YAML is "
-                f"{MAX_FILE_BYTES // 2**20} MiB",
-                Location(source),
-                hint="put large position books in a positions_file (CSV or Parquet)",
-            )
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError.single(f"cannot read file: {exc.strerror}", Location(source)) from None
-    return load_bytes(raw, source)
+def load_file(
+    path: str | Path, sandbox: Sandbox | None = None, what: str = "scenario file"
+) -> Document:
+    """Load a scenario (or policy) file named on the command line. Raises :class:`InputError`
+    for every kind of bad file: missing, not a regular file, a link out of its folder
+    (``sandbox``), larger than :data:`MAX_FILE_BYTES`, not YAML."""
+    (sandbox or Sandbox()).named_file(path, what)
+    raw = read_capped(
+        path,
+        MAX_FILE_BYTES,
+        what,
+        hint="put large position books in a positions_file (CSV or Parquet)",
+    )
+    return load_bytes(raw, str(path))
 
 
 def load_bytes(raw: bytes, source: str) -> Document:
@@ -108,6 +104,7 @@ def load_text(text: str, source: str) -> Document:
     ):
         raise InputError.single("the file is empty", Location(source), hint="expected a mapping")
     try:
+        _count_nodes(text, source)  # before composing: composing costs ~10 us a node
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
@@ -117,16 +114,17 @@ def load_text(text: str, source: str) -> Document:
         mark = exc.problem_mark or exc.context_mark
         loc = _location(source, mark) if mark is not None else Location(source)
         what = exc.problem or exc.context or "invalid YAML"
-        raise InputError.single(f"not valid YAML: {what}", loc) from None
+        raise InputError.single(f"not valid YAML: {shorten(what, 200)}", loc) from None
     except yaml.YAMLError as exc:
-        raise InputError.single(f"not valid YAML: {exc}", Location(source)) from None
+        raise InputError.single(
+            f"not valid YAML: {shorten(str(exc), 200)}", Location(source)
+        ) from None
     if root is None:
         raise InputError.single("the file is empty", Location(source), hint="expected a mapping")
-    _check_size(root, source)
     builder = _Builder(source)
     data = builder.build(root, ())
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else f"a single value ({data!r})"
+        kind = "a list" if isinstance(data, list) else f"a single value ({quote(data)})"
         raise InputError.single(
             f"expected a mapping at the top level, found {kind}",
             _location(source, root.start_mark),
@@ -150,49 +148,60 @@ def parse_scalar(text: str) -> Any:
     return _Builder("<value>").build(node, ())
 
 
-def _check_size(root: yaml.Node, source: str) -> None:
-    """Refuse alias bombs, recursive aliases and absurd nesting before building anything.
+def _count_nodes(text: str, source: str) -> None:
+    """Refuse alias bombs, recursive aliases, absurd nesting and documents of more than
+    :data:`MAX_NODES` values, from the parser's events, before anything is composed.
 
-    Aliases make the node graph a DAG whose expanded size can be exponential in the file size;
-    counting it with a memo costs one visit per distinct node.
+    The parser's events cost ~1 us each and are dropped as they come, so a refusal takes about
+    a second and almost no memory wherever the limit is crossed; composing the same nodes
+    would cost ten times the time and ~400 bytes a node. An alias counts as the size of what it
+    names, so the count is the size of the document once its aliases are expanded.
     """
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: yaml.Node, depth: int) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if depth > MAX_DEPTH:
-            raise InputError.single(
-                f"values are nested more than {MAX_DEPTH} levels deep",
-                _location(source, node.start_mark),
-            )
-        if isinstance(node, yaml.ScalarNode):
-            return 1
-        if key in active:
-            raise InputError.single(
-                "recursive alias: a value contains itself", _location(source, node.start_mark)
-            )
-        active.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += size(item, depth + 1)
-        elif isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                total += size(k, depth + 1) + size(v, depth + 1)
-        active.discard(key)
-        if total > MAX_NODES:
-            raise InputError.single(
-                f"the document expands to more than {MAX_NODES:,} values (an alias bomb?)",
-                _location(source, node.start_mark),
-                hint="large position books belong in a positions_file (CSV or Parquet)",
-            )
-        sizes[key] = total
-        return total
-
-    size(root, 0)
+    parser = _BaseLoader(text)
+    count = 0
+    open_: list[tuple[int, str | None]] = []  # collections being read: (count at start, anchor)
+    sizes: dict[str, int] = {}  # anchor -> expanded size, once its node is complete
+    building: set[str] = set()  # anchors of collections still open
+    try:
+        while parser.check_event():
+            event = parser.get_event()
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor in building:
+                    raise InputError.single(
+                        "recursive alias: a value contains itself",
+                        _location(source, event.start_mark),
+                    )
+                count += sizes.get(event.anchor, 1)
+            elif isinstance(event, yaml.ScalarEvent):
+                count += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+                count += 1
+                if len(open_) >= MAX_DEPTH:
+                    raise InputError.single(
+                        f"values are nested more than {MAX_DEPTH} levels deep",
+                        _location(source, event.start_mark),
+                    )
+                open_.append((count - 1, event.anchor))
+                if event.anchor is not None:
+                    building.add(event.anchor)
+            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+                start, anchor = open_.pop()
+                if anchor is not None:
+                    building.discard(anchor)
+                    sizes[anchor] = count - start
+            else:
+                continue
+            if count > MAX_NODES:
+                raise InputError.single(
+                    f"the document expands to more than {MAX_NODES:,} values (an alias bomb, or "
+                    "a book too large for YAML)",
+                    _location(source, event.start_mark),
+                    hint="large position books belong in a positions_file (CSV or Parquet)",
+                )
+    finally:
+        parser.dispose()
 
 
 def _location(source: str, mark: Any) -> Location:
@@ -244,12 +253,12 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise InputError.single(
-                f"cannot read value {node.value!r}: {exc.problem}",
+                f"cannot read value {quote(node.value)}: {shorten(str(exc.problem), 200)}",
                 _location(self.source, node.start_mark),
             ) from None
         except (ValueError, OverflowError):
             raise InputError.single(
-                f"cannot read value {node.value!r}", _location(self.source, node.start_mark)
+                f"cannot read value {quote(node.value)}", _location(self.source, node.start_mark)
             ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
@@ -286,7 +295,7 @@ class _Builder:
             if key in out:
                 first = self.locations.get((*path, key))
                 raise InputError.single(
-                    f"duplicate key {key!r}"
+                    f"duplicate key {quote(key)}"
                     + (f" (first defined at line {first.line})" if first else ""),
                     _location(self.source, key_node.start_mark),
                     path=path,

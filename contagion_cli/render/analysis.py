@@ -22,6 +22,7 @@ from ..batch.sweep import SweepResult
 from ..gates.check import CheckReport
 from . import charts
 from . import numbers as fmt
+from .escape import term
 from .numbers import value_text
 
 #: Summary columns a sweep table shows (the CSV and JSON carry every column).
@@ -50,7 +51,7 @@ def sweep_table(result: SweepResult, metric: str = "bad_debt_usd") -> Table:
     ]
     plural = "s" if len(result) != 1 else ""
     table = Table(
-        title=f"{result.scenario} - sweep of {len(result):,} point{plural}",
+        title=term(f"{result.scenario} - sweep of {len(result):,} point{plural}"),
         box=box.SIMPLE_HEAD,
         title_justify="left",
     )
@@ -167,7 +168,7 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
         label=(lambda v: fmt.usd(v)) if loss.endswith("_usd") else (lambda v: f"{v:,.3g}"),
     )
     hist = Text("\n".join([f"{loss} over {sim.paths:,} paths", *lines, ""]))
-    return Group(Text(title, style="italic"), head, protos, dist, hist)
+    return Group(term(title, style="italic"), head, protos, dist, hist)
 
 
 # --- critical ----------------------------------------------------------------------------------
@@ -177,7 +178,7 @@ SPARK_WIDTH = 80
 
 def critical_report(result: CriticalResult) -> RenderableType:
     table = Table(
-        title=f"{result.scenario} - critical {result.asset} shock for {result.condition}",
+        title=term(f"{result.scenario} - critical {result.asset} shock for {result.condition}"),
         box=box.SIMPLE_HEAD,
         show_header=False,
         title_justify="left",
@@ -321,8 +322,10 @@ def monotone_warning(result: CriticalResult) -> str | None:
 # --- clusters ----------------------------------------------------------------------------------
 def clusters_table(result: ClustersResult) -> Table:
     table = Table(
-        title=f"{result.scenario} - liquidation walls of {result.asset} "
-        f"(start {fmt.price(result.start_price)})",
+        title=term(
+            f"{result.scenario} - liquidation walls of {result.asset} "
+            f"(start {fmt.price(result.start_price)})"
+        ),
         box=box.SIMPLE_HEAD,
         title_justify="left",
     )
@@ -368,8 +371,8 @@ def check_table(report: CheckReport) -> Table:
     for v in report.verdicts:
         result = Text("pass", style="green") if v.passed else Text("FAIL", style="bold red")
         table.add_row(
-            v.scenario,
-            v.gate,
+            term(v.scenario),  # a file name and a gate name: untrusted text
+            term(v.gate),
             result,
             value_text(v.metric, v.value),
             f"{v.op} {value_text(v.metric, v.limit)}",
@@ -392,7 +395,7 @@ def excess_text(metric: str, excess: float, limit: float) -> str:
 
 # --- diff --------------------------------------------------------------------------------------
 def diff_table(result: DiffResult, only_changed: bool = False) -> RenderableType:
-    title = Text(f"diff: {result.base} -> {result.candidate}, on {result.on}", style="italic")
+    title = term(f"diff: {result.base} -> {result.candidate}, on {result.on}", style="italic")
     table = Table(box=box.SIMPLE_HEAD)
     for col in ("metric", "base", "candidate", "change", "change %"):
         table.add_column(col, justify="left" if col == "metric" else "right")

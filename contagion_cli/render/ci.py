@@ -12,6 +12,7 @@ from ..batch.simulate import SimulationResult
 from ..gates.check import CheckReport, Verdict
 from . import numbers as fmt
 from .analysis import change_text, excess_text, value_text
+from .escape import Raw, md, md_cell, md_code, xml_text
 
 
 def verdict_message(v: Verdict) -> str:
@@ -65,9 +66,10 @@ def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
     suites: OrderedDict[str, list[tuple[Verdict, float]]] = OrderedDict()
     for v, t in zip(report.verdicts, case_seconds, strict=True):
         suites.setdefault(v.scenario, []).append((v, t))
+    # names, gates and file names are untrusted text: xml_text drops what XML forbids
     root = ET.Element(
         "testsuites",
-        name=f"contagion check {report.policy}",
+        name=xml_text(f"contagion check {report.policy}"),
         tests=str(len(report.verdicts)),
         failures=str(len(report.failed)),
         errors="0",
@@ -78,7 +80,7 @@ def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=scenario,
+            name=xml_text(scenario),
             tests=str(len(cases)),
             failures=str(failures),
             errors="0",
@@ -89,16 +91,16 @@ def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                name=v.gate,
-                classname=f"contagion.{v.scenario_name}",
+                name=xml_text(v.gate),
+                classname=xml_text(f"contagion.{v.scenario_name}"),
                 time=_seconds(t),
             )
-            message = verdict_message(v)
+            message = xml_text(verdict_message(v))
             if v.passed:
                 ET.SubElement(case, "system-out").text = message
             else:
                 failure = ET.SubElement(case, "failure", message=message, type="GateFailed")
-                failure.text = f"{v.check}\n{message}\n"
+                failure.text = f"{xml_text(v.check)}\n{message}\n"
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -109,9 +111,10 @@ def _seconds(value: float) -> str:
 
 
 def _md_table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """A GFM table; cells escaped (:func:`~.escape.md_cell`: gate names are untrusted)."""
     align = ["---:" if i in right else "---" for i in range(len(headers))]
     out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
     return out
 
 
@@ -125,14 +128,15 @@ def check_markdown(report: CheckReport) -> str:
     lines = [
         head,
         "",
-        f"Policy: `{report.policy}`" + (f" ({report.policy_name})" if report.policy_name else ""),
+        f"Policy: {md_code(report.policy)}"
+        + (f" ({md(report.policy_name)})" if report.policy_name else ""),
         "",
     ]
     by_file: OrderedDict[str, list[Verdict]] = OrderedDict()
     for v in report.verdicts:
         by_file.setdefault(v.scenario, []).append(v)
     for scenario, verdicts in by_file.items():
-        lines += [f"### `{scenario}`", ""]
+        lines += [f"### {md_code(scenario)}", ""]
         rows = [
             [
                 "✅" if v.passed else "❌",
@@ -148,7 +152,9 @@ def check_markdown(report: CheckReport) -> str:
         lines.append("")
     if failed:
         lines += ["**Failed:**", ""]
-        lines += [f"- `{v.scenario}` — {v.gate}: {verdict_message(v)}" for v in failed]
+        lines += [
+            f"- {md_code(v.scenario)} — {md(v.gate)}: {md(verdict_message(v))}" for v in failed
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -158,14 +164,14 @@ def diff_markdown(result: DiffResult, only_changed: bool = True) -> str:
     if result.rules:
         verdict = "❌ " if result.failed else "✅ "
     lines = [
-        f"## {verdict}contagion diff: `{result.base}` → `{result.candidate}`",
+        f"## {verdict}contagion diff: {md_code(result.base)} → {md_code(result.candidate)}",
         "",
-        f"On {result.on}.",
+        f"On {md(result.on)}.",
         "",
     ]
     rows = [
         [
-            f"`{c.metric}`",
+            Raw(md_code(c.metric, table=True)),
             value_text(c.metric, c.base),
             value_text(c.metric, c.candidate),
             change_text(c),
@@ -195,7 +201,7 @@ def simulation_markdown(sim: SimulationResult) -> str:
     r = sim.risk
     m = sim.model
     lines = [
-        f"## contagion simulate: {sim.scenario}",
+        f"## contagion simulate: {md(sim.scenario)}",
         "",
         f"{sim.paths:,} paths of `{m.model}`, {m.steps} steps of {m.dt_days:g} days, "
         f"seed {sim.seed}.",

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from ..batch.compare import CompareResult, Design
 from . import numbers as fmt
+from .escape import Raw, md, md_cell, md_code, term
 
 #: Row titles of the headline figures (reports); the JSON keys are the names.
 TITLES = {
@@ -79,7 +80,7 @@ def compare_table(result: CompareResult) -> RenderableType:
     table = Table(box=box.SIMPLE_HEAD)
     table.add_column("", style="bold", no_wrap=True)
     for d in result.designs:
-        table.add_column(d.label, justify="right")
+        table.add_column(term(d.label), justify="right")  # a label is a scenario's name
     for name, heading in TITLES.items():
         cells = []
         for d in result.designs:
@@ -106,22 +107,25 @@ def compare_table(result: CompareResult) -> RenderableType:
 
 
 def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+    """A table row; cells escaped (labels are scenario names) unless :class:`~.escape.Raw`."""
+    return "| " + " | ".join(md_cell(c) for c in cells) + " |"
 
 
 def compare_markdown(result: CompareResult) -> str:
     """GitHub-flavoured Markdown: the same table as :func:`compare_table`."""
     labels = [d.label for d in result.designs]
-    lines = [f"## contagion compare: {' vs '.join(labels)}", "", f"On {result.on}.", ""]
+    rule = [Raw("---"), *([Raw("---:")] * len(labels))]
+    lines = [f"## contagion compare: {' vs '.join(md(x) for x in labels)}", ""]
+    lines += [f"On {md(result.on)}.", ""]
     if not result.same_shocks:
         lines += ["**Note:** the files' shock paths differ.", ""]
-    lines += [_md_row(["", *labels]), _md_row(["---", *(["---:"] * len(labels))])]
+    lines += [_md_row(["", *labels]), _md_row(rule)]
     for name, heading in TITLES.items():
         cells = []
         for d in result.designs:
             text = headline_cell(d, name)
             if name == "bad_debt_usd" and d.result.bad_debt_usd > 0:
-                text = f"**{text}**"
+                text = Raw(f"**{md(text)}**")
             cells.append(text)
         lines.append(_md_row([heading, *cells]))
     if _coordinated(result):
@@ -133,14 +137,14 @@ def compare_markdown(result: CompareResult) -> str:
         "Bad debt by protocol:",
         "",
         _md_row(["protocol", *labels]),
-        _md_row(["---", *(["---:"] * len(labels))]),
+        _md_row(rule),
     ]
     for protocol in result.protocols:
         cells = [
-            protocol_cell(d, protocol).replace(" INSOLVENT", " **insolvent**")
+            Raw(md(protocol_cell(d, protocol)).replace(" INSOLVENT", " **insolvent**"))
             for d in result.designs
         ]
-        lines.append(_md_row([f"`{protocol}`", *cells]))
-    files = ", ".join(f"`{d.file}`" for d in result.designs)
+        lines.append(_md_row([Raw(md_code(protocol, table=True)), *cells]))
+    files = ", ".join(md_code(d.file) for d in result.designs)
     lines += ["", f"Files: {files}.", ""]
     return "\n".join(lines)

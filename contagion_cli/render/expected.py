@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..gates.verdict import Verdict
+from .escape import md, plain
 from .numbers import value_text
 from .rows import cell
 
@@ -35,8 +36,9 @@ def headline(verdicts: Sequence[Verdict]) -> str:
     return f"Documented outcome: the run {verdict} ({inside} of {total} checks inside its band)"
 
 
-def render_lines(verdicts: Sequence[Verdict]) -> list[str]:
-    """The headline, then one line per check: mark, metric, the run's value, the band, source."""
+def render_lines(verdicts: Sequence[Verdict], escape: Callable[[str], str] = plain) -> list[str]:
+    """The headline, then one line per check: mark, metric, the run's value, the band, source
+    (free text of the scenario file, written through ``escape``)."""
     if not verdicts:
         return []
     lines = [headline(verdicts)]
@@ -44,7 +46,7 @@ def render_lines(verdicts: Sequence[Verdict]) -> list[str]:
         mark = "no value" if v.passed is None else ("inside " if v.passed else "OUTSIDE")
         lines.append(
             f"  {mark}  {v.metric} = {value_text(v.metric, v.value, v.kind)}; "
-            f"record: {_band_text(v)} ({v.source})"
+            f"record: {_band_text(v)} ({escape(v.source)})"
         )
     return lines
 
@@ -74,12 +76,12 @@ def csv_rows(verdicts: Sequence[Verdict]) -> str:
     for v in verdicts:
         for key, value in v.to_dict().items():
             if key != "metric":
-                writer.writerow(["expected", v.metric, key, cell(value)])
+                writer.writerow(["expected", cell(v.metric), key, cell(value)])
     return buffer.getvalue()
 
 
 def markdown_section(verdicts: Sequence[Verdict]) -> str:
     """The headline as a heading, one bullet per check."""
-    lines = render_lines(verdicts)
+    lines = render_lines(verdicts, md)
     body = [f"### {lines[0]}", "", *(f"- {' '.join(line.split(maxsplit=1))}" for line in lines[1:])]
     return "\n".join(body) + "\n"

@@ -21,7 +21,7 @@ def to_csv(result: RunResult) -> str:
     ``prices.ETH``, ``flows.puts.ETH`` (units sent to market, negative: bought) and so on.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = _CellWriter(buffer)
     writer.writerow(["section", "name", "field", "value"])
     data = result.to_dict()
     for key, value in data.items():
@@ -70,6 +70,17 @@ def to_csv(result: RunResult) -> str:
         for key, value in _flat(row):
             writer.writerow(["trace", name, key, cell(value)])
     return buffer.getvalue()
+
+
+class _CellWriter:
+    """A CSV writer that passes every cell through :func:`~.rows.cell` (the scenario's name
+    and the accounts of a positions file are untrusted text; numbers stay numbers)."""
+
+    def __init__(self, buffer: io.StringIO) -> None:
+        self._writer = csv.writer(buffer, lineterminator="\n")
+
+    def writerow(self, values: list[Any]) -> None:
+        self._writer.writerow([cell(v) for v in values])
 
 
 def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:

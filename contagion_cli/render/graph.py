@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..results.run import RunResult
+from .escape import dot_string
 
 
 def primary_parents(result: RunResult) -> dict[str, tuple[str, str]]:
@@ -23,7 +24,7 @@ def primary_parents(result: RunResult) -> dict[str, tuple[str, str]]:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace('"', '\\"') + '"'
+    return dot_string(name)  # the scenario's name is untrusted text
 
 
 def to_dot(result: RunResult) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..results.run import RunResult
 from . import numbers as fmt
+from .escape import Raw, md, md_cell
 from .graph import to_mermaid
 from .table import (
     ADL_HEADERS,
@@ -28,14 +29,16 @@ from .table import (
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """A GFM table; every cell is escaped (accounts of a positions file are untrusted text)
+    except :class:`~.escape.Raw` ones, Markdown this module wrote."""
     align = ["---:" if i in right else "---" for i in range(len(headers))]
     out = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    out += ["| " + " | ".join(md_cell(cell) for cell in row) + " |" for row in rows]
     return out
 
 
 def to_markdown(result: RunResult) -> str:
-    lines = [f"## contagion: {result.scenario}", ""]
+    lines = [f"## contagion: {md(result.scenario)}", ""]
     status = "converged" if result.converged else "**NOT converged** (max_rounds reached)"
     insolvent = ", ".join(result.insolvent_protocols) or "none"
     lines += [
@@ -101,7 +104,7 @@ def _protocols(result: RunResult) -> list[str]:
             fmt.usd(pr.reserve_used_usd),
             *type_cells(pr, columns),
             *([details(pr)] if show_details else []),
-            "**yes**" if pr.insolvent else "no",
+            Raw("**yes**") if pr.insolvent else "no",
             distress_text(pr),
             fmt.optional_int(pr.depth),
         ]

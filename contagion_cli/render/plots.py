@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import atomic
 from ..batch.clusters import ClustersResult
 from ..batch.critical import CriticalResult
 from ..batch.simulate import SimulationResult
 from ..batch.sweep import SweepResult
 from ..errors import InputError, Location
+from .escape import plot_text
 
 #: File types the Agg canvas writes.
 SUFFIXES = (".png", ".svg", ".pdf")
@@ -51,7 +53,8 @@ def _figure(width: float = 9.0, height: float = 5.0) -> tuple[Any, Any]:
 
 def _save(fig: Any, path: Path) -> None:
     try:
-        fig.savefig(str(path), dpi=120)
+        with atomic.replacing(path) as temp:  # the temporary name keeps the suffix: the format
+            fig.savefig(str(temp), dpi=120)
     except OSError as exc:
         raise InputError.single(f"cannot write: {exc.strerror}", Location(str(path))) from None
 
@@ -104,7 +107,7 @@ def plot_sweep(result: SweepResult, path: Path, metric: str = "bad_debt_usd") ->
     ax.set_ylabel(metric)
     if metric.endswith("_usd"):
         _usd_axis(ax)
-    ax.set_title(f"{result.scenario}: {metric} against {x_label}")
+    ax.set_title(f"{plot_text(result.scenario)}: {metric} against {x_label}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     _save(fig, path)
@@ -126,7 +129,9 @@ def plot_simulation(sim: SimulationResult, path: Path) -> None:
     ax.set_yscale("symlog")
     ax.set_xlabel(sim.loss_metric)
     ax.set_ylabel("paths")
-    ax.set_title(f"{sim.scenario}: {sim.loss_metric} over {sim.paths:,} paths (seed {sim.seed})")
+    ax.set_title(
+        f"{plot_text(sim.scenario)}: {sim.loss_metric} over {sim.paths:,} paths (seed {sim.seed})"
+    )
     if sim.loss_metric.endswith("_usd"):
         from matplotlib.ticker import FuncFormatter
 
@@ -157,7 +162,7 @@ def plot_critical(result: CriticalResult, path: Path) -> None:
     ax.set_ylabel(result.metric)
     if result.metric.endswith("_usd"):
         _usd_axis(ax)
-    ax.set_title(f"{result.scenario}: {result.condition}")
+    ax.set_title(f"{plot_text(result.scenario)}: {result.condition}")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)
@@ -195,7 +200,7 @@ def plot_clusters(result: ClustersResult, path: Path) -> None:
     _usd_axis(ax2)
     ax2.set_ylabel("USD repaid")
     ax.invert_xaxis()
-    ax.set_title(f"{result.scenario}: liquidation walls of {result.asset}")
+    ax.set_title(f"{plot_text(result.scenario)}: liquidation walls of {result.asset}")
     handles = ax.get_legend_handles_labels()
     handles2 = ax2.get_legend_handles_labels()
     # below the axes, so that it never covers the tallest walls

@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import atomic
 from ..errors import InputError, Location
+from .escape import csv_text, json_text
 
 
 def to_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
     """A header and one line per row; None is an empty cell, booleans are true/false."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
+    writer.writerow([cell(c) for c in columns])
     for row in rows:
         writer.writerow([cell(row.get(c)) for c in columns])
     return buffer.getvalue()
@@ -25,7 +27,8 @@ def to_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
 
 def cell(value: Any) -> str:
     """One CSV cell, the same in every CSV the tool writes: empty for none, true/false, floats
-    to the last digit (``repr``), a list's items joined by ``;``."""
+    to the last digit (``repr``), a list's items joined by ``;``, text guarded against formulas
+    (:func:`~.escape.csv_text`: names come from scenario files; numbers are never guarded)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -34,12 +37,15 @@ def cell(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return ";".join(cell(x) for x in value)
-    return str(value)
+    if isinstance(value, int | float):
+        return str(value)
+    return csv_text(str(value))
 
 
 def to_json(data: Any) -> str:
-    """Strict JSON (no NaN), indented, with a trailing newline."""
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    """Strict JSON (no NaN), indented, with a trailing newline; ASCII only, and nothing a CI
+    log reads as a command (:func:`~.escape.json_text`)."""
+    return json_text(json.dumps(data, indent=2, allow_nan=False)) + "\n"
 
 
 def require_pyarrow(option: str = "--format parquet") -> None:
@@ -61,6 +67,11 @@ def write_parquet(path: Path, columns: Sequence[str], rows: Sequence[dict[str, A
     data = {c: [row.get(c) for row in rows] for c in columns}
     table = pa.table(data)
     try:
-        pq.write_table(table, str(path))
+        # pyarrow deletes the file it was writing when it fails: let that be our temporary
+        # file, never a file that was at ``path`` before this run
+        with atomic.replacing(path) as temp:
+            pq.write_table(table, str(temp))
     except OSError as exc:
-        raise InputError.single(f"cannot write: {exc}", Location(str(path))) from None
+        raise InputError.single(
+            f"cannot write: {exc.strerror or exc}", Location(str(path))
+        ) from None

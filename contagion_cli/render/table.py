@@ -16,6 +16,7 @@ from rich.tree import Tree
 
 from ..results.run import ProtocolResult, RunResult, TraceRound
 from . import numbers as fmt
+from .escape import cells, term
 from .graph import primary_parents
 
 
@@ -41,7 +42,8 @@ def run_report(result: RunResult) -> RenderableType:
 
 def summary_table(result: RunResult) -> Table:
     steps = len(result.steps)
-    title = f"{result.scenario} - {steps} step{'s' if steps != 1 else ''}"
+    # the scenario's name and the accounts of a positions file are untrusted text (escape.py)
+    title = term(f"{result.scenario} - {steps} step{'s' if steps != 1 else ''}")
     table = Table(title=title, box=box.SIMPLE_HEAD, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value")
@@ -214,7 +216,7 @@ def entities_table(result: RunResult) -> Table:
     for header in ENTITY_HEADERS[2:]:
         table.add_column(header, justify="right", no_wrap=True)
     for row in entity_rows(result):
-        table.add_row(*row)
+        table.add_row(*cells(row))
     return table
 
 
@@ -306,7 +308,7 @@ def adl_table(result: RunResult) -> RenderableType:
     for k, header in enumerate(ADL_HEADERS):
         table.add_column(header, justify="right" if k >= 3 else "left", no_wrap=True)
     for row in adl_rows(result):
-        table.add_row(*row)
+        table.add_row(*cells(row))
     lines = Text("\n".join("  " + line for line in adl_notes(result)))
     return Group(table, lines, Text(""))
 
@@ -460,7 +462,7 @@ def coordination_table(result: RunResult) -> RenderableType:
     for k, header in enumerate(COORDINATION_HEADERS):
         table.add_column(header, justify="right" if k in (1, 2) else "left")
     for row in coordination_rows(result):
-        table.add_row(*row)
+        table.add_row(*cells(row))
     lines = Text("\n".join("  " + line for line in coordination_lines(result)))
     return Group(table, lines, Text(""))
 

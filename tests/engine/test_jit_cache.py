@@ -3,9 +3,18 @@ when the usual folder cannot be written (a read-only home in CI, a full disk).""
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
 import pytest
 
 from contagion_cli import jit_cache
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine import kernels
+from contagion_cli.load.scenario import load_scenario
+
+QUICKSTART = Path(__file__).parents[2] / "scenarios" / "quickstart.yaml"
 
 
 def test_the_key_follows_the_kernel_and_the_layout(tmp_path, monkeypatch):
@@ -70,3 +79,130 @@ def test_warm_marker(tmp_path, monkeypatch, marker):
     if marker:
         jit_cache.mark_warm()
     assert jit_cache.is_warm() is marker
+
+
+# --- a cache that cannot be written when numba saves the compiled kernel -------------------------
+# numba compiles, then writes the cache, then runs: on a disk that filled up (or turned
+# read-only) after the folder was chosen, the first call raises ENOSPC/EROFS. The fallback is
+# tested with a stand-in for the cached dispatcher and the plain-Python twin as the "uncached"
+# one: compiling the real uncached twin takes ~80 s (it is built, not compiled, below).
+
+
+class FullDisk:
+    """A cached numba dispatcher whose first call fails writing its cache."""
+
+    signatures = ()
+
+    def __init__(self, code: int = errno.ENOSPC) -> None:
+        self.code = code
+        self.calls = 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        raise OSError(self.code, os.strerror(self.code))
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    seen: list[str] = []
+    monkeypatch.setattr(kernels, "notify", seen.append)
+    monkeypatch.setattr(kernels, "_cache_failed", False)
+    return seen
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES])
+def test_a_failed_cache_write_falls_back_to_the_uncached_twin(monkeypatch, notes, code):
+    twin_calls = []
+
+    def twin(*args):
+        twin_calls.append(args)
+        return 7
+
+    monkeypatch.setattr(kernels, "uncached_kernel", lambda: twin)
+    cached = FullDisk(code)
+    assert kernels.call(cached, "state", "out") == 7
+    assert twin_calls == [("state", "out")]  # the same arguments, untouched
+    assert len(notes) == 1 and "cannot write the compiled kernel to its cache" in notes[0]
+    assert os.strerror(code) in notes[0]
+    # every later run of this process (and of workers forked from it) takes the twin at once
+    assert kernels.jit_kernel() is twin
+    assert kernels.call(kernels.jit_kernel(), 1) == 7
+    assert cached.calls == 1 and len(notes) == 1  # one note, not one per run
+
+
+def test_other_errors_are_not_swallowed(monkeypatch, notes):
+    monkeypatch.setattr(kernels, "uncached_kernel", lambda: pytest.fail("no fallback"))
+    with pytest.raises(OSError):
+        kernels.call(FullDisk(errno.ENOENT))  # not a cache that could not be written
+
+    def python_twin(*_args):  # not a numba dispatcher: nothing was cached
+        raise OSError(errno.ENOSPC, "full")
+
+    with pytest.raises(OSError):
+        kernels.call(python_twin)
+    assert not notes and not kernels._cache_failed
+
+
+def test_a_run_survives_a_full_disk_at_its_first_jit_call(monkeypatch, notes):
+    from contagion_cli.engine.raw import run_raw
+
+    compiled = compile_scenario(load_scenario(QUICKSTART))
+    expected = run_raw(compiled, executor=kernels.Executor.python)
+    full = FullDisk()
+    monkeypatch.setattr(kernels, "_cached_kernel", lambda: full)
+    monkeypatch.setattr(kernels, "uncached_kernel", kernels.python_kernel)  # no 80 s compile
+    raw = run_raw(compiled, executor=kernels.Executor.jit)
+    assert full.calls == 1 and len(notes) == 1
+    assert raw.status == expected.status
+    assert (raw.outputs.liquidations == expected.outputs.liquidations).all()
+
+
+def test_the_command_line_prints_the_note_once_and_exits_0(monkeypatch, notes):
+    from typer.testing import CliRunner
+
+    from contagion_cli.cli.app import app
+    from contagion_cli.cli.output import say
+
+    full = FullDisk(errno.EROFS)
+    monkeypatch.setattr(kernels, "_cached_kernel", lambda: full)
+    monkeypatch.setattr(kernels, "uncached_kernel", kernels.python_kernel)
+    monkeypatch.setattr(kernels, "notify", say)  # what the CLI points it at: stderr
+    monkeypatch.setenv("CONTAGION_EXECUTOR", "jit")
+    result = CliRunner().invoke(app, ["run", str(QUICKSTART), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("cannot write the compiled kernel to its cache") == 1
+    assert "Read-only file system" in result.stderr
+
+
+def test_no_locator_at_import_falls_back_too(monkeypatch, notes):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_locator(name, globals=None, locals=None, fromlist=(), level=0):
+        if name == "kernel" and level == 2:
+            raise RuntimeError("cannot cache function 'venue_sell': no locator available")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(builtins, "__import__", no_locator)
+    monkeypatch.setattr(kernels, "uncached_kernel", lambda: "twin")
+    kernels._cached_kernel.cache_clear()
+    try:
+        assert kernels._cached_kernel() == "twin"
+    finally:
+        kernels._cached_kernel.cache_clear()
+    assert kernels._cache_failed and "no locator available" in notes[0]
+
+
+def test_the_uncached_twin_is_built_without_a_cache():
+    pytest.importorskip("numba")
+    kernels.uncached_kernel.cache_clear()
+    try:
+        twin = kernels.uncached_kernel()  # decorating compiles nothing: no 80 s here
+        assert twin.__module__.endswith("._kernel_uncached")
+        assert type(twin._cache).__name__ == "NullCache"
+        helper = twin.py_func.__globals__["venue_sell"]
+        assert type(helper._cache).__name__ == "NullCache"
+        assert not twin.signatures  # not compiled
+    finally:
+        kernels.uncached_kernel.cache_clear()

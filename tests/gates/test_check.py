@@ -412,3 +412,59 @@ def test_junit_of_several_files_has_a_timed_suite_each(tmp_path):
     assert_junit_shape(root)
     assert [s.get("name") for s in root.findall("testsuite")] == [QUICKSTART, CANDIDATE]
     assert [s.get("failures") for s in root.findall("testsuite")] == ["0", "3"]
+
+
+# --- `contagion validate` on a policy file (issue 16) -------------------------------------------
+
+
+def test_validate_accepts_a_policy_file():
+    from typer.testing import CliRunner
+
+    from contagion_cli.cli.app import app
+
+    result = CliRunner().invoke(app, ["validate", POLICY])
+    assert result.exit_code == 0, result.output
+    assert "a policy (quickstart risk limits) of 6 gates" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("gates:\n  - check: bad_debt_usd <= \n", [":2:", "expected a number after '<='"]),
+        ("gates:\n  - check: bad_debt_usd <= 1e6\n    shok: {ETH: -0.2}\n", ["unknown key"]),
+        ("gates: []\n", ["gates", "must not be empty"]),
+        ("name: x\ngates:\n  - {check: bad_debt_usd <= 1, simulate: {paths: 0}}\n", ["paths"]),
+    ],
+    ids=["bad-limit", "typo", "no-gates", "bad-paths"],
+)
+def test_validate_reports_a_bad_policy_like_check_does(tmp_path, text, fragments):
+    from typer.testing import CliRunner
+
+    from contagion_cli.cli.app import app
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"error: {path}" in result.output
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+def test_validate_refuses_set_on_a_policy(tmp_path):
+    from typer.testing import CliRunner
+
+    from contagion_cli.cli.app import app
+
+    args = ["validate", POLICY, "--set", "gates.0.check=liquidations >= 0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "is a policy: --set changes scenarios" in result.output
+
+
+def test_a_scenario_is_still_validated_as_a_scenario():
+    from typer.testing import CliRunner
+
+    from contagion_cli.cli.app import app
+
+    result = CliRunner().invoke(app, ["validate", str(ROOT / "scenarios" / "quickstart.yaml")])
+    assert result.exit_code == 0 and "3 assets, 2 protocols, 13 positions" in result.stderr

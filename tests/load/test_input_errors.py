@@ -362,7 +362,7 @@ def test_missing_file(tmp_path):
 
 def test_directory(tmp_path):
     result = runner.invoke(app, ["run", str(tmp_path)])
-    assert_error(result, "is a directory")
+    assert_error(result, "not a regular file: it is a folder")
 
 
 def test_many_problems_reported_at_once(tmp_path):
