@@ -23,6 +23,7 @@ from .options import (
     ProgressOpt,
     SchedulerOpt,
     SetOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say, write
@@ -38,6 +39,7 @@ def check(
     set_: SetOpt = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write JUnit XML (for CI test reports).")
     ] = None,
@@ -76,7 +78,7 @@ def check(
         ):
             report = check_files(rules, compiled, workers, advance, cluster)
         elapsed = time.perf_counter() - started
-        emit(commands.CHECK, report, fmt, output)
+        emit(commands.CHECK, report, fmt, output, wide)
         if junit is not None:
             write(junit_xml(report, seconds=elapsed), junit)
         if markdown is not None:
@@ -124,6 +126,7 @@ def diff(
     ] = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     all_metrics: Annotated[
         bool, typer.Option("--all", help="Also list metrics that did not change.")
     ] = False,
@@ -163,7 +166,7 @@ def diff(
             base, candidate, set_ or (), shock or (), liquidity or (), paths, seed, rules,
             workers, simulation,
         )  # fmt: skip
-        emit(renderer, result, fmt, output)
+        emit(renderer, result, fmt, output, wide)
         for r in result.failed:
             c = r.change
             say(f"FAIL --fail-if {r.rule.text}: {c.metric} changed by {change_text(c)} "

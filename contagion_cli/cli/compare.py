@@ -9,7 +9,7 @@ import typer
 
 from . import options
 from .guard import guarded
-from .options import FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
+from .options import FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt, WideOpt
 from .output import choose_format, emit, say
 
 
@@ -38,6 +38,7 @@ def compare(
     ] = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Run several scenario files and show the designs side by side: a column per file
     (formats: table, markdown, json, csv).
@@ -51,7 +52,7 @@ def compare(
         fmt = choose_format(format, output, commands.COMPARE)
         options.writable(output, "--output")
         result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or ())
-        emit(commands.COMPARE, result, fmt, output)
+        emit(commands.COMPARE, result, fmt, output, wide)
         if not result.same_shocks:
             say("warning: the files' shock paths differ; use --shock to run them on one")
         for d in result.designs:

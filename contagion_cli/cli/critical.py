@@ -18,6 +18,7 @@ from .options import (
     PlotOpt,
     ScenarioArg,
     SetOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say
@@ -60,6 +61,7 @@ def critical(
     set_: SetOpt = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     plot: PlotOpt = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when the metric is not monotone.")
@@ -85,7 +87,7 @@ def critical(
             compiled, asset, metric, threshold, direction, range_from, range_to, tolerance,
             scan, shock or (), liquidity or (), workers, refine=refine,
         )  # fmt: skip
-        emit(commands.CRITICAL, result, fmt, output)
+        emit(commands.CRITICAL, result, fmt, output, wide)
         warning = monotone_warning(result)
         if warning:
             say(warning)
@@ -108,6 +110,7 @@ def clusters(
     set_: SetOpt = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     plot: PlotOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
@@ -125,7 +128,7 @@ def clusters(
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
         compiled = load_compiled(scenario, set_ or ())
         result = liquidation_clusters(compiled, asset, levels, workers)
-        emit(commands.CLUSTERS, result, fmt, output)
+        emit(commands.CLUSTERS, result, fmt, output, wide)
         if plot is not None:
             from ..render.plots import plot_clusters
 

@@ -27,6 +27,15 @@ OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
 ]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Print every table in one piece, wider than the terminal if need be (by default "
+        "a table fits the terminal: abbreviated headers, then its other columns in a "
+        "'(continued)' table). Files and pipes always get whole tables.",
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(

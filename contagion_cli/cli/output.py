@@ -81,18 +81,28 @@ def choose_format(value: str | None, output: Path | None, renderer: Renderer[Any
     return fmt
 
 
-def emit(renderer: Renderer[Any], result: Any, fmt: Format, output: Path | None) -> None:
-    """Write ``result`` in ``fmt``: a terminal gets its own width and colours (wider where a
-    table would otherwise cut its numbers); a pipe or file gets plain text."""
+def terminal() -> Console | None:
+    """A console on stdout when it is a terminal (its width, colours), else None."""
+    return Console(highlight=False) if sys.stdout.isatty() else None
+
+
+def emit(
+    renderer: Renderer[Any], result: Any, fmt: Format, output: Path | None, wide: bool = False
+) -> None:
+    """Write ``result`` in ``fmt``: a terminal gets colours and tables that fit its width
+    (``wide``: every table whole, wider than the terminal if need be); a pipe or file gets
+    plain text with every table whole."""
     if fmt is Format.parquet:
         from ..render.rows import write_parquet
 
         assert renderer.rows is not None and output is not None
         write_parquet(output, *renderer.rows(result))
         say(f"wrote {output}")
-    elif fmt is Format.table and output is None and sys.stdout.isatty():
+    elif fmt is Format.table and output is None and (console := terminal()) is not None:
         assert renderer.table is not None
         table = renderer.table(result)
-        Console(highlight=False, width=fit_width(table, None)).print(table)
+        if wide:
+            console.width = fit_width(table, console.width)
+        console.print(table)
     else:
         write(renderer.text(result, fmt, REPORT_WIDTH), output)

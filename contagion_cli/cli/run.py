@@ -11,7 +11,7 @@ import typer
 from ..errors import ExitCode, InputError, Location
 from . import options
 from .guard import guarded
-from .options import FormatOpt, LiquidityOpt, OutputOpt, ScenarioArg, SetOpt, ShockOpt
+from .options import FormatOpt, LiquidityOpt, OutputOpt, ScenarioArg, SetOpt, ShockOpt, WideOpt
 from .output import choose_format, emit, say, write
 
 
@@ -19,6 +19,7 @@ def run(
     scenario: ScenarioArg,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     shock: ShockOpt = None,
     liquidity: LiquidityOpt = None,
     set_: SetOpt = None,
@@ -75,7 +76,7 @@ def run(
         result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
         # the documented outcome, if the scenario carries one: information, never an exit code
         verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
-        emit(RUN, RunReport(result, verdicts), fmt, output)
+        emit(RUN, RunReport(result, verdicts), fmt, output, wide)
         if draw is not None and graph is not None:
             write(draw(result), graph)
         _not_converged([s.step for s in result.steps if not s.converged], model, strict)

@@ -21,6 +21,7 @@ from .options import (
     ProgressOpt,
     ScenarioArg,
     SchedulerOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say
@@ -33,6 +34,7 @@ def sweep(
     set_: GridSetOpt = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     metric: Annotated[
         str, typer.Option("--metric", help="The metric the table's bars and --plot show.")
     ] = "bad_debt_usd",
@@ -78,7 +80,7 @@ def sweep(
                 extra_metrics=(metric,), runner=cluster,
             )  # fmt: skip
         elapsed = time.perf_counter() - started
-        emit(renderer, result, fmt, output)
+        emit(renderer, result, fmt, output, wide)
         not_converged = int((result.column("converged") < 0.5).sum())
         if not_converged:
             say(f"warning: {not_converged} of {len(result)} points did not converge "
