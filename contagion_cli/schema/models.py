@@ -352,6 +352,14 @@ class ProtocolBase(Strict):
         description="A CSV or Parquet file of more positions (columns in docs/books.md), "
         "relative to the scenario file.",
     )
+    ignore_columns: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=256)]],
+        Field(max_length=1000),
+    ] = Field(
+        default_factory=list,
+        description="Columns of positions_file to skip, such as block_time or tx_hash of a Dune "
+        "export (by name; a column the protocol reads cannot be skipped).",
+    )
 
     @field_validator("route")
     @classmethod

@@ -239,6 +239,12 @@ class _Checker:
                     "no asset trades on all of these venues, so the route applies nowhere",
                     "a route names venues of one asset (it applies to every asset that has them)",
                 )
+        if proto.ignore_columns and proto.positions_file is None:
+            yield self.problem(
+                (*base, "ignore_columns"),
+                "ignore_columns skips columns of a positions_file, and this protocol has none",
+                "remove ignore_columns, or add the positions_file it belongs to",
+            )
         liquidated = ("lending", "cdp", "perp")
         if proto.liquidators is not None and proto.type != "lending":
             yield self.problem(
