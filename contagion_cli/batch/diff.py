@@ -202,6 +202,8 @@ def build_shock_path(
                 )
             a = asset_index(base, axis.key, option, liquidity=option == "--liquidity")
             if option == "--shock":
+                allowed = base.scenario.settings.allow_extreme_shocks
+                grid.check_extreme(axis.key, axis.values, allowed, option)
                 returns[0, a] = axis.values[0]
                 words.append(f"{axis.key} {axis.values[0] * 100:+.4g}%")
             else:
@@ -359,10 +361,12 @@ def diff_files(
     rules: Sequence[FailIf],
     workers: int | None = None,
     simulation_context: Callable[[], AbstractContextManager[Any]] | None = None,
+    both: Sequence[str] = (),
 ) -> DiffResult:
     """``contagion diff``: the candidate (a file, or the base with ``sets``) against the base,
     on one shock path (``shocks`` or the base's) or on the base's Monte Carlo paths (when
-    ``paths``/``seed`` are given or the base's shocks are a model).
+    ``paths``/``seed`` are given or the base's shocks are a model). ``both``: ``--set``s of the
+    base and the candidate alike (``--allow-extreme-shocks``).
 
     ``simulation_context()`` is entered only for a simulation: it yields ``(runner, set_total,
     advance)`` (the cluster of ``--scheduler`` and a progress bar), so that a diff of two runs
@@ -381,8 +385,8 @@ def diff_files(
             "--liquidity needs --shock (it scales liquidity in the one step --shock builds)",
             Location("--liquidity"),
         )
-    base_c = load_compiled(base)
-    cand_c = load_compiled(candidate if candidate is not None else base, sets)
+    base_c = load_compiled(base, both)
+    cand_c = load_compiled(candidate if candidate is not None else base, [*both, *sets])
     labels = (str(base), str(candidate) if candidate is not None else f"{base} + --set")
     simulated = (
         paths is not None

@@ -105,6 +105,7 @@ def run_sweep(
     on_plan: Callable[[int], None] | None = None,
     extra_metrics: Sequence[str] = (),
     runner: Runner | None = None,
+    fixed_sets: Sequence[str] = (),
 ) -> SweepResult:
     """Run the product grid of the axes; ``on_plan(n_points)`` is called before running.
 
@@ -112,10 +113,11 @@ def run_sweep(
     columns when the default columns lack them.
 
     Point order: set axes outermost, then liquidity axes, then shock axes, each in the order
-    given (the last ``--shock`` varies fastest).
+    given (the last ``--shock`` varies fastest). ``fixed_sets`` apply to every point
+    (``--allow-extreme-shocks``).
     """
     shock_axes, liquidity_axes, set_axes = parse_axes(shocks, liquidity, sets)
-    variants = load_variants(path, (), set_axes)
+    variants = load_variants(path, fixed_sets, set_axes)
     base = variants.base
     points, coords, point_variant = grid_points(
         base, shock_axes, liquidity_axes, len(variants.compiled)

@@ -15,6 +15,7 @@ from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     ChunkSizeOpt,
     FixedLiquidityOpt,
     FixedShockOpt,
@@ -37,6 +38,7 @@ def check(
         Path, typer.Option("--policy", "-p", help="Policy file: the gates (docs/ci.md).")
     ],
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
     wide: WideOpt = False,
@@ -70,7 +72,10 @@ def check(
             worker_count=workers, scheduler_address=scheduler, chunk_size=chunk_size,
         )  # fmt: skip
         rules = load_policy(policy)
-        compiled = [(str(path), load_compiled(path, set_ or ())) for path in scenarios]
+        compiled = [
+            (str(path), load_compiled(path, [*(set_ or ()), *options.extreme_sets(allow_extreme)]))
+            for path in scenarios
+        ]
         started = time.perf_counter()
         with (
             runner(scheduler, chunk_size, workers, show_progress) as cluster,
@@ -110,6 +115,7 @@ def diff(
     ] = None,
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     paths: Annotated[
         int | None,
         typer.Option("--paths", "-n", help="Compare simulations of this many paths."),
@@ -164,7 +170,7 @@ def diff(
 
         result = diff_files(
             base, candidate, set_ or (), shock or (), liquidity or (), paths, seed, rules,
-            workers, simulation,
+            workers, simulation, options.extreme_sets(allow_extreme),
         )  # fmt: skip
         emit(renderer, result, fmt, output, wide)
         for r in result.failed:

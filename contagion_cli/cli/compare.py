@@ -9,7 +9,14 @@ import typer
 
 from . import options
 from .guard import guarded
-from .options import FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt, WideOpt
+from .options import (
+    AllowExtremeOpt,
+    FixedLiquidityOpt,
+    FixedShockOpt,
+    FormatOpt,
+    OutputOpt,
+    WideOpt,
+)
 from .output import choose_format, emit, say
 
 
@@ -36,6 +43,7 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
     wide: WideOpt = False,
@@ -51,7 +59,8 @@ def compare(
     with guarded():
         fmt = choose_format(format, output, commands.COMPARE)
         options.writable(output, "--output")
-        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or ())
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        result = compare(scenarios, label or (), sets, shock or (), liquidity or ())
         emit(commands.COMPARE, result, fmt, output, wide)
         if not result.same_shocks:
             say("warning: the files' shock paths differ; use --shock to run them on one")

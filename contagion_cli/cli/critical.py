@@ -11,6 +11,7 @@ from ..errors import ExitCode
 from . import options
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     FixedLiquidityOpt,
     FixedShockOpt,
     FormatOpt,
@@ -59,6 +60,7 @@ def critical(
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
     wide: WideOpt = False,
@@ -82,7 +84,7 @@ def critical(
         fmt = choose_format(format, output, commands.CRITICAL)
         threshold, direction = threshold_of(above, below)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
-        compiled = load_compiled(scenario, set_ or ())
+        compiled = load_compiled(scenario, [*(set_ or ()), *options.extreme_sets(allow_extreme)])
         result = find_critical(
             compiled, asset, metric, threshold, direction, range_from, range_to, tolerance,
             scan, shock or (), liquidity or (), workers, refine=refine,
@@ -108,6 +110,7 @@ def clusters(
         typer.Option("--levels", help="Shocks of the asset: values and/or ranges START:STOP:STEP."),
     ] = "-0.02:-0.80:0.02",
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
     wide: WideOpt = False,
@@ -126,7 +129,7 @@ def clusters(
     with guarded():
         fmt = choose_format(format, output, commands.CLUSTERS)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
-        compiled = load_compiled(scenario, set_ or ())
+        compiled = load_compiled(scenario, [*(set_ or ()), *options.extreme_sets(allow_extreme)])
         result = liquidation_clusters(compiled, asset, levels, workers)
         emit(commands.CLUSTERS, result, fmt, output, wide)
         if plot is not None:

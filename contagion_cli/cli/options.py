@@ -27,6 +27,23 @@ OutputOpt = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
 ]
+#: What ``--allow-extreme-shocks`` sets in the scenario.
+ALLOW_EXTREME = "settings.allow_extreme_shocks=true"
+AllowExtremeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-extreme-shocks",
+        help="Accept shock returns above +5 (+500%), refused by default as the likely typo of a "
+        "fall (35 for -0.35); the same as settings.allow_extreme_shocks: true.",
+    ),
+]
+
+
+def extreme_sets(allow: bool) -> list[str]:
+    """The ``--set`` that ``--allow-extreme-shocks`` stands for (none without it)."""
+    return [ALLOW_EXTREME] if allow else []
+
+
 WideOpt = Annotated[
     bool,
     typer.Option(

@@ -11,7 +11,16 @@ import typer
 from ..errors import ExitCode, InputError, Location
 from . import options
 from .guard import guarded
-from .options import FormatOpt, LiquidityOpt, OutputOpt, ScenarioArg, SetOpt, ShockOpt, WideOpt
+from .options import (
+    AllowExtremeOpt,
+    FormatOpt,
+    LiquidityOpt,
+    OutputOpt,
+    ScenarioArg,
+    SetOpt,
+    ShockOpt,
+    WideOpt,
+)
 from .output import choose_format, emit, say, write
 
 
@@ -23,6 +32,7 @@ def run(
     shock: ShockOpt = None,
     liquidity: LiquidityOpt = None,
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when a step did not converge.")
     ] = False,
@@ -72,7 +82,8 @@ def run(
         draw = _graph_writer(graph)
         options.writable(output, "--output")
         options.writable(graph, "--graph")
-        model = load_scenario(scenario, set_ or (), shock or (), liquidity or ())
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        model = load_scenario(scenario, sets, shock or (), liquidity or ())
         result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
         # the documented outcome, if the scenario carries one: information, never an exit code
         verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
@@ -108,7 +119,9 @@ def _not_converged(steps: list[int], model, strict: bool) -> None:  # type: igno
         raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
-def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
+def validate(
+    scenario: ScenarioArg, set_: SetOpt = None, allow_extreme: AllowExtremeOpt = False
+) -> None:
     """Check a scenario file and its positions files without running it (exit 0 valid,
     2 invalid).
 
@@ -117,7 +130,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from ..load.scenario import load_scenario
 
     with guarded():
-        model = load_scenario(scenario, set_ or ())
+        model = load_scenario(scenario, [*(set_ or ()), *options.extreme_sets(allow_extreme)])
         positions = sum(
             len(p.positions) + getattr(model.positions_book(name), "n", 0)
             for name, p in model.protocols.items()

@@ -11,6 +11,7 @@ from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     ChunkSizeOpt,
     FormatOpt,
     GridLiquidityOpt,
@@ -32,6 +33,7 @@ def sweep(
     shock: GridShockOpt = None,
     liquidity: GridLiquidityOpt = None,
     set_: GridSetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
     wide: WideOpt = False,
@@ -78,6 +80,7 @@ def sweep(
             result = run_sweep(
                 scenario, shock or (), liquidity or (), set_ or (), workers, advance, set_total,
                 extra_metrics=(metric,), runner=cluster,
+                fixed_sets=options.extreme_sets(allow_extreme),
             )  # fmt: skip
         elapsed = time.perf_counter() - started
         emit(renderer, result, fmt, output, wide)

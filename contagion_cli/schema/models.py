@@ -100,6 +100,11 @@ class Settings(Strict):
         description="Floor of a linear market's price as a fraction of its round-start price "
         "(the epsilon of MODEL.md §2).",
     )
+    allow_extreme_shocks: bool = Field(
+        False,
+        description="Allow shock returns above +5 (+500%), which are otherwise refused as the "
+        "likely typo of a fall (35 for -0.35).",
+    )
 
 
 # --- markets -----------------------------------------------------------------------------------
