@@ -32,7 +32,8 @@ from .output import choose_format, emit, say, write
 
 def check(
     scenarios: Annotated[
-        list[Path], typer.Argument(help="Scenario files to check.", show_default=False)
+        list[Path],
+        typer.Argument(help="Scenario files to check.", show_default=False, metavar="SCENARIO"),
     ],
     policy: Annotated[
         Path, typer.Option("--policy", "-p", help="Policy file: the gates (docs/ci.md).")
@@ -97,18 +98,22 @@ def check(
 
 
 def diff(
-    base: Annotated[Path, typer.Argument(help="The base scenario file.", show_default=False)],
+    base: Annotated[
+        Path, typer.Argument(help="The base scenario file.", show_default=False, metavar="BASE")
+    ],
     candidate: Annotated[
         Path | None,
         typer.Argument(
             help="The candidate scenario file (default: the base with the --set overrides).",
             show_default=False,
+            metavar="CANDIDATE",
         ),
     ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="PATH=VALUE",
             help="Override a value of the candidate: PATH=VALUE (repeatable).",
             show_default=False,
         ),
@@ -125,6 +130,7 @@ def diff(
         list[str] | None,
         typer.Option(
             "--fail-if",
+            metavar="RULE",
             help="Exit 1 when a change compares true: METRIC>CHANGE, e.g. 'bad_debt_usd>+5%' "
             "(relative) or 'insolvent_protocols>0' (absolute). Repeatable.",
             show_default=False,

@@ -23,7 +23,11 @@ from .output import choose_format, emit, say
 def compare(
     scenarios: Annotated[
         list[Path],
-        typer.Argument(help="Scenario files: the designs to compare.", show_default=False),
+        typer.Argument(
+            help="Scenario files: the designs to compare.",
+            show_default=False,
+            metavar="SCENARIO",
+        ),
     ],
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
@@ -31,6 +35,7 @@ def compare(
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="PATH=VALUE",
             help="Override a value in every file: PATH=VALUE (repeatable).",
             show_default=False,
         ),
@@ -39,6 +44,7 @@ def compare(
         list[str] | None,
         typer.Option(
             "--label",
+            metavar="LABEL",
             help="Name a design (one per file, in order; default: each scenario's name).",
             show_default=False,
         ),

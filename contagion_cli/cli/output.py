@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import InputError, Location
 from ..render.formats import REPORT_WIDTH, Format, Renderer, implied_format
@@ -21,9 +22,39 @@ from ..render.width import fit_width
 err_console = Console(stderr=True, highlight=False)
 
 
+#: The labels of our messages (uv's style: ``error: <what>``, then ``hint: <what to do>``) and
+#: their colours, which rich prints only on a terminal (not in a pipe, nor with NO_COLOR).
+LABELS = (
+    ("error:", "bold red"),
+    ("internal error:", "bold red"),
+    ("warning:", "bold yellow"),
+    ("hint:", "bold cyan"),
+    ("usage:", "bold"),
+)
+
+
+def labelled(text: str) -> Text:
+    """``text`` with the label that starts each of its lines coloured (no markup: a message may
+    quote ``positions[0]`` or a file name with brackets)."""
+    out = Text()
+    for k, line in enumerate(text.split("\n")):
+        if k:
+            out.append("\n")
+        body = line.lstrip()
+        out.append(line[: len(line) - len(body)])
+        for label, style in LABELS:
+            if body.startswith(label):
+                out.append(label[:-1], style=style)
+                body = body[len(label) - 1 :]
+                break
+        out.append(body)
+    return out
+
+
 def say(text: str) -> None:
-    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping."""
-    err_console.print(text, markup=False, soft_wrap=True, highlight=False)
+    """Lines for stderr (errors, warnings, "wrote FILE"): labels coloured on a terminal, no
+    markup, no wrapping."""
+    err_console.print(labelled(text), soft_wrap=True, highlight=False)
 
 
 def write(text: str, output: Path | None) -> None:
