@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -89,12 +91,32 @@ def check(
             write(junit_xml(report, seconds=elapsed), junit)
         if markdown is not None:
             write(check_markdown(report), markdown)
+        github_actions(report)
         for v in report.failed:
             say(f"FAIL {v.scenario}: {v.gate}: {verdict_message(v)}")
         total, failed = len(report.verdicts), len(report.failed)
         say(f"{failed} of {total} gates failed" if failed else f"all {total} gates passed")
         if failed:
             raise typer.Exit(int(ExitCode.GATE_FAILED))
+
+
+def github_actions(report: Any) -> None:
+    """Under GitHub Actions: an ``::error`` annotation at the policy line of each failed gate
+    (on stderr, which the runner reads too, so that stdout stays the report), and the Markdown
+    report appended to the job summary (``$GITHUB_STEP_SUMMARY``, wherever it is set)."""
+    from ..render.ci import check_markdown, github_annotations
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(report):
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(check_markdown(report) + "\n")
+        except OSError as exc:
+            say(f"warning: cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror}")
 
 
 def diff(

@@ -145,14 +145,26 @@ def validate(
 
 def schema(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the schema to this file.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the schema to this file."),
     ] = None,
+    policy: Annotated[
+        bool,
+        typer.Option("--policy", help="The schema of policy files (contagion check) instead."),
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of scenario files (for editor completion and validation).
+    """Print the JSON Schema of scenario files, or of policy files with --policy (for editor
+    completion and validation).
 
     Example: contagion schema -o scenario.schema.json
     """
-    from ..schema.models import json_schema
-
     with guarded():
-        write(json.dumps(json_schema(), indent=2) + "\n", output)
+        if policy:
+            from ..gates.policy import policy_json_schema
+
+            document = policy_json_schema()
+        else:
+            from ..schema.models import json_schema
+
+            document = json_schema()
+        write(json.dumps(document, indent=2) + "\n", output)

@@ -88,6 +88,15 @@ class PolicySpec(Strict):
     gates: Annotated[list[GateSpec], Field(min_length=1, max_length=10_000)]
 
 
+def policy_json_schema() -> dict[str, Any]:
+    """The JSON Schema of policy files (``contagion schema --policy``): for editors, and for
+    checking a policy before CI runs it."""
+    schema = PolicySpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "contagion policy"
+    return schema
+
+
 @dataclass(frozen=True)
 class Gate:
     """A validated gate: its condition and where it runs."""
