@@ -32,7 +32,7 @@ from .risk_metrics import RISK_METRICS
 from .simulate import SimulationResult, is_simulation_metric, simulate, simulation_metric_names
 
 #: Simulation metrics a diff tabulates besides the headline ones (each as .mean and .p95).
-SIM_TABLE_METRICS = ("bad_debt_usd", "liquidated_usd", "shortfall_usd", "insolvent_protocols")
+SIM_TABLE_METRICS = ("bad_debt_usd", "liquidated_usd", "shortfall_usd", "insolvent_count")
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def _pct(rel: float | None) -> str:
 
 
 def parse_fail_if(text: str) -> FailIf:
-    """``'bad_debt_usd>+5%'`` -> FailIf (relative); ``'insolvent_protocols>0'`` (absolute)."""
+    """``'bad_debt_usd>+5%'`` -> FailIf (relative); ``'insolvent_count>0'`` (absolute)."""
     match = re.search(r"(>=|<=|>|<)", text)
     where = Location(f"--fail-if {text}")
     if match is None:
@@ -145,7 +145,7 @@ def parse_fail_if(text: str) -> FailIf:
             f"expected METRIC>CHANGE, found {text!r}",
             where,
             hint="for example --fail-if 'bad_debt_usd>+5%' (relative) or "
-            "--fail-if 'insolvent_protocols>0' (absolute); OP is one of >, >=, <, <=",
+            "--fail-if 'insolvent_count>0' (absolute); OP is one of >, >=, <, <=",
         )
     metric = text[: match.start()].strip()
     raw = text[match.end() :].strip()

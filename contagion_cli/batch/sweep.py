@@ -122,7 +122,9 @@ def run_sweep(
     points, coords, point_variant = grid_points(
         base, shock_axes, liquidity_axes, len(variants.compiled)
     )
-    columns = default_columns(base.protocol_names, base.asset_names, [a.key for a in shock_axes])
+    columns = default_columns(
+        base.protocol_names, base.asset_names, [a.key for a in shock_axes], aliases=True
+    )
     for name in extra_metrics:
         metric = parse_metric(name, base.protocol_names, base.asset_names)
         if metric not in columns:

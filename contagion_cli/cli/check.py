@@ -154,7 +154,7 @@ def diff(
             "--fail-if",
             metavar="RULE",
             help="Exit 1 when a change compares true: METRIC>CHANGE, e.g. 'bad_debt_usd>+5%' "
-            "(relative) or 'insolvent_protocols>0' (absolute). Repeatable.",
+            "(relative) or 'insolvent_count>0' (absolute). Repeatable.",
             show_default=False,
         ),
     ] = None,

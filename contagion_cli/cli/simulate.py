@@ -36,7 +36,7 @@ def simulate(
     ] = None,
     set_: SetOpt = None,
     metric: Annotated[
-        str, typer.Option("--metric", help="The loss metric of VaR, EVaR and ES.")
+        str, typer.Option("--metric", help="The loss metric of VaR and ES.")
     ] = "bad_debt_usd",
     format: FormatOpt = None,
     output: OutputOpt = None,

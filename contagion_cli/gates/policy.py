@@ -6,7 +6,7 @@ gates:
   - name: bad debt in a 20% ETH crash
     check: bad_debt_usd <= 1e6          # METRIC OP NUMBER
     shock: {ETH: -0.20}                  # one step, like --shock
-  - check: insolvent_protocols <= 1
+  - check: insolvent_count <= 1
     shock: {ETH: "-0.05:-0.30:0.05"}     # a range: every point must pass
   - check: propagation_depth <= 1        # no shock: the file's own path
   - check: var95 <= 5e6                  # a simulation metric: Monte Carlo paths

@@ -30,14 +30,14 @@ SWEEP_TABLE_METRICS = (
     "liquidations",
     "liquidated_usd",
     "bad_debt_usd",
-    "insolvent_protocols",
+    "insolvent_count",
     "propagation_depth",
 )
 #: Their abbreviations on a narrow terminal (render/fit.py).
 SWEEP_SHORT = {
     "liquidations": "liq.",
     "liquidated_usd": "liquidated",
-    "insolvent_protocols": "insolvent",
+    "insolvent_count": "insolvent",
     "propagation_depth": "depth",
 }
 
@@ -98,7 +98,7 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
     r = sim.risk
     rows = [
         ("VaR 95%", r.var95, f"95th percentile of {loss}"),
-        ("EVaR 99%", r.evar99, f"99th percentile of {loss}"),
+        ("VaR 99%", r.var99, f"99th percentile of {loss} (JSON var99; evar99 too)"),
         ("ES 95%", r.es95, f"mean {loss} of the worst 5% of paths"),
         ("ES 99%", r.es99, f"mean {loss} of the worst 1% of paths"),
         ("LaR 95%", r.lar95, "95th percentile of USD liquidated"),
@@ -157,7 +157,7 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
         "liquidated_usd",
         "shortfall_usd",
         "liquidations",
-        "insolvent_protocols",
+        "insolvent_count",
         "propagation_depth",
     ):
         d = sim.metrics.get(name)
@@ -174,7 +174,7 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
         )
 
     sample = sim.column(loss)
-    marks = [("VaR95", r.var95), ("EVaR99", r.evar99), ("ES95", r.es95)]
+    marks = [("VaR95", r.var95), ("VaR99", r.var99), ("ES95", r.es95)]
     label = (lambda v: fmt.usd(v)) if loss.endswith("_usd") else (lambda v: f"{v:,.3g}")
 
     def draw(width: int) -> list[str]:

@@ -240,7 +240,7 @@ def simulation_markdown(sim: SimulationResult) -> str:
     ]
     rows = [
         ["VaR 95%", fmt.usd(r.var95)],
-        ["EVaR 99%", fmt.usd(r.evar99)],
+        ["VaR 99%", fmt.usd(r.var99)],
         ["ES 95%", fmt.usd(r.es95)],
         ["ES 99%", fmt.usd(r.es99)],
         ["LaR 95%", fmt.usd(r.lar95)],
