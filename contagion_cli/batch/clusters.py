@@ -77,6 +77,7 @@ def liquidation_clusters(
     """Both runs at every level of ``levels`` (a grid value list such as ``-0.02:-0.80:0.02``)."""
     a = asset_index(compiled, asset, "--asset")
     shocks = _levels(levels)
+    grid.check_extreme(asset, shocks, compiled.scenario.settings.allow_extreme_shocks, "--levels")
     first_round = dataclasses.replace(compiled, params=compiled.params._replace(max_rounds=1))
     names = ["liquidations", "liquidated_usd", "bad_debt_usd", f"assets.{asset}.final_price"]
     columns = tuple(parse_metric(n, compiled.protocol_names, compiled.asset_names) for n in names)

@@ -156,6 +156,9 @@ def find_critical(
 ) -> CriticalResult:
     """Scan, check monotonicity, bisect, refine (see the module docstring)."""
     check_options(range_from, range_to, tolerance, scan, refine)
+    allowed = compiled.scenario.settings.allow_extreme_shocks
+    for value, option in ((range_from, "--from"), (range_to, "--to")):
+        grid.check_extreme(asset, [value], allowed, option)
     a = asset_index(compiled, asset, "--asset")
     m = parse_metric(metric, compiled.protocol_names, compiled.asset_names)
     others = []
@@ -167,6 +170,7 @@ def find_critical(
                 f"{asset!r} is the --asset being searched; it cannot also be given a --shock",
                 Location("--shock"),
             )
+        grid.check_extreme(axis.key, axis.values, allowed, "--shock")
         others.append((asset_index(compiled, axis.key, "--shock"), axis.values[0]))
     liq = []
     for text in liquidity:

@@ -33,7 +33,7 @@ from .risk_metrics import RISK_METRICS
 from .simulate import SimulationResult, is_simulation_metric, simulate, simulation_metric_names
 
 #: Simulation metrics a diff tabulates besides the headline ones (each as .mean and .p95).
-SIM_TABLE_METRICS = ("bad_debt_usd", "liquidated_usd", "shortfall_usd", "insolvent_protocols")
+SIM_TABLE_METRICS = ("bad_debt_usd", "liquidated_usd", "shortfall_usd", "insolvent_count")
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _pct(rel: float | None) -> str:
 
 
 def parse_fail_if(text: str) -> FailIf:
-    """``'bad_debt_usd>+5%'`` -> FailIf (relative); ``'insolvent_protocols>0'`` (absolute)."""
+    """``'bad_debt_usd>+5%'`` -> FailIf (relative); ``'insolvent_count>0'`` (absolute)."""
     match = re.search(r"(>=|<=|>|<)", text)
     where = Location(f"--fail-if {text}")
     if match is None:
@@ -146,7 +146,7 @@ def parse_fail_if(text: str) -> FailIf:
             f"expected METRIC>CHANGE, found {text!r}",
             where,
             hint="for example --fail-if 'bad_debt_usd>+5%' (relative) or "
-            "--fail-if 'insolvent_protocols>0' (absolute); OP is one of >, >=, <, <=",
+            "--fail-if 'insolvent_count>0' (absolute); OP is one of >, >=, <, <=",
         )
     metric = text[: match.start()].strip()
     raw = text[match.end() :].strip()
@@ -203,6 +203,8 @@ def build_shock_path(
                 )
             a = asset_index(base, axis.key, option, liquidity=option == "--liquidity")
             if option == "--shock":
+                allowed = base.scenario.settings.allow_extreme_shocks
+                grid.check_extreme(axis.key, axis.values, allowed, option)
                 returns[0, a] = axis.values[0]
                 words.append(f"{axis.key} {axis.values[0] * 100:+.4g}%")
             else:
@@ -361,10 +363,12 @@ def diff_files(
     workers: int | None = None,
     simulation_context: Callable[[], AbstractContextManager[Any]] | None = None,
     sandbox: Sandbox | None = None,
+    both: Sequence[str] = (),
 ) -> DiffResult:
     """``contagion diff``: the candidate (a file, or the base with ``sets``) against the base,
     on one shock path (``shocks`` or the base's) or on the base's Monte Carlo paths (when
-    ``paths``/``seed`` are given or the base's shocks are a model).
+    ``paths``/``seed`` are given or the base's shocks are a model). ``both``: ``--set``s of the
+    base and the candidate alike (``--allow-extreme-shocks``).
 
     ``simulation_context()`` is entered only for a simulation: it yields ``(runner, set_total,
     advance)`` (the cluster of ``--scheduler`` and a progress bar), so that a diff of two runs
@@ -383,8 +387,8 @@ def diff_files(
             "--liquidity needs --shock (it scales liquidity in the one step --shock builds)",
             Location("--liquidity"),
         )
-    base_c = load_compiled(base, (), sandbox)
-    cand_c = load_compiled(candidate if candidate is not None else base, sets, sandbox)
+    base_c = load_compiled(base, both, sandbox)
+    cand_c = load_compiled(candidate if candidate is not None else base, [*both, *sets], sandbox)
     labels = (str(base), str(candidate) if candidate is not None else f"{base} + --set")
     simulated = (
         paths is not None

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import InputError, Location
 from ..load.overrides import parse_assignment, parse_number
 from ..load.yaml import parse_scalar
+from ..schema.returns import extreme, extreme_message
 
 #: Most points one grid may have by default (a typo of a step 1e-7 should not build millions of
 #: points for a minute before anything runs); ``contagion sweep --max-points N`` raises it.
@@ -137,6 +138,15 @@ def parse_shock_axis(text: str, option: str = "--shock") -> Axis:
                 hint="returns are fractions: -0.35 is a 35% fall",
             )
     return Axis("shock", asset, values)
+
+
+def check_extreme(key: str, values: Sequence[float], allowed: bool, option: str) -> None:
+    """Refuse a return above +500 % (the typo of a fall) unless the scenario allows it
+    (``settings.allow_extreme_shocks`` or ``--allow-extreme-shocks``; schema/returns.py)."""
+    for v in values:
+        if extreme(v, allowed):
+            message, hint = extreme_message(v)
+            raise InputError.single(f"{key}: {message}", Location(option), hint=hint)
 
 
 def parse_liquidity_axis(text: str, option: str = "--liquidity") -> Axis:

@@ -49,6 +49,9 @@ def grid_points(
     shocks, liquidity), and each point's variant index.
     """
     shock_idx = [asset_index(compiled, a.key, "--shock") for a in shock_axes]
+    allowed = compiled.scenario.settings.allow_extreme_shocks
+    for axis in shock_axes:
+        grid.check_extreme(axis.key, axis.values, allowed, "--shock")
     liq_idx = [asset_index(compiled, a.key, "--liquidity", liquidity=True) for a in liquidity_axes]
     points: list[Point] = []
     coords: list[tuple[Any, ...]] = []

@@ -6,8 +6,10 @@ ascending into ``x_(1) <= … <= x_(n)``:
 - **quantile** ``q_α`` = ``x_(⌈n·α⌉)``: the smallest sample value ``v`` with at least a
   fraction ``α`` of the sample ``<= v`` (numpy's ``method="inverted_cdf"``; no interpolation,
   so every quantile is an outcome some path actually had).
-- **VaR** = ``q_0.95`` of bad debt (``var95``); **EVaR** ("extreme VaR") = ``q_0.99``
-  (``evar99``). Percentiles ``p50``, ``p90``, ``p95``, ``p99`` of any metric use the same rule.
+- **VaR** = ``q_0.95`` of bad debt (``var95``) and ``q_0.99`` (``var99``). ``evar99`` is
+  ``var99`` under the name of earlier versions: it is the 99th percentile, *not* the entropic
+  VaR of Ahmadi-Javid (2012), which this module does not compute. Percentiles ``p50``,
+  ``p90``, ``p95``, ``p99`` of any metric use the same rule.
 - **Expected shortfall** ``ES_α`` = the mean of the worst ``n·(1−α)`` outcomes, the boundary
   outcome weighted by the fractional part (Acerbi and Tasche, 2002): the average loss in the
   worst 5 % (``es95``) or 1 % (``es99``) of paths.
@@ -104,7 +106,8 @@ class RiskSummary:
     """The industry's headline numbers of one simulation (names as in policies and diffs)."""
 
     var95: float  # 95th percentile of bad debt
-    evar99: float  # 99th percentile of bad debt ("extreme VaR")
+    var99: float  # 99th percentile of bad debt
+    evar99: float  # = var99: the 99th percentile under its earlier name (not an entropic VaR)
     es95: float  # mean bad debt of the worst 5 % of paths
     es99: float  # mean bad debt of the worst 1 % of paths
     lar95: float  # 95th percentile of USD liquidated
@@ -127,6 +130,7 @@ class RiskSummary:
         bad = loss if bad_debt is None else np.asarray(bad_debt, dtype=np.float64)
         return cls(
             var95=quantile(loss, 0.95),
+            var99=quantile(loss, 0.99),
             evar99=quantile(loss, 0.99),
             es95=expected_shortfall(loss, 0.95),
             es99=expected_shortfall(loss, 0.99),

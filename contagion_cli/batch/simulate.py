@@ -17,6 +17,7 @@ import numpy as np
 from ..compile.compiler import Compiled
 from ..errors import InputError, Location, known_names_hint, quote
 from ..results.metrics import Metric, default_columns, parse_metric
+from ..schema.metric_names import METRIC_ALIASES
 from ..schema.stochastic import MAX_PATHS, MAX_SEED, MonteCarloModel
 from .pool import Batch, Point, Runner, run_batch
 from .risk_metrics import RISK_METRICS, STATISTICS, Distribution, RiskSummary, probability
@@ -70,6 +71,7 @@ class SimulationResult:
             if proto in self.protocols:
                 return self.protocols[proto].p_insolvent
         base, _, statistic = name.rpartition(".")
+        base = METRIC_ALIASES.get(base, base)
         if base in self.metrics and statistic in STATISTICS:
             return self.metrics[base].get(statistic)
         raise KeyError(name)
@@ -190,7 +192,7 @@ def summarise(
     risk = RiskSummary.of(
         by_name[loss_metric],
         by_name["liquidated_usd"],
-        by_name["insolvent_protocols"],
+        by_name["insolvent_count"],
         by_name["bad_debt_usd"],
     )
     protocols = {}

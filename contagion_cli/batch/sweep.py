@@ -107,6 +107,7 @@ def run_sweep(
     extra_metrics: Sequence[str] = (),
     runner: Runner | None = None,
     sandbox: Sandbox | None = None,
+    fixed_sets: Sequence[str] = (),
 ) -> SweepResult:
     """Run the product grid of the axes; ``on_plan(n_points)`` is called before running.
 
@@ -114,15 +115,18 @@ def run_sweep(
     columns when the default columns lack them.
 
     Point order: set axes outermost, then liquidity axes, then shock axes, each in the order
-    given (the last ``--shock`` varies fastest).
+    given (the last ``--shock`` varies fastest). ``fixed_sets`` apply to every point
+    (``--allow-extreme-shocks``).
     """
     shock_axes, liquidity_axes, set_axes = parse_axes(shocks, liquidity, sets)
-    variants = load_variants(path, (), set_axes, sandbox)
+    variants = load_variants(path, fixed_sets, set_axes, sandbox)
     base = variants.base
     points, coords, point_variant = grid_points(
         base, shock_axes, liquidity_axes, len(variants.compiled)
     )
-    columns = default_columns(base.protocol_names, base.asset_names, [a.key for a in shock_axes])
+    columns = default_columns(
+        base.protocol_names, base.asset_names, [a.key for a in shock_axes], aliases=True
+    )
     for name in extra_metrics:
         metric = parse_metric(name, base.protocol_names, base.asset_names)
         if metric not in columns:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     AllowOutsideOpt,
     ChunkSizeOpt,
     FixedLiquidityOpt,
@@ -24,6 +27,7 @@ from .options import (
     ProgressOpt,
     SchedulerOpt,
     SetOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say, write
@@ -31,14 +35,17 @@ from .output import choose_format, emit, say, write
 
 def check(
     scenarios: Annotated[
-        list[Path], typer.Argument(help="Scenario files to check.", show_default=False)
+        list[Path],
+        typer.Argument(help="Scenario files to check.", show_default=False, metavar="SCENARIO"),
     ],
     policy: Annotated[
         Path, typer.Option("--policy", "-p", help="Policy file: the gates (docs/ci.md).")
     ],
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write JUnit XML (for CI test reports).")
     ] = None,
@@ -71,7 +78,8 @@ def check(
         )  # fmt: skip
         sandbox = options.sandbox(allow_outside)
         rules = load_policy(policy, sandbox)
-        compiled = [(str(path), load_compiled(path, set_ or (), sandbox)) for path in scenarios]
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        compiled = [(str(path), load_compiled(path, sets, sandbox)) for path in scenarios]
         started = time.perf_counter()
         with (
             runner(scheduler, chunk_size, workers, show_progress) as cluster,
@@ -79,11 +87,12 @@ def check(
         ):
             report = check_files(rules, compiled, workers, advance, cluster)
         elapsed = time.perf_counter() - started
-        emit(commands.CHECK, report, fmt, output)
+        emit(commands.CHECK, report, fmt, output, wide)
         if junit is not None:
             write(junit_xml(report, seconds=elapsed), junit)
         if markdown is not None:
             write(check_markdown(report), markdown)
+        github_actions(report)
         for v in report.failed:
             say(f"FAIL {one_line(v.scenario)}: {one_line(v.gate)}: {verdict_message(v)}")
         total, failed = len(report.verdicts), len(report.failed)
@@ -92,25 +101,49 @@ def check(
             raise typer.Exit(int(ExitCode.GATE_FAILED))
 
 
+def github_actions(report: Any) -> None:
+    """Under GitHub Actions: an ``::error`` annotation at the policy line of each failed gate
+    (on stderr, which the runner reads too, so that stdout stays the report), and the Markdown
+    report appended to the job summary (``$GITHUB_STEP_SUMMARY``, wherever it is set)."""
+    from ..render.ci import check_markdown, github_annotations
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(report):
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(check_markdown(report) + "\n")
+        except OSError as exc:
+            say(f"warning: cannot append to $GITHUB_STEP_SUMMARY ({summary}): {exc.strerror}")
+
+
 def diff(
-    base: Annotated[Path, typer.Argument(help="The base scenario file.", show_default=False)],
+    base: Annotated[
+        Path, typer.Argument(help="The base scenario file.", show_default=False, metavar="BASE")
+    ],
     candidate: Annotated[
         Path | None,
         typer.Argument(
             help="The candidate scenario file (default: the base with the --set overrides).",
             show_default=False,
+            metavar="CANDIDATE",
         ),
     ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="PATH=VALUE",
             help="Override a value of the candidate: PATH=VALUE (repeatable).",
             show_default=False,
         ),
     ] = None,
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     paths: Annotated[
         int | None,
         typer.Option("--paths", "-n", help="Compare simulations of this many paths."),
@@ -120,13 +153,15 @@ def diff(
         list[str] | None,
         typer.Option(
             "--fail-if",
+            metavar="RULE",
             help="Exit 1 when a change compares true: METRIC>CHANGE, e.g. 'bad_debt_usd>+5%' "
-            "(relative) or 'insolvent_protocols>0' (absolute). Repeatable.",
+            "(relative) or 'insolvent_count>0' (absolute). Repeatable.",
             show_default=False,
         ),
     ] = None,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     all_metrics: Annotated[
         bool, typer.Option("--all", help="Also list metrics that did not change.")
     ] = False,
@@ -166,9 +201,9 @@ def diff(
 
         result = diff_files(
             base, candidate, set_ or (), shock or (), liquidity or (), paths, seed, rules,
-            workers, simulation, sandbox,
+            workers, simulation, sandbox, options.extreme_sets(allow_extreme),
         )  # fmt: skip
-        emit(renderer, result, fmt, output)
+        emit(renderer, result, fmt, output, wide)
         for r in result.failed:
             c = r.change
             say(f"FAIL --fail-if {r.rule.text}: {c.metric} changed by {change_text(c)} "

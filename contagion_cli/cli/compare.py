@@ -10,14 +10,26 @@ import typer
 from ..errors import one_line
 from . import options
 from .guard import guarded
-from .options import AllowOutsideOpt, FixedLiquidityOpt, FixedShockOpt, FormatOpt, OutputOpt
+from .options import (
+    AllowExtremeOpt,
+    AllowOutsideOpt,
+    FixedLiquidityOpt,
+    FixedShockOpt,
+    FormatOpt,
+    OutputOpt,
+    WideOpt,
+)
 from .output import choose_format, emit, say
 
 
 def compare(
     scenarios: Annotated[
         list[Path],
-        typer.Argument(help="Scenario files: the designs to compare.", show_default=False),
+        typer.Argument(
+            help="Scenario files: the designs to compare.",
+            show_default=False,
+            metavar="SCENARIO",
+        ),
     ],
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
@@ -25,6 +37,7 @@ def compare(
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="PATH=VALUE",
             help="Override a value in every file: PATH=VALUE (repeatable).",
             show_default=False,
         ),
@@ -33,13 +46,16 @@ def compare(
         list[str] | None,
         typer.Option(
             "--label",
+            metavar="LABEL",
             help="Name a design (one per file, in order; default: each scenario's name).",
             show_default=False,
         ),
     ] = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    wide: WideOpt = False,
 ) -> None:
     """Run several scenario files and show the designs side by side: a column per file
     (formats: table, markdown, json, csv).
@@ -53,8 +69,9 @@ def compare(
         fmt = choose_format(format, output, commands.COMPARE)
         options.writable(output, "--output")
         sandbox = options.sandbox(allow_outside)
-        result = compare(scenarios, label or (), set_ or (), shock or (), liquidity or (), sandbox)
-        emit(commands.COMPARE, result, fmt, output)
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        result = compare(scenarios, label or (), sets, shock or (), liquidity or (), sandbox)
+        emit(commands.COMPARE, result, fmt, output, wide)
         if not result.same_shocks:
             say("warning: the files' shock paths differ; use --shock to run them on one")
         for d in result.designs:

@@ -11,6 +11,7 @@ from ..errors import ExitCode
 from . import options
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     AllowOutsideOpt,
     FixedLiquidityOpt,
     FixedShockOpt,
@@ -19,6 +20,7 @@ from .options import (
     PlotOpt,
     ScenarioArg,
     SetOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say
@@ -59,8 +61,10 @@ def critical(
     shock: FixedShockOpt = None,
     liquidity: FixedLiquidityOpt = None,
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     plot: PlotOpt = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when the metric is not monotone.")
@@ -82,12 +86,13 @@ def critical(
         fmt = choose_format(format, output, commands.CRITICAL)
         threshold, direction = threshold_of(above, below)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
-        compiled = load_compiled(scenario, set_ or (), options.sandbox(allow_outside))
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        compiled = load_compiled(scenario, sets, options.sandbox(allow_outside))
         result = find_critical(
             compiled, asset, metric, threshold, direction, range_from, range_to, tolerance,
             scan, shock or (), liquidity or (), workers, refine=refine,
         )  # fmt: skip
-        emit(commands.CRITICAL, result, fmt, output)
+        emit(commands.CRITICAL, result, fmt, output, wide)
         warning = monotone_warning(result)
         if warning:
             say(warning)
@@ -108,8 +113,10 @@ def clusters(
         typer.Option("--levels", help="Shocks of the asset: values and/or ranges START:STOP:STEP."),
     ] = "-0.02:-0.80:0.02",
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     plot: PlotOpt = None,
     workers: WorkersOpt = None,
     allow_outside: AllowOutsideOpt = None,
@@ -126,9 +133,10 @@ def clusters(
     with guarded():
         fmt = choose_format(format, output, commands.CLUSTERS)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
-        compiled = load_compiled(scenario, set_ or (), options.sandbox(allow_outside))
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        compiled = load_compiled(scenario, sets, options.sandbox(allow_outside))
         result = liquidation_clusters(compiled, asset, levels, workers)
-        emit(commands.CLUSTERS, result, fmt, output)
+        emit(commands.CLUSTERS, result, fmt, output, wide)
         if plot is not None:
             from ..render.plots import plot_clusters
 

@@ -14,7 +14,8 @@ from .output import cannot_write, say
 
 def generate(
     output: Annotated[
-        Path, typer.Argument(help="Directory to write scenario.yaml and the books into.")
+        Path,
+        typer.Argument(help="Directory to write scenario.yaml and the books into.", metavar="DIR"),
     ],
     positions: Annotated[int, typer.Option("--positions", "-n", help="Positions.")] = 100_000,
     protocols: Annotated[int, typer.Option("--protocols", help="Lending protocols.")] = 3,

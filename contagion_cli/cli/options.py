@@ -15,12 +15,15 @@ if TYPE_CHECKING:
     from ..load.files import Sandbox
 
 # --- arguments and options ---------------------------------------------------------------------
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).", show_default=False)]
+ScenarioArg = Annotated[
+    Path, typer.Argument(help="Scenario file (YAML).", show_default=False, metavar="SCENARIO")
+]
 FormatOpt = Annotated[
     str | None,
     typer.Option(
         "--format",
         "-f",
+        metavar="FORMAT",
         help="Output format (see the command's help for its choices); default: the --output "
         "file's extension (.json, .csv, .md, .parquet), else a table.",
         show_default=False,
@@ -28,12 +31,41 @@ FormatOpt = Annotated[
 ]
 OutputOpt = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write the report to this file instead of stdout."),
+    typer.Option(
+        "--output", "-o", metavar="FILE", help="Write the report to this file instead of stdout."
+    ),
+]
+#: What ``--allow-extreme-shocks`` sets in the scenario.
+ALLOW_EXTREME = "settings.allow_extreme_shocks=true"
+AllowExtremeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-extreme-shocks",
+        help="Accept shock returns above +5 (+500%), refused by default as the likely typo of a "
+        "fall (35 for -0.35); the same as settings.allow_extreme_shocks: true.",
+    ),
+]
+
+
+def extreme_sets(allow: bool) -> list[str]:
+    """The ``--set`` that ``--allow-extreme-shocks`` stands for (none without it)."""
+    return [ALLOW_EXTREME] if allow else []
+
+
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide",
+        help="Print every table in one piece, wider than the terminal if need be (by default "
+        "a table fits the terminal: abbreviated headers, then its other columns in a "
+        "'(continued)' table). Files and pipes always get whole tables.",
+    ),
 ]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="PATH=VALUE",
         help="Override a scenario value, e.g. protocols.aave.collateral.ETH.liquidation_threshold"
         "=0.8 (repeatable; validated like the file).",
         show_default=False,
@@ -43,6 +75,7 @@ ShockOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--shock",
+        metavar="ASSET=RETURN",
         help="Replace the shock path with one step: ASSET=RETURN, e.g. ETH=-0.35 or ETH=-35% "
         "(repeatable for several assets).",
         show_default=False,
@@ -52,6 +85,7 @@ LiquidityOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--liquidity",
+        metavar="ASSET=MULT",
         help="With --shock: scale an asset's market liquidity in that step, e.g. ETH=0.5.",
         show_default=False,
     ),
@@ -61,6 +95,7 @@ WorkersOpt = Annotated[
     typer.Option(
         "--workers",
         "-j",
+        metavar="N",
         help="Worker processes that run points in parallel (threads with "
         "CONTAGION_POOL=threads; default: every core).",
     ),
@@ -78,6 +113,7 @@ SchedulerOpt = Annotated[
     typer.Option(
         "--scheduler",
         envvar="CONTAGION_SCHEDULER",
+        metavar="ADDRESS",
         help="Run the points on a Dask cluster: a scheduler address (tcp://HOST:8786), a "
         "scheduler file (.json) or 'local' (--workers processes here). Results are identical "
         "to a local run. Needs contagion-cli[distributed]; see docs/distributed.md.",
@@ -88,6 +124,7 @@ ChunkSizeOpt = Annotated[
     int | None,
     typer.Option(
         "--chunk-size",
+        metavar="N",
         help="With --scheduler: points per task (default: about 4 tasks per worker thread, "
         "at most 1,000 points each).",
         show_default=False,
@@ -95,12 +132,15 @@ ChunkSizeOpt = Annotated[
 ]
 PlotOpt = Annotated[
     Path | None,
-    typer.Option("--plot", help="Draw a chart to this .png/.svg/.pdf (needs matplotlib)."),
+    typer.Option(
+        "--plot", metavar="FILE", help="Draw a chart to this .png/.svg/.pdf (needs matplotlib)."
+    ),
 ]
 GridShockOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--shock",
+        metavar="ASSET=VALUES",
         help="An axis of shocks: ASSET=VALUES, values a list and/or ranges START:STOP:STEP, "
         "e.g. ETH=-0.05:-0.80:0.05 or ETH=-10%,-20%,-30% (several --shock: a product grid).",
         show_default=False,
@@ -110,6 +150,7 @@ GridLiquidityOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--liquidity",
+        metavar="ASSET=VALUES",
         help="An axis of liquidity multipliers: ASSET=VALUES, e.g. ETH=1,0.5,0.25.",
         show_default=False,
     ),
@@ -118,6 +159,7 @@ GridSetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="PATH=VALUES",
         help="An axis of parameter values: PATH=V1,V2,..., e.g. "
         "protocols.aave.collateral.ETH.liquidation_threshold=0.8,0.825,0.85.",
         show_default=False,
@@ -127,6 +169,7 @@ FixedShockOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--shock",
+        metavar="ASSET=RETURN",
         help="Run on one step of these shocks instead of the file's path: ASSET=RETURN.",
         show_default=False,
     ),
@@ -144,7 +187,10 @@ AllowOutsideOpt = Annotated[
 FixedLiquidityOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--liquidity", help="With --shock: liquidity multiplier ASSET=MULT.", show_default=False
+        "--liquidity",
+        metavar="ASSET=MULT",
+        help="With --shock: liquidity multiplier ASSET=MULT.",
+        show_default=False,
     ),
 ]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from .. import atomic
 from ..errors import InputError, Location, safe_lines
@@ -25,10 +26,40 @@ from ..render.width import fit_width
 err_console = Console(stderr=True, highlight=False)
 
 
+#: The labels of our messages (uv's style: ``error: <what>``, then ``hint: <what to do>``) and
+#: their colours, which rich prints only on a terminal (not in a pipe, nor with NO_COLOR).
+LABELS = (
+    ("error:", "bold red"),
+    ("internal error:", "bold red"),
+    ("warning:", "bold yellow"),
+    ("hint:", "bold cyan"),
+    ("usage:", "bold"),
+)
+
+
+def labelled(text: str) -> Text:
+    """``text`` with the label that starts each of its lines coloured (no markup: a message may
+    quote ``positions[0]`` or a file name with brackets)."""
+    out = Text()
+    for k, line in enumerate(text.split("\n")):
+        if k:
+            out.append("\n")
+        body = line.lstrip()
+        out.append(line[: len(line) - len(body)])
+        for label, style in LABELS:
+            if body.startswith(label):
+                out.append(label[:-1], style=style)
+                body = body[len(label) - 1 :]
+                break
+        out.append(body)
+    return out
+
+
 def say(text: str) -> None:
-    """A line for stderr (warnings, "wrote FILE"): no markup, no wrapping, and each line made
-    safe (:func:`~contagion_cli.errors.safe_lines`) whatever a name in it holds."""
-    err_console.print(safe_lines(text), markup=False, soft_wrap=True, highlight=False)
+    """Lines for stderr (errors, warnings, "wrote FILE"): labels coloured on a terminal, no
+    markup, no wrapping, and each line made safe (:func:`~contagion_cli.errors.safe_lines`)
+    whatever a name in it holds."""
+    err_console.print(labelled(safe_lines(text)), soft_wrap=True, highlight=False)
 
 
 def write(text: str, output: Path | None) -> None:
@@ -116,19 +147,29 @@ def choose_format(value: str | None, output: Path | None, renderer: Renderer[Any
     return fmt
 
 
-def emit(renderer: Renderer[Any], result: Any, fmt: Format, output: Path | None) -> None:
-    """Write ``result`` in ``fmt``: a terminal gets its own width and colours (wider where a
-    table would otherwise cut its numbers); a pipe or file gets plain text."""
+def terminal() -> Console | None:
+    """A console on stdout when it is a terminal (its width, colours), else None."""
+    return Console(highlight=False) if sys.stdout.isatty() else None
+
+
+def emit(
+    renderer: Renderer[Any], result: Any, fmt: Format, output: Path | None, wide: bool = False
+) -> None:
+    """Write ``result`` in ``fmt``: a terminal gets colours and tables that fit its width
+    (``wide``: every table whole, wider than the terminal if need be); a pipe or file gets
+    plain text with every table whole."""
     if fmt is Format.parquet:
         from ..render.rows import write_parquet
 
         assert renderer.rows is not None and output is not None
         write_parquet(output, *renderer.rows(result))
         say(f"wrote {output}")
-    elif fmt is Format.table and output is None and sys.stdout.isatty():
+    elif fmt is Format.table and output is None and (console := terminal()) is not None:
         assert renderer.table is not None
         table = renderer.table(result)
+        if wide:
+            console.width = fit_width(table, console.width)
         with to_stdout():
-            Console(highlight=False, width=fit_width(table, None)).print(table)
+            console.print(table)
     else:
         write(renderer.text(result, fmt, REPORT_WIDTH), output)

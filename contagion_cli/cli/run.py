@@ -12,6 +12,7 @@ from ..errors import ExitCode, InputError, Location
 from . import options
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     AllowOutsideOpt,
     FormatOpt,
     LiquidityOpt,
@@ -19,6 +20,7 @@ from .options import (
     ScenarioArg,
     SetOpt,
     ShockOpt,
+    WideOpt,
 )
 from .output import choose_format, emit, say, write
 
@@ -27,9 +29,11 @@ def run(
     scenario: ScenarioArg,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     shock: ShockOpt = None,
     liquidity: LiquidityOpt = None,
     set_: SetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when a step did not converge.")
     ] = False,
@@ -81,11 +85,12 @@ def run(
         options.writable(output, "--output")
         options.writable(graph, "--graph")
         sandbox = options.sandbox(allow_outside)
-        model = load_scenario(scenario, set_ or (), shock or (), liquidity or (), sandbox)
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        model = load_scenario(scenario, sets, shock or (), liquidity or (), sandbox)
         result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
         # the documented outcome, if the scenario carries one: information, never an exit code
         verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
-        emit(RUN, RunReport(result, verdicts), fmt, output)
+        emit(RUN, RunReport(result, verdicts), fmt, output, wide)
         if draw is not None and graph is not None:
             write(draw(result), graph)
         _not_converged([s.step for s in result.steps if not s.converged], model, strict)
@@ -124,6 +129,7 @@ def validate(
     ],
     set_: SetOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
 ) -> None:
     """Check a scenario file and its positions files, or a policy file, without running
     anything (exit 0 valid, 2 invalid). A file with 'gates:' is a policy.
@@ -149,7 +155,8 @@ def validate(
             count = len(policy.gates)
             say(f"ok: {one_line(scenario)}: a policy{named} of {count} gate{'s' * (count != 1)}")
             return
-        model = scenario_of(doc, scenario, set_ or (), (), (), sandbox)
+        sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
+        model = scenario_of(doc, scenario, sets, (), (), sandbox)
         positions = sum(
             len(p.positions) + getattr(model.positions_book(name), "n", 0)
             for name, p in model.protocols.items()
@@ -164,14 +171,26 @@ def validate(
 
 def schema(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the schema to this file.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the schema to this file."),
     ] = None,
+    policy: Annotated[
+        bool,
+        typer.Option("--policy", help="The schema of policy files (contagion check) instead."),
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of scenario files (for editor completion and validation).
+    """Print the JSON Schema of scenario files, or of policy files with --policy (for editor
+    completion and validation).
 
     Example: contagion schema -o scenario.schema.json
     """
-    from ..schema.models import json_schema
-
     with guarded():
-        write(json.dumps(json_schema(), indent=2) + "\n", output)
+        if policy:
+            from ..gates.policy import policy_json_schema
+
+            document = policy_json_schema()
+        else:
+            from ..schema.models import json_schema
+
+            document = json_schema()
+        write(json.dumps(document, indent=2) + "\n", output)

@@ -21,6 +21,7 @@ from .options import (
     ScenarioArg,
     SchedulerOpt,
     SetOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say, write
@@ -36,10 +37,11 @@ def simulate(
     ] = None,
     set_: SetOpt = None,
     metric: Annotated[
-        str, typer.Option("--metric", help="The loss metric of VaR, EVaR and ES.")
+        str, typer.Option("--metric", help="The loss metric of VaR and ES.")
     ] = "bad_debt_usd",
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     per_path: Annotated[
         Path | None,
         typer.Option(
@@ -77,7 +79,7 @@ def simulate(
         ):
             set_total(model.paths)
             sim = simulate(compiled, model, workers, advance, metric, cluster)
-        emit(commands.SIMULATE, sim, fmt, output)
+        emit(commands.SIMULATE, sim, fmt, output, wide)
         if per_path_writer is not None and per_path is not None:
             rows = sim.to_dict(include_paths=True)["per_path"]
             per_path_writer(per_path, ["path", *(m.name for m in sim.columns)], rows)

@@ -11,6 +11,7 @@ from . import options
 from .batches import progress, runner
 from .guard import guarded
 from .options import (
+    AllowExtremeOpt,
     AllowOutsideOpt,
     ChunkSizeOpt,
     FormatOpt,
@@ -22,6 +23,7 @@ from .options import (
     ProgressOpt,
     ScenarioArg,
     SchedulerOpt,
+    WideOpt,
     WorkersOpt,
 )
 from .output import choose_format, emit, say
@@ -32,8 +34,10 @@ def sweep(
     shock: GridShockOpt = None,
     liquidity: GridLiquidityOpt = None,
     set_: GridSetOpt = None,
+    allow_extreme: AllowExtremeOpt = False,
     format: FormatOpt = None,
     output: OutputOpt = None,
+    wide: WideOpt = False,
     metric: Annotated[
         str, typer.Option("--metric", help="The metric the table's bars and --plot show.")
     ] = "bad_debt_usd",
@@ -79,9 +83,10 @@ def sweep(
             result = run_sweep(
                 scenario, shock or (), liquidity or (), set_ or (), workers, advance, set_total,
                 extra_metrics=(metric,), runner=cluster, sandbox=sandbox,
+                fixed_sets=options.extreme_sets(allow_extreme),
             )  # fmt: skip
         elapsed = time.perf_counter() - started
-        emit(renderer, result, fmt, output)
+        emit(renderer, result, fmt, output, wide)
         not_converged = int((result.column("converged") < 0.5).sum())
         if not_converged:
             say(f"warning: {not_converged} of {len(result)} points did not converge "

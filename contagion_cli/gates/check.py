@@ -193,6 +193,7 @@ def _verdict(
         at=at,
         points=len(values),
         failing_points=failing,
+        line=gate.location.line,
     )
 
 

@@ -6,7 +6,7 @@ gates:
   - name: bad debt in a 20% ETH crash
     check: bad_debt_usd <= 1e6          # METRIC OP NUMBER
     shock: {ETH: -0.20}                  # one step, like --shock
-  - check: insolvent_protocols <= 1
+  - check: insolvent_count <= 1
     shock: {ETH: "-0.05:-0.30:0.05"}     # a range: every point must pass
   - check: propagation_depth <= 1        # no shock: the file's own path
   - check: var95 <= 5e6                  # a simulation metric: Monte Carlo paths
@@ -87,6 +87,15 @@ class PolicySpec(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: str | None = None
     gates: Annotated[list[GateSpec], Field(min_length=1, max_length=10_000)]
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The JSON Schema of policy files (``contagion schema --policy``): for editors, and for
+    checking a policy before CI runs it."""
+    schema = PolicySpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "contagion policy"
+    return schema
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,7 @@ class Verdict:
     points: int = 1
     failing_points: int = 0
     scenario_modified: bool = False  # --set / --shock changed the scenario the record is for
+    line: int | None = None  # a policy gate: the line of its `check:` in the policy file
 
     @property
     def metric(self) -> str:
@@ -182,4 +183,5 @@ class Verdict:
             "at": self.at,
             "points": self.points,
             "failing_points": self.failing_points,
+            "line": self.line,
         }

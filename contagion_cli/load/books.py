@@ -13,12 +13,19 @@ means "no leg")::
     leveraged  account, holdings.<ASSET>..., debt_usd
     options    asset, kind, strike, expiry_days, units, vol
 
-``account`` is optional (default ``<protocol>#<row>``).
+``account`` is optional (default ``<protocol>#<row>``). Columns named in the protocol's
+``ignore_columns`` are skipped (a Dune export's ``block_time``); any other column is an error,
+so that a misspelt ``colateral.ETH`` never vanishes silently.
+
+Whatever Arrow types the writer chose (pyarrow, polars, pandas, DuckDB: ``large_string``,
+``string_view``, dictionary-encoded text; integers and decimals for numbers), the columns are
+cast to text and float64 before any check (:func:`_as_checked`).
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import re
 import zlib
@@ -138,22 +145,42 @@ def merge(first: PositionBook, second: PositionBook) -> PositionBook:
 # --- reading files -----------------------------------------------------------------------------
 
 
-def read_book(path: str, kind: str, assets: Iterable[str], where: Location) -> PositionBook:
-    """Read and check a positions file (CSV or Parquet) of a protocol of type ``kind``."""
+def read_book(
+    path: str, kind: str, assets: Iterable[str], where: Location, ignore: Sequence[str] = ()
+) -> PositionBook:
+    """Read and check a positions file (CSV or Parquet) of a protocol of type ``kind``,
+    skipping the columns named in ``ignore`` (see :func:`unignorable`)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
         columns, first_line = _read_parquet(p), 0
     elif suffix in (".csv", ".txt", ".gz") or suffix == "":
-        columns, first_line = _read_csv(p), 2  # line 1 is the header
+        _check_csv_layout(p)
+        columns, first_line = _read_csv(p, ignore), 2  # line 1 is the header
     else:
         raise InputError.single(
             f"cannot tell the format of {quote(p.name)}", where, hint="use .csv or .parquet"
         )
+    skipped = set(ignore)
+    columns = {name: col for name, col in columns.items() if name not in skipped}
     return _book_from_columns(str(p), kind, columns, set(assets), first_line)
 
 
 TEXT_COLUMNS = ("account", "asset", "kind")
+
+
+def unignorable(kind: str, names: Iterable[str], assets: Iterable[str]) -> list[str]:
+    """The names in ``ignore_columns`` that a protocol of type ``kind`` reads: skipping one
+    would quietly drop collateral, debt or a position's terms from the book. A leg of an asset
+    the scenario does not have (``collateral.SOL``) may be skipped: it names what is dropped."""
+    known = set(assets)
+    reads = set(NUMBERS[kind]) | set(TEXTS[kind]) | ({"account"} if kind in HAS_ACCOUNT else set())
+    out = []
+    for name in names:
+        prefix, dot, asset = name.partition(".")
+        if name in reads or (dot and prefix in LEGS[kind] and asset in known):
+            out.append(name)
+    return out
 
 
 def _read_parquet(p: Path) -> dict[str, Any]:
@@ -170,12 +197,12 @@ def _read_parquet(p: Path) -> dict[str, Any]:
     return {name: table.column(name) for name in table.column_names}
 
 
-def _read_csv(p: Path) -> dict[str, Any]:
+def _read_csv(p: Path, ignore: Sequence[str] = ()) -> dict[str, Any]:
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
     except ImportError:
-        return _read_csv_numpy(p)
+        return _read_csv_numpy(p, ignore)
     names = [c.strip() for c in _header(p).split(",")]
     _unique_columns(names, p, 1)
     try:
@@ -185,6 +212,7 @@ def _read_csv(p: Path) -> dict[str, Any]:
         numeric = {c for cols in NUMBERS.values() for c in cols}
         types = {c: pa.string() for c in names if c in TEXT_COLUMNS}
         types |= {c: pa.float64() for c in names if c in numeric or "." in c}
+        types |= {c: pa.string() for c in names if c in ignore}  # skipped: read as it is
         # only an empty cell is "no value": Arrow's default would also read 'nan' and 'NA' as
         # empty, and a NaN written into a book is an error the user should hear about
         options = pacsv.ConvertOptions(
@@ -295,15 +323,78 @@ def _arrow_error(p: Path, names: list[str], text: str) -> InputError:
     except InputError as exc:
         return exc
     return InputError.single(
-        f"column {quote(name)}: expected a number, found {quote(value)}", Location(str(p), line)
+        f"column {quote(name)}: expected a number, found {quote(value)}",
+        Location(str(p), line),
+        hint=number_hint(value),
     )
+
+
+#: ``1,000,000``, ``1 000 000``, ``1'000``, ``1_000.5``: digits grouped in threes.
+_SEPARATORS = ",' _\u00a0\u202f"
+_GROUPED = re.compile(r"^[+-]?\d{1,3}([" + _SEPARATORS + r"]\d{3})+(\.\d*)?$")
+#: ``1,5``: a decimal comma.
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+
+
+def number_hint(value: str) -> str | None:
+    """What to do about a number written for people rather than parsers (None: no idea)."""
+    text = value.strip()
+    plain = re.sub("[" + _SEPARATORS + "]", "", text)
+    if _GROUPED.match(text):
+        also = (
+            f" (or {text.replace(',', '.')} if ',' is the decimal point)"
+            if (_DECIMAL_COMMA.match(text))
+            else ""
+        )
+        return f"write numbers without thousands separators: {plain}{also}"
+    if _DECIMAL_COMMA.match(text):
+        return f"use '.' as the decimal point: {text.replace(',', '.')}"
+    return None
+
+
+def _check_csv_layout(p: Path) -> None:
+    """Catch, from the header and the first row, a file that is not comma-separated or whose
+    numbers carry thousands separators, before the parser reports it in its own words."""
+    try:
+        # through the capped, regular-file-only reader (a .gz decompressed), never p.open
+        rows = list(itertools.islice(_rows(p), 2))
+    except (OSError, InputError, csv.Error):
+        return  # the reader says what is wrong with the file
+    if not rows:
+        return
+    header = rows[0]
+    if len(header) == 1:
+        line = header[0]
+        for sep, what in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in line:
+                raise InputError.single(
+                    f"the header is separated by {what}, not ','",
+                    Location(str(p), 1),
+                    hint="contagion reads comma-separated CSV: save the file with ',' between "
+                    "fields and '.' as the decimal point (a spreadsheet's 'CSV, comma-separated')",
+                )
+    if len(rows) > 1 and len(rows[1]) > len(header):
+        extra = len(rows[1]) - len(header)
+        groups = [c for c in rows[1][1:] if re.fullmatch(r"\d{3}(\.\d*)?", c.strip())]
+        hint = (
+            "a number written with thousands separators (100,000) splits into two fields: "
+            "write it without them (100000)"
+            if groups
+            else "quote a field that contains ',' (\"a,b\")"
+        )
+        raise InputError.single(
+            f"line 2 has {len(rows[1])} fields, the header {len(header)} "
+            f"({extra} more than the columns)",
+            Location(str(p), 2),
+            hint=hint,
+        )
 
 
 def _rows(p: Path) -> Iterator[list[str]]:
     return csv.reader(text for _, text in _lines(p))
 
 
-def _read_csv_numpy(p: Path) -> dict[str, Any]:
+def _read_csv_numpy(p: Path, ignore: Sequence[str] = ()) -> dict[str, Any]:
     """CSV without pyarrow: numpy's C parser, one typed column at a time."""
     names = [c.strip() for c in _header(p).split(",")]
     _unique_columns(names, p, 1)
@@ -315,16 +406,18 @@ def _read_csv_numpy(p: Path) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for i, name in enumerate(names):
+        if name in ignore:
+            continue
         text = name in TEXT_COLUMNS
         try:
             col = np.loadtxt(
                 lines, delimiter=",", skiprows=1, usecols=[i], dtype=str if text else float, ndmin=1
             )
         except ValueError as exc:
+            found = re.search(r"'([^']*)'", str(exc))
+            hint = (number_hint(found.group(1)) if found else None) or "expected a number"
             raise InputError.single(
-                f"column {quote(name)}: {quote(str(exc), 200)}",
-                Location(str(p)),
-                hint="expected a number",
+                f"column {quote(name)}: {quote(str(exc), 200)}", Location(str(p)), hint=hint
             ) from None
         out[name] = np.char.strip(col, '"') if text else col
     return out
@@ -353,6 +446,16 @@ def _book_from_columns(
     allowed = {"account"} if kind in HAS_ACCOUNT else set()
     allowed |= set(NUMBERS[kind]) | set(TEXTS[kind])
     legs: dict[str, dict[str, np.ndarray]] = {prefix: {} for prefix in LEGS[kind]}
+    unknown = [
+        name
+        for name in columns
+        if name not in allowed
+        and not (name.partition(".")[1] and name.partition(".")[0] in LEGS[kind])
+    ]
+    skip = (
+        f"to skip {'them' if len(unknown) > 1 else 'it'}, add "
+        f"ignore_columns: [{', '.join(unknown)}] to the protocol"
+    )
     for name in columns:
         prefix, dot, asset = name.partition(".")
         if dot and prefix in LEGS[kind]:
@@ -370,7 +473,8 @@ def _book_from_columns(
                 Problem(
                     f"unknown column {quote(name)} for a {kind} protocol",
                     where(),
-                    hint=did_you_mean(name, expected) or "expected: " + ", ".join(expected),
+                    hint=did_you_mean(name, expected)
+                    or "expected: " + ", ".join(expected) + "; " + skip,
                 )
             )
     for col in list(NUMBERS[kind]) + list(TEXTS[kind]):
@@ -384,6 +488,7 @@ def _book_from_columns(
             )
     if problems:
         raise InputError(problems)
+    columns = _as_checked(columns, where)
 
     def check(name: str, values: np.ndarray, low: float, low_ok: bool, high: float) -> None:
         bad = ~np.isfinite(values)
@@ -461,6 +566,76 @@ def _book_from_columns(
     return PositionBook(kind, n, accounts, legs, numbers, texts, [(source, 0, n)])
 
 
+def _is_text_type(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or getattr(pa.types, "is_string_view", lambda _: False)(t)
+    )
+
+
+def _as_checked(columns: dict[str, Any], where: Any) -> dict[str, Any]:
+    """Arrow columns as the types the checks read: text columns as ``string``, the others as
+    ``float64``, whatever types the writer chose (``large_string``, ``string_view`` and
+    dictionaries from polars or pandas, integer ids, integers and decimals for amounts).
+    numpy columns (CSV without pyarrow) are already typed."""
+    out: dict[str, Any] = {}
+    for name, col in columns.items():
+        if isinstance(col, np.ndarray):
+            out[name] = col
+            continue
+        import pyarrow as pa
+
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col, t = col.cast(t.value_type), t.value_type
+        text = name in TEXT_COLUMNS
+        if pa.types.is_null(t):
+            out[name] = col.cast(pa.string() if text else pa.float64())
+        elif text and (_is_text_type(t) or pa.types.is_integer(t)):
+            out[name] = col.cast(pa.string())
+        elif not text and (
+            pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+        ):
+            out[name] = col.cast(pa.float64(), safe=False)  # a 20-digit integer rounds
+        elif not text and _is_text_type(t):
+            out[name] = _numbers_from_text(name, col, where)
+        else:
+            expected = "text or integer ids" if text else "numbers"
+            raise InputError.single(
+                f"column {name!r}: expected {expected}, found Arrow type {t}",
+                where(),
+                hint="write it as "
+                + ("a string column" if text else "a float, integer or decimal column"),
+            )
+    return out
+
+
+def _numbers_from_text(name: str, col: Any, where: Any) -> Any:
+    """A number column a writer stored as text ("1.5"): cast, or name the first row that is not
+    a number."""
+    import pyarrow as pa
+
+    try:
+        return col.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    for row, value in enumerate(col.to_pylist()):
+        if value is None:
+            continue
+        try:
+            float(value)
+        except ValueError:
+            raise InputError.single(
+                f"column {name!r}: expected a number, found {value!r}",
+                where(row),
+                hint=number_hint(value),
+            ) from None
+    return col.cast(pa.float64(), safe=False)
+
+
 def _fill_nulls(col: Any) -> Any:
     if isinstance(col, np.ndarray) or col.null_count == 0:
         return col
@@ -531,6 +706,10 @@ def assign_entities(
                     values = pa.array(values.astype(str), pa.string())
                 if isinstance(values, pa.ChunkedArray):
                     values = values.combine_chunks()
+                if values.type != pa.string():  # large_string, dictionary, ids: one type
+                    if pa.types.is_dictionary(values.type):
+                        values = values.cast(values.type.value_type)
+                    values = values.cast(pa.string())
                 if values.null_count:
                     numbers = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
                     defaults = pc.binary_join_element_wise(f"{pname}#", numbers, "")

@@ -6,6 +6,7 @@ validated exactly like one written in the file; problems point at the option, no
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -106,25 +107,60 @@ def _paths(value: Any, prefix: tuple[str | int, ...]) -> Iterator[tuple[str | in
             yield from _paths(inner, (*prefix, index))
 
 
+def number_of(text: str) -> float | None:
+    """``-0.35`` or ``-35%`` -> -0.35; None when ``text`` is neither (not finite included)."""
+    raw = text.strip()
+    try:
+        if raw.endswith("%"):
+            # in decimal, then one rounding: -35% is the float -0.35, not -35 * 0.01
+            value = float(decimal.Decimal(raw[:-1].rstrip()).scaleb(-2))
+        else:
+            value = float(raw)
+    except (ValueError, decimal.InvalidOperation):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def parse_number(text: str, option: str, what: str) -> float:
     """A number as the command line writes it: ``-0.35`` or ``-35%`` -> -0.35 (finite). The one
-    parser of ``--shock``, ``--liquidity``, sweep axes, gate limits and ``--fail-if``."""
-    raw = text.strip()
-    scale = 1.0
-    if raw.endswith("%"):
-        raw, scale = raw[:-1], 0.01
+    parser of ``--shock``, ``--liquidity``, sweep axes, gate limits, ``--fail-if`` and the
+    percentages of a file's shock path (:func:`percentages_in_shocks`)."""
+    value = number_of(text)
+    if value is not None:
+        return value
     try:
-        value = float(raw) * scale
+        float(text.strip().removesuffix("%"))
     except ValueError:
         raise InputError.single(
             f"{what}: expected a number such as -0.35 or -35%, found {text.strip()!r}",
             Location(option),
         ) from None
-    if not math.isfinite(value):
-        raise InputError.single(
-            f"{what}: expected a finite number, found {text.strip()!r}", Location(option)
-        )
-    return value
+    raise InputError.single(
+        f"{what}: expected a finite number, found {text.strip()!r}", Location(option)
+    )
+
+
+def percentages_in_shocks(doc: Document) -> None:
+    """``ETH: -35%`` in a shock step of a file, read as on the command line (-0.35), for
+    returns and liquidity multipliers alike (in place, before validation). A text that is not
+    a percentage is left for the schema to report where it is."""
+
+    def convert(mapping: dict[Any, Any]) -> None:
+        for key, value in mapping.items():
+            if isinstance(value, str) and value.strip().endswith("%"):
+                number = number_of(value)
+                if number is not None:
+                    mapping[key] = number
+
+    shocks = doc.data.get("shocks") if isinstance(doc.data, dict) else None
+    if not isinstance(shocks, list):
+        return  # a Monte Carlo model, or a mistake the schema reports
+    for step in shocks:
+        if not isinstance(step, dict):
+            continue
+        convert(step)
+        if isinstance(step.get(LIQUIDITY_KEY), dict):
+            convert(step[LIQUIDITY_KEY])
 
 
 def apply_shock_override(

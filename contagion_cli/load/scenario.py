@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError, Location, quote
+from ..errors import InputError, Location, Problem, quote, with_article
 from ..schema.models import Scenario
-from .books import book_from_positions, check_unique_accounts, merge, read_book
+from .books import book_from_positions, check_unique_accounts, merge, read_book, unignorable
 from .files import MAX_POSITIONS, Sandbox
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
@@ -58,8 +58,23 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
         if proto.positions_file is None:
             continue
         where = Location(proto.positions_file)
+        read = unignorable(proto.type, proto.ignore_columns, scenario.assets)
+        if read:
+            path = ("protocols", name, "ignore_columns")
+            problems.append(
+                Problem(
+                    f"{read[0]!r} is a column {with_article(proto.type)} protocol reads",
+                    doc.locate(path),
+                    path,
+                    hint="skipping it would drop those figures from the book; remove it from "
+                    "ignore_columns",
+                )
+            )
+            continue
         try:
-            book = read_book(proto.positions_file, proto.type, scenario.assets, where)
+            book = read_book(
+                proto.positions_file, proto.type, scenario.assets, where, proto.ignore_columns
+            )
             if proto.type == "lending":
                 inline = book_from_positions(proto.type, proto.positions)
                 check_unique_accounts(name, merge(inline, book), where)

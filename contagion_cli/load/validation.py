@@ -18,8 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..errors import InputError, Problem, did_you_mean, quote
-from ..schema.models import Scenario
+from ..schema.models import LIQUIDITY_KEY, Scenario
 from ..schema.semantics import check_scenario
+from .overrides import percentages_in_shocks
 from .yaml import Document
 
 #: At most this many problems are reported at once; the rest are counted.
@@ -28,6 +29,7 @@ MAX_PROBLEMS = 25
 
 def validate_document(doc: Document) -> Scenario:
     """Turn a loaded document into a validated :class:`Scenario` (raises :class:`InputError`)."""
+    percentages_in_shocks(doc)
     try:
         scenario = Scenario.model_validate(doc.data)
     except ValidationError as exc:
@@ -141,6 +143,7 @@ def _problem(
     elif kind in _BOUND_WORDS:
         bound = next(iter(ctx.values())) if ctx else "?"
         message = f"expected a value {_BOUND_WORDS[kind]} {_num(bound)}, found {describe(value)}"
+        hint = _return_hint(path, value)
     elif kind == "finite_number":
         message = f"expected a finite number, found {describe(value)}"
     elif kind == "string_pattern_mismatch":
@@ -184,6 +187,18 @@ def _problem(
     else:
         message = str(err["msg"])
     return Problem(message, location, path, hint)
+
+
+def _return_hint(path: tuple[str | int, ...], value: Any) -> str | None:
+    """A shock return out of range is most often a percentage written as a number."""
+    is_return = len(path) == 3 and path[0] == "shocks" and path[2] != LIQUIDITY_KEY
+    if not is_return or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if value <= -2:
+        return f"returns are fractions: did you mean {value / 100:g} ({value:g}%)?"
+    if value <= -1:
+        return "a fall of 100% or more would take the price to 0 or below; -0.99 is a 99% fall"
+    return None
 
 
 _TYPE_WORDS = {

@@ -19,10 +19,12 @@ from ..batch.critical import CriticalResult
 from ..batch.diff import Change, DiffResult
 from ..batch.simulate import SimulationResult
 from ..batch.sweep import SweepResult
+from ..errors import one_line
 from ..gates.check import CheckReport
 from . import charts
 from . import numbers as fmt
 from .escape import term
+from .fit import AtWidth, Bar, FitTable, Short, lines_at
 from .numbers import value_text
 
 #: Summary columns a sweep table shows (the CSV and JSON carry every column).
@@ -30,9 +32,16 @@ SWEEP_TABLE_METRICS = (
     "liquidations",
     "liquidated_usd",
     "bad_debt_usd",
-    "insolvent_protocols",
+    "insolvent_count",
     "propagation_depth",
 )
+#: Their abbreviations on a narrow terminal (render/fit.py).
+SWEEP_SHORT = {
+    "liquidations": "liq.",
+    "liquidated_usd": "liquidated",
+    "insolvent_count": "insolvent",
+    "propagation_depth": "depth",
+}
 
 
 def _axis_text(label: str, value: object) -> str:
@@ -44,24 +53,20 @@ def _axis_text(label: str, value: object) -> str:
 
 
 # --- sweep -------------------------------------------------------------------------------------
-def sweep_table(result: SweepResult, metric: str = "bad_debt_usd") -> Table:
+def sweep_table(result: SweepResult, metric: str = "bad_debt_usd") -> FitTable:
     """Axes, the summary metrics, per-protocol bad debt, and a bar of ``metric``."""
     protocols = [
         m.entity for m in result.columns if m.scope == "protocols" and m.field == "bad_debt_usd"
     ]
     plural = "s" if len(result) != 1 else ""
-    table = Table(
-        title=term(f"{result.scenario} - sweep of {len(result):,} point{plural}"),
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
-    )
+    table = FitTable(one_line(f"{result.scenario} - sweep of {len(result):,} point{plural}"))
     for label in result.axes:
-        table.add_column(label, justify="right")
+        table.add_column(label, rank=0)  # the point's coordinates name its row
     for name in SWEEP_TABLE_METRICS:
-        table.add_column(name.replace("_usd", "").replace("_", " "), justify="right")
+        table.add_column(name.replace("_usd", "").replace("_", " "), short=SWEEP_SHORT.get(name))
     for p in protocols:
-        table.add_column(f"{p} bad debt", justify="right")
-    table.add_column(metric, no_wrap=True)
+        table.add_column(f"{p} bad debt", rank=3)
+    table.add_column(metric, justify="left", bar=24, rank=2)
     bars = result.column(metric)
     peak = float(max((v for v in bars if math.isfinite(v)), default=0.0))
     cols = {name: result.column(name) for name in SWEEP_TABLE_METRICS}
@@ -70,12 +75,16 @@ def sweep_table(result: SweepResult, metric: str = "bad_debt_usd") -> Table:
         cells = [_axis_text(label, v) for label, v in zip(result.axes, coords, strict=True)]
         cells += [value_text(name, float(cols[name][i])) for name in SWEEP_TABLE_METRICS]
         cells += [fmt.usd(float(per_protocol[p][i])) for p in protocols]
-        cells.append(charts.bar(float(bars[i]), peak, 24))
-        table.add_row(*cells)
+        table.add_row(*cells, Bar(float(bars[i]), peak))
     return table
 
 
 # --- simulate ----------------------------------------------------------------------------------
+#: Widest and narrowest bars of the histogram under the simulation report (cells).
+HIST_WIDTH = 40
+MIN_HIST_WIDTH = 10
+
+
 def simulation_report(sim: SimulationResult) -> RenderableType:
     m = sim.model
     title = (
@@ -83,15 +92,15 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
         f"{'s' if m.steps != 1 else ''} of {m.dt_days:g} day{'s' if m.dt_days != 1 else ''}, "
         f"seed {sim.seed})"
     )
-    head = Table(box=box.SIMPLE_HEAD, show_header=False)
-    head.add_column("metric", style="bold")
-    head.add_column("value", justify="right")
-    head.add_column("meaning")
+    head = FitTable(show_header=False)
+    head.add_column("metric", style="bold", justify="left", rank=0)
+    head.add_column("value")
+    head.add_column("meaning", justify="left", wrap=" ")
     loss = sim.loss_metric
     r = sim.risk
     rows = [
         ("VaR 95%", r.var95, f"95th percentile of {loss}"),
-        ("EVaR 99%", r.evar99, f"99th percentile of {loss}"),
+        ("VaR 99%", r.var99, f"99th percentile of {loss} (JSON var99; evar99 too)"),
         ("ES 95%", r.es95, f"mean {loss} of the worst 5% of paths"),
         ("ES 99%", r.es99, f"mean {loss} of the worst 1% of paths"),
         ("LaR 95%", r.lar95, "95th percentile of USD liquidated"),
@@ -113,18 +122,21 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
     if sim.not_converged:
         head.add_row("not converged", f"{sim.not_converged:,}", "paths that hit max_rounds")
 
-    protos = Table(title="Protocols", box=box.SIMPLE_HEAD, title_justify="left")
-    for col in (
-        "protocol",
-        "P(insolvent)",
-        "P(bad debt)",
-        "mean bad debt",
-        "p95",
-        "p99",
-        "ES 95%",
-        "max",
+    protos = FitTable("Protocols")
+    for col, short in (
+        ("protocol", None),
+        ("P(insolvent)", "P(insolv.)"),
+        ("P(bad debt)", None),
+        ("mean bad debt", "mean"),
+        ("p95", None),
+        ("p99", None),
+        ("ES 95%", None),
+        ("max", None),
     ):
-        protos.add_column(col, justify="left" if col == "protocol" else "right")
+        first = col == "protocol"
+        protos.add_column(
+            col, short=short, justify="left" if first else "right", rank=0 if first else 1
+        )
     for name, pr in sim.protocols.items():
         d = pr.bad_debt_usd
         protos.add_row(
@@ -138,15 +150,16 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
             fmt.usd(d.max),
         )
 
-    dist = Table(title="Distributions over paths", box=box.SIMPLE_HEAD, title_justify="left")
+    dist = FitTable("Distributions over paths")
     for col in ("metric", "mean", "p50", "p90", "p95", "p99", "max"):
-        dist.add_column(col, justify="left" if col == "metric" else "right")
+        first = col == "metric"
+        dist.add_column(col, justify="left" if first else "right", rank=0 if first else 1)
     for name in (
         "bad_debt_usd",
         "liquidated_usd",
         "shortfall_usd",
         "liquidations",
-        "insolvent_protocols",
+        "insolvent_count",
         "propagation_depth",
     ):
         d = sim.metrics.get(name)
@@ -162,12 +175,23 @@ def simulation_report(sim: SimulationResult) -> RenderableType:
             ),
         )
 
-    lines = charts.histogram(
-        sim.column(loss),
-        marks=[("VaR95", r.var95), ("EVaR99", r.evar99), ("ES95", r.es95)],
-        label=(lambda v: fmt.usd(v)) if loss.endswith("_usd") else (lambda v: f"{v:,.3g}"),
-    )
-    hist = Text("\n".join([f"{loss} over {sim.paths:,} paths", *lines, ""]))
+    sample = sim.column(loss)
+    marks = [("VaR95", r.var95), ("VaR99", r.var99), ("ES95", r.es95)]
+    label = (lambda v: fmt.usd(v)) if loss.endswith("_usd") else (lambda v: f"{v:,.3g}")
+
+    def draw(width: int) -> list[str]:
+        # the bars give way to the labels, counts and marks of a narrow terminal
+        lines = charts.histogram(sample, marks=marks, label=label, width=HIST_WIDTH)
+        spare = width - max(len(line) for line in lines)
+        bars = max(MIN_HIST_WIDTH, HIST_WIDTH + min(0, spare))
+        return [
+            f"{loss} over {sim.paths:,} paths",
+            *charts.histogram(sample, marks=marks, label=label, width=bars),
+            "",
+        ]
+
+    natural = max(len(line) for line in draw(1 << 20))
+    hist = lines_at(draw, natural, natural - HIST_WIDTH + MIN_HIST_WIDTH)
     return Group(term(title, style="italic"), head, protos, dist, hist)
 
 
@@ -183,8 +207,8 @@ def critical_report(result: CriticalResult) -> RenderableType:
         show_header=False,
         title_justify="left",
     )
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value")  # wraps between words on a narrow terminal
     span = f"{result.range_from * 100:+.4g}% to {result.range_to * 100:+.4g}%"
     if result.status == "not_crossed":
         table.add_row("Critical shock", f"none in {span}")
@@ -229,7 +253,8 @@ def critical_report(result: CriticalResult) -> RenderableType:
                 style="yellow",
             ),
         )
-    table.add_row("Scan", scan_sparkline(result))
+    natural = min(len(result.scan_values), SPARK_WIDTH)
+    table.add_row("Scan", AtWidth(lambda width: scan_sparkline(result, width), natural, 10))
     return table
 
 
@@ -320,28 +345,23 @@ def monotone_warning(result: CriticalResult) -> str | None:
 
 
 # --- clusters ----------------------------------------------------------------------------------
-def clusters_table(result: ClustersResult) -> Table:
-    table = Table(
-        title=term(
+def clusters_table(result: ClustersResult) -> FitTable:
+    table = FitTable(
+        one_line(
             f"{result.scenario} - liquidation walls of {result.asset} "
             f"(start {fmt.price(result.start_price)})"
-        ),
-        box=box.SIMPLE_HEAD,
-        title_justify="left",
+        )
     )
-    for col, justify in (
-        ("shock", "right"),
-        ("price", "right"),
-        ("liq. (1st round)", "right"),
-        ("repaid (1st round)", "right"),
-        ("new", "right"),
-        ("wall", "left"),
-        ("liq. (cascade)", "right"),
-        ("repaid (cascade)", "right"),
-        ("bad debt (cascade)", "right"),
-        (f"final {result.asset}", "right"),
-    ):
-        table.add_column(col, justify=justify, no_wrap=col == "wall")  # type: ignore[arg-type]
+    table.add_column("shock", rank=0)
+    table.add_column("price", rank=1)
+    table.add_column("liq. (1st round)", short="liq. 1st", rank=2)
+    table.add_column("repaid (1st round)", short="repaid 1st", rank=2)
+    table.add_column("new", rank=1)
+    table.add_column("wall", justify="left", bar=20, rank=1)
+    table.add_column("liq. (cascade)", short="liq.", rank=1)
+    table.add_column("repaid (cascade)", short="repaid", rank=2)
+    table.add_column("bad debt (cascade)", short="bad debt", rank=1)
+    table.add_column(f"final {result.asset}", short="final", rank=2)
     peak = max((lv.wall_liquidations for lv in result.levels), default=0)
     for lv in result.levels:
         table.add_row(
@@ -350,7 +370,7 @@ def clusters_table(result: ClustersResult) -> Table:
             fmt.count(lv.first_round_liquidations),
             fmt.usd(lv.first_round_repaid_usd),
             fmt.count(lv.wall_liquidations),
-            charts.bar(lv.wall_liquidations, peak, 20),
+            Bar(lv.wall_liquidations, peak),
             fmt.count(lv.cascade_liquidations),
             fmt.usd(lv.cascade_repaid_usd),
             fmt.usd(lv.cascade_bad_debt_usd),
@@ -360,14 +380,19 @@ def clusters_table(result: ClustersResult) -> Table:
 
 
 # --- check -------------------------------------------------------------------------------------
-def check_table(report: CheckReport) -> Table:
+def check_table(report: CheckReport) -> FitTable:
     failed = len(report.failed)
     title = f"contagion check - {len(report.verdicts)} gate results, " + (
         f"{failed} FAILED" if failed else "all passed"
     )
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
-    for col in ("scenario", "gate", "result", "value", "limit", "excess", "where"):
-        table.add_column(col, justify="right" if col in ("value", "limit", "excess") else "left")
+    table = FitTable(title)
+    table.add_column("scenario", justify="left", rank=0, wrap="/")
+    table.add_column("gate", justify="left", rank=0, wrap=" ")
+    table.add_column("result", justify="left", rank=1)
+    table.add_column("value", rank=1)
+    table.add_column("limit", rank=1)
+    table.add_column("excess", rank=2)
+    table.add_column("where", justify="left", rank=3, wrap=" ")
     for v in report.verdicts:
         result = Text("pass", style="green") if v.passed else Text("FAIL", style="bold red")
         table.add_row(
@@ -377,9 +402,17 @@ def check_table(report: CheckReport) -> Table:
             value_text(v.metric, v.value),
             f"{v.op} {value_text(v.metric, v.limit)}",
             excess_text(v.metric, v.excess, v.limit),
-            v.at,
+            Short(v.at, _short_where(v.at)),
         )
     return table
+
+
+def _short_where(at: str) -> str:
+    """Where a gate's value was found, in fewer words for a narrow terminal: ``ETH -30%``,
+    ``file's path``, ``500 paths (seed 1)``."""
+    if at == "on the file's shock path":
+        return "file's path"
+    return at.removeprefix("at ").removeprefix("on ").replace(" Monte Carlo paths", " paths")
 
 
 def excess_text(metric: str, excess: float, limit: float) -> str:
@@ -396,9 +429,18 @@ def excess_text(metric: str, excess: float, limit: float) -> str:
 # --- diff --------------------------------------------------------------------------------------
 def diff_table(result: DiffResult, only_changed: bool = False) -> RenderableType:
     title = term(f"diff: {result.base} -> {result.candidate}, on {result.on}", style="italic")
-    table = Table(box=box.SIMPLE_HEAD)
-    for col in ("metric", "base", "candidate", "change", "change %"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
+    table = FitTable(continued="diff (continued)")
+    for col, short in (
+        ("metric", None),
+        ("base", None),
+        ("candidate", "cand."),
+        ("change", None),
+        ("change %", "%"),
+    ):
+        first = col == "metric"
+        table.add_column(
+            col, short=short, justify="left" if first else "right", rank=0 if first else 1
+        )
     failing = {r.change.metric for r in result.failed}
     for c in result.changes:
         if only_changed and c.change == 0:

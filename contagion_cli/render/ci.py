@@ -1,9 +1,11 @@
-"""CI reports: JUnit XML of ``contagion check`` (rendered by CI systems) and Markdown summaries
-of check, diff and simulate to post on a pull request."""
+"""CI reports: JUnit XML of ``contagion check`` (rendered by CI systems), GitHub Actions
+annotations at the policy line of a failed gate, and Markdown summaries of check, diff and
+simulate to post on a pull request or a job summary."""
 
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
 
@@ -92,7 +94,8 @@ def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
                 suite,
                 "testcase",
                 name=xml_text(v.gate),
-                classname=xml_text(f"contagion.{v.scenario_name}"),
+                classname=xml_text(classname(v.scenario)),
+                file=xml_text(v.scenario),
                 time=_seconds(t),
             )
             message = xml_text(verdict_message(v))
@@ -103,6 +106,40 @@ def junit_xml(report: CheckReport, seconds: float | None = None) -> str:
                 failure.text = f"{xml_text(v.check)}\n{message}\n"
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def classname(path: str) -> str:
+    """A JUnit class name from a scenario's file path: ``scenarios/candidates/quickstart.yaml``
+    -> ``scenarios.candidates.quickstart``. Two files whose scenarios share a ``name`` stay two
+    classes (test viewers group cases by class)."""
+    parts = [p for p in re.split(r"[\\/]+", path) if p not in ("", ".")]
+    if parts:
+        parts[-1] = re.sub(r"\.(ya?ml)$", "", parts[-1], flags=re.IGNORECASE)
+    return ".".join(p.replace(".", "_") for p in parts) or "contagion"
+
+
+def _data(text: str) -> str:
+    """The message of a GitHub workflow command, escaped: %, CR and LF would end or garble it."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    """A property of a workflow command (``file=``, ``title=``): ``:`` and ``,`` escaped too."""
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(report: CheckReport) -> list[str]:
+    """``::error file=POLICY,line=N,title=...::MESSAGE`` for each failed gate: GitHub Actions
+    shows it at the gate's ``check:`` line of the policy file (in the diff of a pull request
+    that changed it) and in the job's summary of annotations."""
+    out = []
+    for v in report.failed:
+        props = [f"file={_property(report.policy)}"]
+        if v.line is not None:
+            props.append(f"line={v.line}")
+        props.append(f"title={_property('contagion check: ' + v.gate)}")
+        out.append(f"::error {','.join(props)}::{_data(f'{v.scenario}: {verdict_message(v)}')}")
+    return out
 
 
 def _seconds(value: float) -> str:
@@ -209,7 +246,7 @@ def simulation_markdown(sim: SimulationResult) -> str:
     ]
     rows = [
         ["VaR 95%", fmt.usd(r.var95)],
-        ["EVaR 99%", fmt.usd(r.evar99)],
+        ["VaR 99%", fmt.usd(r.var99)],
         ["ES 95%", fmt.usd(r.es95)],
         ["ES 99%", fmt.usd(r.es99)],
         ["LaR 95%", fmt.usd(r.lar95)],

@@ -5,14 +5,14 @@ JSON and CSV come from :meth:`CompareResult.to_dict` and :meth:`CompareResult.ro
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from ..batch.compare import CompareResult, Design
+from ..errors import one_line
 from . import numbers as fmt
-from .escape import Raw, md, md_cell, md_code, term
+from .escape import Raw, md, md_cell, md_code
+from .fit import FitTable
 
 #: Row titles of the headline figures (reports); the JSON keys are the names.
 TITLES = {
@@ -77,10 +77,10 @@ def compare_table(result: CompareResult) -> RenderableType:
     """One column per design; headline figures, then every protocol's bad debt."""
     n = len(result.designs)
     title = Text(f"compare - {n} design{'s' if n != 1 else ''}, on {result.on}", style="italic")
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("", style="bold", no_wrap=True)
+    table = FitTable(continued="compare (continued)")
+    table.add_column("", style="bold", justify="left", rank=0)
     for d in result.designs:
-        table.add_column(term(d.label), justify="right")  # a label is a scenario's name
+        table.add_column(one_line(d.label), wrap=" ")  # "2 of 5: looper, maker" may wrap
     for name, heading in TITLES.items():
         cells = []
         for d in result.designs:

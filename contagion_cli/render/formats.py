@@ -20,7 +20,8 @@ from rich.console import Console, RenderableType
 from .rows import to_json
 from .width import fit_width
 
-#: Width of tables written to a pipe or a file (wide enough that no column is cut).
+#: Width of reports written to a pipe or a file: at least this, wider where a table needs it,
+#: so that every table is whole (a terminal gets its own width, render/fit.py).
 REPORT_WIDTH = 160
 
 R = TypeVar("R")
@@ -76,8 +77,9 @@ class Renderer(Generic[R]):
         }
         return tuple(f for f, how in offered.items() if how is not None)
 
-    def text(self, result: R, fmt: Format, width: int = REPORT_WIDTH) -> str:
-        """The report as text; a table without colour, at least ``width`` wide."""
+    def text(self, result: R, fmt: Format, width: int = REPORT_WIDTH, wide: bool = True) -> str:
+        """The report as text; a table without colour: at least ``width`` wide and every table
+        whole (``wide``), or fitted to ``width`` as a terminal of that width shows it."""
         if fmt is Format.json and self.json is not None:
             return to_json(self.json(result))
         if fmt is Format.csv and self.csv is not None:
@@ -85,16 +87,17 @@ class Renderer(Generic[R]):
         if fmt is Format.markdown and self.markdown is not None:
             return self.markdown(result)
         if fmt is Format.table and self.table is not None:
-            return plain_text(self.table(result), width)
+            return plain_text(self.table(result), width, wide)
         raise ValueError(f"no {fmt} text for this result")
 
 
-def plain_text(renderable: RenderableType, width: int = REPORT_WIDTH) -> str:
-    """A rich renderable as plain text (files, pipes, golden tests), as wide as it needs."""
+def plain_text(renderable: RenderableType, width: int = REPORT_WIDTH, wide: bool = True) -> str:
+    """A rich renderable as plain text (files, pipes, golden tests): as wide as its tables need
+    (``wide``), or fitted to ``width`` (render/fit.py), as a terminal of that width shows it."""
     buffer = io.StringIO()
     Console(
         file=buffer,
-        width=fit_width(renderable, width),
+        width=fit_width(renderable, width) if wide else width,
         color_system=None,
         force_terminal=False,
         no_color=True,

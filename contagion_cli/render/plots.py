@@ -121,7 +121,7 @@ def plot_simulation(sim: SimulationResult, path: Path) -> None:
     ax.hist(x, bins=min(60, max(10, int(math.sqrt(max(len(x), 1))))), color="#4c72b0", alpha=0.8)
     for label, value, style in (
         ("VaR 95%", sim.risk.var95, "--"),
-        ("EVaR 99%", sim.risk.evar99, ":"),
+        ("VaR 99%", sim.risk.var99, ":"),
         ("ES 95%", sim.risk.es95, "-."),
     ):
         if math.isfinite(value):

@@ -57,6 +57,9 @@ def _markdown(report: RunReport) -> str:
 RUN: Renderer[RunReport] = Renderer(table=_table, json=_json, csv=_csv, markdown=_markdown)
 
 
-def render_text(result: RunResult, fmt: Format, width: int = REPORT_WIDTH) -> str:
-    """A run's report as a string (tables without colour: files and golden tests)."""
-    return RUN.text(RunReport(result), fmt, width)
+def render_text(
+    result: RunResult, fmt: Format, width: int = REPORT_WIDTH, wide: bool = True
+) -> str:
+    """A run's report as a string (tables without colour: files and golden tests); ``wide``
+    False fits the tables to ``width`` as a terminal of that width shows them."""
+    return RUN.text(RunReport(result), fmt, width, wide)

@@ -14,9 +14,11 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from ..errors import one_line
 from ..results.run import ProtocolResult, RunResult, TraceRound
 from . import numbers as fmt
 from .escape import cells, term
+from .fit import FitTable, notes
 from .graph import primary_parents
 
 
@@ -113,6 +115,7 @@ class TypeColumn:
     header: str
     type: str
     cell: Callable[[ProtocolResult], str]
+    short: str | None = None  # the header where the table is abbreviated
 
 
 def _zero_bid(pr: ProtocolResult) -> str:
@@ -125,12 +128,12 @@ def _zero_bid(pr: ProtocolResult) -> str:
 
 #: Shown only when a protocol of the type is in the scenario; empty for the other types.
 TYPE_COLUMNS = (
-    TypeColumn("auctions", "cdp", lambda pr: fmt.count(pr.auctions)),
+    TypeColumn("auctions", "cdp", lambda pr: fmt.count(pr.auctions), "auct."),
     TypeColumn("zero-bid", "cdp", _zero_bid),
     TypeColumn("closed", "perp", lambda pr: fmt.usd(pr.liquidated_usd)),
     TypeColumn("ADL", "perp", lambda pr: fmt.usd(pr.adl_usd)),
-    TypeColumn("delevered", "leveraged", lambda pr: fmt.usd(pr.deleveraging_sales_usd)),
-    TypeColumn("hedged (units)", "options", lambda pr: fmt.units(pr.hedge_units_traded)),
+    TypeColumn("delevered", "leveraged", lambda pr: fmt.usd(pr.deleveraging_sales_usd), "delev."),
+    TypeColumn("hedged (units)", "options", lambda pr: fmt.units(pr.hedge_units_traded), "hedged"),
 )
 
 
@@ -208,45 +211,75 @@ def entity_rows(result: RunResult) -> list[list[str]]:
     ]
 
 
-def entities_table(result: RunResult) -> Table:
+#: Abbreviations and ranks (render/fit.py) of the entities table's columns after the account.
+ENTITY_COLUMNS = {
+    "protocols": (None, 3),
+    "positions": ("pos.", 2),
+    "collateral": ("coll.", 1),
+    "debt": (None, 1),
+    "exposure": ("expos.", 2),
+    "leverage": ("lev.", 1),
+    "liquidated": ("liq.", 1),
+    "collateral end": ("coll. end", 2),
+    "debt end": (None, 2),
+    "loss": (None, 1),
+}
+
+
+def entities_table(result: RunResult) -> FitTable:
     """The largest entities by debt: accounts seen across every protocol."""
-    table = Table(title="Entities", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column(ENTITY_HEADERS[0], no_wrap=True)
-    table.add_column(ENTITY_HEADERS[1])
-    for header in ENTITY_HEADERS[2:]:
-        table.add_column(header, justify="right", no_wrap=True)
+    table = FitTable("Entities")
+    table.add_column(ENTITY_HEADERS[0], justify="left", rank=0)
+    for header in ENTITY_HEADERS[1:]:
+        short, rank = ENTITY_COLUMNS[header]
+        text = header == "protocols"
+        table.add_column(
+            header,
+            short=short,
+            rank=rank,
+            justify="left" if text else "right",
+            wrap=", " if text else None,
+        )
     for row in entity_rows(result):
         table.add_row(*cells(row))
     return table
 
 
-def protocols_table(result: RunResult) -> Table:
-    table = Table(
-        title="Protocols", box=box.SIMPLE_HEAD, title_justify="left", collapse_padding=True
-    )
-    table.add_column("protocol", no_wrap=True)
-    table.add_column("type", no_wrap=True)
+#: The protocols table's columns beside the per-type ones: (header, abbreviation, rank). Ranks
+#: order the columns that claim the first table on a narrow terminal (render/fit.py): the
+#: figures MODEL.md §5 names, most decisive first; the per-type columns and details after.
+PROTOCOL_COLUMNS = (
+    ("type", None, 1),
+    ("positions", "pos.", 3),
+    ("liquidations", "liq.", 1),
+    ("repaid", None, 1),
+    ("coll. sold", "sold", 2),
+    ("bad debt", None, 1),
+    ("shortfall", "shortf.", 2),
+    ("reserve used", "reserve", 2),
+)
+#: The per-type columns' rank (ADL, which MODEL §5 names, ranks with the distress round).
+TYPE_RANK = {"ADL": 3}
+
+
+def protocols_table(result: RunResult) -> FitTable:
+    table = FitTable("Protocols", collapse_padding=True)
+    table.add_column("protocol", justify="left", rank=0)
     columns = type_columns(result)
     show_details = any(details(pr) for pr in result.protocols.values())
-    for header in (
-        "positions",
-        "liquidations",
-        "repaid",
-        "coll. sold",
-        "bad debt",
-        "shortfall",
-        "reserve used",
-        *(c.header for c in columns),
-    ):
-        table.add_column(header, justify="right", no_wrap=True)
+    for header, short, rank in PROTOCOL_COLUMNS:
+        table.add_column(
+            header, short=short, rank=rank, justify="left" if header == "type" else "right"
+        )
+    for c in columns:
+        table.add_column(c.header, short=c.short, rank=TYPE_RANK.get(c.header, 4))
     if show_details:
-        table.add_column("details", no_wrap=True)
-    table.add_column("insolvent", justify="center", no_wrap=True, min_width=9)
-    table.add_column("distress", justify="right", no_wrap=True)
-    table.add_column("depth", justify="right", no_wrap=True, min_width=5)
+        table.add_column("details", justify="left", rank=5, wrap="; ")
+    table.add_column("insolvent", short="insolv.", justify="center", rank=1)
+    table.add_column("distress", short="distr.", rank=3)
+    table.add_column("depth", rank=1, min_width=5)
     for pr in result.protocols.values():
         insolvent = Text("YES", style="bold red") if pr.insolvent else Text("no")
-        distress = distress_text(pr)
         table.add_row(
             pr.name,
             pr.type,
@@ -260,7 +293,7 @@ def protocols_table(result: RunResult) -> Table:
             *type_cells(pr, columns),
             *([details(pr)] if show_details else []),
             insolvent,
-            distress,
+            distress_text(pr),
             fmt.optional_int(pr.depth),
         )
     return table
@@ -304,13 +337,12 @@ def adl_notes(result: RunResult) -> list[str]:
 
 def adl_table(result: RunResult) -> RenderableType:
     """The accounts each perp venue auto-deleveraged, under the protocols table."""
-    table = Table(title="Auto-deleveraging", box=box.SIMPLE_HEAD, title_justify="left")
+    table = FitTable("Auto-deleveraging")
     for k, header in enumerate(ADL_HEADERS):
-        table.add_column(header, justify="right" if k >= 3 else "left", no_wrap=True)
+        table.add_column(header, justify="right" if k >= 3 else "left", rank=0 if k < 2 else 1)
     for row in adl_rows(result):
         table.add_row(*cells(row))
-    lines = Text("\n".join("  " + line for line in adl_notes(result)))
-    return Group(table, lines, Text(""))
+    return Group(table, notes(one_line(n) for n in adl_notes(result)), Text(""))
 
 
 ASSET_HEADERS = [
@@ -344,11 +376,25 @@ def asset_rows(result: RunResult) -> list[list[str]]:
     ]
 
 
-def assets_table(result: RunResult) -> Table:
-    table = Table(title="Assets", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column(ASSET_HEADERS[0], no_wrap=True)
+#: Abbreviations and ranks (render/fit.py) of the assets table's columns after the asset.
+ASSET_COLUMNS = {
+    "start": (None, 1),
+    "shocked": (None, 1),
+    "final": (None, 1),
+    "impact": (None, 1),
+    "sold (units)": ("sold", 1),
+    "bought (units)": ("bought", 2),
+    "slippage": ("slip.", 1),
+    "slippage bps": ("bps", 2),
+}
+
+
+def assets_table(result: RunResult) -> FitTable:
+    table = FitTable("Assets")
+    table.add_column(ASSET_HEADERS[0], justify="left", rank=0)
     for header in ASSET_HEADERS[1:]:
-        table.add_column(header, justify="right", no_wrap=True)
+        short, rank = ASSET_COLUMNS[header]
+        table.add_column(header, short=short, rank=rank)
     for row in asset_rows(result):
         table.add_row(*row)
     return table
@@ -384,12 +430,24 @@ VENUE_HEADERS = [
 ]
 
 
-def venues_table(result: RunResult) -> Table:
+#: Abbreviations and ranks (render/fit.py) of the venues table's columns after the venue.
+VENUE_COLUMNS = {
+    "final": (None, 1),
+    "sold (units)": ("sold", 1),
+    "bought (units)": ("bought", 1),
+    "slippage": ("slip.", 1),
+    "arb sold": (None, 2),
+    "arb bought": (None, 2),
+}
+
+
+def venues_table(result: RunResult) -> FitTable:
     """Per venue: where liquidation flow went, its slippage, and what arbitrage moved."""
-    table = Table(title="Venues", box=box.SIMPLE_HEAD, title_justify="left")
-    table.add_column(VENUE_HEADERS[0], no_wrap=True)
+    table = FitTable("Venues")
+    table.add_column(VENUE_HEADERS[0], justify="left", rank=0)
     for header in VENUE_HEADERS[1:]:
-        table.add_column(header, justify="right", no_wrap=True)
+        short, rank = VENUE_COLUMNS[header]
+        table.add_column(header, short=short, rank=rank)
     for row in venue_rows(result):
         table.add_row(*row)
     profits = [
@@ -399,7 +457,6 @@ def venues_table(result: RunResult) -> Table:
     ]
     if profits:
         table.caption = "arbitrage profit: " + ", ".join(profits)
-        table.caption_justify = "left"
     return table
 
 
@@ -458,13 +515,17 @@ COORDINATION_HEADERS = [
 
 
 def coordination_table(result: RunResult) -> RenderableType:
-    table = Table(title="Coordination layer", box=box.SIMPLE_HEAD, title_justify="left")
+    table = FitTable("Coordination layer")
     for k, header in enumerate(COORDINATION_HEADERS):
-        table.add_column(header, justify="right" if k in (1, 2) else "left")
+        table.add_column(
+            header,
+            justify="right" if k in (1, 2) else "left",
+            rank=min(k, 1),
+            wrap="; " if k == 3 else " -> " if k > 3 else None,
+        )
     for row in coordination_rows(result):
         table.add_row(*cells(row))
-    lines = Text("\n".join("  " + line for line in coordination_lines(result)))
-    return Group(table, lines, Text(""))
+    return Group(table, notes(one_line(n) for n in coordination_lines(result)), Text(""))
 
 
 def _channels(result: RunResult, source: str, target: str) -> list[str]:
@@ -533,6 +594,7 @@ class TraceView:
     rows: list[list[str]]
     notes: list[str]
     text_columns: set[int]  # the flow columns: text, left-aligned
+    first_protocol: int  # the index of the first protocol's column (after the assets')
 
 
 def trace_view(result: RunResult) -> TraceView:
@@ -553,6 +615,7 @@ def trace_view(result: RunResult) -> TraceView:
     headers = ["step", "round"]
     text_columns: set[int] = set()
     headers += [f"{a} price" for a in assets] + [f"{a} net sold" for a in assets]
+    first_protocol = len(headers)
     for p in protocols:
         if result.protocols[p].type != "options":  # an option vault hedges, never liquidates
             headers.append(f"{p} liq.")
@@ -584,7 +647,7 @@ def trace_view(result: RunResult) -> TraceView:
         notes.append("skipped: liquidations its liquidators declined (unprofitable or unfunded)")
     if result.trace_truncated:
         notes.append(f"trace truncated: {len(trace)} of {result.total_rounds} rounds")
-    return TraceView(headers, rows, notes, text_columns)
+    return TraceView(headers, rows, notes, text_columns, first_protocol)
 
 
 def _acted(row: TraceRound, protocol: str) -> bool:
@@ -593,14 +656,18 @@ def _acted(row: TraceRound, protocol: str) -> bool:
     )
 
 
-def trace_table(result: RunResult) -> Table:
-    """One row per round: prices at the end of the round, liquidations and flows."""
+def trace_table(result: RunResult) -> FitTable:
+    """One row per round: prices at the end of the round, liquidations and flows. On a narrow
+    terminal the prices and net sales come first, then each protocol's columns together."""
     view = trace_view(result)
-    table = Table(title="Rounds", box=box.SIMPLE_HEAD, title_justify="left")
+    table = FitTable("Rounds", caption="\n".join(view.notes))
+    prices = 2 + (view.first_protocol - 2) // 2  # step, round, then a price and a sale per asset
     for k, header in enumerate(view.headers):
-        table.add_column(header, justify="left" if k in view.text_columns else "right")
+        text = k in view.text_columns
+        rank = 0 if k < 2 else 1 if k < prices else 2 if k < view.first_protocol else 3
+        table.add_column(
+            header, justify="left" if text else "right", rank=rank, wrap="; " if text else None
+        )
     for row in view.rows:
         table.add_row(*row)
-    table.caption = "\n".join(view.notes)
-    table.caption_justify = "left"
     return table

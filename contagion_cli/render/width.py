@@ -1,4 +1,4 @@
-"""The width to render a rich report at, so that tables never cut their numbers."""
+"""The width at which a rich report prints every table whole: ``--wide``, pipes and files."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from rich.console import Console, RenderableType
 from rich.measure import Measurement
 
 
-def fit_width(renderable: RenderableType, floor: int | None) -> int | None:
-    """A width at which no column of the report is cut: at least ``floor`` (the terminal's or
-    the report's), more when a table needs it. A narrow terminal then wraps long lines instead
-    of rich shortening every number to "$3…"; ``None`` keeps the terminal's own width."""
+def fit_width(renderable: RenderableType, floor: int) -> int:
+    """A width at which every table of the report prints in one piece: at least ``floor`` (the
+    terminal's or the report's), more when a table needs it. At a narrower width a table fits
+    the console instead: abbreviated or split into "(continued)" tables (render/fit.py)."""
     probe = Console(width=100_000, file=io.StringIO())
-    needed = Measurement.get(probe, probe.options, renderable).maximum
-    if floor is None:
-        floor = Console().width
-        if needed <= floor:
-            return None
-    return max(floor, needed)
+    return max(floor, Measurement.get(probe, probe.options, renderable).maximum)

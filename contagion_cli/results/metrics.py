@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError, Location, known_names_hint
-from ..schema.metric_names import ASSET_FIELDS, PROTOCOL_COLUMNS, PROTOCOL_FIELDS, SYSTEM_METRICS
+from ..schema.metric_names import (
+    ASSET_FIELDS,
+    METRIC_ALIASES,
+    PROTOCOL_COLUMNS,
+    PROTOCOL_FIELDS,
+    SYSTEM_METRICS,
+)
 from .run import RunResult
 
 
@@ -50,6 +56,9 @@ def parse_metric(
     text = name.strip()
     if text in SYSTEM_METRICS:
         return Metric(text, "system", None, text, SYSTEM_METRICS[text])
+    if text in METRIC_ALIASES:  # the name as written, read as the metric it means
+        field = METRIC_ALIASES[text]
+        return Metric(text, "system", None, field, SYSTEM_METRICS[field])
     parts = text.split(".")
     if len(parts) == 3 and parts[0] in ("protocols", "assets"):
         scope, entity, field = parts
@@ -77,10 +86,15 @@ def parse_metric(
 
 
 def default_columns(
-    protocols: Sequence[str], assets: Sequence[str], price_assets: Sequence[str] = ()
+    protocols: Sequence[str],
+    assets: Sequence[str],
+    price_assets: Sequence[str] = (),
+    aliases: bool = False,
 ) -> list[Metric]:
-    """Sweep row columns: system metrics, per-protocol results, prices of ``price_assets``."""
-    names = list(SYSTEM_METRICS)
+    """Sweep row columns: system metrics (and, with ``aliases``, the columns of their earlier
+    names: a sweep's ``insolvent_protocols``), per-protocol results, prices of
+    ``price_assets``."""
+    names = list(SYSTEM_METRICS) + (list(METRIC_ALIASES) if aliases else [])
     names += [f"protocols.{p}.{f}" for p in protocols for f in PROTOCOL_COLUMNS]
     names += [f"assets.{a}.final_price" for a in price_assets]
     return [parse_metric(n, protocols, assets) for n in names]

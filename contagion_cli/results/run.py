@@ -268,6 +268,7 @@ class RunResult:
             "shortfall_usd": self.shortfall_usd,
             "adl_usd": self.adl_usd,
             "insolvent_protocols": list(self.insolvent_protocols),
+            "insolvent_count": len(self.insolvent_protocols),
             "propagation_depth": self.propagation_depth,
             "amplification": self.amplification,
             "amplification_asset": self.amplification_asset,
@@ -287,7 +288,7 @@ class RunResult:
 
     def metric(self, name: str) -> float:
         """A summary metric by its JSON name (gates, sweeps)."""
-        if name == "insolvent_protocols":
+        if name in ("insolvent_count", "insolvent_protocols"):  # the list's length
             return float(len(self.insolvent_protocols))
         value = getattr(self, name)
         return float(value) if value is not None else math.nan

@@ -19,10 +19,17 @@ SYSTEM_METRICS: dict[str, str] = {
     "liquidated_usd": "float",
     "bad_debt_usd": "float",
     "shortfall_usd": "float",
-    "insolvent_protocols": "int",
+    "insolvent_count": "int",
     "propagation_depth": "int",
     "amplification": "float",
 }
+
+#: Names kept from earlier versions, and the metric each means. In ``run``'s JSON
+#: ``insolvent_protocols`` is the list of insolvent protocols (MODEL.md §7) and
+#: ``insolvent_count`` its length; a gate, a sweep axis of metrics, ``--fail-if`` and an
+#: ``expected:`` check that name ``insolvent_protocols`` mean the count, as they always have
+#: (and a sweep still writes a column of that name, beside ``insolvent_count``).
+METRIC_ALIASES: dict[str, str] = {"insolvent_protocols": "insolvent_count"}
 
 #: Numeric fields of ``protocols.<name>``.
 PROTOCOL_FIELDS: dict[str, str] = {
@@ -91,7 +98,11 @@ PROTOCOL_COLUMNS: tuple[str, ...] = (
 )
 
 #: Summary metrics an ``expected:`` check may name: the sweep's and the ADL total.
-EXPECTED_SYSTEM_METRICS: dict[str, str] = {**SYSTEM_METRICS, "adl_usd": "float"}
+EXPECTED_SYSTEM_METRICS: dict[str, str] = {
+    **SYSTEM_METRICS,
+    **{alias: SYSTEM_METRICS[name] for alias, name in METRIC_ALIASES.items()},
+    "adl_usd": "float",
+}
 
 
 def metric_kind(name: str) -> str:

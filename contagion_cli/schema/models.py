@@ -100,6 +100,11 @@ class Settings(Strict):
         description="Floor of a linear market's price as a fraction of its round-start price "
         "(the epsilon of MODEL.md §2).",
     )
+    allow_extreme_shocks: bool = Field(
+        False,
+        description="Allow shock returns above +5 (+500%), which are otherwise refused as the "
+        "likely typo of a fall (35 for -0.35).",
+    )
 
 
 # --- markets -----------------------------------------------------------------------------------
@@ -351,6 +356,14 @@ class ProtocolBase(Strict):
         None,
         description="A CSV or Parquet file of more positions (columns in docs/books.md), "
         "relative to the scenario file.",
+    )
+    ignore_columns: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=256)]],
+        Field(max_length=1000),
+    ] = Field(
+        default_factory=list,
+        description="Columns of positions_file to skip, such as block_time or tx_hash of a Dune "
+        "export (by name; a column the protocol reads cannot be skipped).",
     )
 
     @field_validator("route")

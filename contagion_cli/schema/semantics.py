@@ -20,6 +20,7 @@ from .models import (
     PerpProtocol,
     Scenario,
 )
+from .returns import extreme, extreme_message
 from .stochastic import MonteCarloModel, reference_problems
 
 #: cpmm reserves must price the asset within this relative tolerance of its `price`.
@@ -239,6 +240,12 @@ class _Checker:
                     "no asset trades on all of these venues, so the route applies nowhere",
                     "a route names venues of one asset (it applies to every asset that has them)",
                 )
+        if proto.ignore_columns and proto.positions_file is None:
+            yield self.problem(
+                (*base, "ignore_columns"),
+                "ignore_columns skips columns of a positions_file, and this protocol has none",
+                "remove ignore_columns, or add the positions_file it belongs to",
+            )
         liquidated = ("lending", "cdp", "perp")
         if proto.liquidators is not None and proto.type != "lending":
             yield self.problem(
@@ -454,8 +461,11 @@ class _Checker:
         if isinstance(self.s.shocks, MonteCarloModel):
             yield from self.check_monte_carlo(self.s.shocks)
             return
+        allowed = self.s.settings.allow_extreme_shocks
         for t, step in enumerate(self.s.shocks):
-            for key in step.returns:
+            for key, value in step.returns.items():
+                if extreme(value, allowed):
+                    yield self.problem(("shocks", t, key), *extreme_message(value))
                 if "@" in key:
                     yield from self.check_venue_key(("shocks", t, key), key)
                     continue

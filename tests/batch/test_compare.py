@@ -151,25 +151,25 @@ def test_table_has_a_column_per_design():
 GOLDEN_TABLE = """\
 compare - 2 designs, on the files' shock path: MEME -60%
 
-                                isolation-pooled    isolation-isolated
- ──────────────────────────────────────────────────────────────────────
-  Converged                                  yes                   yes
-  Rounds with action                           2                     1
-  Liquidations                                 3                     2
-  Liquidated                              $8.18M                $3.48M
-  Slippage                                $2.24M                $2.24M
-  Bad debt                                $1.32M                $1.32M
-  Shortfall                                   $0                    $0
-  Reserves                                $1.00M                $1.00M
-  Uncovered (beyond reserves)              $322K                $1.12M
-  Insolvent protocols               1 of 2: pool   1 of 3: meme-market
-  Propagation depth                            1                     0
-  Amplification                     1.54x (MEME)          1.54x (MEME)
+                               isolation-pooled   isolation-isolated
+ ────────────────────────────────────────────────────────────────────
+  Converged                                 yes                  yes
+  Rounds with action                          2                    1
+  Liquidations                                3                    2
+  Liquidated                             $8.18M               $3.48M
+  Slippage                               $2.24M               $2.24M
+  Bad debt                               $1.32M               $1.32M
+  Shortfall                                  $0                   $0
+  Reserves                               $1.00M               $1.00M
+  Uncovered (beyond reserves)             $322K               $1.12M
+  Insolvent protocols              1 of 2: pool  1 of 3: meme-market
+  Propagation depth                           1                    0
+  Amplification                    1.54x (MEME)         1.54x (MEME)
 
   Bad debt by protocol
-    pool                        $1.32M INSOLVENT                    $0
-    safe-vault                                $0                    $0
-    meme-market                                -      $1.32M INSOLVENT
+    pool                       $1.32M INSOLVENT                   $0
+    safe-vault                               $0                   $0
+    meme-market                               -     $1.32M INSOLVENT
 
 """
 

@@ -208,7 +208,10 @@ def test_simulation_metrics_match_numpy_on_the_same_paths():
         assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6), (a, b)
 
     close(sim.risk.var95, np.quantile(bad, 0.95, method="inverted_cdf"))
-    close(sim.risk.evar99, np.quantile(bad, 0.99, method="inverted_cdf"))
+    close(sim.risk.var99, np.quantile(bad, 0.99, method="inverted_cdf"))
+    assert sim.risk.evar99 == sim.risk.var99  # the earlier name of the 99th percentile
+    assert sim.lookup("evar99") == sim.lookup("var99")
+    close(sim.lookup("insolvent_protocols.max"), sim.lookup("insolvent_count.max"))  # alias
     close(sim.risk.es95, np.sort(bad)[-10:].mean())  # the worst 5% of 200 paths
     close(sim.risk.es99, np.sort(bad)[-2:].mean())  # the worst 1%
     close(sim.risk.lar95, np.quantile(liquidated, 0.95, method="inverted_cdf"))
@@ -275,7 +278,7 @@ def test_simulate_json_is_reproducible_with_a_seed():
     assert a.exit_code == 0, a.output
     assert a.stdout == b.stdout
     data = json.loads(a.stdout)
-    for key in ("var95", "evar99", "es95", "es99", "lar95", "p_insolvent", "protocols", "metrics"):
+    for key in ("var95", "var99", "evar99", "es95", "lar95", "p_insolvent", "protocols", "metrics"):
         assert key in data
     assert data["paths"] == 120 and data["seed"] == 9
     assert 0 <= data["protocols"]["compound"]["p_insolvent"] <= 1
@@ -284,7 +287,8 @@ def test_simulate_json_is_reproducible_with_a_seed():
 def test_simulate_table_markdown_csv_and_per_path(tmp_path):
     table = cli("simulate", MC, "--paths", "80")
     assert table.exit_code == 0, table.output
-    assert "VaR 95%" in table.stdout and "EVaR 99%" in table.stdout and "LaR 95%" in table.stdout
+    assert "VaR 95%" in table.stdout and "VaR 99%" in table.stdout and "LaR 95%" in table.stdout
+    assert "EVaR" not in table.stdout  # the 99th percentile is a VaR, not an entropic VaR
     assert "◀ VaR95" in table.stdout  # the terminal histogram marks VaR
     md = cli("simulate", MC, "--paths", "80", "-f", "markdown")
     assert md.exit_code == 0 and md.stdout.startswith("## contagion simulate")

@@ -245,9 +245,9 @@ def test_installed_command_runs_in_a_subprocess():
     assert "file not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_a_narrow_terminal_never_cuts_numbers():
-    """rich shrinks columns to the console and ends cut cells with an ellipsis; the report is
-    widened instead, so every figure survives an 80-column terminal."""
+def test_a_file_gets_whole_tables_at_any_width():
+    """rich shrinks columns to the console and ends cut cells with an ellipsis; a file's report
+    is widened instead (a terminal's is fitted: tests/render/test_width.py)."""
     from contagion_cli.render.table import run_report
     from contagion_cli.render.width import fit_width
 

@@ -1,4 +1,5 @@
-"""The GitHub Actions workflow of docs/ci.md: its shell steps, run as written in a scratch git
+"""The shipped GitHub Actions workflow (.github/workflows/contagion.yml, shown in docs/ci.md)
+and the composite action (action.yml): their shell steps, run as written in a scratch git
 repository against the installed ``contagion``, fail the job exactly when they should."""
 
 from __future__ import annotations
@@ -23,11 +24,31 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+WORKFLOW = ROOT / ".github" / "workflows" / "contagion.yml"
+ACTION = ROOT / "action.yml"
+
+
 def workflow() -> dict:
-    """The workflow YAML block of docs/ci.md."""
+    """The shipped workflow."""
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_the_docs_show_the_shipped_workflow():
     text = (ROOT / "docs" / "ci.md").read_text()
     section = text.split("## A GitHub Actions workflow", 1)[1]
-    return yaml.safe_load(section.split("```yaml\n", 1)[1].split("\n```", 1)[0])
+    shown = section.split("```yaml\n", 1)[1].split("\n```", 1)[0] + "\n"
+    assert shown == WORKFLOW.read_text(), "docs/ci.md shows another workflow than the shipped one"
+
+
+def test_the_workflow_installs_from_the_repository_and_caches_the_kernel():
+    steps = workflow()["jobs"]["check"]["steps"]
+    install = next(s for s in steps if s.get("name") == "Install contagion")
+    assert install["run"] == "pip install '.[parquet]'"  # not on PyPI: from the checkout
+    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "~/.cache/contagion-cli"
+    assert "steps.version.outputs.version" in cache["with"]["key"]
+    names = [s.get("name") or s.get("uses") for s in steps]
+    assert names.index("Cache the compiled kernel") < names.index("contagion check")
 
 
 def step(wf: dict, step_id: str) -> dict:
@@ -154,3 +175,90 @@ def test_nothing_to_check_skips_the_check_step(repo):
     repo.write("policies/mixed-policy.yaml", "gates: []\n")
     repo.commit()
     assert repo.run_job()[:2] == (0, "skipped")
+
+
+# --- the composite action ----------------------------------------------------------------------
+def action() -> dict:
+    return yaml.safe_load(ACTION.read_text())
+
+
+def test_the_action_installs_from_its_repository():
+    spec = action()
+    assert spec["runs"]["using"] == "composite"
+    assert spec["inputs"]["scenarios"]["required"] and spec["inputs"]["policy"]["required"]
+    install = next(s for s in spec["runs"]["steps"] if s.get("name") == "Install contagion")
+    assert 'pip install "$GITHUB_ACTION_PATH[parquet]"' in install["run"]
+    assert "git+https://github.com/$REPOSITORY@$VERSION" in install["run"]
+    assert install["env"]["REPOSITORY"] == "${{ github.action_repository }}"
+    for step_ in spec["runs"]["steps"]:
+        if "run" in step_:
+            assert step_["shell"] == "bash" and "${{" not in step_["run"]
+
+
+def run_action(cwd: Path, scenarios: str, policy: str, **extra_env: str):
+    """The action's check step as the runner runs it (bash -e, inputs through env)."""
+    check = next(s for s in action()["runs"]["steps"] if s.get("id") == "check")
+    outputs = cwd / "github_output"
+    outputs.write_text("")
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(outputs),
+        "SCENARIOS": scenarios,
+        "POLICY": policy,
+        "JUNIT": "contagion-junit.xml",
+        "ARGS": "",
+        **extra_env,
+    }
+    proc = subprocess.run(
+        ["bash", "-e", "-c", check["run"]], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    code = dict(line.split("=", 1) for line in outputs.read_text().split())["exit-code"]
+    return proc, int(code)
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    for rel in ["quickstart.yaml", "candidates/quickstart.yaml", "policies/quickstart-policy.yaml"]:
+        (tmp_path / "scenarios" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SCENARIOS / rel, tmp_path / "scenarios" / rel)
+    light = tmp_path / "policy.yaml"  # the policy without its Monte Carlo gates: quicker
+    light.write_text(
+        "gates:\n  - name: bad debt of the quickstart shock stays under $750K\n"
+        "    check: bad_debt_usd <= 7.5e5\n  - check: propagation_depth <= 1\n"
+    )
+    return tmp_path
+
+
+def test_the_action_passes_fails_and_reports(workspace):
+    summary = workspace / "summary.md"
+    proc, code = run_action(
+        workspace, "scenarios/quickstart.yaml", "policy.yaml",
+        GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary),
+    )  # fmt: skip
+    assert proc.returncode == code == 0, proc.stderr
+    assert "::error" not in proc.stderr
+    assert summary.read_text().startswith("## ✅ contagion check: all 2 gates passed")
+
+    proc, code = run_action(
+        workspace, "scenarios/**/quickstart.yaml", "policy.yaml",
+        GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary),
+    )  # fmt: skip
+    assert proc.returncode == code == 1, proc.stderr
+    annotation = (
+        "::error file=policy.yaml,line=3,title=contagion check%3A bad debt of the quickstart "
+        "shock stays under $750K::scenarios/candidates/quickstart.yaml: bad_debt_usd = $812K"
+    )
+    assert annotation in proc.stderr
+    heads = [line for line in summary.read_text().splitlines() if line.startswith("## ")]
+    assert len(heads) == 2 and heads[1].startswith("## ❌")  # appended, not replaced
+    suites = ET.parse(workspace / "contagion-junit.xml").getroot()
+    classes = {c.get("classname") for c in suites.iter("testcase")}
+    assert classes == {"scenarios.quickstart", "scenarios.candidates.quickstart"}
+
+
+def test_the_action_refuses_a_glob_that_matches_nothing(workspace):
+    proc, code = run_action(workspace, "scenarios/nothing-*.yaml", "policy.yaml")
+    assert proc.returncode == code == 2
+    assert "::error::no scenario file matches 'scenarios/nothing-*.yaml'" in proc.stdout

@@ -322,7 +322,7 @@ def test_generate_parquet(tmp_path):
         (["--shared", "1.5"], "--shared must be"),
         (["--shock", "-2"], "--shock must be"),
         (["-f", "xlsx"], "unknown value 'xlsx'"),
-        (["--positions", "many"], "Invalid value"),
+        (["--positions", "many"], "error: --positions: input should be a valid integer"),
     ],
 )
 def test_generate_bad_options(tmp_path, args, fragment):

@@ -286,4 +286,4 @@ def test_entities_top_must_be_a_positive_count(tmp_path, top, expected):
     result, _ = invoke(tmp_path, VALID, "--entities", "--top", top, command="run")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert "'--top'" in result.output and expected in result.output
+    assert "error: --top: " in result.output and expected in result.output

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
-from contagion_cli.results.run import AssetResult, ProtocolResult, RunResult
+from cases import CHAIN
+from helpers import close, run_scenario, scenario_from_yaml
+
+from contagion_cli.results.metrics import parse_metric
+from contagion_cli.results.run import AssetResult, ProtocolResult
 from contagion_cli.schema.metric_names import (
     ASSET_FIELDS,
     EXPECTED_SYSTEM_METRICS,
+    METRIC_ALIASES,
     PROTOCOL_FIELDS,
     SYSTEM_METRICS,
     metric_kind,
@@ -29,11 +35,31 @@ def test_protocol_and_asset_fields_match_the_result_classes():
     assert _numeric_fields(AssetResult) == ASSET_FIELDS
 
 
-def test_every_system_metric_is_read_off_a_run():
-    fields = {f.name for f in dataclasses.fields(RunResult)}
-    # insolvent_protocols is a list in the JSON; its metric is the count
-    assert set(EXPECTED_SYSTEM_METRICS) - {"insolvent_protocols"} <= fields
+def test_every_system_metric_is_a_number_of_the_json():
+    """A metric's name is its JSON key: each system metric is a scalar of ``run``'s JSON and the
+    value gates and sweeps read. ``insolvent_protocols`` is the JSON's list of names; as a
+    metric it is the count, ``insolvent_count`` (METRIC_ALIASES)."""
+    result = run_scenario(scenario_from_yaml(CHAIN.replace("reserve_usd: 1.0e6", "reserve_usd: 0")))
+    data = result.to_dict()
+    for name in SYSTEM_METRICS:
+        value = data[name]
+        assert value is None or isinstance(value, int | float), name
+        assert close(result.metric(name), math.nan if value is None else float(value)), name
+    assert data["insolvent_count"] == len(data["insolvent_protocols"])
+    assert isinstance(data["insolvent_protocols"], list)
+    for alias, name in METRIC_ALIASES.items():
+        assert alias not in SYSTEM_METRICS and alias in EXPECTED_SYSTEM_METRICS
+        assert result.metric(alias) == result.metric(name)
     assert list(SYSTEM_METRICS)[:3] == ["converged", "rounds", "total_rounds"]  # sweep columns
+
+
+def test_an_alias_is_parsed_as_the_metric_it_means():
+    metric = parse_metric("insolvent_protocols", ["a"], ["ETH"])
+    assert (metric.name, metric.field, metric.kind) == (
+        "insolvent_protocols",
+        "insolvent_count",
+        "int",
+    )
 
 
 def test_kinds():

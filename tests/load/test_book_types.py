@@ -1,0 +1,360 @@
+"""Positions files as other tools write them: every Arrow type a writer may choose (pyarrow,
+polars), CSV from spreadsheets (';', thousands separators, decimal commas) and exports with
+columns of their own (``ignore_columns``)."""
+
+from __future__ import annotations
+
+import decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from helpers import assert_error
+from typer.testing import CliRunner
+
+from contagion_cli.cli.app import app
+from contagion_cli.compile.compiler import compile_scenario
+from contagion_cli.engine.run import run
+from contagion_cli.errors import InputError
+from contagion_cli.load import books
+from contagion_cli.load.scenario import load_scenario
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+runner = CliRunner()
+
+ACCOUNTS = ["whale", "fund", "degen"]
+ETH = [40.0, 25.0, 12.0]  # whole units: integer columns hold them too
+DEBT = [60000.0, 40000.0, 21000.0]
+
+
+def scenario(tmp_path: Path, book: str | None, **protocol) -> Path:
+    data = {
+        "name": "types",
+        "assets": {
+            "USDC": {"price": 1.0},
+            "ETH": {
+                "price": 2000.0,
+                "market": {"type": "cpmm", "base_reserve": 2000, "quote_reserve": 4.0e6},
+            },
+        },
+        "protocols": {
+            "lend": {
+                "type": "lending",
+                "reserve_usd": 1000.0,
+                "collateral": {
+                    "ETH": {"ltv": 0.8, "liquidation_threshold": 0.82, "liquidation_bonus": 0.05}
+                },
+                **({"positions_file": book} if book else {}),
+                **protocol,
+            }
+        },
+        "shocks": [{"ETH": -0.25}],
+    }
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def figures(path: Path) -> dict:
+    data = run(compile_scenario(load_scenario(path)), entities=10).to_dict()
+    return {k: data[k] for k in ("protocols", "assets", "liquidations", "bad_debt_usd", "entities")}
+
+
+@pytest.fixture
+def inline(tmp_path) -> dict:
+    positions = [
+        {"account": a, "collateral": {"ETH": e}, "debt": {"USDC": d}}
+        for a, e, d in zip(ACCOUNTS, ETH, DEBT, strict=True)
+    ]
+    result = figures(scenario(tmp_path, None, positions=positions))
+    assert result["liquidations"] > 0  # the book is stressed: a wrong cast would show
+    return result
+
+
+def write_parquet(path: Path, account, eth, debt) -> None:
+    pq.write_table(pa.table({"account": account, "collateral.ETH": eth, "debt.USDC": debt}), path)
+
+
+TEXT_TYPES = {
+    "string": lambda v: pa.array(v, pa.string()),
+    "large_string": lambda v: pa.array(v, pa.large_string()),
+    "dictionary": lambda v: pa.array(v, pa.string()).dictionary_encode(),
+    "large dictionary": lambda v: pa.array(v, pa.large_string()).dictionary_encode(),
+    "string_view": lambda v: pa.array(v, pa.string_view()),
+}
+NUMBER_TYPES = {
+    "float64": lambda v: pa.array(v, pa.float64()),
+    "float32": lambda v: pa.array(v, pa.float32()),
+    "int64": lambda v: pa.array([int(x) for x in v], pa.int64()),
+    "int32": lambda v: pa.array([int(x) for x in v], pa.int32()),
+    "uint64": lambda v: pa.array([int(x) for x in v], pa.uint64()),
+    "decimal128": lambda v: pa.array([decimal.Decimal(str(x)) for x in v], pa.decimal128(20, 4)),
+    "decimal256": lambda v: pa.array([decimal.Decimal(str(x)) for x in v], pa.decimal256(40, 6)),
+    "text": lambda v: pa.array([repr(x) for x in v], pa.large_string()),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TEXT_TYPES))
+def test_parquet_accounts_of_every_text_type(tmp_path, inline, kind):
+    """The text type a writer picks (polars: large_string or string_view; pandas categoricals:
+    dictionary) reads like plain strings, into the same entities."""
+    if kind == "string_view" and not hasattr(pa, "string_view"):
+        pytest.skip("this pyarrow has no string_view")
+    write_parquet(
+        tmp_path / "book.parquet",
+        TEXT_TYPES[kind](ACCOUNTS),
+        pa.array(ETH),
+        pa.array(DEBT),
+    )
+    assert figures(scenario(tmp_path, "book.parquet")) == inline
+
+
+@pytest.mark.parametrize("kind", sorted(NUMBER_TYPES))
+def test_parquet_amounts_of_every_number_type(tmp_path, inline, kind):
+    """Integers, decimals, float32 and numbers stored as text are amounts like float64."""
+    write_parquet(
+        tmp_path / "book.parquet",
+        pa.array(ACCOUNTS),
+        NUMBER_TYPES[kind](ETH),
+        NUMBER_TYPES[kind](DEBT),
+    )
+    assert figures(scenario(tmp_path, "book.parquet")) == inline
+
+
+def test_integer_account_ids(tmp_path):
+    """Account ids written as integers are names like any other: the same entity wherever the
+    id appears."""
+    write_parquet(
+        tmp_path / "book.parquet", pa.array([7, 8, 9], pa.int64()), pa.array(ETH), pa.array(DEBT)
+    )
+    compiled = compile_scenario(load_scenario(scenario(tmp_path, "book.parquet")))
+    assert list(compiled.entity_names) == ["7", "8", "9"]
+
+
+def test_polars_parquet(tmp_path, inline):
+    pl = pytest.importorskip("polars")
+    frame = pl.DataFrame({"account": ACCOUNTS, "collateral.ETH": ETH, "debt.USDC": DEBT})
+    frame.write_parquet(tmp_path / "book.parquet")
+    assert figures(scenario(tmp_path, "book.parquet")) == inline
+    # a categorical account column is written dictionary-encoded
+    frame = frame.with_columns(pl.col("account").cast(pl.Categorical))
+    frame.write_parquet(tmp_path / "book.parquet")
+    assert figures(scenario(tmp_path, "book.parquet")) == inline
+
+
+def test_entities_across_books_of_different_text_types():
+    """One account in two books, one written as large_string and one dictionary-encoded, is
+    one entity (the internal error of issue 17)."""
+    first = books.PositionBook(
+        "lending", 2, [pa.chunked_array([pa.array(["a", "b"], pa.large_string())])]
+    )
+    second = books.PositionBook(
+        "lending", 2, [pa.chunked_array([pa.array(["b", "c"]).dictionary_encode()])]
+    )
+    third = books.PositionBook("lending", 1, [pa.chunked_array([pa.array([None], pa.string())])])
+    ids, names = books.assign_entities([("p", first), ("q", second), ("r", third)])
+    assert [i.tolist() for i in ids] == [[0, 1], [1, 2], [3]]
+    assert list(names) == ["a", "b", "c", "r#0"]
+
+
+BAD_PARQUET = [
+    (
+        "float accounts",
+        lambda: (pa.array([1.5, 2.5, 3.5]), pa.array(ETH), pa.array(DEBT)),
+        ["column 'account': expected text or integer ids, found Arrow type double"],
+    ),
+    (
+        "boolean amounts",
+        lambda: (pa.array(ACCOUNTS), pa.array([True, False, True]), pa.array(DEBT)),
+        ["column 'collateral.ETH': expected numbers, found Arrow type bool"],
+    ),
+    (
+        "a list column",
+        lambda: (pa.array(ACCOUNTS), pa.array([[1.0], [2.0], [3.0]]), pa.array(DEBT)),
+        ["column 'collateral.ETH': expected numbers", "list"],
+    ),
+    (
+        "a word among amounts stored as text",
+        lambda: (pa.array(ACCOUNTS), pa.array(["40", "lots", "12"]), pa.array(DEBT)),
+        [":2:", "column 'collateral.ETH': expected a number, found 'lots'"],
+    ),
+    (
+        "thousands separators in amounts stored as text",
+        lambda: (pa.array(ACCOUNTS), pa.array(ETH), pa.array(["60,000", "40,000", "21,000"])),
+        [":1:", "found '60,000'", "without thousands separators: 60000"],
+    ),
+    (
+        "negative amount in an integer column",
+        lambda: (pa.array(ACCOUNTS), pa.array([40, -25, 12], pa.int32()), pa.array(DEBT)),
+        [":2:", "column 'collateral.ETH'", ">= 0", "-25.0"],
+    ),
+    (
+        "absurd decimal",
+        lambda: (
+            pa.array(ACCOUNTS),
+            pa.array([decimal.Decimal("1e30")] * 3, pa.decimal256(60, 0)),
+            pa.array(DEBT),
+        ),
+        ["column 'collateral.ETH'", "<= 1e+18"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BAD_PARQUET, ids=[c[0] for c in BAD_PARQUET])
+def test_bad_parquet_types(tmp_path, case):
+    _, columns, fragments = case
+    write_parquet(tmp_path / "book.parquet", *columns())
+    result = runner.invoke(app, ["validate", str(scenario(tmp_path, "book.parquet"))])
+    assert_error(result, "book.parquet", *fragments)
+
+
+# --- CSV from spreadsheets ---------------------------------------------------------------------
+BAD_CSV = [
+    (
+        "semicolons",
+        "account;collateral.ETH;debt.USDC\nwhale;40;60000\n",
+        [":1:", "separated by ';', not ','", "comma-separated"],
+    ),
+    ("tabs", "account\tcollateral.ETH\tdebt.USDC\nwhale\t40\t60000\n", ["separated by tabs"]),
+    (
+        "unquoted thousands separators",
+        "account,collateral.ETH,debt.USDC\nwhale,40,60,000\n",
+        [":2:", "line 2 has 4 fields, the header 3", "thousands separators (100,000)"],
+    ),
+    (
+        "an unquoted comma in a name",
+        "account,collateral.ETH,debt.USDC\nwhale,inc,40,60000\n",
+        [":2:", "line 2 has 4 fields", "quote a field"],
+    ),
+    (
+        "quoted thousands separators",
+        'account,collateral.ETH,debt.USDC\nwhale,40,"60,000"\n',
+        [":2:", "found '60,000'", "without thousands separators: 60000"],
+    ),
+    (
+        "spaces between thousands",
+        "account,collateral.ETH,debt.USDC\nwhale,40,60 000\n",
+        [":2:", "found '60 000'", "without thousands separators: 60000"],
+    ),
+    (
+        "a decimal comma",
+        'account,collateral.ETH,debt.USDC\nwhale,"40,5",60000\n',
+        [":2:", "found '40,5'", "use '.' as the decimal point: 40.5"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BAD_CSV, ids=[c[0] for c in BAD_CSV])
+def test_spreadsheet_csv_gets_a_hint(tmp_path, case):
+    _, text, fragments = case
+    (tmp_path / "book.csv").write_text(text)
+    result = runner.invoke(app, ["run", str(scenario(tmp_path, "book.csv"))])
+    assert_error(result, "book.csv", *fragments)
+
+
+def test_numpy_csv_reader_gives_the_same_hint(tmp_path):
+    (tmp_path / "book.csv").write_text("account,collateral.ETH,debt.USDC\nwhale,40,60 000\n")
+    with pytest.raises(InputError) as caught:
+        books._read_csv_numpy(tmp_path / "book.csv")
+    assert "without thousands separators: 60000" in caught.value.render()
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        ("1,000,000", "write numbers without thousands separators: 1000000"),
+        ("1'000.5", "write numbers without thousands separators: 1000.5"),
+        ("1\u202f000", "write numbers without thousands separators: 1000"),
+        ("2,5", "use '.' as the decimal point: 2.5"),
+        ("lots", None),
+        ("1.2.3", None),
+    ],
+)
+def test_number_hint(value, hint):
+    got = books.number_hint(value)
+    assert (got is None) if hint is None else got.startswith(hint)
+
+
+# --- ignore_columns ----------------------------------------------------------------------------
+DUNE = "block_time,account,collateral.ETH,debt.USDC,tx_hash\n" + "".join(
+    f"2024-08-05 00:0{k}:00.000 UTC,{a},{e},{d},0x{k:064x}\n"
+    for k, (a, e, d) in enumerate(zip(ACCOUNTS, ETH, DEBT, strict=True))
+)
+
+
+def test_an_export_with_columns_of_its_own(tmp_path, inline):
+    (tmp_path / "book.csv").write_text(DUNE)
+    result = runner.invoke(app, ["validate", str(scenario(tmp_path, "book.csv"))])
+    assert_error(result, "unknown column 'block_time'", "ignore_columns: [block_time, tx_hash]")
+    path = scenario(tmp_path, "book.csv", ignore_columns=["block_time", "tx_hash"])
+    assert figures(path) == inline
+
+
+def test_parquet_columns_can_be_ignored_too(tmp_path, inline):
+    table = pa.table(
+        {
+            "account": ACCOUNTS,
+            "collateral.ETH": ETH,
+            "debt.USDC": DEBT,
+            "block_time": pa.array([1, 2, 3], pa.timestamp("s")),
+            "collateral.SOL": [1.0, 2.0, 3.0],  # an asset this scenario does not model
+        }
+    )
+    pq.write_table(table, tmp_path / "book.parquet")
+    path = scenario(tmp_path, "book.parquet", ignore_columns=["block_time", "collateral.SOL"])
+    assert figures(path) == inline
+
+
+def test_names_not_in_the_file_are_harmless(tmp_path, inline):
+    write_parquet(tmp_path / "book.parquet", pa.array(ACCOUNTS), pa.array(ETH), pa.array(DEBT))
+    assert figures(scenario(tmp_path, "book.parquet", ignore_columns=["tx_hash"])) == inline
+
+
+BAD_IGNORE = [
+    ("a read column", ["block_time", "debt.USDC"], ["'debt.USDC' is a column a lending protocol"]),
+    ("the account column", ["account"], ["'account' is a column a lending protocol reads"]),
+    ("a string, not a list", "block_time", ["ignore_columns", "list"]),
+    ("an empty name", [""], ["ignore_columns[0]"]),
+    ("a number", [3], ["ignore_columns[0]"]),
+    ("null", None, ["ignore_columns"]),
+]
+
+
+@pytest.mark.parametrize("case", BAD_IGNORE, ids=[c[0] for c in BAD_IGNORE])
+def test_bad_ignore_columns(tmp_path, case):
+    _, value, fragments = case
+    (tmp_path / "book.csv").write_text(DUNE)
+    path = scenario(tmp_path, "book.csv", ignore_columns=value)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "protocols.lend.ignore_columns", *fragments)
+    assert "scenario.yaml:" in result.output  # the YAML line of the key
+
+
+def test_ignore_columns_needs_a_positions_file(tmp_path):
+    path = scenario(
+        tmp_path,
+        None,
+        positions=[{"account": "a", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1.0}}],
+        ignore_columns=["block_time"],
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "protocols.lend.ignore_columns", "has none")
+
+
+def test_a_misspelt_ignore_key_is_caught(tmp_path):
+    (tmp_path / "book.csv").write_text(DUNE)
+    path = scenario(tmp_path, "book.csv", ignore_column=["block_time"])
+    result = runner.invoke(app, ["validate", str(path)])
+    assert_error(result, "ignore_column", "did you mean 'ignore_columns'")
+
+
+def test_ignored_csv_columns_are_not_parsed(tmp_path):
+    """A skipped column may hold anything: it is never read as numbers."""
+    text = "account,collateral.ETH,debt.USDC,note.x\nwhale,40,60000,not a number\n"
+    (tmp_path / "book.csv").write_text(text)
+    columns = books._read_csv(tmp_path / "book.csv", ignore=["note.x"])
+    np.testing.assert_array_equal(books._to_numpy(columns["debt.USDC"], False), [60000.0])
+    assert "note.x" not in books._read_csv_numpy(tmp_path / "book.csv", ignore=["note.x"])
