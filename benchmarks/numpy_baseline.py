@@ -59,7 +59,7 @@ class Inputs:
     returns: np.ndarray  # f8[T, A]
     liquidity: np.ndarray  # f8[T, A]
     max_rounds: int
-    eps: float  # min_price_fraction: pools stay within [start x eps, start / eps]
+    eps: float  # min_price_fraction: a round's sales stay above its round-start price x eps
 
 
 @dataclass
@@ -201,8 +201,6 @@ def run(inp: Inputs) -> Outcome:
     price = inp.price.copy()
     x = inp.x.copy()
     y = inp.y.copy()
-    lo = inp.price * inp.eps
-    hi = inp.price / inp.eps
     pa = proto * n_a  # flat (protocol, asset) keys
     out = Outcome(
         converged=True,
@@ -229,11 +227,10 @@ def run(inp: Inputs) -> Outcome:
         open=is_open,
     )
     for t in range(inp.returns.shape[0]):
-        # --- step: the exogenous shock; a pool is re-centred with k = x·y unchanged ---
+        # --- step: the exogenous shock (never clamped); a pool is re-centred, k = x·y kept ---
         for a in range(n_a):
             new = float(price[a]) * (1.0 + float(inp.returns[t, a]))
             if inp.has_pool[a]:
-                new = min(max(new, float(lo[a])), float(hi[a]))
                 m = float(inp.liquidity[t, a])
                 k = (float(x[a]) * m) * (float(y[a]) * m)
                 x[a] = math.sqrt(k / new)
@@ -243,6 +240,7 @@ def run(inp: Inputs) -> Outcome:
         converged = False
         for _ in range(inp.max_rounds):
             out.total_rounds += 1
+            lo = price * inp.eps  # this round's band: eps x the round-start price
             # --- round: value every position at the round-start (spot) oracle ---
             debt_value = debt * price[debt_asset]
             col_adj = units * price[col_asset] * lt_pos

@@ -66,12 +66,27 @@ from .layout import (
 # ---------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _linear_sell(p0, lam, lo, q):
+    """(proceeds, price after) of selling ``q`` units on a linear curve from ``p0``, floored at
+    ``lo``; proceeds at the mean of the start and end prices."""
+    p1 = max(p0 * (1.0 - lam * q * p0), lo)
+    return q * 0.5 * (p0 + p1), p1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _exponential_sell(p0, a, lo, q):
+    """(proceeds, price after) of selling ``q`` units on p0 e^(-a u) floored at ``lo``."""
+    return -p0 * math.expm1(-a * q) / a, max(p0 * math.exp(-a * q), lo)
+
+
 @njit(cache=True, error_model="numpy")
 def venue_sell(V, B, v, q, eps):
     """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled).
 
-    No price leaves the venue's band [lo, hi] (start price x eps, start price / eps): beyond
-    it a pool is exhausted (units unfilled) and impact curves stop.
+    No price leaves the venue's band [lo, hi] of this round (its round-start price x eps and
+    / eps, :func:`_set_bands`): there a pool is exhausted (units unfilled) and the linear and
+    exponential curves stop, filling every further unit at the floor.
     """
     kind = V[v].kind
     p0 = V[v].price
@@ -88,13 +103,11 @@ def venue_sell(V, B, v, q, eps):
         V[v].price = V[v].y / V[v].x
         return out, filled
     if kind == VENUE_LINEAR:
-        p1 = max(p0 * max(eps, 1.0 - V[v].lam * q * p0), V[v].lo)
-        V[v].price = p1
-        return q * 0.5 * (p0 + p1), q
+        got, V[v].price = _linear_sell(p0, V[v].lam, V[v].lo, q)
+        return got, q
     if kind == VENUE_EXPONENTIAL:
-        a = V[v].alpha
-        V[v].price = max(p0 * math.exp(-a * q), p0 * eps, V[v].lo)
-        return -p0 * math.expm1(-a * q) / a, q  # expm1: exact for small sales
+        got, V[v].price = _exponential_sell(p0, V[v].alpha, V[v].lo, q)
+        return got, q
     # VENUE_ORDERBOOK: walk the bids, best first. A float residual of the order (0.1 + 0.2 of
     # two levels is 0.30000000000000004) is not a reason to walk into the next level.
     left = q
@@ -140,7 +153,7 @@ def venue_buy(V, B, v, q, eps):
         V[v].y = y + cost
         V[v].price = V[v].y / V[v].x
         return cost, filled
-    cap = min(p0 / eps, V[v].hi)
+    cap = V[v].hi
     if kind == VENUE_LINEAR:
         p1 = p0 * (1.0 + V[v].lam * q * p0)
         if p1 > cap:
@@ -195,7 +208,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     requote around the new price with the (scaled) depth of every level restored.
     """
     kind = V[v].kind
-    new_price = min(max(new_price, V[v].lo), V[v].hi)
+    # no clamp: an exogenous move always applies (the band limits what trades do in a round)
     if kind == VENUE_CPMM:
         x = V[v].x * multiplier
         y = V[v].y * multiplier
@@ -241,11 +254,9 @@ def venue_sell_quote(V, B, v, q, eps):
         q_in = filled * (1.0 - V[v].fee)
         return V[v].y * q_in / (x + q_in)
     if kind == VENUE_LINEAR:
-        p1 = max(p0 * max(eps, 1.0 - V[v].lam * q * p0), V[v].lo)
-        return q * 0.5 * (p0 + p1)
+        return _linear_sell(p0, V[v].lam, V[v].lo, q)[0]
     if kind == VENUE_EXPONENTIAL:
-        a = V[v].alpha
-        return -p0 * math.expm1(-a * q) / a
+        return _exponential_sell(p0, V[v].alpha, V[v].lo, q)[0]
     left = q
     proceeds = 0.0
     for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
@@ -282,17 +293,19 @@ def venue_take(V, B, v, m, side, cap_q, eps):
             capacity = max(0.0, math.sqrt(x * y / V[v].lo) - x)
             q = min((math.sqrt(y * g * x / m) - x) / g, capacity)
         elif kind == VENUE_LINEAR:
-            if m <= max(p0 * eps, V[v].lo):
+            if m <= V[v].lo:  # at the floor it fills every unit
                 return cap_q
             q = (1.0 - m / p0) / (V[v].lam * p0)
         elif kind == VENUE_EXPONENTIAL:
+            if m <= V[v].lo:
+                return cap_q
             q = math.log(p0 / m) / V[v].alpha
         else:
             for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
                 if V[v].anchor * (1.0 + B.offset[k]) >= m:
                     q += B.remaining[k]
     else:
-        cap = min(p0 / eps, V[v].hi)
+        cap = V[v].hi
         if kind == VENUE_CPMM:
             x = V[v].x
             y = V[v].y
@@ -328,7 +341,7 @@ def route_split(V, B, first, count, q, side, eps, out):
             hi_m = max(hi_m, V[v].price * 2.0)
         else:
             lo_m = min(lo_m, V[v].price * 0.5)
-            hi_m = max(hi_m, min(V[v].price / eps, V[v].hi) * 1e3)
+            hi_m = max(hi_m, V[v].hi * 1e3)
     if q <= 0.0:
         return 0.0
     a = math.log(lo_m)
@@ -1675,6 +1688,16 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
 
 
 @njit(cache=True, error_model="numpy")
+def _set_bands(V, eps):
+    """The band of this round (docs/model.md 2, the price floor): no trade of the round takes a
+    venue below eps x its round-start price or above that price / eps. Shocks and recovery
+    happen between rounds and are never clamped."""
+    for v in range(V.shape[0]):
+        V[v].lo = V[v].price * eps
+        V[v].hi = V[v].price / eps
+
+
+@njit(cache=True, error_model="numpy")
 def _push_history(A, X):
     """Record the round-start prices (lagged and twap oracles read them)."""
     h = X.hist.shape[0]
@@ -2080,8 +2103,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             global_round += 1
             n_trace = O_.counters[1]
             trace_row = n_trace if n_trace < prm.trace_cap else -1
-            # --- round: oracle prices, circuit breakers, dynamic risk ---
+            # --- round: oracle prices, circuit breakers, dynamic risk; this round's price band ---
             _push_history(A, X)
+            _set_bands(V, eps)
             _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], False)
             _set_par(A, Pr, X)
             _check_breakers(Pr, PS, X, O_)

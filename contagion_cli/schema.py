@@ -102,8 +102,9 @@ class Settings(Strict):
     )
     min_price_fraction: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         1e-6,
-        description="Floor of a linear market's price as a fraction of its round-start price "
-        "(the epsilon of MODEL.md §2).",
+        description="The price band of a round (the epsilon of MODEL.md §2): no trade of a round "
+        "moves a price below this fraction of its round-start price, or above its inverse; "
+        "shocks are never clamped.",
     )
 
 

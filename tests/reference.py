@@ -32,7 +32,8 @@ from contagion_cli.schema import (
 
 
 class Market:
-    """No price leaves [lo, hi] = [start x eps, start / eps] (docs/model.md §2).
+    """No trade of a round takes a price out of [lo, hi] = [round-start price x eps, round-start
+    price / eps] (docs/model.md §2, the price band); shocks are never clamped.
 
     For routing (docs/model.md 3j) every market also answers ``take(m, sell)``: the units it
     takes until its marginal proceeds fall to m (sells) or its marginal cost rises to m (buys),
@@ -74,7 +75,6 @@ class Cpmm(Market):
         return cost, filled
 
     def recenter(self, new_price: float, m: float) -> None:
-        new_price = min(max(new_price, self.lo), self.hi)
         k = (self.x * m) * (self.y * m)
         self.x, self.y = math.sqrt(k / new_price), math.sqrt(k * new_price)
         self.price = new_price
@@ -106,20 +106,23 @@ class Linear(Market):
     def __init__(self, price: float, lam: float) -> None:
         self.price, self.lam = price, lam
 
-    def sell(self, q: float, eps: float) -> tuple[float, float]:
+    def _sell(self, q: float) -> tuple[float, float]:
+        """(proceeds, price after): at the mean of the start and end prices."""
         p0 = self.price
-        p1 = max(p0 * max(eps, 1 - self.lam * q * p0), self.lo)
-        self.price = p1
-        return q * (p0 + p1) / 2, q
+        p1 = max(p0 * (1 - self.lam * q * p0), self.lo)
+        return q * (p0 + p1) / 2, p1
+
+    def sell(self, q: float, eps: float) -> tuple[float, float]:
+        usd, self.price = self._sell(q)
+        return usd, q
 
     def quote_sell(self, q: float, eps: float) -> float:
-        p0 = self.price
-        return q * (p0 + max(p0 * max(eps, 1 - self.lam * q * p0), self.lo)) / 2
+        return self._sell(q)[0]
 
     def buy(self, q: float, eps: float) -> tuple[float, float]:
         p0 = self.price
         p1 = p0 * (1 + self.lam * q * p0)
-        cap = min(p0 / eps, self.hi)
+        cap = self.hi
         if p1 > cap:
             q_lin = max(0.0, (cap / p0 - 1) / (self.lam * p0))
             self.price = cap
@@ -128,11 +131,11 @@ class Linear(Market):
         return q * (p0 + p1) / 2, q
 
     def recenter(self, new_price: float, m: float) -> None:
-        self.price, self.lam = min(max(new_price, self.lo), self.hi), self.lam / m
+        self.price, self.lam = new_price, self.lam / m
 
     def take(self, m: float, sell: bool) -> float:
         p = self.price  # marginal P(1 - l q P) (sells), P(1 + l q P) (buys)
-        if (m <= max(p * self.eps, self.lo)) if sell else (m >= min(p / self.eps, self.hi)):
+        if (m <= self.lo) if sell else (m >= self.hi):
             return math.inf  # at the floor (cap) it fills every unit (docs/model.md §2)
         return max(0.0, ((1 - m / p) if sell else (m / p - 1)) / (self.lam * p))
 
@@ -145,17 +148,20 @@ class Exponential(Market):
     def __init__(self, price: float, alpha: float) -> None:
         self.price, self.alpha = price, alpha
 
+    def _sell(self, q: float) -> tuple[float, float]:
+        p0, a = self.price, self.alpha
+        return -p0 * math.expm1(-a * q) / a, max(p0 * math.exp(-a * q), self.lo)
+
     def sell(self, q: float, eps: float) -> tuple[float, float]:
-        p0 = self.price
-        self.price = max(p0 * math.exp(-self.alpha * q), p0 * eps, self.lo)
-        return -p0 * math.expm1(-self.alpha * q) / self.alpha, q
+        usd, self.price = self._sell(q)
+        return usd, q
 
     def quote_sell(self, q: float, eps: float) -> float:
-        return -self.price * math.expm1(-self.alpha * q) / self.alpha
+        return self._sell(q)[0]
 
     def buy(self, q: float, eps: float) -> tuple[float, float]:
         p0 = self.price
-        cap = min(p0 / eps, self.hi)
+        cap = self.hi
         limit = math.log(max(cap / p0, 1.0))
         if self.alpha * q > limit:
             top = max(cap, p0)
@@ -165,11 +171,11 @@ class Exponential(Market):
         return p0 * math.expm1(self.alpha * q) / self.alpha, q
 
     def recenter(self, new_price: float, m: float) -> None:
-        self.price, self.alpha = min(max(new_price, self.lo), self.hi), self.alpha / m
+        self.price, self.alpha = new_price, self.alpha / m
 
     def take(self, m: float, sell: bool) -> float:
         p = self.price
-        if (m <= max(p * self.eps, self.lo)) if sell else (m >= min(p / self.eps, self.hi)):
+        if (m <= self.lo) if sell else (m >= self.hi):
             return math.inf  # at the floor (cap) it fills every unit (docs/model.md §2)
         r = math.log(p / m) if sell else math.log(m / p)
         return max(0.0, r / self.alpha)
@@ -231,7 +237,7 @@ class OrderBook(Market):
         return usd, filled
 
     def recenter(self, new_price: float, m: float) -> None:
-        self.anchor = self.price = min(max(new_price, self.lo), self.hi)
+        self.anchor = self.price = new_price
         for level in self.bids + self.asks:
             level[1] *= m
             level[2] = level[1]
@@ -871,8 +877,11 @@ class Reference:
             converged = False
             for _ in range(s.settings.max_rounds):
                 global_round += 1
-                # --- round: oracle prices, circuit breakers, dynamic risk ---
+                # --- round: oracle prices, circuit breakers, dynamic risk; this round's band ---
                 self.history.append(dict(self.price))
+                for markets in self.venues.values():
+                    for _, mk in markets:
+                        mk.bound(mk.price, self.eps)
                 O = self.oracles(t)
                 for p, proto in s.protocols.items():
                     cb = proto.circuit_breaker

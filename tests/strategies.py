@@ -93,15 +93,23 @@ def lending_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         f"p{k}": draw(lending_protocol(risky, prices)) for k in range(draw(st.integers(1, 3)))
     }
     shocks = []
+    # returns down to -99 %: a path can take a price below eps x its start (shocks are never
+    # clamped; the band of a round is eps x its round-start price, docs/model.md 2)
+    returns = st.one_of(st.floats(-0.5, 0.1), st.sampled_from([-0.99, -0.9]))
     for _ in range(draw(st.integers(1, 3))):
-        step: dict[str, Any] = {a: draw(st.floats(-0.5, 0.1)) for a in risky if draw(st.booleans())}
+        step: dict[str, Any] = {a: draw(returns) for a in risky if draw(st.booleans())}
         with_market = [a for a in risky if "market" in assets[a]]
         if with_market and draw(st.booleans()):
             step["liquidity"] = {with_market[0]: draw(st.floats(0.3, 1.5))}
         shocks.append(step)
     return {
         "name": "generated",
-        "settings": {"max_rounds": 200, "recovery": draw(st.sampled_from([0.0, 0.0, 0.5]))},
+        "settings": {
+            "max_rounds": 200,
+            "recovery": draw(st.sampled_from([0.0, 0.0, 0.5])),
+            # a wide band (1e-6) or one that a single round's sales reach (0.3, 0.7)
+            "min_price_fraction": draw(st.sampled_from([1e-6, 1e-6, 0.3, 0.7])),
+        },
         "assets": assets,
         "protocols": protocols,
         "shocks": shocks,
@@ -145,7 +153,10 @@ def cascade_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         }
     return {
         "name": "cascade",
-        "settings": {"max_rounds": 500},
+        "settings": {
+            "max_rounds": 500,
+            "min_price_fraction": draw(st.sampled_from([1e-6, 1e-6, 0.5, 0.8])),
+        },
         "assets": assets,
         "protocols": protocols,
         "shocks": [{"ETH": shock}],

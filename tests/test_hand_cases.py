@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 from helpers import close, run_scenario, scenario_from_yaml
 
 from contagion_cli.compiler import compile_scenario
@@ -306,3 +307,72 @@ def test_recovery_reverts_part_of_the_impact():
     back = run_scenario(scenario_from_yaml(half)).assets["ETH"].final_price
     # price after step 1 is `stay`; half of the gap to the shocked 800 reverts
     assert back == pytest.approx(stay + 0.5 * (800.0 - stay))
+
+
+# --- issue 15: numbers a risk team can trust ----------------------------------------------------
+#
+# The price band (docs/model.md 2): in one round no trade takes a venue below eps x its price at
+# the round's start (or above that / eps); exogenous shocks are never clamped.
+
+FLOOR_PATH = """
+name: floor
+settings: {{min_price_fraction: 1.0e-6}}
+assets:
+  USDC: {{price: 1.0}}
+  TKN: {{price: 2000, market: {market}}}
+protocols:
+  p:
+    type: lending
+    collateral: {{TKN: {AAVE_ETH}}}
+    positions:
+      - {{account: saver, collateral: {{TKN: 10}}}}
+shocks: [{{TKN: -0.99}}, {{TKN: -0.99}}, {{TKN: -0.99}}, {{TKN: -0.5}}, {{TKN: 1.0}}]
+"""
+
+
+@pytest.mark.parametrize(
+    "market",
+    [
+        "{type: cpmm, base_reserve: 1000, quote_reserve: 2.0e6}",
+        "{type: linear, lambda_per_usd: 1.0e-6}",
+        "{type: exponential, depth_usd: 1.0e6}",
+        "{type: orderbook, bids: [[-0.01, 5]]}",
+    ],
+)
+def test_shocks_always_apply_even_below_eps_times_the_start(market):
+    # 2000 x 0.01 x 0.01 x 0.01 x 0.5 x 2 = 0.002: the third step already reaches eps x start
+    # (0.002) and the fourth goes below it. Nothing trades, so the price is the path's: the
+    # shocked price, no endogenous impact (the old band, fixed at eps x start, held the price
+    # at 0.002 in step 4 and doubled it to 0.004 in step 5: +100 % "endogenous" impact)
+    from test_reference_agreement import assert_agree
+
+    text = FLOOR_PATH.format(market=market, AAVE_ETH=AAVE_ETH)
+    result = run_scenario(scenario_from_yaml(text))
+    tkn = result.assets["TKN"]
+    shocked = 2000 * 0.01 * 0.01 * 0.01 * 0.5 * 2.0
+    assert tkn.shocked_price == pytest.approx(shocked, rel=1e-12)
+    assert tkn.final_price == pytest.approx(shocked, rel=1e-12)
+    assert abs(tkn.endogenous_impact) < 1e-12
+    assert result.liquidations == 0
+    assert_agree(yaml.safe_load(text))
+
+
+def test_the_floor_is_eps_times_the_round_start_price():
+    # a linear venue at 50, eps 0.01, lambda 1 per USD: any sale of a unit or more hits the
+    # floor. In one round the floor is 0.01 x 50 = 0.5; the next round starts from 0.5, so its
+    # floor is 0.005 (the old band stopped every round at 0.01 x the start price)
+    from contagion_cli.kernel import _set_bands
+
+    venues, book = _venue("{type: linear, lambda_per_usd: 1.0}", price=50.0)
+    _set_bands(venues, 0.01)
+    venue_sell(venues, book, 0, 10.0, 0.01)
+    assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
+    venue_sell(venues, book, 0, 10.0, 0.01)  # the same round: no lower
+    assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
+    _set_bands(venues, 0.01)  # the next round
+    venue_sell(venues, book, 0, 10.0, 0.01)
+    assert venues.price[0] == pytest.approx(0.005, rel=1e-15)
+    # buys: at most / eps of the round-start price in a round
+    _set_bands(venues, 0.01)
+    venue_buy(venues, book, 0, 1.0e9, 0.01)
+    assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
