@@ -68,16 +68,25 @@ from .layout import (
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _linear_sell(p0, lam, lo, q):
-    """(proceeds, price after) of selling ``q`` units on a linear curve from ``p0``, floored at
-    ``lo``; proceeds at the mean of the start and end prices."""
-    p1 = max(p0 * (1.0 - lam * q * p0), lo)
-    return q * 0.5 * (p0 + p1), p1
+    """(proceeds, price after) of selling ``q`` units on a linear curve from ``p0`` down to the
+    floor ``lo``: the area under the price actually traversed - the trapezoid down to the floor,
+    then every further unit at the floor."""
+    p1 = p0 * (1.0 - lam * q * p0)
+    if p1 >= lo:
+        return q * 0.5 * (p0 + p1), p1
+    u = min(q, max(0.0, (1.0 - lo / p0) / (lam * p0)))  # units that reach the floor
+    return u * 0.5 * (p0 + lo) + (q - u) * lo, lo
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _exponential_sell(p0, a, lo, q):
-    """(proceeds, price after) of selling ``q`` units on p0 e^(-a u) floored at ``lo``."""
-    return -p0 * math.expm1(-a * q) / a, max(p0 * math.exp(-a * q), lo)
+    """(proceeds, price after) of selling ``q`` units on p0 e^(-a u) floored at ``lo``: the
+    integral down to the floor, then every further unit at the floor."""
+    p1 = p0 * math.exp(-a * q)
+    if p1 >= lo:
+        return -p0 * math.expm1(-a * q) / a, p1  # expm1: exact for small sales
+    u = min(q, max(0.0, math.log(p0 / lo) / a))
+    return (p0 - lo) / a + (q - u) * lo, lo
 
 
 @njit(cache=True, error_model="numpy")

@@ -107,10 +107,13 @@ class Linear(Market):
         self.price, self.lam = price, lam
 
     def _sell(self, q: float) -> tuple[float, float]:
-        """(proceeds, price after): at the mean of the start and end prices."""
-        p0 = self.price
-        p1 = max(p0 * (1 - self.lam * q * p0), self.lo)
-        return q * (p0 + p1) / 2, p1
+        """(proceeds, price after): the trapezoid down to the floor, then the floor."""
+        p0, lo = self.price, self.lo
+        p1 = p0 * (1 - self.lam * q * p0)
+        if p1 >= lo:
+            return q * (p0 + p1) / 2, p1
+        u = min(q, max(0.0, (1 - lo / p0) / (self.lam * p0)))  # units down to the floor
+        return u * (p0 + lo) / 2 + (q - u) * lo, lo
 
     def sell(self, q: float, eps: float) -> tuple[float, float]:
         usd, self.price = self._sell(q)
@@ -149,8 +152,13 @@ class Exponential(Market):
         self.price, self.alpha = price, alpha
 
     def _sell(self, q: float) -> tuple[float, float]:
-        p0, a = self.price, self.alpha
-        return -p0 * math.expm1(-a * q) / a, max(p0 * math.exp(-a * q), self.lo)
+        """(proceeds, price after): the integral down to the floor, then the floor."""
+        p0, lo, a = self.price, self.lo, self.alpha
+        p1 = p0 * math.exp(-a * q)
+        if p1 >= lo:
+            return -p0 * math.expm1(-a * q) / a, p1
+        u = min(q, max(0.0, math.log(p0 / lo) / a))
+        return (p0 - lo) / a + (q - u) * lo, lo
 
     def sell(self, q: float, eps: float) -> tuple[float, float]:
         usd, self.price = self._sell(q)

@@ -376,3 +376,51 @@ def test_the_floor_is_eps_times_the_round_start_price():
     _set_bands(venues, 0.01)
     venue_buy(venues, book, 0, 1.0e9, 0.01)
     assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
+
+
+def test_linear_sale_past_the_floor_pays_the_area_under_the_curve():
+    # P = 100, lambda = 8e-6 per USD, eps 1e-6: the floor is F = 1e-4 and the curve reaches it
+    # after u = (1 - F/P) / (lambda P) = 1,249.99875 units. Selling 11,250 units, i.e. 10,000
+    # beyond that capacity: the area under the curve is u (P + F) / 2 = 62,499.9999999375 plus
+    # 10,000.00125 units at the floor, 1.000000125: 62,501.0000000625. The mean of the start
+    # and end prices would pay 11,250 x (100 + 1e-4) / 2 = 562,500.5625: the 10,000 units
+    # beyond capacity were paid $500,000, 8x the area under the curve down to the floor.
+    from fractions import Fraction as Fr
+
+    from contagion_cli.kernel import _set_bands
+
+    venues, book = _venue("{type: linear, lambda_per_usd: 8.0e-6}", price=100.0)
+    _set_bands(venues, 1e-6)
+    p, lam, q = Fr(100), Fr(8, 10**6), Fr(11250)
+    floor = p * Fr(1, 10**6)
+    u = (1 - floor / p) / (lam * p)
+    area = u * (p + floor) / 2 + (q - u) * floor
+    assert float(u) == pytest.approx(1249.99875, rel=1e-15)
+    assert float(area) == pytest.approx(62501.0000000625, rel=1e-12)
+    got, filled = venue_sell(venues, book, 0, 11250.0, 1e-6)
+    assert got == pytest.approx(float(area), rel=1e-12) and filled == 11250.0
+    assert venues.price[0] == pytest.approx(float(floor), rel=1e-15)
+    mean_of_prices = float(q * (p + floor) / 2)
+    # what the old rule paid for the 10,000 units beyond capacity: $500,000, 8x the area
+    assert mean_of_prices - 62500.0 == pytest.approx(8 * 62500.0, rel=1e-5)
+    # the quote a liquidator sees is the same area
+    from contagion_cli.kernel import venue_sell_quote
+
+    venues, book = _venue("{type: linear, lambda_per_usd: 8.0e-6}", price=100.0)
+    _set_bands(venues, 1e-6)
+    assert venue_sell_quote(venues, book, 0, 11250.0, 1e-6) == pytest.approx(float(area), 1e-12)
+
+
+def test_exponential_sale_past_the_floor_pays_the_area_under_the_curve():
+    # P = 100, alpha = 0.01 per unit, eps 0.5 (F = 50): the curve reaches F after
+    # ln(2) / 0.01 = 69.3147 units, having paid (100 - 50) / 0.01 = 5,000; 30.6853 more units
+    # at 50 pay 1,534.26: 6,534.26 for 100 units (not 100 (1 - e^-1) / 0.01 = 6,321.21)
+    from contagion_cli.kernel import _set_bands
+
+    venues, book = _venue("{type: exponential, alpha: 0.01}")
+    _set_bands(venues, 0.5)
+    got, _ = venue_sell(venues, book, 0, 100.0, 0.5)
+    u = np.log(2.0) / 0.01
+    assert got == pytest.approx(5000.0 + (100.0 - u) * 50.0, rel=1e-12)
+    assert got == pytest.approx(6534.264097, rel=1e-9)
+    assert venues.price[0] == 50.0
