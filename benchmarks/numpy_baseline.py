@@ -60,6 +60,7 @@ class Inputs:
     liquidity: np.ndarray  # f8[T, A]
     max_rounds: int
     eps: float  # min_price_fraction: a round's sales stay above its round-start price x eps
+    tol: float  # settings.tolerance: a health factor within it of a threshold is at it
 
 
 @dataclass
@@ -149,6 +150,7 @@ def inputs_from(compiled: Compiled) -> Inputs:
         liquidity=compiled.path.liquidity.copy(),
         max_rounds=int(compiled.params.max_rounds),
         eps=float(compiled.params.min_price_fraction),
+        tol=float(compiled.params.tol),
     )
 
 
@@ -245,10 +247,10 @@ def run(inp: Inputs) -> Outcome:
             debt_value = debt * price[debt_asset]
             col_adj = units * price[col_asset] * lt_pos
             live = is_open & (debt > 0.0) & (units > 0.0)
-            # --- round: find eligible positions (HF < 1) ---
+            # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
             with np.errstate(divide="ignore", invalid="ignore"):
                 hf = col_adj / debt_value
-            rows = np.flatnonzero(live & (hf < 1.0))
+            rows = np.flatnonzero(live & (hf < 1.0 - inp.tol))
             if rows.size == 0:
                 converged = True
                 break
@@ -262,7 +264,7 @@ def run(inp: Inputs) -> Outcome:
             p_col = price[a_col]
             p_debt = price[a_debt]
             b = inp.bonus[p, a_col]
-            cf = np.where(h < inp.full_close_hf[p], 1.0, inp.close_factor[p])
+            cf = np.where(h <= inp.full_close_hf[p] * (1.0 + inp.tol), 1.0, inp.close_factor[p])
             by_debt = cf * d * p_debt
             by_col = u * p_col / (1.0 + b)
             take_debt = by_debt <= by_col

@@ -676,7 +676,7 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
 
 
 @njit(cache=True, error_model="numpy")
-def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
+def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
     """One lending round over every open position.
 
     Visits the positions ``X.active[lo:hi]`` (the index's answer to "which positions can a price
@@ -684,7 +684,8 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
     round-start oracle and liquidates every eligible position once (Jacobi: decisions use
     round-start state only; each position is touched once, so updating it in place is
     equivalent). Liquidators decline unprofitable
-    liquidations; with limited capital the most profitable go first (second pass).
+    liquidations; with limited capital the most profitable go first (second pass). A health
+    factor within the relative tolerance ``tol`` of a threshold is at it (docs/model.md 3).
     """
     X.cand_count[0] = 0
     off = X.ix_offsets[0]
@@ -699,10 +700,10 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             continue  # no debt: a pure supplier is never liquidated
         if debt_value > col_value:
             X.p[p].shortfall += debt_value - col_value
-        # --- round: find eligible positions (HF < 1) ---
+        # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
         hf = col_adj / debt_value
-        if hf >= 1.0 or i_star < 0:
-            continue
+        if hf >= 1.0 - tol or i_star < 0:
+            continue  # a decimal HF of 1 that rounds to 0.9999999999999999 is not below 1
         if PS.paused[p] == 1:  # circuit breaker: the liquidation waits
             X.p[p].deferred_n += 1
             X.p[p].deferred_usd += debt_value
@@ -712,7 +713,8 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
         p_col = X.pa[PA_ORACLE, p, a_col]
         p_debt = X.pa[PA_ORACLE, p, L.debt_asset[j_star]]
         b = Pr.bonus[p, a_col]
-        cf = 1.0 if hf < Pr.rec[p].full_close_hf else Pr.rec[p].close_factor
+        # at or below the full-close threshold (Aave v3: HF <= 0.95), within the tolerance
+        cf = 1.0 if hf <= Pr.rec[p].full_close_hf * (1.0 + tol) else Pr.rec[p].close_factor
         by_debt = cf * L.debt_units[j_star] * p_debt
         by_col = L.col_units[i_star] * p_col / (1.0 + b)
         if by_debt <= by_col:
@@ -823,7 +825,7 @@ def cdp_shortfall(C, X):
 
 
 @njit(cache=True, error_model="numpy")
-def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
+def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
     """Start auctions of vaults below the liquidation ratio; send this round's lots to market
     (or, when the market is too stressed for bidders, to keepers at a discount)."""
     if hi <= lo:
@@ -845,8 +847,8 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             X.p[p].shortfall += debt_value - col
         if C.status[i] == POS_OPEN:
             ratio = (Pr.rec[p].liq_ratio + C.ratio_add[i]) * (1.0 + adj)
-            if C.debt[i] <= 0.0 or col >= ratio * debt_value:
-                continue
+            if C.debt[i] <= 0.0 or col >= ratio * debt_value * (1.0 - tol):
+                continue  # at the ratio (within the tolerance) is not below it
             if PS.paused[p] == 1:  # circuit breaker: no new auction this step
                 X.p[p].deferred_n += 1
                 X.p[p].deferred_usd += debt_value
@@ -995,7 +997,7 @@ def perp_shortfall(Pp, X):
 
 
 @njit(cache=True, error_model="numpy")
-def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
+def perp_round(Pp, Pr, PS, X, O_, trace_row, tol, lo, hi):
     """Close every position whose equity is below maintenance margin: longs sell, shorts buy."""
     off = X.ix_offsets[2]
     for j in range(lo, hi):
@@ -1010,8 +1012,8 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
         if equity < 0.0:
             X.p[p].shortfall -= equity
         mm = (Pr.rec[p].maintenance + Pp.mm_add[i]) * (1.0 + X.pa[PA_ADJ, p, a])
-        if equity >= mm * abs(size) * o:
-            continue
+        if equity >= mm * abs(size) * o * (1.0 - tol):
+            continue  # at the maintenance margin (within the tolerance) is not below it
         if PS.paused[p] == 1:  # circuit breaker: the close waits
             X.p[p].deferred_n += 1
             X.p[p].deferred_usd += abs(size) * o
@@ -1168,7 +1170,7 @@ def _lev_write_off(Lv, Pr, X, O_, i, p):
 
 
 @njit(cache=True, error_model="numpy")
-def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
+def lev_round(Lv, Pr, X, O_, trace_row, tol, lo, hi):
     """Sell holdings pro rata back to the target leverage when above the maximum; sell
     everything when equity <= 0."""
     off = X.ix_offsets[3]
@@ -1184,8 +1186,8 @@ def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
         if d <= 0.0:
             continue  # unlevered: nothing to do
         e = h - d
-        if e > 0.0 and h <= Pr.rec[p].max_leverage * e:
-            continue
+        if e > 0.0 and h <= Pr.rec[p].max_leverage * e * (1.0 + tol):
+            continue  # at the maximum leverage (within the tolerance) is not above it
         if h <= 0.0:  # nothing left to sell: the debt is lost
             _lev_write_off(Lv, Pr, X, O_, i, p)
             X.p[p].acted = 1
@@ -2150,10 +2152,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 bad_start[p] = O_.p[p].bad_debt_usd
                 credit_start[p] = O_.p[p].credit_losses_usd
                 income_start[p] = O_.p[p].income_usd
-            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, cut[0], cut[1])
-            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, cut[1], cut[2])
-            perp_round(Pp, Pr, PS, X, O_, trace_row, cut[2], cut[3])
-            lev_round(Lv, Pr, X, O_, trace_row, cut[3], cut[4])
+            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[0], cut[1])
+            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[1], cut[2])
+            perp_round(Pp, Pr, PS, X, O_, trace_row, tol, cut[2], cut[3])
+            lev_round(Lv, Pr, X, O_, trace_row, tol, cut[3], cut[4])
             opt_round(Op, Pr, PS, X, True)
             work += n_active + Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:

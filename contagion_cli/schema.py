@@ -95,7 +95,10 @@ class Settings(Strict):
         "between steps.",
     )
     tolerance: Annotated[float, Field(gt=0, le=1e-3, allow_inf_nan=False)] = Field(
-        1e-9, description="Relative tolerance: smaller changes of a shortfall are not distress."
+        1e-9,
+        description="Relative tolerance: smaller changes of a shortfall are not distress, and a "
+        "health factor (collateral ratio, margin, leverage) within it of its threshold is at "
+        "the threshold.",
     )
     liquidators: Liquidators | None = Field(
         None, description="Default liquidator behaviour of every lending protocol."
@@ -375,7 +378,8 @@ class LendingProtocol(ProtocolBase):
         0.5, description="Share of the largest debt a liquidation may repay."
     )
     full_close_below_hf: HalfOpenFraction = Field(
-        0.95, description="Below this health factor the close factor is 1."
+        0.95,
+        description="At or below this health factor the close factor is 1 (Aave v3: 0.95).",
     )
     collateral: Annotated[dict[Name, LendingCollateral], Field(min_length=1)]
     positions: Annotated[list[LendingPosition], Field(max_length=5_000_000)] = Field(

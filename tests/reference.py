@@ -1422,7 +1422,7 @@ class Reference:
             col_value = _value(pos.collateral, oracle, order)
             if debt_value > col_value:
                 shortfall[p] += debt_value - col_value
-            # --- round: find eligible positions (HF < 1) ---
+            # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
             adj = 0.0
             for a in order:
                 if pos.collateral.get(a, 0.0) > 0:
@@ -1431,7 +1431,7 @@ class Reference:
                     adj += pos.collateral[a] * oracle[a] * lt
             hf = adj / debt_value
             i_star = _largest(pos.collateral, oracle, order)
-            if hf >= 1 or i_star is None:
+            if hf >= 1 - self.tol or i_star is None:
                 continue
             if self.paused[p]:
                 self.defer(p, debt_value)
@@ -1440,7 +1440,7 @@ class Reference:
             j_star = _largest(pos.debt, oracle, order)
             assert j_star is not None
             b = proto.collateral[i_star].liquidation_bonus
-            cf = 1.0 if hf < proto.full_close_below_hf else proto.close_factor
+            cf = 1.0 if hf <= proto.full_close_below_hf * (1 + self.tol) else proto.close_factor
             by_debt = cf * pos.debt[j_star] * oracle[j_star]
             by_col = pos.collateral[i_star] * oracle[i_star] / (1 + b)
             if by_debt <= by_col:
@@ -1533,7 +1533,7 @@ class Reference:
                 shortfall[v.protocol] += debt_value - col
             if v.status == "open":
                 ratio = (proto.liquidation_ratio + v.delta) * (1 + self.vault_adj(v))
-                if v.debt <= 0 or col >= ratio * debt_value:
+                if v.debt <= 0 or col >= ratio * debt_value * (1 - self.tol):
                     continue
                 if self.paused[v.protocol]:
                     self.defer(v.protocol, debt_value)
@@ -1651,7 +1651,7 @@ class Reference:
             if equity < 0:
                 shortfall[pp.protocol] -= equity
             mm = (proto.maintenance_margin + pp.delta) * (1 + self.adj[pp.protocol][pp.asset])
-            if equity >= mm * abs(pp.size) * o:
+            if equity >= mm * abs(pp.size) * o * (1 - self.tol):
                 continue
             if self.paused[pp.protocol]:
                 self.defer(pp.protocol, abs(pp.size) * o)
@@ -1762,7 +1762,7 @@ class Reference:
             if d <= 0:
                 continue
             e = h - d
-            if e > 0 and h <= proto.max_leverage * e:
+            if e > 0 and h <= proto.max_leverage * e * (1 + self.tol):
                 continue
             st = self.stats[lv.protocol]
             if h <= 0:

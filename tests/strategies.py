@@ -59,7 +59,9 @@ def lending_protocol(draw: st.DrawFn, assets: list[str], prices: dict[str, float
         )
         col = {a: draw(st.floats(0.01, 200.0)) * 3000.0 / prices[a] for a in cols}
         adj = sum(u * prices[a] * collateral[a]["liquidation_threshold"] for a, u in col.items())
-        hf = draw(st.floats(0.85, 2.5))
+        # sometimes exactly at a threshold (eligibility at 1, full close at 0.95 or 0.9): a
+        # health factor within settings.tolerance of one is at it (docs/model.md 3)
+        hf = draw(st.one_of(st.floats(0.85, 2.5), st.sampled_from([1.0, 0.95, 0.9])))
         debts = draw(st.lists(st.sampled_from(debt_assets), min_size=0, max_size=2, unique=True))
         pos: dict[str, Any] = {"account": f"acct{draw(st.integers(0, 30))}-{i}", "collateral": col}
         if debts:
@@ -324,10 +326,13 @@ def oracle_settings(draw: st.DrawFn) -> dict[str, Any]:
 
 
 #: A health factor away from the knife edges 0.95 (full close) and 1 (eligible), where the last
-#: bit of a product decides (kernel and reference may round it differently).
+#: bit of a product decides (kernel and reference may round it differently)...
 AWAY_FROM_EDGES = st.floats(0.82, 1.4).filter(
     lambda h: abs(h - 0.95) > 1e-6 and abs(h - 1.0) > 1e-6
 )
+#: ... or exactly on one: within settings.tolerance of a threshold, a health is at it, so the
+#: last bit decides nothing there either (docs/model.md 3)
+AT_OR_AWAY_FROM_EDGES = st.one_of(AWAY_FROM_EDGES, st.sampled_from([1.0, 0.95]))
 
 
 def liquidators_block(draw: st.DrawFn, debt_usd: float) -> dict[str, Any]:
@@ -403,7 +408,7 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 {
                     "account": f"{name}-u{i}",
                     "collateral": {col: units},
-                    "debt": {"USDC": value * lt / draw(AWAY_FROM_EDGES)},
+                    "debt": {"USDC": value * lt / draw(AT_OR_AWAY_FROM_EDGES)},
                 }
             )
         debt_usd = sum(p["debt"]["USDC"] for p in positions)
@@ -488,7 +493,7 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         for i in range(draw(st.integers(1, 5))):
             units = draw(st.floats(1, 80))
             # collateral ratio after the first shock, as a multiple of the liquidation ratio
-            mult = draw(AWAY_FROM_EDGES)
+            mult = draw(AT_OR_AWAY_FROM_EDGES)
             maker["positions"].append(
                 {
                     "account": f"v{i}",
@@ -508,7 +513,9 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             entry = price * draw(st.floats(0.95, 1.05))
             # equity after the first shock, as a multiple of the maintenance requirement
             need = mm * abs(size) * after
-            equity = need * draw(st.floats(0.3, 2.5).filter(lambda m: abs(m - 1.0) > 1e-6))
+            equity = need * draw(
+                st.one_of(st.floats(0.3, 2.5).filter(lambda m: abs(m - 1.0) > 1e-6), st.just(1.0))
+            )
             margin = max(1.0, equity - size * (after - entry))
             perps.append(
                 {

@@ -424,3 +424,75 @@ def test_exponential_sale_past_the_floor_pays_the_area_under_the_curve():
     assert got == pytest.approx(5000.0 + (100.0 - u) * 50.0, rel=1e-12)
     assert got == pytest.approx(6534.264097, rel=1e-9)
     assert venues.price[0] == 50.0
+
+
+# A health factor within settings.tolerance (relative) of a threshold is at it: float rounding of
+# a decimal HF of exactly 1 (or of exactly the full-close threshold) decides nothing.
+
+AT_THRESHOLD = """
+name: at-threshold
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: 1900}}
+protocols:
+  p:
+    type: lending
+    close_factor: 0.5
+    full_close_below_hf: 0.95
+    collateral: {{ETH: {{ltv: 0.80, liquidation_threshold: 0.83, liquidation_bonus: 0.05}}}}
+    positions:
+{positions}
+shocks: [{{ETH: 0.0}}]
+"""
+
+
+def _at_threshold(per_unit_debt: str):
+    """20 positions of 0.1, 0.2, ... 2.0 ETH with a debt of (units x per_unit_debt) USDC,
+    written as exact decimals; returns (scenario text, units, debts)."""
+    from decimal import Decimal
+
+    units = [Decimal("0.1") * k for k in range(1, 21)]
+    debts = [u * Decimal(per_unit_debt) for u in units]
+    rows = "\n".join(
+        f"      - {{account: a{k:02d}, collateral: {{ETH: {u}}}, debt: {{USDC: {d}}}}}"
+        for k, (u, d) in enumerate(zip(units, debts, strict=True))
+    )
+    return AT_THRESHOLD.format(positions=rows), [float(u) for u in units], [float(d) for d in debts]
+
+
+def test_a_decimal_health_factor_of_one_is_not_liquidated_by_rounding():
+    # 1900 x 0.83 = 1577 exactly: a debt of units x 1577 is a health factor of exactly 1. In
+    # floating point (units x 1900) x 0.83 / debt is below 1 for 7 of the 20 positions (the
+    # kernel's order of operations); HF < 1 alone liquidated those 7
+    from test_reference_agreement import assert_agree
+
+    text, units, debts = _at_threshold("1577")
+    float_hf = [(u * 1900.0) * 0.83 / d for u, d in zip(units, debts, strict=True)]
+    assert sum(h < 1.0 for h in float_hf) == 7
+    assert all(abs(h - 1.0) < 1e-15 for h in float_hf)
+    result = run_scenario(scenario_from_yaml(text))
+    assert result.liquidations == 0
+    assert result.protocols["p"].depth is None  # not even distressed
+    assert_agree(yaml.safe_load(text))
+
+
+def test_a_decimal_health_factor_at_the_full_close_threshold_closes_fully():
+    # 1577 / 0.95 = 1660: a debt of units x 1660 is a health factor of exactly 0.95. Aave v3
+    # closes fully at HF <= 0.95; in floating point 17 of the 20 are exactly 0.95, 2 below and
+    # 1 above, so "HF < 0.95" closed 2 fully and 18 by half. With the tolerance all 20 close
+    # fully: each repays its whole debt, units x 1660, and the liquidator seizes
+    # units x 1660 x 1.05 / 1900 ETH
+    from test_reference_agreement import assert_agree
+
+    text, units, debts = _at_threshold("1660")
+    float_hf = [(u * 1900.0) * 0.83 / d for u, d in zip(units, debts, strict=True)]
+    assert (sum(h < 0.95 for h in float_hf), sum(h > 0.95 for h in float_hf)) == (2, 1)
+    compiled = compile_scenario(scenario_from_yaml(text))
+    raw = run_raw(compiled)
+    assert raw.outputs.liquidations[0] == 20
+    np.testing.assert_array_equal(raw.lending.debt_units, np.zeros(20))
+    np.testing.assert_allclose(
+        raw.lending.col_units, [u - d * 1.05 / 1900.0 for u, d in zip(units, debts, strict=True)]
+    )
+    assert raw.outputs.repaid_usd[0] == pytest.approx(sum(debts), rel=1e-12)
+    assert_agree(yaml.safe_load(text))
