@@ -28,6 +28,7 @@ from .layout import (
     AUCTION_DUST,
     INDEX_BUCKETS,
     OPT_CALL,
+    ORACLE_EXTERNAL,
     ORACLE_LAG_ROUNDS,
     ORACLE_LAG_STEPS,
     ORACLE_MEDIAN,
@@ -44,7 +45,6 @@ from .layout import (
     PA_ORDERS,
     PA_REF_ORACLE,
     PAI_MOVED_NOW,
-    PAI_MOVED_PREV,
     PAI_STRESSED,
     POS_AUCTION,
     POS_CLOSED,
@@ -1821,6 +1821,24 @@ def _oracles_moving(A, Pr, X, tol):
     return False
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _read_rounds(Pr, q, r):
+    """The rounds (first, last; empty when first > last) whose price moves protocol ``q``'s
+    oracle reads for the first time in round ``r`` (docs/model.md 4): spot and venue feeds the
+    round before; a feed lagged n rounds, round r - n - 1 (it reads the start of round r - n);
+    a twap over n rounds, rounds r - n to r - 1 (its window gained the start of round r and
+    lost that of r - n); a feed lagged by steps or the exogenous path, no round of this step."""
+    kind = Pr.rec[q].oracle_kind
+    n = Pr.rec[q].oracle_n
+    if kind == ORACLE_LAG_ROUNDS:
+        return r - n - 1, r - n - 1
+    if kind == ORACLE_TWAP:
+        return r - n, r - 1
+    if kind in (ORACLE_LAG_STEPS, ORACLE_EXTERNAL):
+        return 1, 0
+    return r - 1, r - 1  # spot, median, vwap: what the market did last round
+
+
 @njit(cache=True, error_model="numpy")
 def _check_breakers(Pr, PS, X, O_):
     """Trip a protocol's circuit breaker once an oracle price it uses fell more than `drop`
@@ -2105,7 +2123,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         if t > 0 and prm.recovery > 0.0:
             _apply_recovery(A, V, B, X, prm.recovery)
         _apply_shock(A, V, B, PS, X, path, t, eps)
-        X.pai[PAI_MOVED_PREV, :, :] = 0
+        step_first = global_round + 1  # sources of contagion are moves of this step only
         first_round = True
         for _i in range(X.p.shape[0]):
             X.p[_i].credit_prev = 0
@@ -2205,13 +2223,21 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 stress_prev[q] = stress
                 if O_.p[q].depth >= 0 or not (X.p[q].acted == 1 or grew):
                     continue
+                # the rounds whose moves q's oracle reads for the first time now
+                r_lo, r_hi = _read_rounds(Pr, q, global_round)
+                r_lo = max(r_lo, step_first)
                 best = -1
                 for p in range(n_p):
                     if p == q:
                         continue
                     for a in range(n_a + 1):
                         if a < n_a:
-                            hit = Pr.uses[q, a] == 1 and X.pai[PAI_MOVED_PREV, p, a] == 1
+                            hit = False
+                            if Pr.uses[q, a] == 1:
+                                for k in range(r_lo, r_hi + 1):
+                                    if X.moved[k % X.moved.shape[0], p, a] == 1:
+                                        hit = True
+                                        break
                         else:  # the credit channel: p defaulted on its loan from q
                             hit = Pr.rec[p].lender == q and X.p[p].credit_prev == 1
                         if not hit:
@@ -2228,10 +2254,11 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 O_.p[q].depth = 0 if best < 0 else best + 1
                 O_.p[q].first_distress_round = global_round
                 O_.p[q].first_distress_step = t
+            slot = global_round % X.moved.shape[0]
             for p in range(n_p):
                 X.p[p].credit_prev = X.p[p].credit_now
                 for a in range(n_a):
-                    X.pai[PAI_MOVED_PREV, p, a] = X.pai[PAI_MOVED_NOW, p, a]
+                    X.moved[slot, p, a] = X.pai[PAI_MOVED_NOW, p, a]
             if trace_row >= 0:
                 O_.trace_idx[trace_row, 0] = t
                 O_.trace_idx[trace_row, 1] = global_round

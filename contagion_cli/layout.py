@@ -271,8 +271,7 @@ PA_HEDGE_PENDING = 6  # options
 PA_OPT_TARGET = 7  #
 PA_OPT_UNITS = 8  #
 PAI_MOVED_NOW = 0  # protocol moved the asset's price this round
-PAI_MOVED_PREV = 1  # ... in the previous round
-PAI_STRESSED = 2  # cdp auction stress
+PAI_STRESSED = 1  # cdp auction stress
 
 
 #: Type names of the record arrays (for annotations).
@@ -533,6 +532,9 @@ class Scratch(NamedTuple):
     cand_count: np.ndarray  # i8[1]
     hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
     hist_count: np.ndarray  # i8[1]
+    # who moved which price in the last H + 1 rounds, a ring by global round: the rounds a
+    # protocol's oracle reads decide its contagion sources (docs/model.md 4)
+    moved: np.ndarray  # i1[H+1, P, A]
     step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
     # the position index (docs/performance.md): positions of the lending, cdp, perp and
     # leveraged books numbered one after the other (``ix_offsets``)
@@ -578,6 +580,7 @@ def new_scratch(
         cand_count=np.zeros(1, I8),
         hist=np.zeros((n_hist, A), F8),
         hist_count=np.zeros(1, I8),
+        moved=np.zeros((n_hist + 1, P, A), np.int8),
         step_end=np.zeros((n_steps + 1, A), F8),
         health=np.zeros(N, F8),
         items=np.zeros(N, I8),

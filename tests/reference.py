@@ -793,6 +793,22 @@ class Reference:
                         return True
         return False
 
+    def read_rounds(self, q: str, r: int, first: int) -> range:
+        """The rounds of this step (from ``first``) whose moves q's oracle reads for the first
+        time in round r: the one before (spot, median, vwap); r - n - 1 (lagged n rounds: it
+        now reads the start of round r - n); r - n .. r - 1 (a twap over n rounds); none
+        (lagged by steps, external: nothing of this step)."""
+        cfg = self.s.protocols[q].oracle
+        if cfg.type == "lagged" and cfg.rounds is not None:
+            lo, hi = r - cfg.rounds - 1, r - cfg.rounds - 1
+        elif cfg.type == "twap":
+            lo, hi = r - cfg.rounds, r - 1
+        elif cfg.type in ("lagged", "external"):
+            return range(0)
+        else:
+            lo, hi = r - 1, r - 1
+        return range(max(lo, first), hi + 1)
+
     def oracles(self, t: int) -> dict[str, dict[str, float]]:
         return {p: self.oracle(p, t) for p in self.protocols}
 
@@ -879,7 +895,8 @@ class Reference:
             vol2 = dict.fromkeys(self.order, 0.0)
             self.paused = dict.fromkeys(s.protocols, False)
             self.apply_recovery_and_shock(t, step)
-            moved_prev: set[tuple[str, str]] = set()
+            step_first = global_round + 1  # contagion sources: moves of this step only
+            moved_in: dict[int, set[tuple[str, str]]] = {}  # global round -> (mover, asset)
             credit_prev: set[str] = set()
             rounds_here = 0
             converged = False
@@ -963,7 +980,11 @@ class Reference:
                     stress_prev[q] = stress
                     if st.depth is not None or not (self.acted[q] or grew):
                         continue
-                    sources = [(p, a) for (p, a) in moved_prev if p != q and a in self.uses[q]]
+                    # the moves q's oracle reads for the first time in this round
+                    seen: set[tuple[str, str]] = set()
+                    for k in self.read_rounds(q, global_round, step_first):
+                        seen |= moved_in.get(k, set())
+                    sources = [(p, a) for (p, a) in seen if p != q and a in self.uses[q]]
                     sources += [
                         (p, "credit")
                         for p in credit_prev
@@ -975,7 +996,7 @@ class Reference:
                     st.depth = 0 if not depths else 1 + min(d for d in depths if d is not None)
                     st.first_distress_round = global_round
                     st.first_distress_step = t + 1
-                moved_prev = moved_now
+                moved_in[global_round] = moved_now
                 credit_prev = self.credit_now
                 any_acted = any(self.acted.values())
                 if not any_acted and not repriced and not arb_moved and not self.oracles_moving():

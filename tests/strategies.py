@@ -152,6 +152,19 @@ def cascade_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "ETH": {"ltv": lt, "liquidation_threshold": lt, "liquidation_bonus": bonus}
             },
             "positions": positions,
+            # a feed that reads older rounds: its contagion sources are the moves it reads
+            "oracle": draw(
+                st.sampled_from(
+                    [
+                        {"type": "spot"},
+                        {"type": "spot"},
+                        {"type": "lagged", "rounds": 1},
+                        {"type": "lagged", "rounds": 2},
+                        {"type": "twap", "rounds": 2},
+                        {"type": "twap", "rounds": 3},
+                    ]
+                )
+            ),
         }
     return {
         "name": "cascade",

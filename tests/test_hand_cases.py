@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import yaml
@@ -495,4 +497,105 @@ def test_a_decimal_health_factor_at_the_full_close_threshold_closes_fully():
         raw.lending.col_units, [u - d * 1.05 / 1900.0 for u, d in zip(units, debts, strict=True)]
     )
     assert raw.outputs.repaid_usd[0] == pytest.approx(sum(debts), rel=1e-12)
+    assert_agree(yaml.safe_load(text))
+
+
+# Propagation depth through a lagged or twap feed: the sources of a protocol's distress are
+# the protocols that moved a price in the rounds its oracle reads for the first time now.
+
+LAGGED_FEED = """
+name: lag-depth
+assets:
+  USDC: {price: 1.0}
+  ETH:
+    price: 3000
+    market: {type: cpmm, base_reserve: 40000, quote_reserve: 1.2e8}
+protocols:
+  fund:
+    type: leveraged
+    max_leverage: 5
+    target_leverage: 2
+    positions:
+      - {account: fund, holdings: {ETH: 5000}, debt_usd: 1.05e7}
+  spot:
+    type: lending
+    collateral:
+      ETH: {ltv: 0.80, liquidation_threshold: 0.83, liquidation_bonus: 0.05}
+    positions:
+      - {account: a, collateral: {ETH: 1000}, debt: {USDC: 1889732}}
+      - {account: b, collateral: {ETH: 100}, debt: {USDC: 181480}}
+  lender:
+    type: lending
+    oracle: ORACLE
+    collateral:
+      ETH: {ltv: 0.80, liquidation_threshold: 0.83, liquidation_bonus: 0.05}
+    positions:
+      - {account: c, collateral: {ETH: 500}, debt: {USDC: 979861}}
+shocks:
+  - {ETH: -0.15}
+"""
+
+
+def _lag_depth_prices() -> tuple[float, float]:
+    """ETH after the shock, and after the fund's round-1 sale (a fee-free cpmm)."""
+    p1 = 3000 * 0.85
+    k = 40000 * 1.2e8
+    x, y = math.sqrt(k / p1), math.sqrt(k * p1)
+    h, e = 5000 * p1, 5000 * p1 - 1.05e7  # leverage 5.67 > 5: back to 2
+    q = 5000 * (h - 2 * e) / h
+    return p1, y * x / (x + q) ** 2
+
+
+def test_a_lagged_feed_is_hit_by_the_fire_sale_it_reads_not_by_last_round():
+    # ETH -15 % to 2,550. Round 1: the fund (leverage 5.67 > 5) sells 3,235 ETH: ETH 2,208.37.
+    # Round 2: "spot" reads 2,208.37 - account a (HF 1.12 at 2,550, 0.970 now) is liquidated
+    # (depth 1, from the fund); its sale takes ETH to 2,166. Round 3: account b (HF 1.010 at
+    # 2,208.37, 0.991 at 2,166) is liquidated: spot moves ETH in round 3 too. The lender reads
+    # a feed two rounds old: in round 4 it reads the start of round 2, 2,208.37 - the price the
+    # fund's round-1 sale left - and account c (HF 1.08 at 2,550, 0.935 at 2,208.37) is
+    # liquidated. Its source is the fund (depth 1), through the move of round 1 its feed now
+    # reads; spot's round-3 sale, which the old rule ("the round before") blamed, is not in it
+    # (the old rule drew spot -> lender and depth 2).
+    from test_reference_agreement import assert_agree
+
+    p1, p2 = _lag_depth_prices()
+    assert p2 == pytest.approx(2208.365137, rel=1e-9)
+    lt = 0.83
+    assert 500 * p1 * lt / 979861 >= 1.0 > 500 * p2 * lt / 979861  # c: safe, then not
+    assert 1000 * p1 * lt / 1889732 >= 1.0 > 1000 * p2 * lt / 1889732  # a
+    assert 100 * p2 * lt / 181480 >= 1.0  # b survives round 2
+    text = LAGGED_FEED.replace("ORACLE", "{type: lagged, rounds: 2}")
+    result = run_scenario(scenario_from_yaml(text), trace=True)
+    by_round = {row.round: row for row in result.trace}
+    assert by_round[1].prices["ETH"] == pytest.approx(p2, rel=1e-12)
+    assert [by_round[r].liquidations["spot"] for r in (2, 3)] == [1, 1]
+    depth = {n: (p.depth, p.first_distress_round) for n, p in result.protocols.items()}
+    assert depth == {"fund": (0, 1), "spot": (1, 2), "lender": (1, 4)}
+    assert [(e.source, e.target, e.asset, e.round) for e in result.edges] == [
+        ("fund", "spot", "ETH", 2),
+        ("fund", "lender", "ETH", 4),
+    ]
+    assert_agree(yaml.safe_load(text))
+
+
+def test_a_twap_feed_is_hit_by_every_move_in_its_window():
+    # The same book with a twap over 3 rounds: in round 3 it averages the starts of rounds 1-3
+    # (2,550, 2,208.37, 2,166.41): 2,308.26, and account c (HF 0.978 there) is liquidated. The
+    # window gained the move of round 2 and the fund's of round 1: both are sources, the fund
+    # (depth 0) the nearer, so the lender has depth 1 with two edges (the old rule drew only
+    # spot -> lender, depth 2)
+    from test_reference_agreement import assert_agree
+
+    text = LAGGED_FEED.replace("ORACLE", "{type: twap, rounds: 3}")
+    result = run_scenario(scenario_from_yaml(text), trace=True)
+    starts = [2550.0] + [row.prices["ETH"] for row in result.trace[:2]]
+    twap = sum(starts) / 3
+    assert twap == pytest.approx(2308.26, abs=0.01)
+    assert 500 * twap * 0.83 / 979861 < 1.0
+    lender = result.protocols["lender"]
+    assert (lender.depth, lender.first_distress_round) == (1, 3)
+    assert {(e.source, e.round) for e in result.edges if e.target == "lender"} == {
+        ("fund", 3),
+        ("spot", 3),
+    }
     assert_agree(yaml.safe_load(text))
