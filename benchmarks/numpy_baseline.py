@@ -59,7 +59,7 @@ class Inputs:
     returns: np.ndarray  # f8[T, A]
     liquidity: np.ndarray  # f8[T, A]
     max_rounds: int
-    eps: float  # min_price_fraction: a round's sales stay above its round-start price x eps
+    eps: float  # min_price_fraction: sales stay above eps x the price the path alone gives
     tol: float  # settings.tolerance: a health factor within it of a threshold is at it
 
 
@@ -203,6 +203,7 @@ def run(inp: Inputs) -> Outcome:
     price = inp.price.copy()
     x = inp.x.copy()
     y = inp.y.copy()
+    shocked = inp.price.copy()  # the exogenous path alone: the band is eps x this
     pa = proto * n_a  # flat (protocol, asset) keys
     out = Outcome(
         converged=True,
@@ -232,6 +233,7 @@ def run(inp: Inputs) -> Outcome:
         # --- step: the exogenous shock (never clamped); a pool is re-centred, k = x·y kept ---
         for a in range(n_a):
             new = float(price[a]) * (1.0 + float(inp.returns[t, a]))
+            shocked[a] *= 1.0 + float(inp.returns[t, a])
             if inp.has_pool[a]:
                 m = float(inp.liquidity[t, a])
                 k = (float(x[a]) * m) * (float(y[a]) * m)
@@ -242,7 +244,7 @@ def run(inp: Inputs) -> Outcome:
         converged = False
         for _ in range(inp.max_rounds):
             out.total_rounds += 1
-            lo = price * inp.eps  # this round's band: eps x the round-start price
+            lo = shocked * inp.eps  # the band: eps x the exogenous price
             # --- round: value every position at the round-start (spot) oracle ---
             debt_value = debt * price[debt_asset]
             col_adj = units * price[col_asset] * lt_pos

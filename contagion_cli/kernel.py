@@ -93,8 +93,8 @@ def _exponential_sell(p0, a, lo, q):
 def venue_sell(V, B, v, q, eps):
     """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled).
 
-    No price leaves the venue's band [lo, hi] of this round (its round-start price x eps and
-    / eps, :func:`_set_bands`): there a pool is exhausted (units unfilled) and the linear and
+    No price leaves the venue's band [lo, hi] (its shocked price x eps and / eps,
+    :func:`_set_bands`): there a pool is exhausted (units unfilled) and the linear and
     exponential curves stop, filling every further unit at the floor.
     """
     kind = V[v].kind
@@ -217,7 +217,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     requote around the new price with the (scaled) depth of every level restored.
     """
     kind = V[v].kind
-    # no clamp: an exogenous move always applies (the band limits what trades do in a round)
+    # no clamp: an exogenous move always applies (the band limits what trades do)
     if kind == VENUE_CPMM:
         x = V[v].x * multiplier
         y = V[v].y * multiplier
@@ -1669,6 +1669,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             X.a[a].shocked_ratio *= 1.0 + r
             if A[a].venue_count > 0:
                 v = A[a].venue_start
+                V[v].shocked *= 1.0 + r  # the ratio's exogenous path (its band follows it)
                 venue_recenter(V, B, v, V[v].price * (1.0 + r), m)
             else:
                 A[a].peg_ratio *= 1.0 + r
@@ -1685,6 +1686,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             new_price = V[v0].price
         elif kind == ASSET_MARKET:
             v = A[a].venue_start
+            V[v].shocked *= 1.0 + r
             venue_recenter(V, B, v, new_price, m)
             new_price = V[v].price
         A[a].price = new_price
@@ -1700,12 +1702,13 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
 
 @njit(cache=True, error_model="numpy")
 def _set_bands(V, eps):
-    """The band of this round (docs/model.md 2, the price floor): no trade of the round takes a
-    venue below eps x its round-start price or above that price / eps. Shocks and recovery
-    happen between rounds and are never clamped."""
+    """The price band (docs/model.md 2, the price floor): no trade takes a venue below eps x
+    the price the exogenous path alone gives it (its shocked price) or above that / eps. The
+    band moves with every shock, which is never clamped; however many rounds a cascade runs,
+    its impact stays within a factor 1/eps of the path."""
     for v in range(V.shape[0]):
-        V[v].lo = V[v].price * eps
-        V[v].hi = V[v].price / eps
+        V[v].lo = V[v].shocked * eps
+        V[v].hi = V[v].shocked / eps
 
 
 @njit(cache=True, error_model="numpy")
@@ -2132,7 +2135,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             global_round += 1
             n_trace = O_.counters[1]
             trace_row = n_trace if n_trace < prm.trace_cap else -1
-            # --- round: oracle prices, circuit breakers, dynamic risk; this round's price band ---
+            # --- round: oracle prices, circuit breakers, dynamic risk; the price band ---
             _push_history(A, X)
             _set_bands(V, eps)
             _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], False)

@@ -90,8 +90,8 @@ VENUE_DTYPE = np.dtype(
         ("asset", I8),
         ("kind", I8),  # VENUE_*
         ("price", F8),  # current mid / last traded price
-        ("lo", F8),  # lowest price a trade can reach this round (round-start price x eps)
-        ("hi", F8),  # highest price (round-start price / eps)
+        ("lo", F8),  # lowest price a trade can reach (the venue's shocked price x eps)
+        ("hi", F8),  # highest price (shocked price / eps)
         ("x", F8),  # cpmm base reserve (units)
         ("y", F8),  # cpmm quote reserve (USD)
         ("fee", F8),  # cpmm fee

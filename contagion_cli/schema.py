@@ -105,8 +105,8 @@ class Settings(Strict):
     )
     min_price_fraction: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         1e-6,
-        description="The price band of a round (the epsilon of MODEL.md §2): no trade of a round "
-        "moves a price below this fraction of its round-start price, or above its inverse; "
+        description="The price band (the epsilon of MODEL.md §2): no trade moves a price below "
+        "this fraction of the price the shock path alone gives it, or above its inverse; "
         "shocks are never clamped.",
     )
 

@@ -32,8 +32,9 @@ from contagion_cli.schema import (
 
 
 class Market:
-    """No trade of a round takes a price out of [lo, hi] = [round-start price x eps, round-start
-    price / eps] (docs/model.md §2, the price band); shocks are never clamped.
+    """No trade takes a price out of [lo, hi] = [shocked price x eps, shocked price / eps]
+    (docs/model.md §2, the price band: it moves with the exogenous path); shocks are never
+    clamped.
 
     For routing (docs/model.md 3j) every market also answers ``take(m, sell)``: the units it
     takes until its marginal proceeds fall to m (sells) or its marginal cost rises to m (buys),
@@ -902,11 +903,9 @@ class Reference:
             converged = False
             for _ in range(s.settings.max_rounds):
                 global_round += 1
-                # --- round: oracle prices, circuit breakers, dynamic risk; this round's band ---
+                # --- round: oracle prices, circuit breakers, dynamic risk; the price band ---
                 self.history.append(dict(self.price))
-                for markets in self.venues.values():
-                    for _, mk in markets:
-                        mk.bound(mk.price, self.eps)
+                self.set_bands()
                 O = self.oracles(t)
                 for p, proto in s.protocols.items():
                     cb = proto.circuit_breaker
@@ -1105,6 +1104,19 @@ class Reference:
                 self.shocked[a] = 1.0 if asset.backing is None else self.shocked[asset.backing]
         self.update_pegged()
         self.update_issued()
+
+    def set_bands(self) -> None:
+        """Every market's band: eps x and 1 / eps x the price the exogenous path alone gives it
+        (a pegged asset's market: its ratio's path; a venue: its own path)."""
+        for a, markets in self.venues.items():
+            for v, mk in markets:
+                if self.s.assets[a].peg is not None:
+                    path = self.shocked_ratio[a]
+                elif self.has_venues(a):
+                    path = self.venue_shocked[a][v]
+                else:
+                    path = self.shocked[a]
+                mk.bound(path, self.eps)
 
     def has_venues(self, a: str) -> bool:
         """An asset declared with `venues:` (rather than one `market`)."""

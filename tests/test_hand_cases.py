@@ -313,8 +313,8 @@ def test_recovery_reverts_part_of_the_impact():
 
 # --- issue 15: numbers a risk team can trust ----------------------------------------------------
 #
-# The price band (docs/model.md 2): in one round no trade takes a venue below eps x its price at
-# the round's start (or above that / eps); exogenous shocks are never clamped.
+# The price band (docs/model.md 2): no trade takes a venue below eps x the price the exogenous
+# path alone gives it (or above that / eps); exogenous shocks are never clamped.
 
 FLOOR_PATH = """
 name: floor
@@ -359,25 +359,30 @@ def test_shocks_always_apply_even_below_eps_times_the_start(market):
     assert_agree(yaml.safe_load(text))
 
 
-def test_the_floor_is_eps_times_the_round_start_price():
+def test_the_floor_is_eps_times_the_shocked_price():
     # a linear venue at 50, eps 0.01, lambda 1 per USD: any sale of a unit or more hits the
-    # floor. In one round the floor is 0.01 x 50 = 0.5; the next round starts from 0.5, so its
-    # floor is 0.005 (the old band stopped every round at 0.01 x the start price)
-    from contagion_cli.kernel import _set_bands
+    # floor, 0.01 x the price the exogenous path gives (50): 0.5. A second round of sales stays
+    # there (the band does not compound over rounds: liquidations move a price by 1/eps at
+    # most, however long the cascade). A shock of -50 % moves the path, the band and the price
+    # alike - in full, from the floor: 0.25, and the new floor is 0.01 x 25
+    from contagion_cli.kernel import _set_bands, venue_recenter
 
     venues, book = _venue("{type: linear, lambda_per_usd: 1.0}", price=50.0)
     _set_bands(venues, 0.01)
     venue_sell(venues, book, 0, 10.0, 0.01)
     assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
-    venue_sell(venues, book, 0, 10.0, 0.01)  # the same round: no lower
-    assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
     _set_bands(venues, 0.01)  # the next round
     venue_sell(venues, book, 0, 10.0, 0.01)
-    assert venues.price[0] == pytest.approx(0.005, rel=1e-15)
-    # buys: at most / eps of the round-start price in a round
-    _set_bands(venues, 0.01)
-    venue_buy(venues, book, 0, 1.0e9, 0.01)
     assert venues.price[0] == pytest.approx(0.5, rel=1e-15)
+    venues.shocked[0] *= 0.5  # what the kernel's shock does to the venue's path
+    venue_recenter(venues, book, 0, venues.price[0] * 0.5, 1.0)
+    assert venues.price[0] == pytest.approx(0.25, rel=1e-15)
+    _set_bands(venues, 0.01)
+    venue_sell(venues, book, 0, 10.0, 0.01)
+    assert venues.price[0] == pytest.approx(0.25, rel=1e-15)
+    # buys: at most 1 / eps x the path: 25 / 0.01
+    venue_buy(venues, book, 0, 1.0e9, 0.01)
+    assert venues.price[0] == pytest.approx(2500.0, rel=1e-15)
 
 
 def test_linear_sale_past_the_floor_pays_the_area_under_the_curve():

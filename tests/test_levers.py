@@ -603,7 +603,7 @@ EXAMPLE_RUNS = [
         ["protocols.venus.oracle={type: spot}"],
         {
             "venus.liquidations": 3,
-            "LUNA.final_price": 8.5e-9,
+            "LUNA.final_price": 1e-8,
             "venus.bad_debt_usd": 11.4e6,
             "venus.market_shortfall_usd": 0.0,
             "venus.insolvent": True,
