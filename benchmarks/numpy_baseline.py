@@ -82,10 +82,11 @@ class Outcome:
     repaid_units: np.ndarray  # f8[P, A]
     written_off_units: np.ndarray  # f8[P, A]
     final_price: np.ndarray  # f8[A]
-    sold_units: np.ndarray  # f8[A]
+    sold_units: np.ndarray  # f8[A] units that filled
     sale_proceeds_usd: np.ndarray  # f8[A]
     slippage_usd: np.ndarray  # f8[A]
     unfilled_units: np.ndarray  # f8[A]
+    held_units: np.ndarray  # f8[P, A] what no market took stays with the liquidators
     col_units: np.ndarray  # f8[N] final state
     debt_units: np.ndarray  # f8[N]
     open: np.ndarray  # bool[N]
@@ -225,6 +226,7 @@ def run(inp: Inputs) -> Outcome:
         sale_proceeds_usd=np.zeros(n_a),
         slippage_usd=np.zeros(n_a),
         unfilled_units=np.zeros(n_a),
+        held_units=np.zeros((n_p, n_a)),
         col_units=units,
         debt_units=debt,
         open=is_open,
@@ -320,13 +322,19 @@ def run(inp: Inputs) -> Outcome:
                     y[a] = ya - got
                     price[a] = y[a] / x[a]
                     out.slippage_usd[a] += filled * p0 - got
-                    out.unfilled_units[a] += q - filled
                 else:
                     got, filled = q * p0, q
                 fill[a] = filled / q
                 avg[a] = got / filled if filled > 0.0 else p0
-                out.sold_units[a] += q
+                out.sold_units[a] += filled
                 out.sale_proceeds_usd[a] += got
+            # what the pool did not take stays with each protocol's liquidators
+            for a in range(n_a):
+                for pp in range(n_p):
+                    if orders[pp, a] > 0.0 and fill[a] < 1.0:
+                        left = orders[pp, a] * (1.0 - fill[a])
+                        out.unfilled_units[a] += left
+                        out.held_units[pp, a] += left
             # liquidators keep what the sale raised, per protocol in asset order
             for pp in range(n_p):
                 for a in range(n_a):
@@ -363,6 +371,7 @@ COMPARED = (
     "sale_proceeds_usd",
     "slippage_usd",
     "unfilled_units",
+    "held_units",
 )
 
 

@@ -36,6 +36,7 @@ from .layout import (
     ORACLE_TWAP,
     ORACLE_VWAP,
     PA_ADJ,
+    PA_BUYS,
     PA_FLOW,
     PA_HEDGE_PENDING,
     PA_LOT,
@@ -44,6 +45,7 @@ from .layout import (
     PA_ORACLE,
     PA_ORDERS,
     PA_REF_ORACLE,
+    PA_SELLS,
     PAI_MOVED_NOW,
     PAI_STRESSED,
     POS_AUCTION,
@@ -51,6 +53,7 @@ from .layout import (
     POS_OPEN,
     PROTO_LENDING,
     PROTO_OPTIONS,
+    PROTO_PERP,
     STATUS_CONVERGED,
     STATUS_NOT_CONVERGED,
     STATUS_OVER_BUDGET,
@@ -248,6 +251,18 @@ def _add(total, comp, i, value):
     else:
         comp[i] += (value - t) + total[i]
     total[i] = t
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _order(X, p, a, units):
+    """Protocol ``p`` puts ``units`` of asset ``a`` in this round's batch (+ sell, - buy)."""
+    if units > 0.0:
+        _add(X.sell, X.sell_c, a, units)
+        X.pa[PA_SELLS, p, a] += units
+    elif units < 0.0:
+        _add(X.buy, X.buy_c, a, -units)
+        X.pa[PA_BUYS, p, a] -= units
+    X.pa[PA_ORDERS, p, a] += units
 
 
 @njit(cache=True, error_model="numpy")
@@ -653,8 +668,7 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
     O_.p[p].seized_usd += seize * X.pa[PA_ORACLE, p, a_col]
     O_.seized_units[p, a_col] += seize
     O_.repaid_units[p, a_debt] += repay_units
-    _add(X.sell, X.sell_c, a_col, seize)
-    X.pa[PA_ORDERS, p, a_col] += seize
+    _order(X, p, a_col, seize)
     X.p[p].acted = 1
     if trace_row >= 0:
         O_.trace_liquidations[trace_row, p] += 1
@@ -901,6 +915,8 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
                 disc = Pr.rec[p].auction_discount
                 units = c if disc >= 1.0 else min(1.0, frac / (1.0 - disc)) * c
                 C.raised[i] += units * X.pa[PA_ORACLE, p, a] * (1.0 - disc)
+                O_.p[p].keeper_paid_usd += units * X.pa[PA_ORACLE, p, a] * (1.0 - disc)
+                O_.held_units[p, a] += units  # keepers hold what they won, off market
                 C.col_units[k] -= units
                 O_.seized_units[p, a] += units
                 O_.p[p].seized_usd += units * X.pa[PA_ORACLE, p, a]
@@ -909,8 +925,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             else:
                 units = frac * c
                 C.col_pending[k] = units
-                _add(X.sell, X.sell_c, a, units)
-                X.pa[PA_ORDERS, p, a] += units
+                _order(X, p, a, units)
         if zero_bid:
             O_.p[p].zero_bid_auctions += 1
             X.p[p].acted = 1
@@ -1021,11 +1036,7 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row, tol, lo, hi):
         # --- round: close at market: longs sell, shorts buy ---
         Pp.pending[i] = size
         Pp.status[i] = POS_CLOSED
-        if size > 0.0:
-            _add(X.sell, X.sell_c, a, size)
-        else:
-            _add(X.buy, X.buy_c, a, -size)
-        X.pa[PA_ORDERS, p, a] += size
+        _order(X, p, a, size)
         X.p[p].acted = 1
         O_.p[p].liquidations += 1
         if trace_row >= 0:
@@ -1199,11 +1210,9 @@ def lev_round(Lv, Pr, X, O_, trace_row, tol, lo, hi):
             if units > 0.0:
                 a = Lv.hold_asset[k]
                 Lv.hold_pending[k] = units
-                _add(X.sell, X.sell_c, a, units)
-                X.pa[PA_ORDERS, p, a] += units
-        O_.p[p].liquidations += 1
-        if trace_row >= 0:
-            O_.trace_liquidations[trace_row, p] += 1
+                _order(X, p, a, units)
+        # a deleveraging counts as a liquidation once some of its sale fills (lev_settle):
+        # offering holdings to a market that takes none of them is not one
 
 
 @njit(cache=True, error_model="numpy")
@@ -1221,6 +1230,7 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
         p = Lv.protocol[i]
         proceeds = 0.0
         sold = False
+        any_filled = False
         for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
             q = Lv.hold_pending[k]
             if q > 0.0:
@@ -1228,6 +1238,7 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
                 filled = q * X.a[a].sell_fill
                 if filled > 0.0:
                     X.p[p].acted = 1
+                    any_filled = True
                 proceeds += filled * X.a[a].sell_avg
                 Lv.hold_units[k] -= filled
                 O_.seized_units[p, a] += filled
@@ -1236,6 +1247,10 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
                 sold = True
         if not sold:
             continue
+        if any_filled:
+            O_.p[p].liquidations += 1
+            if trace_row >= 0:
+                O_.trace_liquidations[trace_row, p] += 1
         repay = min(proceeds, Lv.debt[i])
         Lv.debt[i] -= repay
         Lv.cash[i] += proceeds - repay
@@ -1295,11 +1310,7 @@ def opt_round(Op, Pr, PS, X, trade):
             if abs(d) <= Pr.rec[p].band * X.pa[PA_OPT_UNITS, p, a]:
                 continue
             X.pa[PA_HEDGE_PENDING, p, a] = d
-            if d > 0.0:
-                _add(X.buy, X.buy_c, a, d)
-            else:
-                _add(X.sell, X.sell_c, a, -d)
-            X.pa[PA_ORDERS, p, a] -= d
+            _order(X, p, a, -d)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1445,7 +1456,6 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             if has_market:
                 got, filled = venue_sell(V, B, v, net, eps)
                 O_.a[a].slippage_usd += (filled * r0 - got) * A[to].price
-                O_.a[a].unfilled_units += net - filled
             else:
                 got, filled = net * r0, net
             X.a[a].filled_s += filled
@@ -1459,7 +1469,6 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             if has_market:
                 cost, filled = venue_buy(V, B, v, -net, eps)
                 O_.a[a].slippage_usd += (cost - filled * r0) * A[to].price
-                O_.a[a].unfilled_units += -net - filled
             else:
                 cost, filled = -net * r0, -net
             X.a[a].filled_b += filled
@@ -1469,9 +1478,14 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 for p in range(n_p):
                     if X.pa[PA_ORDERS, p, a] < 0.0:
                         X.pa[PA_FLOW, p, to] -= cost * (-X.pa[PA_ORDERS, p, a]) / b_units
-        O_.a[a].sold_units += s_units
-        O_.a[a].bought_units += b_units
-        O_.a[a].traded_notional_usd += (s_units + b_units) * A[a].price
+        # units that changed hands, each once: crossed and filled (an unfilled unit that is
+        # offered again in a later round counts when it sells)
+        O_.a[a].sold_units += X.a[a].filled_s if s_units > 0.0 else 0.0
+        O_.a[a].bought_units += X.a[a].filled_b if b_units > 0.0 else 0.0
+        O_.a[a].traded_notional_usd += (
+            (X.a[a].filled_s if s_units > 0.0 else 0.0)
+            + (X.a[a].filled_b if b_units > 0.0 else 0.0)
+        ) * A[a].price
         # a move below the tolerance is rounding, not a protocol moving a price (depth, §5)
         if has_market and abs(V[v].price - r0) > tol * r0 and net != 0.0:
             for p in range(n_p):
@@ -1495,27 +1509,26 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
         proceeds = crossed * p0
         cost = crossed * p0
         moved = False
-        # slippage_bps divides by this: orders at the round-start price, except that a net
-        # order split across venues counts at each venue's own price before its trade
-        notional = (s_units + b_units) * p0
+        # slippage_bps divides by this: the units traded (crossed on both sides, and the net
+        # that filled) at the round-start price, except that a net order split across venues
+        # counts at each venue's own price before its trade; an unfilled order trades nothing
+        notional = 2.0 * crossed * p0
         if A[a].kind == ASSET_MARKET and A[a].venue_count > 1:
             v = A[a].venue_start
             for w in range(v, v + A[a].venue_count):
                 V[w].before = V[w].price
             if net > 0.0:
                 got, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, net, 1, eps)
-                notional += nv - filled * p0
+                notional += nv
                 proceeds += got
                 s_filled += filled
                 O_.a[a].slippage_usd += slip
-                O_.a[a].unfilled_units += net - filled
             elif net < 0.0:
                 paid, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, -net, -1, eps)
-                notional += nv - filled * p0
+                notional += nv
                 cost += paid
                 b_filled += filled
                 O_.a[a].slippage_usd += slip
-                O_.a[a].unfilled_units += -net - filled
             for w in range(v, v + A[a].venue_count):
                 if abs(V[w].price - V[w].before) > tol * V[w].before:
                     moved = True
@@ -1526,8 +1539,8 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 got, filled = venue_sell(V, B, v, net, eps)
                 proceeds += got
                 s_filled += filled
+                notional += filled * p0
                 O_.a[a].slippage_usd += filled * p0 - got
-                O_.a[a].unfilled_units += net - filled
                 O_.v[v].sold_units += filled
                 O_.v[v].proceeds_usd += got
                 O_.v[v].slippage_usd += filled * p0 - got
@@ -1535,8 +1548,8 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 paid, filled = venue_buy(V, B, v, -net, eps)
                 cost += paid
                 b_filled += filled
+                notional += filled * p0
                 O_.a[a].slippage_usd += paid - filled * p0
-                O_.a[a].unfilled_units += -net - filled
                 O_.v[v].bought_units += filled
                 O_.v[v].cost_usd += paid
                 O_.v[v].slippage_usd += paid - filled * p0
@@ -1545,6 +1558,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             # no market: the counterparty is the numeraire itself, at the price
             proceeds += max(net, 0.0) * p0
             cost += max(-net, 0.0) * p0
+            notional += abs(net) * p0
             s_filled = s_units
             b_filled = b_units
         if s_units > 0.0:
@@ -1553,8 +1567,8 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
         if b_units > 0.0:
             X.a[a].buy_fill = b_filled / b_units
             X.a[a].buy_avg = cost / b_filled if b_filled > 0.0 else p0
-        O_.a[a].sold_units += s_units
-        O_.a[a].bought_units += b_units
+        O_.a[a].sold_units += s_filled if s_units > 0.0 else 0.0
+        O_.a[a].bought_units += b_filled if b_units > 0.0 else 0.0
         O_.a[a].sale_proceeds_usd += proceeds
         O_.a[a].purchase_cost_usd += cost
         O_.a[a].traded_notional_usd += notional
@@ -1591,7 +1605,36 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             X.a[a].buy_avg = usd_b / X.a[a].filled_b if X.a[a].filled_b > 0.0 else p0
         O_.a[a].sale_proceeds_usd += usd_s if s_units > 0.0 else 0.0
         O_.a[a].purchase_cost_usd += usd_b if b_units > 0.0 else 0.0
+        # target units a pegged sale yielded that the target's market did not take stay with
+        # the sellers (sell_target: true)
+        if A[a].peg_route == 1 and X.a[a].routed > 0.0 and s_units > 0.0:
+            left = X.a[a].routed * (1.0 - X.a[to].sell_fill)
+            if left > 0.0:
+                for p in range(n_p):
+                    share = X.pa[PA_SELLS, p, a] / s_units
+                    if share > 0.0:
+                        _unfilled(Pr, O_, p, to, left * share)
+    # --- execution: what no market took, per seller ---
+    for a in range(n_a):
+        for p in range(n_p):
+            if X.pa[PA_SELLS, p, a] > 0.0 and X.a[a].sell_fill < 1.0:
+                _unfilled(Pr, O_, p, a, X.pa[PA_SELLS, p, a] * (1.0 - X.a[a].sell_fill))
+            if X.pa[PA_BUYS, p, a] > 0.0 and X.a[a].buy_fill < 1.0:
+                _unfilled(Pr, O_, p, a, -X.pa[PA_BUYS, p, a] * (1.0 - X.a[a].buy_fill))
     _update_pegged(A, V)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _unfilled(Pr, O_, p, a, units):
+    """``units`` of protocol ``p``'s order of asset ``a`` found no counterparty (+ a sale, - a
+    purchase). Lending liquidators keep unsold seized units; a perp venue closes the position at
+    the batch price anyway: both are reported as unfilled. A cdp lot, a deleveraging sale and a
+    hedge stay with their protocol and are offered again next round: not counted (yet)."""
+    kind = Pr.rec[p].kind
+    if kind in (PROTO_LENDING, PROTO_PERP):
+        O_.a[a].unfilled_units += abs(units)
+    if kind == PROTO_LENDING and units > 0.0:
+        O_.held_units[p, a] += units
 
 
 @njit(cache=True, error_model="numpy")
@@ -2161,6 +2204,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             X.buy[:] = 0.0
             X.buy_c[:] = 0.0
             X.pa[PA_ORDERS, :, :] = 0.0
+            X.pa[PA_SELLS, :, :] = 0.0
+            X.pa[PA_BUYS, :, :] = 0.0
             for _i in range(X.p.shape[0]):
                 X.p[_i].shortfall = 0.0
             for _i in range(X.p.shape[0]):
@@ -2197,9 +2242,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                     continue
                 for a in range(n_a):
                     # lending liquidators keep what the sale raised
-                    if X.pa[PA_ORDERS, p, a] > 0.0:
+                    if X.pa[PA_SELLS, p, a] > 0.0:
                         O_.p[p].proceeds_usd += (
-                            X.pa[PA_ORDERS, p, a] * X.a[a].sell_fill * X.a[a].sell_avg
+                            X.pa[PA_SELLS, p, a] * X.a[a].sell_fill * X.a[a].sell_avg
                         )
             cdp_settle(C, Pr, X, O_, trace_row, cut[1], cut[2])
             perp_settle(Pp, Pr, X, O_, cut[2], cut[3])

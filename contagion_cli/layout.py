@@ -164,6 +164,7 @@ OUT_PROTOCOL_DTYPE = np.dtype(
         ("zero_bid_usd", F8),  # cdp: market value of collateral given away that way
         ("auction_raised_usd", F8),  # cdp: USD raised by auctions (market and keepers)
         ("returned_usd", F8),  # cdp: raised beyond the tab; leveraged: beyond the debt
+        ("keeper_paid_usd", F8),  # cdp: what keepers paid for lots they won at a discount
         ("deficit_usd", F8),  # perp: negative equity of closed positions (after fees)
         ("adl_usd", F8),  # perp: deficit socialised by auto-deleveraging
         ("hedge_units", F8),  # options: gross units of the underlying traded
@@ -182,13 +183,15 @@ OUT_ASSET_DTYPE = np.dtype(
     [
         ("shocked_price", F8),  # start x prod(1 + r_t): the exogenous path alone
         ("final_price", F8),  # market price at the end of the run
-        ("sold_units", F8),  # gross sell orders
-        ("bought_units", F8),  # gross buy orders
+        ("sold_units", F8),  # units sold (filled, crossed included): each unit once
+        ("bought_units", F8),  # units bought (filled)
         ("sale_proceeds_usd", F8),
         ("purchase_cost_usd", F8),
-        ("traded_notional_usd", F8),  # gross orders x round-start price
+        ("traded_notional_usd", F8),  # units traded x their price before the trade
         ("slippage_usd", F8),
-        ("unfilled_units", F8),  # orders the market could not absorb
+        # orders the market could not absorb and that are not offered again: lending
+        # liquidators keep them, a perp venue closes them at the batch price
+        ("unfilled_units", F8),
         ("arbitrage_profit_usd", F8),  # what arbitrage between its venues earned
     ],
     align=True,
@@ -270,6 +273,8 @@ PA_LOT = 5  # cdp auction lots
 PA_HEDGE_PENDING = 6  # options
 PA_OPT_TARGET = 7  #
 PA_OPT_UNITS = 8  #
+PA_SELLS = 9  # units each protocol itself offered for sale this round (gross, its own orders)
+PA_BUYS = 10  # units each protocol itself ordered to buy this round (gross)
 PAI_MOVED_NOW = 0  # protocol moved the asset's price this round
 PAI_STRESSED = 1  # cdp auction stress
 
@@ -434,6 +439,9 @@ class Outputs(NamedTuple):
     seized_units: np.ndarray  # f8[P, A]
     repaid_units: np.ndarray  # f8[P, A]
     written_off_units: np.ndarray  # f8[P, A]
+    # units liquidators (lending) and keepers (cdp) hold at the end: seized and not sold (by
+    # choice or because the market could not take them), or won in a keeper auction
+    held_units: np.ndarray  # f8[P, A]
     steps: np.recarray  # STEP_DTYPE[T]
     edges: np.ndarray  # i8[E, 4] contagion edges: source, target, asset (A: "credit"), round
     trace_idx: np.ndarray  # i8[R, 2] (step, global round) of each recorded round
@@ -503,6 +511,7 @@ def empty_outputs(
         seized_units=np.zeros((P, A), F8),
         repaid_units=np.zeros((P, A), F8),
         written_off_units=np.zeros((P, A), F8),
+        held_units=np.zeros((P, A), F8),
         steps=records(STEP_DTYPE, T),
         edges=np.zeros((E, 4), I8),
         trace_idx=np.zeros((R, 2), I8),

@@ -474,6 +474,8 @@ class Stats:
     deferred_liquidations: int = 0
     deferred_debt_usd: float = 0.0
     adl_usd: float = 0.0
+    keeper_paid_usd: float = 0.0  # cdp: what keepers paid for lots won at a discount
+    liquidator_profit_usd: float = 0.0
     hedge_units: float = 0.0
     sales_usd: float = 0.0
     haircut: float = 0.0
@@ -483,6 +485,7 @@ class Stats:
     seized_units: dict[str, float] = field(default_factory=dict)
     repaid_units: dict[str, float] = field(default_factory=dict)
     written_off_units: dict[str, float] = field(default_factory=dict)
+    held_units: dict[str, float] = field(default_factory=dict)  # liquidators' / keepers' stock
 
 
 def _bump(d: dict[str, float], key: str, value: float) -> None:
@@ -939,6 +942,8 @@ class Reference:
                 self.orders: dict[tuple[str, str], float] = {}
                 self.gross_sells: dict[tuple[str, str], float] = {}
                 self.gross_buys: dict[tuple[str, str], float] = {}
+                self.own_sells: dict[tuple[str, str], float] = {}  # its own orders only
+                self.own_buys: dict[tuple[str, str], float] = {}
                 self.deferred = {p: [0, 0.0] for p in s.protocols}
                 self.credit_now: set[str] = set()
                 shortfall_now = dict.fromkeys(s.protocols, 0.0)
@@ -953,8 +958,8 @@ class Reference:
                 arb_moved = self.arbitrage_all()
                 self.update_pegged()
                 # --- round: settle ---
-                for (p, a), units in self.orders.items():
-                    if isinstance(s.protocols[p], LendingProtocol) and units > 0:
+                for (p, a), units in self.own_sells.items():
+                    if isinstance(s.protocols[p], LendingProtocol):
                         self.stats[p].proceeds_usd += units * fills[a][0] * fills[a][1]
                 self.cdp_settle(O, fills)
                 self.perp_settle(O, fills)
@@ -1012,10 +1017,19 @@ class Reference:
             self.step_end.append(dict(self.price))
         final = self.shortfall_at(self.oracles(len(s.shocks)))
         market = self.shortfall_at({p: dict(self.price) for p in s.protocols})
-        for p in s.protocols:
-            self.stats[p].shortfall_usd = final[p]
-            self.stats[p].market_shortfall_usd = market[p]
-            self.stats[p].haircut = self.haircut[p]
+        for p, proto in s.protocols.items():
+            st = self.stats[p]
+            st.shortfall_usd = final[p]
+            st.market_shortfall_usd = market[p]
+            st.haircut = self.haircut[p]
+            # liquidators and keepers hold their stock at the final market price
+            kept = 0.0
+            for a in self.order:
+                kept += st.held_units.get(a, 0.0) * self.price[a]
+            if isinstance(proto, LendingProtocol):
+                st.liquidator_profit_usd = st.proceeds_usd - st.repaid_usd + kept
+            elif isinstance(proto, CdpProtocol):
+                st.liquidator_profit_usd = kept - st.keeper_paid_usd
         return {
             "converged": all(step_converged),
             "rounds": acting_rounds,
@@ -1028,6 +1042,7 @@ class Reference:
                     start_price=self.start[a],
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
+                    held_units=math.fsum(st.held_units.get(a, 0.0) for st in self.stats.values()),
                     arbitrage_profit_usd=self.arb_profit[a],
                     venues=[
                         dict(name=v, final_price=mk.price, **self.venue_out[a][v])
@@ -1155,11 +1170,23 @@ class Reference:
         self.sells[a].append(units)
         self.orders[(p, a)] = self.orders.get((p, a), 0.0) + units
         _bump(self.gross_sells, (p, a), units)
+        _bump(self.own_sells, (p, a), units)
 
     def order_buy(self, p: str, a: str, units: float) -> None:
         self.buys[a].append(units)
         self.orders[(p, a)] = self.orders.get((p, a), 0.0) - units
         _bump(self.gross_buys, (p, a), units)
+        _bump(self.own_buys, (p, a), units)
+
+    def unfilled(self, p: str, a: str, units: float) -> None:
+        """Units of p's order no market took (+ sold, - bought): lending liquidators keep what
+        they could not sell, a perp venue closes at the batch price anyway (both reported); a
+        cdp lot, a deleveraging sale or a hedge is offered again next round (not counted)."""
+        proto = self.s.protocols[p]
+        if isinstance(proto, (LendingProtocol, PerpProtocol)):
+            self.asset_out[a]["unfilled_units"] += abs(units)
+        if isinstance(proto, LendingProtocol) and units > 0:
+            _bump(self.stats[p].held_units, a, units)
 
     def quote(self, p: str, a: str, q: float) -> float:
         """USD that selling q units of a would raise now (no trade)."""
@@ -1225,7 +1252,6 @@ class Reference:
                 if market is not None:
                     got, filled = market.sell(net, self.eps)
                     out["slippage_usd"] += (filled * r0 - got) * self.price[to]
-                    out["unfilled_units"] += net - filled
                 else:
                     got, filled = net * r0, net
                 filled_s += filled
@@ -1242,7 +1268,6 @@ class Reference:
                 if market is not None:
                     cost, filled = market.buy(-net, self.eps)
                     out["slippage_usd"] += (cost - filled * r0) * self.price[to]
-                    out["unfilled_units"] += -net - filled
                 else:
                     cost, filled = -net * r0, -net
                 filled_b += filled
@@ -1255,8 +1280,9 @@ class Reference:
                     for (p, oa), units in list(self.gross_buys.items()):
                         if oa == a:
                             _bump(self.gross_buys, (p, to), cost * units / bought)
-            out["sold_units"] += sold
-            out["bought_units"] += bought
+            # units that changed hands, each once (crossed and filled)
+            out["sold_units"] += filled_s if sold > 0 else 0.0
+            out["bought_units"] += filled_b if bought > 0 else 0.0
             pegged[a] = (sold, bought, crossed, filled_s, filled_b, routed)
             # a move below the tolerance is rounding, not a protocol moving a price
             if market is not None and abs(market.price - r0) > self.tol * r0 and net != 0:
@@ -1296,8 +1322,23 @@ class Reference:
             fills[a] = (sell_fill, sell_avg, buy_fill, buy_avg, sold - bought)
             if sold > 0:
                 self.asset_out[a]["sale_proceeds_usd"] += usd_s
+            # target units the sale yielded that the target's market did not take stay with
+            # the sellers
+            if self.s.assets[a].peg.sell_target and routed > 0 and sold > 0:
+                left = routed * (1 - fills[to][0])
+                if left > 0:
+                    for (p, oa), units in self.own_sells.items():
+                        if oa == a and units > 0:
+                            self.unfilled(p, to, left * units / sold)
         for a in self.order:
             fills.setdefault(a, (0.0, 0.0, 0.0, 0.0, 0.0))
+        # --- what no market took, per seller ---
+        for (p, a), units in self.own_sells.items():
+            if units > 0 and fills[a][0] < 1:
+                self.unfilled(p, a, units * (1 - fills[a][0]))
+        for (p, a), units in self.own_buys.items():
+            if units > 0 and fills[a][2] < 1:
+                self.unfilled(p, a, -units * (1 - fills[a][2]))
         self.update_pegged()
         return fills, moved
 
@@ -1323,7 +1364,7 @@ class Reference:
                 else:
                     cost += usd
                     b_filled += filled
-                out["unfilled_units"] += abs(net) - filled  # slippage: per venue, in trade()
+                # slippage: per venue, in trade()
             self.price[a] = market.price
         elif market is not None:
             if net > 0:
@@ -1331,7 +1372,6 @@ class Reference:
                 proceeds += got
                 s_filled += filled
                 out["slippage_usd"] += filled * p0 - got
-                out["unfilled_units"] += net - filled
                 self.venue_out[a]["market"]["sold_units"] += filled
                 self.venue_out[a]["market"]["slippage_usd"] += filled * p0 - got
             elif net < 0:
@@ -1339,7 +1379,6 @@ class Reference:
                 cost += paid
                 b_filled += filled
                 out["slippage_usd"] += paid - filled * p0
-                out["unfilled_units"] += -net - filled
                 self.venue_out[a]["market"]["bought_units"] += filled
                 self.venue_out[a]["market"]["slippage_usd"] += paid - filled * p0
             self.price[a] = market.price
@@ -1347,8 +1386,8 @@ class Reference:
             proceeds += max(net, 0.0) * p0
             cost += max(-net, 0.0) * p0
             s_filled, b_filled = sold, bought
-        out["sold_units"] += sold
-        out["bought_units"] += bought
+        out["sold_units"] += s_filled if sold > 0 else 0.0
+        out["bought_units"] += b_filled if bought > 0 else 0.0
         out["sale_proceeds_usd"] += proceeds
         sell_fill = s_filled / sold if sold > 0 else 0.0
         sell_avg = (proceeds / s_filled if s_filled > 0 else p0) if sold > 0 else 0.0
@@ -1612,6 +1651,8 @@ class Reference:
                     disc = proto.auction.zero_bid_discount
                     units = c if disc >= 1 else min(1.0, frac / (1 - disc)) * c
                     v.raised += units * oracle[a] * (1 - disc)
+                    st.keeper_paid_usd += units * oracle[a] * (1 - disc)
+                    _bump(st.held_units, a, units)  # keepers hold what they won
                     v.collateral[a] -= units
                     _bump(st.seized_units, a, units)
                     st.seized_usd += units * oracle[a]
@@ -1797,7 +1838,6 @@ class Reference:
             e = h - d
             if e > 0 and h <= proto.max_leverage * e * (1 + self.tol):
                 continue
-            st = self.stats[lv.protocol]
             if h <= 0:
                 self.write_off(lv)
                 self.acted[lv.protocol] = True
@@ -1809,7 +1849,7 @@ class Reference:
                 if units > 0:
                     lv.pending[a] = units
                     self.order_sell(lv.protocol, a, units)
-            st.liquidations += 1
+            # counted as a liquidation once some of the sale fills (lev_settle)
 
     def lev_settle(self, O: dict, fills: dict) -> None:
         for lv in self.levs:
@@ -1817,13 +1857,14 @@ class Reference:
                 continue
             st = self.stats[lv.protocol]
             proceeds = 0.0
-            sold = False
+            sold = any_filled = False
             for a in self.order:
                 q = lv.pending.get(a, 0.0)
                 if q > 0:
                     filled = q * fills[a][0]
                     if filled > 0:
                         self.acted[lv.protocol] = True
+                        any_filled = True
                     proceeds += filled * fills[a][1]
                     lv.holdings[a] -= filled
                     _bump(st.seized_units, a, filled)
@@ -1832,6 +1873,8 @@ class Reference:
                     sold = True
             if not sold:
                 continue
+            if any_filled:  # offering holdings nobody takes is not a liquidation
+                st.liquidations += 1
             repay = min(proceeds, lv.debt)
             lv.debt -= repay
             lv.cash += proceeds - repay

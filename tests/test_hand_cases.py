@@ -277,16 +277,25 @@ def test_orderbook_walk_and_exhaustion():
 
 
 def test_unfilled_liquidation_sale_is_reported():
-    # a book of 5 units absorbs only part of a 10-ETH seizure: the rest is unfilled
+    # a book of 5 units absorbs only part of a 10-ETH seizure: the rest is unfilled, and the
+    # liquidators keep it. Sold: the 5 units that filled (at 594), not the 10 offered; the
+    # slippage, 5 x 6 = 30, is 100 bps of the 2,970 traded (not 50 bps of 10 units offered).
+    # The liquidators repaid 6,000 / 1.05 = 5,714.29 and hold 5 ETH worth 594 each at the end
+    # (the price the book was left at): their profit is 2,970 + 2,970 - 5,714.29 = 225.71
     s = scenario_from_yaml(
         one_position(1000, -0.40, 10, 7000, ", market: {type: orderbook, bids: [[-0.01, 5]]}")
     )
     result = run_scenario(s)
     eth = result.assets["ETH"]
-    assert eth.sold_units == 10.0
+    assert eth.sold_units == 5.0
     assert eth.unfilled_units == pytest.approx(5.0)
+    assert eth.held_units == pytest.approx(5.0)
+    assert eth.final_price == pytest.approx(594.0)
+    assert eth.slippage_usd == pytest.approx(30.0) and eth.slippage_bps == pytest.approx(100.0)
     assert eth.sale_proceeds_usd == pytest.approx(5 * 600 * 0.99)
-    assert result.protocols["aave"].collateral_sold_usd == pytest.approx(5 * 600 * 0.99)
+    aave = result.protocols["aave"]
+    assert aave.collateral_sold_usd == pytest.approx(5 * 600 * 0.99)
+    assert aave.liquidator_profit_usd == pytest.approx(2970 + 2970 - 6000 / 1.05, rel=1e-12)
 
 
 def test_liquidity_multiplier_scales_the_pool():
@@ -604,3 +613,109 @@ def test_a_twap_feed_is_hit_by_every_move_in_its_window():
         ("spot", 3),
     }
     assert_agree(yaml.safe_load(text))
+
+
+# Order books: a unit offered again after a failed sale counts once; an offer that fills
+# nothing is no liquidation; keepers and liquidators hold what they did not sell, at market.
+
+THIN_BOOK = """
+name: thin-book
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: 1000, market: {{type: orderbook, bids: [[-0.01, 5]]}}}}{dai}
+protocols:
+{protocol}
+shocks:
+  - {{ETH: -0.40}}
+"""
+
+
+def test_a_deleveraging_sale_offered_again_to_an_exhausted_book_counts_once():
+    # ETH 600, a book of 5 units at 594. The vault: 100 ETH, debt 50,000: leverage 6 > 5, back
+    # to 2: it offers 2/3 of its ETH, 66.67; 5 fill (2,970 repays debt). Round 2: 95 ETH at
+    # 594 against 47,030, leverage 6.0 still: it offers 63.35 ETH again; the book is empty (it
+    # refills only at the next step), nothing fills. One deleveraging, not two; 5 units sold,
+    # not 130; nothing unfilled (the vault keeps its ETH and would offer it again)
+    from test_reference_agreement import assert_agree
+
+    text = THIN_BOOK.format(
+        dai="",
+        protocol="""  fund:
+    type: leveraged
+    max_leverage: 5
+    target_leverage: 2
+    positions:
+      - {account: fund, holdings: {ETH: 100}, debt_usd: 50000}""",
+    )
+    result = run_scenario(scenario_from_yaml(text), trace=True)
+    fund, eth = result.protocols["fund"], result.assets["ETH"]
+    offered = [row.flows["fund"].get("ETH", 0.0) for row in result.trace]
+    assert offered[:2] == pytest.approx([200 / 3, 95 * (56430 - 2 * 9400) / 56430], rel=1e-12)
+    assert fund.liquidations == 1
+    assert eth.sold_units == pytest.approx(5.0) and eth.unfilled_units == 0.0
+    assert fund.deleveraging_sales_usd == pytest.approx(2970.0)
+    assert eth.slippage_bps == pytest.approx(100.0)  # 30 / (5 x 600), not diluted
+    assert_agree(yaml.safe_load(text), mixed=True)
+
+
+def test_an_auction_lot_offered_again_counts_once():
+    # ETH 600: the vault (10 ETH, 5,000 DAI) is auctioned, tab 5,650. Round 1 offers the lot
+    # 5,650 / 6,000 x 10 = 9.417 ETH; 5 fill at 594 (2,970 repays debt). Round 2 offers the
+    # rest of the tab's worth, 2,680 / (5 x 594) x 5 = 4.512 ETH: nothing fills. Sold: 5 units
+    # (not 13.93); unfilled: none (the lot stays in the vault, the auction goes on)
+    from test_reference_agreement import assert_agree
+
+    text = THIN_BOOK.format(
+        dai="\n  DAI: {issuer: maker}",
+        protocol="""  maker:
+    type: cdp
+    stablecoin: DAI
+    liquidation_ratio: 1.5
+    penalty: 0.13
+    positions:
+      - {account: v, collateral: {ETH: 10}, debt: 5000}""",
+    )
+    result = run_scenario(scenario_from_yaml(text), trace=True)
+    maker, eth = result.protocols["maker"], result.assets["ETH"]
+    offered = [row.flows["maker"].get("ETH", 0.0) for row in result.trace]
+    assert offered[:2] == pytest.approx([5650 / 6000 * 10, 2680 / 2970 * 5], rel=1e-12)
+    assert maker.auctions == maker.liquidations == 1
+    assert maker.repaid_usd == pytest.approx(2970.0)
+    assert eth.sold_units == pytest.approx(5.0) and eth.unfilled_units == 0.0
+    assert_agree(yaml.safe_load(text), mixed=True)
+
+
+def test_keepers_profit_is_what_they_won_at_market_minus_what_they_paid():
+    # ETH 2,000 -> 1,500: the vault (100 ETH, 120,000 DAI, ratio 1.25) is auctioned, tab
+    # 135,600. Bidders vanish (max_slippage 0) and keepers win at a 20 % discount: the lot
+    # / 0.8 is more than the vault, so they take all 100 ETH (150,000 at market) for
+    # 0.8 x 150,000 = 120,000, which repays the debt. They gained 30,000; the old
+    # "proceeds - repaid" reported -120,000 (nothing was sold on the market)
+    from test_reference_agreement import assert_agree
+
+    text = """
+name: keepers
+assets:
+  USDC: {price: 1.0}
+  ETH: {price: 2000, market: {type: cpmm, base_reserve: 1.0e6, quote_reserve: 2.0e9}}
+  DAI: {issuer: maker}
+protocols:
+  maker:
+    type: cdp
+    stablecoin: DAI
+    liquidation_ratio: 1.5
+    penalty: 0.13
+    auction: {max_slippage: 0.0, zero_bid_discount: 0.2}
+    positions:
+      - {account: v, collateral: {ETH: 100}, debt: 120000}
+shocks:
+  - {ETH: -0.25}
+"""
+    result = run_scenario(scenario_from_yaml(text))
+    maker, eth = result.protocols["maker"], result.assets["ETH"]
+    assert maker.zero_bid_auctions == 1
+    assert maker.auction_raised_usd == pytest.approx(120000.0, rel=1e-12)
+    assert maker.repaid_usd == pytest.approx(120000.0, rel=1e-12)
+    assert eth.held_units == pytest.approx(100.0) and eth.final_price == pytest.approx(1500.0)
+    assert maker.liquidator_profit_usd == pytest.approx(30000.0, rel=1e-9)
+    assert_agree(yaml.safe_load(text), mixed=True)

@@ -457,7 +457,7 @@ EXAMPLE_RUNS = [
             "ALT.final_price": 3.30,
             "market.bad_debt_usd": 725e3,
             "market.shortfall_usd": 0.0,
-            "market.liquidator_profit_usd": -519e3,
+            "market.liquidator_profit_usd": -337.5e3,
         },
     ),
     # liquidators-capital.yaml (settings.liquidators)

@@ -45,8 +45,12 @@ def test_conservation(data):
     )
     # USD raised by sales = USD paid to the sellers (the liquidators of every protocol)
     assert close(float(o.proceeds_usd.sum()), float(o.sale_proceeds_usd.sum()), rel=1e-9)
-    # units sold = units seized
-    np.testing.assert_allclose(o.seized_units.sum(axis=0), o.sold_units, rtol=1e-9, atol=1e-9)
+    # units seized = units sold + units the liquidators hold (unsold; here: what no market took)
+    np.testing.assert_allclose(
+        o.seized_units.sum(axis=0), o.sold_units + o.held_units.sum(axis=0), rtol=1e-9, atol=1e-9
+    )
+    # what they hold is what the markets could not take: unfilled, each unit once
+    np.testing.assert_allclose(o.held_units.sum(axis=0), o.unfilled_units, rtol=1e-9, atol=1e-9)
     # no negative balance, no NaN, prices > 0
     assert np.all(L.col_units >= 0) and np.all(L.debt_units >= 0)
     for arr in (o.repaid_usd, o.bad_debt_usd, o.shortfall_usd, o.final_price, o.slippage_usd):
