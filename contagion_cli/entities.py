@@ -64,7 +64,16 @@ def _aggregate(
     start, p0, p1 = compiled.state, compiled.assets.start_price, final_price
     totals = {
         k: np.zeros(n_e)
-        for k in ("assets0", "assets1", "debt0", "debt1", "exposure0", "positions", "liquidated")
+        for k in (
+            "assets0",
+            "assets1",
+            "debt0",
+            "debt1",
+            "exposure0",
+            "positions",
+            "liquidated",
+            "adl",
+        )
     }
     protocols: list[set[int]] = [set() for _ in range(n_e)]
 
@@ -123,7 +132,10 @@ def _aggregate(
         add("assets0", ent, P0.margin + P0.size * (p0[P0.asset] - P0.entry))
         add("assets1", ent, equity1)
         add("exposure0", ent, np.abs(P0.size) * p0[P0.asset])
-        mark(ent, P0.protocol, (P1.status == POS_CLOSED) | (P1.adl_cut > 0))
+        # a position cut by auto-deleveraging stays open: it paid for others' losses (its
+        # loss shows it, and adl_usd), it was not liquidated
+        add("adl", ent, P1.adl_cut)
+        mark(ent, P0.protocol, P1.status == POS_CLOSED)
     # leveraged: holdings and USD debt
     V0, V1, ent = start.leveraged, final.leveraged, compiled.entities["leveraged"]
     if len(ent):
@@ -161,6 +173,7 @@ def _ranked(
                 exposure_usd=float(totals["exposure0"][e]),
                 leverage=float(totals["exposure0"][e] / eq0) if eq0 > 0 else None,
                 liquidated_positions=int(totals["liquidated"][e]),
+                adl_usd=float(totals["adl"][e]),
                 collateral_end_usd=float(totals["assets1"][e]),
                 debt_end_usd=float(totals["debt1"][e]),
                 loss_usd=float(eq0 - equity1[e]),

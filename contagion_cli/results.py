@@ -162,6 +162,8 @@ class EntityResult:
     collateral_end_usd: float  # at the end, final prices
     debt_end_usd: float
     loss_usd: float  # equity at the start - equity at the end (market moves and liquidations)
+    # what auto-deleveraging took from its open perp positions (not a liquidation)
+    adl_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))

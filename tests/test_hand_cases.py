@@ -719,3 +719,59 @@ shocks:
     assert eth.held_units == pytest.approx(100.0) and eth.final_price == pytest.approx(1500.0)
     assert maker.liquidator_profit_usd == pytest.approx(30000.0, rel=1e-9)
     assert_agree(yaml.safe_load(text), mixed=True)
+
+
+# --- auto-deleveraging over several assets; --entities does not call an ADL cut a liquidation ---
+
+ADL_TWO_ASSETS = """
+name: adl-two-assets
+assets:
+  USDC: {price: 1.0}
+  BTC: {price: 10000}
+  ETH: {price: 1000}
+protocols:
+  perps:
+    type: perp
+    reserve_usd: 200
+    maintenance_margin: 0.05
+    positions:
+      - {account: btc-long, asset: BTC, size: 1, entry_price: 10000, margin: 700}
+      - {account: btc-short, asset: BTC, size: -1, entry_price: 10000, margin: 5000}
+      - {account: eth-long, asset: ETH, size: 1, entry_price: 1000, margin: 0}
+      - {account: eth-short, asset: ETH, size: -1, entry_price: 920, margin: 500}
+shocks:
+  - {BTC: -0.10, ETH: -0.10}
+"""
+
+
+def test_adl_splits_over_assets_by_deficit_and_cuts_each_from_its_own_winners():
+    # BTC 9,000, ETH 900 (no markets: closes at the price). The BTC long's equity is
+    # 700 - 1,000 = -300, the ETH long's 0 - 100 = -100: deficits 300 and 100. The fund (200)
+    # pays half; the other 200 is split by deficit: 150 to the BTC pool, 50 to the ETH pool.
+    # The BTC short's profit, 1,000, pays 150 (its entry moves from 10,000 to 9,850); the ETH
+    # short's, 920 - 900 = 20, pays 20, and 30 is bad debt - the BTC short, who could pay it,
+    # is not cut for the ETH pool. deficit 400 = ADL 170 + bad debt 230 (200 of it the fund's)
+    from test_reference_agreement import assert_agree
+
+    result = run_scenario(scenario_from_yaml(ADL_TWO_ASSETS), trace=True)
+    perps = result.protocols["perps"]
+    assert perps.liquidations == 2
+    assert perps.deficit_usd == pytest.approx(400.0, rel=1e-12)
+    assert perps.adl_usd == pytest.approx(170.0, rel=1e-12)
+    assert perps.bad_debt_usd == pytest.approx(230.0, rel=1e-12)
+    cuts = {c.account: c.cut_usd for c in perps.adl_cuts}
+    assert cuts == pytest.approx({"btc-short": 150.0, "eth-short": 20.0}, rel=1e-12)
+    assert_agree(yaml.safe_load(ADL_TWO_ASSETS), mixed=True)
+    # --entities: the cut winners stay open and are not liquidated; the losers are
+    from contagion_cli.engine import run
+
+    entities = run(compile_scenario(scenario_from_yaml(ADL_TWO_ASSETS)), entities=10).entities
+    by_name = {e.account: e for e in entities}
+    assert by_name["btc-short"].liquidated_positions == 0
+    assert by_name["eth-short"].liquidated_positions == 0
+    assert by_name["btc-long"].liquidated_positions == 1
+    assert by_name["eth-long"].liquidated_positions == 1
+    assert by_name["btc-short"].adl_usd == pytest.approx(150.0, rel=1e-12)
+    assert by_name["eth-short"].adl_usd == pytest.approx(20.0, rel=1e-12)
+    # the BTC short gained 1,000 on the move and gave 150 of it up: a loss of -850
+    assert by_name["btc-short"].loss_usd == pytest.approx(-850.0, rel=1e-12)
