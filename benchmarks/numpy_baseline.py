@@ -157,8 +157,16 @@ def inputs_from(compiled: Compiled) -> Inputs:
 
 def _check_supported(compiled: Compiled) -> None:
     s = compiled.scenario
-    if s.settings.liquidators is not None:
-        raise UnsupportedError("liquidator settings are not implemented")
+    liquidators = s.settings.liquidators
+    if (
+        liquidators is None
+        or liquidators.mode != "any_loss"
+        or liquidators.capital_usd_per_round is not None
+    ):
+        raise UnsupportedError(
+            "only liquidators that sell at any loss are implemented "
+            "(settings.liquidators: {mode: any_loss}, no capital limit)"
+        )
     coordination = getattr(s, "coordination", None)
     if coordination is not None and coordination.enabled:
         raise UnsupportedError("coordination is not implemented")

@@ -30,6 +30,9 @@ from .layout import (
     ASSET_PEGGED,
     F8,
     I8,
+    LIQ_ANY_LOSS,
+    LIQ_ATOMIC,
+    LIQ_RATIONAL,
     OPT_CALL,
     OPT_PUT,
     ORACLE_EXTERNAL,
@@ -206,7 +209,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     oracle_floor = np.zeros((n_p, n_a), F8)
     lender = np.full(n_p, -1, I8)
     f["capital"][:] = np.inf  # unlimited
-    f["min_profit"][:] = -np.inf  # no liquidator check unless `liquidators` is given
+    liq_mode = np.full(n_p, LIQ_RATIONAL, I8)  # rational liquidators unless told otherwise
     protocol_types = []
     for p, name in enumerate(protocol_names):
         proto = scenario.protocols[name]
@@ -222,6 +225,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
             f["breaker_drop"][p] = proto.circuit_breaker.drop
         liquidators = proto.liquidators or scenario.settings.liquidators
         if liquidators is not None:
+            liq_mode[p] = _LIQ_MODES[liquidators.mode]
             f["min_profit"][p] = liquidators.min_profit_usd
             if liquidators.capital_usd_per_round is not None:
                 f["capital"][p] = liquidators.capital_usd_per_round
@@ -294,6 +298,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     rec.oracle_kind = oracle_kind
     rec.oracle_n = oracle_n
     rec.lender = lender
+    rec.liq_mode = liq_mode
     for name, values in f.items():
         rec[name] = values
     oracle_venue, route, route_on = _venue_tables(scenario, protocol_names, assets, venue_names)
@@ -406,6 +411,8 @@ def _oracle_kind(kind: str, steps: int | None) -> int:
         "vwap": ORACLE_VWAP,
     }[kind]
 
+
+_LIQ_MODES = {"rational": LIQ_RATIONAL, "atomic": LIQ_ATOMIC, "any_loss": LIQ_ANY_LOSS}
 
 _KINDS = {
     "lending": PROTO_LENDING,

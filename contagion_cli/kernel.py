@@ -27,6 +27,9 @@ from .layout import (
     ASSET_PEGGED,
     AUCTION_DUST,
     INDEX_BUCKETS,
+    LIQ_ANY_LOSS,
+    LIQ_ATOMIC,
+    LIQ_RATIONAL,
     OPT_CALL,
     ORACLE_EXTERNAL,
     ORACLE_LAG_ROUNDS,
@@ -137,6 +140,8 @@ def venue_sell(V, B, v, q, eps):
             continue
         take = min(B.remaining[k], left)
         B.remaining[k] -= take
+        if B.remaining[k] <= B.depth[k] * 1e-12:  # a level taken but for rounding is taken
+            B.remaining[k] = 0.0
         proceeds += take * level_price
         left -= take
         last_price = level_price
@@ -200,6 +205,8 @@ def venue_buy(V, B, v, q, eps):
             continue
         take = min(B.remaining[k], left)
         B.remaining[k] -= take
+        if B.remaining[k] <= B.depth[k] * 1e-12:  # a level taken but for rounding is taken
+            B.remaining[k] = 0.0
         cost += take * level_price
         left -= take
         last_price = level_price
@@ -602,6 +609,199 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     return q * A[a].price
 
 
+@njit(cache=True, error_model="numpy")
+def venue_marginal(V, B, v, q):
+    """Marginal proceeds of venue ``v`` after selling ``q`` units (what the last of them paid;
+    the best bid for q = 0), without trading; 0 beyond what it can take."""
+    kind = V[v].kind
+    p0 = V[v].price
+    if kind == VENUE_CPMM:
+        x = V[v].x
+        g = 1.0 - V[v].fee
+        if q > max(0.0, math.sqrt(x * V[v].y / V[v].lo) - x):
+            return 0.0  # beyond the band: nothing fills
+        return V[v].y * g * x / ((x + g * q) * (x + g * q))
+    if kind == VENUE_LINEAR:
+        return max(p0 * (1.0 - V[v].lam * q * p0), V[v].lo)  # at the floor every unit fills
+    if kind == VENUE_EXPONENTIAL:
+        return max(p0 * math.exp(-V[v].alpha * q), V[v].lo)
+    depth = 0.0
+    for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
+        if B.remaining[k] <= 0.0:
+            continue
+        depth += B.remaining[k]
+        if depth >= q:
+            return V[v].anchor * (1.0 + B.offset[k])
+    return 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _route_marginal(V, B, first, count, q, eps):
+    """Marginal proceeds of the q-th unit of an optimal split across the venues: the m at which
+    they together take q units (0 when they cannot)."""
+    if q <= 0.0:
+        best = 0.0
+        for v in range(first, first + count):
+            best = max(best, venue_marginal(V, B, v, 0.0))
+        return best
+    lo_m = np.inf
+    hi_m = 0.0
+    for v in range(first, first + count):
+        lo_m = min(lo_m, V[v].lo * 1e-3)
+        hi_m = max(hi_m, V[v].price * 2.0)
+    total = 0.0
+    for v in range(first, first + count):
+        total += venue_take(V, B, v, lo_m, 1, q, eps)
+    if total < q:
+        return 0.0
+    a = math.log(lo_m)
+    b = math.log(hi_m)
+    for _ in range(BISECT_STEPS):
+        mid = 0.5 * (a + b)
+        total = 0.0
+        m = math.exp(mid)
+        for v in range(first, first + count):
+            total += venue_take(V, B, v, m, 1, q, eps)
+        if total >= q:
+            a = mid
+        else:
+            b = mid
+    return math.exp(a)
+
+
+@njit(cache=True, error_model="numpy")
+def _market_marginal(A, V, B, Pr, X, p, a, q, eps):
+    """Marginal USD proceeds of the q-th unit of a traded asset sold by protocol ``p``: on its
+    venue, through its fixed route, or split optimally (always for p < 0)."""
+    first = A[a].venue_start
+    count = A[a].venue_count
+    if count == 1:
+        return venue_marginal(V, B, first, q)
+    if p >= 0 and Pr.route_on[p, a] == 1:
+        total = 0.0
+        for v in range(first, first + count):
+            total += Pr.route[p, v] * venue_marginal(V, B, v, q * Pr.route[p, v])
+        return total
+    return _route_marginal(V, B, first, count, q, eps)
+
+
+@njit(cache=True, error_model="numpy")
+def asset_sell_marginal(A, V, B, Pr, X, p, a, q, eps):
+    """Marginal USD proceeds of selling one more unit of asset ``a`` after ``q`` units, now,
+    without trading (the price the q-th unit fetches), for protocol ``p``'s liquidators; as
+    :func:`asset_sell_quote` is the total."""
+    if A[a].kind == ASSET_MARKET:
+        return _market_marginal(A, V, B, Pr, X, p, a, q, eps)
+    if A[a].kind == ASSET_PEGGED:
+        to = A[a].peg_to
+        if A[a].venue_count > 0:
+            v = A[a].venue_start
+            ratio = venue_marginal(V, B, v, q)
+            to_units = venue_sell_quote(V, B, v, q, eps)
+        else:
+            ratio = A[a].peg_ratio
+            to_units = q * A[a].peg_ratio
+        if A[a].peg_route == 1 and A[to].kind == ASSET_MARKET:
+            return ratio * _market_marginal(A, V, B, Pr, X, p, to, to_units, eps)
+        return ratio * A[to].price
+    return A[a].price
+
+
+@njit(cache=True, error_model="numpy")
+def units_above(A, V, B, Pr, X, p, a, m, cap, eps):
+    """Units of asset ``a`` the market takes now (from the round's start) before the marginal
+    proceeds of the next one fall below ``m``, at most ``cap``; -1 when not even the first unit
+    fetches m. Sold by protocol ``p`` (its fixed route), or split optimally for p < 0."""
+    if asset_sell_marginal(A, V, B, Pr, X, p, a, 0.0, eps) < m:
+        return -1.0
+    if A[a].kind == ASSET_MARKET and A[a].venue_count == 1:  # in closed form
+        return min(cap, venue_take(V, B, A[a].venue_start, m, 1, cap, eps))
+    if asset_sell_marginal(A, V, B, Pr, X, p, a, cap, eps) >= m:
+        return cap
+    lo = 0.0
+    hi = cap
+    for _ in range(BISECT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if asset_sell_marginal(A, V, B, Pr, X, p, a, mid, eps) >= m:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _same_route(A, Pr, p, q, a):
+    """Whether protocols ``p`` and ``q`` sell asset ``a`` the same way (the same fixed route,
+    or both split optimally); p < 0 never."""
+    if p < 0:
+        return False
+    if Pr.route_on[p, a] != Pr.route_on[q, a]:
+        return False
+    if Pr.route_on[p, a] == 0:
+        return True
+    for v in range(A[a].venue_start, A[a].venue_start + A[a].venue_count):
+        if Pr.route[p, v] != Pr.route[q, v]:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _allocate_rational(A, V, B, Pr, X, O_, eps):
+    """The sales of the round's rational liquidations (docs/model.md 3i), asset by asset, as a
+    call auction from the round-start market: every other order of the round goes first (it
+    sells or buys whatever the price); then the liquidations in ascending order of their cost
+    per unit, each group of equal cost sharing pro rata what the market still takes before its
+    marginal price falls below that cost. What a liquidator does not sell it holds."""
+    n = X.rat_count[0]
+    if n == 0:
+        return
+    idx = np.empty(n, dtype=np.int64)
+    for a in range(A.shape[0]):
+        m = 0
+        total = 0.0
+        for e in range(n):
+            if X.rat[e].asset == a:
+                idx[m] = e
+                m += 1
+                total += X.rat[e].seize
+        if m == 0:
+            continue
+        costs = np.empty(m)
+        for j in range(m):
+            costs[j] = X.rat[idx[j]].cost
+        order = np.argsort(costs, kind="mergesort")
+        sold = X.sell[a] + X.sell_c[a]  # the round's other sells, and the buys they cross
+        bought = X.buy[a] + X.buy_c[a]
+        j = 0
+        while j < m:
+            c = costs[order[j]]
+            g = j
+            group = 0.0
+            # the group's route: that of its protocols when they all route the same way (a
+            # fixed route decides which venue their sales hit), else split optimally
+            via = X.rat[idx[order[j]]].protocol
+            while g < m and costs[order[g]] == c:
+                group += X.rat[idx[order[g]]].seize
+                if not _same_route(A, Pr, via, X.rat[idx[order[g]]].protocol, a):
+                    via = -1
+                g += 1
+            # the market units above c, and the buys that cross at the round-start price
+            # when that price pays c
+            take = max(0.0, units_above(A, V, B, Pr, X, via, a, c, sold + total, eps))
+            cross = bought if A[a].price >= c else 0.0
+            give = min(group, max(0.0, take + cross - sold))
+            for h in range(j, g):
+                e = idx[order[h]]
+                q = X.rat[e].seize * (give / group) if group > 0.0 else 0.0
+                if q > 0.0:
+                    p = X.rat[e].protocol
+                    _order(X, p, a, q)
+                    O_.held_units[p, a] -= q
+            sold += give
+            j = g
+    X.rat_count[0] = 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Lending (MODEL.md §3 lending, §4 liquidators)
 # ---------------------------------------------------------------------------------------------
@@ -655,9 +855,12 @@ def lending_shortfall(L, Pr, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd):
-    """Apply one liquidation: repay, seize, order the sale; close the position with bad debt
-    when it has debt and no collateral left."""
+def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell):
+    """Apply one liquidation: repay, seize, order the sale of ``sell`` of the seized units (the
+    liquidators hold the rest); with ``sell`` < 0 the liquidators are rational and their sale
+    is decided with the round's other rational sales (:func:`_allocate_rational`; ``-sell`` is
+    their cost per unit). Close the position with bad debt when it has debt and no collateral
+    left."""
     a_col = L.col_asset[i_star]
     a_debt = L.debt_asset[j_star]
     L.debt_units[j_star] -= repay_units
@@ -668,7 +871,17 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
     O_.p[p].seized_usd += seize * X.pa[PA_ORACLE, p, a_col]
     O_.seized_units[p, a_col] += seize
     O_.repaid_units[p, a_debt] += repay_units
-    _order(X, p, a_col, seize)
+    if sell < 0.0:  # held until the round's rational sales are allocated
+        r = X.rat_count[0]
+        X.rat[r].protocol = p
+        X.rat[r].asset = a_col
+        X.rat[r].seize = seize
+        X.rat[r].cost = -sell
+        X.rat_count[0] = r + 1
+        O_.held_units[p, a_col] += seize
+    else:
+        _order(X, p, a_col, sell)
+        O_.held_units[p, a_col] += seize - sell
     X.p[p].acted = 1
     if trace_row >= 0:
         O_.trace_liquidations[trace_row, p] += 1
@@ -740,12 +953,31 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             repay_units = min(repay_usd / p_debt, L.debt_units[j_star])
             seize = L.col_units[i_star]
         # --- round: liquidators: profitable at the current market, within their capital ---
+        cost = repay_usd  # what the liquidators pay
+        sell = seize
         profit = 0.0
-        if Pr.rec[p].min_profit > -np.inf:
-            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, seize, eps) - repay_usd
-            if profit < Pr.rec[p].min_profit:
+        mode = Pr.rec[p].liq_mode
+        if mode == LIQ_RATIONAL:
+            # alone at the round-start market it would sell every unit that fetches at least
+            # its cost and hold the rest (valued at cost); what it sells with the round's other
+            # liquidators is decided after every decision (_allocate_rational)
+            # a seized unit costs p_col / (1 + b) (repay / seize, written so that equal costs
+            # are equal to the bit: they rank and share the market as ties)
+            per_unit = p_col / (1.0 + b)
+            c = per_unit * (1.0 - tol)
+            alone = units_above(A, V, B, Pr, X, p, a_col, c, seize, eps)
+            if alone < 0.0:
                 O_.p[p].skipped_unprofitable += 1
                 continue
+            # the gain on the units sold; the units held count at their cost
+            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, alone, eps) - alone * per_unit
+            sell = -c
+        elif mode == LIQ_ATOMIC or Pr.rec[p].capital < np.inf:
+            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, seize, eps) - cost
+        # a liquidation that breaks even (within the tolerance) is not a loss
+        if mode != LIQ_ANY_LOSS and profit < Pr.rec[p].min_profit - tol * cost:
+            O_.p[p].skipped_unprofitable += 1
+            continue
         if Pr.rec[p].capital < np.inf:
             c = X.cand_count[0]
             X.cand[c].pos = i
@@ -755,9 +987,10 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             X.cand[c].seize = seize
             X.cand[c].repay_usd = repay_usd
             X.cand[c].profit = profit
+            X.cand[c].sell = sell
             X.cand_count[0] = c + 1
             continue
-        _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd)
+        _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell)
     if X.cand_count[0] > 0:
         _liquidate_within_capital(L, Pr, X, O_, trace_row)
 
@@ -803,6 +1036,8 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
             X.cand[c].repay_units * scale,
             X.cand[c].seize * scale,
             repay * scale,
+            # a rational sale is allocated later (its cost per unit does not scale)
+            X.cand[c].sell * scale if X.cand[c].sell >= 0.0 else X.cand[c].sell,
         )
 
 
@@ -2223,6 +2458,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             perp_round(Pp, Pr, PS, X, O_, trace_row, tol, cut[2], cut[3])
             lev_round(Lv, Pr, X, O_, trace_row, tol, cut[3], cut[4])
             opt_round(Op, Pr, PS, X, True)
+            _allocate_rational(A, V, B, Pr, X, O_, eps)
             work += n_active + Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET

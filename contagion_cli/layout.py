@@ -47,6 +47,11 @@ POS_OPEN = 0
 POS_CLOSED = 1  # liquidated or written off: nothing left to decide
 POS_AUCTION = 2  # cdp: the vault is being auctioned
 
+# Liquidator behaviour (per lending protocol, docs/model.md 3i).
+LIQ_RATIONAL = 0  # liquidate when profitable at the market; sell down to cost, hold the rest
+LIQ_ATOMIC = 1  # liquidate when selling the whole seizure now covers the repayment; sell it all
+LIQ_ANY_LOSS = 2  # liquidate every eligible position and sell the whole seizure, at any loss
+
 # Option kinds.
 OPT_PUT = 0
 OPT_CALL = 1
@@ -131,6 +136,7 @@ PROTOCOL_DTYPE = np.dtype(
         ("oracle_kind", I8),  # ORACLE_*
         ("oracle_n", I8),  # lag or window (rounds, or steps for ORACLE_LAG_STEPS)
         ("breaker_drop", F8),  # circuit breaker: pause after this drop (0: none)
+        ("liq_mode", I8),  # LIQ_*: how liquidators decide (lending)
         ("min_profit", F8),  # liquidators' minimum profit per liquidation (USD)
         ("capital", F8),  # liquidators' capital per round (USD; inf: unlimited)
         ("risk_k", F8),  # dynamic risk: sensitivity to realised volatility (0: off)
@@ -259,6 +265,18 @@ CANDIDATE_DTYPE = np.dtype(
         ("seize", F8),
         ("repay_usd", F8),
         ("profit", F8),
+        ("sell", F8),  # units of the seizure the liquidators sell (the rest they hold)
+    ],
+    align=True,
+)
+
+#: A rational liquidation waiting for the round's allocation of sales (lending).
+RATIONAL_DTYPE = np.dtype(
+    [
+        ("protocol", I8),
+        ("asset", I8),  # the seized collateral
+        ("seize", F8),  # units seized
+        ("cost", F8),  # what a unit must fetch (cost per unit, within the tolerance)
     ],
     align=True,
 )
@@ -539,6 +557,8 @@ class Scratch(NamedTuple):
     deficit: np.ndarray  # f8[P, A, 2] perp deficits by side
     cand: np.recarray  # CANDIDATE_DTYPE[N] capital-limited liquidation candidates (lending)
     cand_count: np.ndarray  # i8[1]
+    rat: np.recarray  # RATIONAL_DTYPE[N] rational liquidations of the round (lending)
+    rat_count: np.ndarray  # i8[1]
     hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
     hist_count: np.ndarray  # i8[1]
     # who moved which price in the last H + 1 rounds, a ring by global round: the rounds a
@@ -587,6 +607,8 @@ def new_scratch(
         deficit=np.zeros((P, A, 2), F8),
         cand=records(CANDIDATE_DTYPE, n_lending),
         cand_count=np.zeros(1, I8),
+        rat=records(RATIONAL_DTYPE, n_lending),
+        rat_count=np.zeros(1, I8),
         hist=np.zeros((n_hist, A), F8),
         hist_count=np.zeros(1, I8),
         moved=np.zeros((n_hist + 1, P, A), np.int8),

@@ -71,18 +71,35 @@ class Strict(BaseModel):
 
 # --- settings ----------------------------------------------------------------------------------
 class Liquidators(Strict):
-    """Who executes liquidations (MODEL.md §4)."""
+    """Who executes liquidations (MODEL.md §4; docs/model.md 3i, "Liquidators")."""
 
+    mode: Literal["rational", "atomic", "any_loss"] = Field(
+        "rational",
+        description="rational (default): liquidate only when it pays at the current market; "
+        "sell the seized units that fetch at least what they cost, hold the rest. atomic: "
+        "liquidate only when selling the whole seizure at once covers the repaid debt (a "
+        "flash-loan liquidator); sell all of it. any_loss: liquidate every eligible position "
+        "and sell the whole seizure whatever it fetches (the model before issue 15).",
+    )
     min_profit_usd: Usd = Field(
         0.0,
-        description="A liquidation happens only if selling the seized collateral on the current "
-        "market covers the repaid debt plus this.",
+        description="rational and atomic: a liquidation happens only if its profit at the "
+        "current market is at least this.",
     )
     capital_usd_per_round: PositiveUsd | None = Field(
         None,
         description="Debt liquidators can repay per round and protocol (default: unlimited); "
         "the most profitable liquidations go first.",
     )
+
+    @model_validator(mode="after")
+    def _no_profit_floor_at_any_loss(self) -> Liquidators:
+        if self.mode == "any_loss" and "min_profit_usd" in self.model_fields_set:
+            raise ValueError(
+                "liquidators with mode any_loss act whatever the profit: 'min_profit_usd' has "
+                "no effect (remove it, or use mode rational or atomic)"
+            )
+        return self
 
 
 class Settings(Strict):

@@ -75,6 +75,16 @@ class Cpmm(Market):
         self.price = self.y / self.x
         return cost, filled
 
+    def marginal(self, q: float) -> float:
+        """Marginal proceeds after selling q (0 beyond what the band lets it take)."""
+        x, g = self.x, 1 - self.fee
+        if q > max(0.0, math.sqrt(x * self.y / self.lo) - x):
+            return 0.0
+        return self.y * g * x / ((x + g * q) * (x + g * q))
+
+    def units_at_least(self, m: float) -> float:
+        return self.take(m, True)
+
     def recenter(self, new_price: float, m: float) -> None:
         k = (self.x * m) * (self.y * m)
         self.x, self.y = math.sqrt(k / new_price), math.sqrt(k * new_price)
@@ -134,6 +144,13 @@ class Linear(Market):
         self.price = p1
         return q * (p0 + p1) / 2, q
 
+    def marginal(self, q: float) -> float:
+        p = self.price
+        return max(p * (1 - self.lam * q * p), self.lo)
+
+    def units_at_least(self, m: float) -> float:
+        return self.take(m, True)
+
     def recenter(self, new_price: float, m: float) -> None:
         self.price, self.lam = new_price, self.lam / m
 
@@ -179,6 +196,12 @@ class Exponential(Market):
         self.price = p0 * math.exp(self.alpha * q)
         return p0 * math.expm1(self.alpha * q) / self.alpha, q
 
+    def marginal(self, q: float) -> float:
+        return max(self.price * math.exp(-self.alpha * q), self.lo)
+
+    def units_at_least(self, m: float) -> float:
+        return self.take(m, True)
+
     def recenter(self, new_price: float, m: float) -> None:
         self.price, self.alpha = new_price, self.alpha / m
 
@@ -213,6 +236,8 @@ class OrderBook(Market):
                 continue
             take = min(level[2], left)
             level[2] -= take
+            if level[2] <= level[1] * BOOK_RESIDUAL:  # taken but for rounding: taken
+                level[2] = 0.0
             usd += take * level_price
             left -= take
             if left <= BOOK_RESIDUAL * q:
@@ -244,6 +269,23 @@ class OrderBook(Market):
         usd, filled, last = self._walk(self.asks, q)
         self.price = min(max(self.price, last), self.hi)
         return usd, filled
+
+    def marginal(self, q: float) -> float:
+        """The price of the level the q-th unit is taken from (the best bid for q = 0)."""
+        depth = 0.0
+        for offset, _, remaining in self.bids:
+            if remaining <= 0:
+                continue
+            depth += remaining
+            if depth >= q:
+                return self.anchor * (1 + offset)
+        return 0.0
+
+    def units_at_least(self, m: float) -> float:
+        """The depth of the bids at m or better."""
+        return math.fsum(
+            remaining for offset, _, remaining in self.bids if self.anchor * (1 + offset) >= m
+        )
 
     def recenter(self, new_price: float, m: float) -> None:
         self.anchor = self.price = new_price
@@ -342,6 +384,27 @@ def route_split(markets: list[Any], q: float, sell: bool) -> list[float]:
     gap = q - math.fsum(at_short)
     width = math.fsum(f - s for f, s in zip(at_full, at_short, strict=True))
     return [s + gap * (f - s) / width for s, f in zip(at_short, at_full, strict=True)]
+
+
+def route_marginal(markets: list[Any], q: float) -> float:
+    """Marginal proceeds of the q-th unit of the optimal split of a sale across ``markets``
+    (docs/model.md 3j): the m at which they together take q units; 0 when they cannot."""
+    if q <= 0:
+        return max(mk.marginal(0.0) for mk in markets)
+
+    def taken(m: float) -> float:
+        return math.fsum(min(mk.take(m, True), q) for mk in markets)
+
+    low, high = _far_end(markets, True), max(mk.price for mk in markets) * 2
+    if taken(low) < q:
+        return 0.0
+    for _ in range(BISECTION_STEPS):
+        mid = _log_mid(low, high)
+        if taken(mid) >= q:
+            low = mid
+        else:
+            high = mid
+    return low
 
 
 def arbitrage_trades(
@@ -946,12 +1009,14 @@ class Reference:
                 self.own_buys: dict[tuple[str, str], float] = {}
                 self.deferred = {p: [0, 0.0] for p in s.protocols}
                 self.credit_now: set[str] = set()
+                self.rational: list[tuple[str, str, float, float]] = []
                 shortfall_now = dict.fromkeys(s.protocols, 0.0)
                 self.lending_round(O, shortfall_now)
                 self.cdp_round(O, shortfall_now)
                 self.perp_round(O, shortfall_now)
                 self.lev_round(O, shortfall_now)
                 hedge_pending = self.opt_round(O, shortfall_now)
+                self.allocate_rational()
                 # --- round: batch execution per asset ---
                 price_before = dict(self.price)
                 fills, moved_now = self.execute_all()
@@ -1223,6 +1288,91 @@ class Reference:
         return math.fsum(
             mk.quote_sell(qv, self.eps) for (_, mk), qv in zip(venues, split, strict=True)
         )
+
+    def marginal(self, p: str | None, a: str, q: float) -> float:
+        """USD the q-th unit of a sale of a would fetch now (no trade): the slope of quote."""
+        asset = self.s.assets[a]
+        if asset.peg is not None:
+            market = self.markets[a]
+            if market is not None:
+                ratio, to_units = market.marginal(q), market.quote_sell(q, self.eps)
+            else:
+                ratio, to_units = self.peg_ratio[a], q * self.peg_ratio[a]
+            to = asset.peg.to
+            if asset.peg.sell_target and self.markets[to] is not None:
+                return ratio * self.venue_marginal(p, to, to_units)
+            return ratio * self.price[to]
+        if self.markets[a] is not None and asset.issuer is None:
+            return self.venue_marginal(p, a, q)
+        return self.price[a]
+
+    def venue_marginal(self, p: str | None, a: str, q: float) -> float:
+        """On a's one market, through p's fixed route, or split optimally across a's venues
+        (always for p None)."""
+        venues = self.venues[a]
+        if len(venues) == 1:
+            return venues[0][1].marginal(q)
+        route = self.s.protocols[p].route if p is not None else None
+        names = [v for v, _ in venues]
+        if route is not None and all(v in names for v in route):
+            return math.fsum(
+                route.get(v, 0.0) * mk.marginal(q * route.get(v, 0.0)) for v, mk in venues
+            )
+        return route_marginal([mk for _, mk in venues], q)
+
+    def units_above(self, p: str | None, a: str, m: float, cap: float) -> float:
+        """Units the market takes now before the next one fetches less than m, at most cap;
+        -1 when not even the first does. Through p's route, or split optimally (p None)."""
+        if self.marginal(p, a, 0.0) < m:
+            return -1.0
+        asset = self.s.assets[a]
+        if asset.peg is None and asset.issuer is None and len(self.venues[a]) == 1:
+            return min(cap, self.venues[a][0][1].units_at_least(m))
+        if self.marginal(p, a, cap) >= m:
+            return cap
+        low, high = 0.0, cap
+        for _ in range(BISECTION_STEPS):
+            mid = 0.5 * (low + high)
+            if self.marginal(p, a, mid) >= m:
+                low = mid
+            else:
+                high = mid
+        return low
+
+    def effective_route(self, p: str, a: str) -> tuple | None:
+        """p's fixed route as it applies to a (None: split optimally)."""
+        route = self.s.protocols[p].route
+        names = [v for v, _ in self.venues[a]]
+        if route is None or len(names) < 2 or not all(v in names for v in route):
+            return None
+        return tuple(route.get(v, 0.0) for v in names)
+
+    def allocate_rational(self) -> None:
+        """The round's rational liquidators sell as in a call auction from the round-start
+        market (docs/model.md 3i): the round's other orders first, then in ascending order of
+        cost per unit, equal costs pro rata, while the market pays their cost."""
+        for a in self.order:
+            entries = [e for e in self.rational if e[1] == a]
+            if not entries:
+                continue
+            total = math.fsum(e[2] for e in entries)
+            sold, bought = math.fsum(self.sells[a]), math.fsum(self.buys[a])
+            for c in sorted({e[3] for e in entries}):
+                group = [e for e in entries if e[3] == c]
+                size = math.fsum(e[2] for e in group)
+                # their route when all of them route alike (it decides the venue), else optimal
+                routes = {self.effective_route(e[0], a) for e in group}
+                via = group[0][0] if len(routes) == 1 else None
+                take = max(0.0, self.units_above(via, a, c, sold + total))
+                cross = bought if self.price[a] >= c else 0.0
+                give = min(size, max(0.0, take + cross - sold))
+                for p, _, seize, _ in group:
+                    q = seize * (give / size) if size > 0 else 0.0
+                    if q > 0:
+                        self.order_sell(p, a, q)
+                        _bump(self.stats[p].held_units, a, -q)
+                sold += give
+        self.rational = []
 
     def execute_all(self):
         """Pegged assets through their ratio (their `to` units join the target's batch), then
@@ -1525,20 +1675,36 @@ class Reference:
                 seize = pos.collateral[i_star]
             # --- round: liquidators: profitable at the current market, within capital ---
             liquidators = proto.liquidators or self.s.settings.liquidators
+            mode = liquidators.mode if liquidators is not None else "rational"
+            capital = liquidators.capital_usd_per_round if liquidators is not None else None
+            min_profit = liquidators.min_profit_usd if liquidators is not None else 0.0
+            cost = repay_usd
+            sell = seize
             profit = 0.0
-            if liquidators is not None:
-                profit = self.quote(p, i_star, seize) - repay_usd
-                if profit < liquidators.min_profit_usd:
+            if mode == "rational":  # alone: sell what fetches its cost, hold the rest (at cost)
+                per_unit = oracle[i_star] / (1 + b)  # = repaid / seized
+                c = per_unit * (1 - self.tol)
+                alone = self.units_above(p, i_star, c, seize)
+                if alone < 0:
                     self.stats[p].skipped_unprofitable += 1
                     continue
-                if liquidators.capital_usd_per_round is not None:
-                    candidates.append((pos, j_star, i_star, repay_units, seize, repay_usd, profit))
-                    continue
-            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd)
+                profit = self.quote(p, i_star, alone) - alone * per_unit
+                sell = -c  # allocated with the round's other rational sales
+            elif mode == "atomic" or capital is not None:
+                profit = self.quote(p, i_star, seize) - cost
+            if mode != "any_loss" and profit < min_profit - self.tol * cost:
+                self.stats[p].skipped_unprofitable += 1
+                continue
+            if capital is not None:
+                candidates.append(
+                    (pos, j_star, i_star, repay_units, seize, repay_usd, profit, sell)
+                )
+                continue
+            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd, sell)
         # most profitable first (ties: account name), within each protocol's capital
         candidates.sort(key=lambda c: (self.protocols.index(c[0].protocol), -c[6], c[0].account))
         budget = {}
-        for pos, j_star, i_star, repay_units, seize, repay_usd, _ in candidates:
+        for pos, j_star, i_star, repay_units, seize, repay_usd, _, sell in candidates:
             p = pos.protocol
             liquidators = self.s.protocols[p].liquidators or self.s.settings.liquidators
             budget.setdefault(p, liquidators.capital_usd_per_round)
@@ -1549,10 +1715,17 @@ class Reference:
             # the marginal one takes what capital is left; the rest are skipped (not rounding)
             budget[p] = budget[p] - repay_usd if scale == 1.0 else 0.0
             self.liquidate(
-                pos, O, j_star, i_star, repay_units * scale, seize * scale, repay_usd * scale
+                pos,
+                O,
+                j_star,
+                i_star,
+                repay_units * scale,
+                seize * scale,
+                repay_usd * scale,
+                sell * scale if sell >= 0 else sell,
             )
 
-    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd) -> None:
+    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd, sell) -> None:
         oracle = O[pos.protocol]
         pos.debt[j_star] -= repay_units
         pos.collateral[i_star] -= seize
@@ -1563,7 +1736,12 @@ class Reference:
         st.seized_usd += seize * oracle[i_star]
         _bump(st.seized_units, i_star, seize)
         _bump(st.repaid_units, j_star, repay_units)
-        self.order_sell(pos.protocol, i_star, seize)
+        if sell < 0:  # rational: held until the round's rational sales are allocated
+            self.rational.append((pos.protocol, i_star, seize, -sell))
+            _bump(st.held_units, i_star, seize)
+        else:
+            self.order_sell(pos.protocol, i_star, sell)
+            _bump(st.held_units, i_star, seize - sell)  # what the liquidators keep
         self.acted[pos.protocol] = True
         # --- round: settle: debt with no collateral left is bad debt ---
         if all(u <= 0 for u in pos.collateral.values()):

@@ -152,6 +152,10 @@ def cascade_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "ETH": {"ltv": lt, "liquidation_threshold": lt, "liquidation_bonus": bonus}
             },
             "positions": positions,
+            # liquidators of each behaviour (the default: rational)
+            "liquidators": {
+                "mode": draw(st.sampled_from(["rational", "rational", "atomic", "any_loss"]))
+            },
             # a feed that reads older rounds: its contagion sources are the moves it reads
             "oracle": draw(
                 st.sampled_from(
@@ -349,9 +353,13 @@ AT_OR_AWAY_FROM_EDGES = st.one_of(AWAY_FROM_EDGES, st.sampled_from([1.0, 0.95]))
 
 
 def liquidators_block(draw: st.DrawFn, debt_usd: float) -> dict[str, Any]:
-    """Profit-seeking liquidators; in 3 of 4 a capital limit, mostly one that binds (a share of
+    """Liquidators of each behaviour (rational, atomic, any_loss: docs/model.md 3i), with a
+    profit floor where it applies; in 3 of 4 a capital limit, mostly one that binds (a share of
     the debt the protocol could liquidate at once)."""
-    out: dict[str, Any] = {"min_profit_usd": draw(st.sampled_from([0.0, 0.0, 100.0, 2000.0]))}
+    mode = draw(st.sampled_from(["rational", "rational", "atomic", "any_loss"]))
+    out: dict[str, Any] = {"mode": mode}
+    if mode != "any_loss":
+        out["min_profit_usd"] = draw(st.sampled_from([0.0, 0.0, 100.0, 2000.0]))
     if draw(st.integers(0, 3)):
         out["capital_usd_per_round"] = max(1.0, debt_usd * draw(st.floats(0.02, 0.3)))
     return out

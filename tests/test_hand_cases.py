@@ -15,6 +15,10 @@ from contagion_cli.kernel import venue_buy, venue_sell
 
 AAVE_ETH = "{ltv: 0.80, liquidation_threshold: 0.825, liquidation_bonus: 0.05}"
 
+#: Liquidators that liquidate every eligible position and sell the whole seizure, at any loss
+#: (``settings.liquidators: {mode: any_loss}``): the cases about a market taking a fixed sale.
+ANY_LOSS = "name: hand\nsettings: {liquidators: {mode: any_loss}}"
+
 
 def one_position(start: float, shock: float, eth: float, debt: float, market: str = "") -> str:
     return f"""
@@ -123,9 +127,11 @@ protocols:
   first:
     type: lending
     reserve_usd: 1.0e6
-    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
+    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.10}}
     positions:
       # HF at 900 = 100 * 900 * 0.825 / 70000 = 1.0607... -> safe; at 800: 0.943 -> liquidated
+      # in full; its (rational) liquidators sell the seized ETH down to what it cost them,
+      # 800 / 1.10 = 727.27, and keep the rest
       - {account: a, collateral: {ETH: 100}, debt: {USDC: 70000}}
   second:
     type: lending
@@ -282,9 +288,10 @@ def test_unfilled_liquidation_sale_is_reported():
     # slippage, 5 x 6 = 30, is 100 bps of the 2,970 traded (not 50 bps of 10 units offered).
     # The liquidators repaid 6,000 / 1.05 = 5,714.29 and hold 5 ETH worth 594 each at the end
     # (the price the book was left at): their profit is 2,970 + 2,970 - 5,714.29 = 225.71
-    s = scenario_from_yaml(
-        one_position(1000, -0.40, 10, 7000, ", market: {type: orderbook, bids: [[-0.01, 5]]}")
-    )
+    text = one_position(1000, -0.40, 10, 7000, ", market: {type: orderbook, bids: [[-0.01, 5]]}")
+    # liquidators that sell everything (rational ones would offer only the 5 units worth their
+    # cost and hold the rest by choice: the same outcome, counted as held, not unfilled)
+    s = scenario_from_yaml(text.replace("name: hand", ANY_LOSS))
     result = run_scenario(s)
     eth = result.assets["ETH"]
     assert eth.sold_units == 5.0
@@ -300,9 +307,11 @@ def test_unfilled_liquidation_sale_is_reported():
 
 def test_liquidity_multiplier_scales_the_pool():
     # a 0.5 multiplier halves the reserves before re-centring: the same sale moves the price
-    # more; the multiplier persists into the next step
-    base = CHAIN.replace("  - {ETH: -0.20}", "  - {ETH: -0.20}\n  - {ETH: 0.0}")
-    thin = CHAIN.replace(
+    # more; the multiplier persists into the next step (liquidators that sell the whole
+    # seizure: rational ones would stop at the same price, their cost, in either pool)
+    chain = CHAIN.replace("name: chain", ANY_LOSS)
+    base = chain.replace("  - {ETH: -0.20}", "  - {ETH: -0.20}\n  - {ETH: 0.0}")
+    thin = chain.replace(
         "  - {ETH: -0.20}", "  - {ETH: -0.20, liquidity: {ETH: 0.5}}\n  - {ETH: 0.0}"
     )
     a = run_scenario(scenario_from_yaml(base))
@@ -593,24 +602,29 @@ def test_a_lagged_feed_is_hit_by_the_fire_sale_it_reads_not_by_last_round():
 
 
 def test_a_twap_feed_is_hit_by_every_move_in_its_window():
-    # The same book with a twap over 3 rounds: in round 3 it averages the starts of rounds 1-3
-    # (2,550, 2,208.37, 2,166.41): 2,308.26, and account c (HF 0.978 there) is liquidated. The
-    # window gained the move of round 2 and the fund's of round 1: both are sources, the fund
-    # (depth 0) the nearer, so the lender has depth 1 with two edges (the old rule drew only
-    # spot -> lender, depth 2)
+    # The same book with a twap over 3 rounds. In round 3 it averages the starts of rounds 1-3
+    # (2,550, 2,208.37, 2,166.41): 2,308.26, and account c (HF 0.978 there) is eligible - but
+    # its liquidators would pay 2,308.26 / 1.05 = 2,198.34 per ETH seized and the market pays
+    # 2,166.41: they decline. In round 4 the average of 2,208.37, 2,166.41 and 2,162.37 is
+    # 2,179.05: the cost, 2,075.29, is below the market, and c is liquidated. The window of
+    # round 4 holds the moves of rounds 1-3: the fund's (round 1) and spot's (rounds 2, 3), all
+    # sources; the fund (depth 0) is the nearer, so the lender has depth 1 with two edges (the
+    # old rule drew only spot -> lender, from round 3, and depth 2)
     from test_reference_agreement import assert_agree
 
     text = LAGGED_FEED.replace("ORACLE", "{type: twap, rounds: 3}")
     result = run_scenario(scenario_from_yaml(text), trace=True)
-    starts = [2550.0] + [row.prices["ETH"] for row in result.trace[:2]]
-    twap = sum(starts) / 3
-    assert twap == pytest.approx(2308.26, abs=0.01)
-    assert 500 * twap * 0.83 / 979861 < 1.0
+    starts = [2550.0] + [row.prices["ETH"] for row in result.trace[:3]]
+    twap3, twap4 = sum(starts[:3]) / 3, sum(starts[1:]) / 3
+    assert twap3 == pytest.approx(2308.26, abs=0.01) and twap4 == pytest.approx(2179.05, abs=0.01)
+    assert 500 * twap3 * 0.83 / 979861 < 1.0 and twap3 / 1.05 > starts[2]  # eligible, declined
+    assert twap4 / 1.05 < starts[3]  # profitable
     lender = result.protocols["lender"]
-    assert (lender.depth, lender.first_distress_round) == (1, 3)
+    assert lender.skipped_unprofitable == 1
+    assert (lender.depth, lender.first_distress_round) == (1, 4)
     assert {(e.source, e.round) for e in result.edges if e.target == "lender"} == {
-        ("fund", 3),
-        ("spot", 3),
+        ("fund", 4),
+        ("spot", 4),
     }
     assert_agree(yaml.safe_load(text))
 
@@ -775,3 +789,95 @@ def test_adl_splits_over_assets_by_deficit_and_cuts_each_from_its_own_winners():
     assert by_name["eth-short"].adl_usd == pytest.approx(20.0, rel=1e-12)
     # the BTC short gained 1,000 on the move and gave 150 of it up: a loss of -850
     assert by_name["btc-short"].loss_usd == pytest.approx(-850.0, rel=1e-12)
+
+
+# --- liquidators: rational (the default), atomic, any_loss (docs/model.md 3i) ---------------
+
+LIQUIDATOR_BOOK = """
+name: liquidators
+settings: {{liquidators: {{mode: {mode}}}}}
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: 1000, market: {{type: cpmm, base_reserve: 1000, quote_reserve: 1.0e6, fee: {fee}}}}}
+protocols:
+  p:
+    type: lending
+    collateral: {{ETH: {{ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: {bonus}}}}}
+    positions:
+      - {{account: a, collateral: {{ETH: 100}}, debt: {{USDC: 70000}}}}
+shocks:
+  - {{ETH: -0.20}}
+"""
+
+
+def _liquidators(mode: str, bonus: float, fee: float = 0.0):
+    from test_reference_agreement import assert_agree
+
+    text = LIQUIDATOR_BOOK.format(mode=mode, bonus=bonus, fee=fee)
+    assert_agree(yaml.safe_load(text), mixed=True)
+    return run_scenario(scenario_from_yaml(text))
+
+
+def test_rational_liquidators_sell_down_to_their_cost_and_hold_the_rest():
+    # ETH 800, the pool re-centred at 800 (k = 1e9). HF 0.943 < 0.95: the whole debt, 70,000,
+    # is repaid for 70,000 x 1.10 / 800 = 96.25 ETH: 727.27 (= 800 / 1.10) a unit. The pool's
+    # marginal proceeds fall to 727.27 after sqrt(k / 727.27) - sqrt(k / 800) = 54.57 ETH: they
+    # sell those (41,624.33) and hold 41.68 ETH, worth 727.27 each where their sale left the
+    # pool: profit 41,624.33 + 41.68 x 727.27 - 70,000 = 1,937.09
+    k = 1.0e9
+    c = 800 / 1.10
+    x0 = math.sqrt(k / 800)
+    q = math.sqrt(k / (c * (1 - 1e-9))) - x0  # down to the cost, within settings.tolerance
+    proceeds = math.sqrt(k * 800) * q / (x0 + q)
+    assert q == pytest.approx(54.56995, abs=1e-5) and proceeds == pytest.approx(41624.33, abs=0.01)
+    r = _liquidators("rational", 0.10)
+    eth, p = r.assets["ETH"], r.protocols["p"]
+    assert p.liquidations == 1 and p.repaid_usd == pytest.approx(70000.0, rel=1e-12)
+    assert eth.sold_units == pytest.approx(q, rel=1e-12)
+    assert eth.held_units == pytest.approx(96.25 - q, rel=1e-12)
+    assert eth.final_price == pytest.approx(c * (1 - 1e-9), rel=1e-12)
+    # (what they hold is valued at the final price, where their sale left the pool)
+    held_value = (96.25 - q) * c * (1 - 1e-9)
+    assert p.liquidator_profit_usd == pytest.approx(proceeds + held_value - 70000, rel=1e-9)
+    assert p.liquidator_profit_usd == pytest.approx(1937.09, abs=0.01)
+    # the whole seizure at once raises sqrt(k 800) x 96.25 / (x0 + 96.25) = 70,896 > 70,000:
+    # an atomic liquidator sells it all, as does one that acts at any loss: ETH to 678.2
+    for mode in ("atomic", "any_loss"):
+        whole = _liquidators(mode, 0.10)
+        assert whole.assets["ETH"].sold_units == pytest.approx(96.25, rel=1e-12)
+        assert whole.assets["ETH"].final_price == pytest.approx(k / (x0 + 96.25) ** 2, rel=1e-12)
+        assert whole.protocols["p"].liquidator_profit_usd == pytest.approx(
+            math.sqrt(k * 800) * 96.25 / (x0 + 96.25) - 70000, rel=1e-9
+        )
+
+
+def test_a_thin_bonus_separates_the_three_behaviours():
+    # bonus 2 %: 89.25 ETH for 70,000, 784.31 a unit. Rational: the first unit fetches 800, so
+    # the liquidation pays; they sell sqrt(k / 784.31) - sqrt(k / 800) = 11.13 ETH and hold
+    # 78.12. Atomic: the whole 89.25 would raise 66,121 < 70,000: declined. Any loss: sold, a
+    # loss of 3,879
+    k = 1.0e9
+    x0 = math.sqrt(k / 800)
+    seize = 70000 * 1.02 / 800
+    q = math.sqrt(k / (800 / 1.02 * (1 - 1e-9))) - x0
+    rational = _liquidators("rational", 0.02)
+    assert rational.assets["ETH"].sold_units == pytest.approx(q, rel=1e-12)
+    assert q == pytest.approx(11.13, abs=0.01)
+    assert rational.assets["ETH"].held_units == pytest.approx(seize - q, rel=1e-12)
+    atomic = _liquidators("atomic", 0.02)
+    assert atomic.liquidations == 0 and atomic.protocols["p"].skipped_unprofitable >= 1
+    whole = math.sqrt(k * 800) * seize / (x0 + seize)
+    assert whole == pytest.approx(66121, abs=1)
+    loss = _liquidators("any_loss", 0.02)
+    assert loss.liquidations == 1
+    assert loss.protocols["p"].liquidator_profit_usd == pytest.approx(whole - 70000, rel=1e-9)
+
+
+def test_rational_liquidators_decline_when_the_market_pays_less_than_their_cost():
+    # a 3 % pool fee: the first unit fetches 0.97 x 800 = 776 < 784.31 (bonus 2 %): declined,
+    # round after round; the position stays open, and nothing is sold
+    r = _liquidators("rational", 0.02, fee=0.03)
+    p = r.protocols["p"]
+    assert p.liquidations == 0 and p.skipped_unprofitable >= 1
+    assert r.assets["ETH"].sold_units == 0.0
+    assert r.assets["ETH"].final_price == pytest.approx(800.0, rel=1e-12)

@@ -49,8 +49,9 @@ def test_conservation(data):
     np.testing.assert_allclose(
         o.seized_units.sum(axis=0), o.sold_units + o.held_units.sum(axis=0), rtol=1e-9, atol=1e-9
     )
-    # what they hold is what the markets could not take: unfilled, each unit once
-    np.testing.assert_allclose(o.held_units.sum(axis=0), o.unfilled_units, rtol=1e-9, atol=1e-9)
+    # what they hold: what the markets could not take (unfilled, each unit once) and what they
+    # chose not to sell (rational liquidators)
+    assert np.all(o.held_units.sum(axis=0) >= o.unfilled_units * (1 - 1e-9) - 1e-9)
     # no negative balance, no NaN, prices > 0
     assert np.all(L.col_units >= 0) and np.all(L.debt_units >= 0)
     for arr in (o.repaid_usd, o.bad_debt_usd, o.shortfall_usd, o.final_price, o.slippage_usd):
@@ -103,6 +104,11 @@ def test_the_fixed_point_is_a_fixed_point(data):
     compiled = compile_scenario(scenario_from_dict(data))
     raw = run_raw(compiled)
     if not all(raw.outputs.step_converged):
+        return
+    books = np.any(compiled.venues.kind == 3)
+    if books and raw.outputs.skipped_unprofitable.sum() > 0:
+        # an order book refills at the next step: a liquidation its liquidators declined for
+        # lack of bids can then pay - the fixed point of a step, not of the next one
         return
     # one more step with no shock, from the state the run ended in: nothing happens
     path = Path(np.zeros((1, compiled.n_assets)), np.ones((1, compiled.n_assets)))
