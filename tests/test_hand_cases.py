@@ -881,3 +881,48 @@ def test_rational_liquidators_decline_when_the_market_pays_less_than_their_cost(
     assert p.liquidations == 0 and p.skipped_unprofitable >= 1
     assert r.assets["ETH"].sold_units == 0.0
     assert r.assets["ETH"].final_price == pytest.approx(800.0, rel=1e-12)
+
+
+def test_the_rounds_rational_sales_are_allocated_in_ascending_cost():
+    # ETH 800, one fee-free pool (k = 1e9). In round 1 two "cheap" liquidations (10 % bonus:
+    # 96.25 ETH for 70,000 each, a cost of 727.27) and one "dear" (5 %: 91.875 ETH for 70,000,
+    # 761.90). Alone, each would sell down to its cost: 54.57, 54.57 and 27.63 ETH - together
+    # 136.8 ETH, far below every cost. Allocated together: the cheapest cost first, the market
+    # takes sqrt(k / 727.27) - sqrt(k / 800) = 54.57 ETH above it, shared pro rata by the two
+    # cheap ones (27.28 each); the pool is then at 727.27, below 761.90: the dear one sells
+    # nothing and holds its 91.875 ETH
+    from test_reference_agreement import assert_agree
+
+    text = """
+name: allocation
+assets:
+  USDC: {price: 1.0}
+  ETH: {price: 1000, market: {type: cpmm, base_reserve: 1000, quote_reserve: 1.0e6}}
+protocols:
+  cheap:
+    type: lending
+    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.10}}
+    positions:
+      - {account: a, collateral: {ETH: 100}, debt: {USDC: 70000}}
+      - {account: b, collateral: {ETH: 100}, debt: {USDC: 70000}}
+  dear:
+    type: lending
+    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
+    positions:
+      - {account: c, collateral: {ETH: 100}, debt: {USDC: 70000}}
+shocks:
+  - {ETH: -0.20}
+"""
+    k, x0, tol = 1.0e9, math.sqrt(1.0e9 / 800), 1e-9
+    cheap_cost, dear_cost = 800 / 1.10 * (1 - tol), 800 / 1.05 * (1 - tol)
+    taken = math.sqrt(k / cheap_cost) - x0
+    assert taken == pytest.approx(54.57, abs=0.01)
+    assert math.sqrt(k / dear_cost) - x0 < taken  # the dear one's cost is above the pool now
+    result = run_scenario(scenario_from_yaml(text), trace=True)
+    assert result.assets["ETH"].sold_units == pytest.approx(taken, rel=1e-12)
+    assert result.assets["ETH"].final_price == pytest.approx(cheap_cost, rel=1e-12)
+    round1 = result.trace[0].flows
+    assert round1["cheap"]["ETH"] == pytest.approx(taken, rel=1e-12)  # 27.28 each
+    assert "ETH" not in round1["dear"]
+    assert result.assets["ETH"].held_units == pytest.approx(2 * 96.25 + 91.875 - taken, rel=1e-12)
+    assert_agree(yaml.safe_load(text), mixed=True)
