@@ -417,10 +417,11 @@ def _liquidator_profit(
     """What third parties made on a protocol's liquidations (docs/model.md 3, 3b): lending
     liquidators received the sale proceeds and paid the debt they repaid; cdp keepers paid
     for the lots they won at a discount. Both hold what they did not sell, valued at the final
-    market price. Types whose positions are closed by the protocol itself have none: 0."""
+    market price (lending liquidators paid what the debt cost them on its market, section 3).
+    Types whose positions are closed by the protocol itself have none: 0."""
     kept = float(np.dot(held[p], final_price))
     if kind == "lending":
-        return float(o.proceeds_usd[p]) - float(o.repaid_usd[p]) + kept
+        return float(o.proceeds_usd[p]) - float(o.debt_cost_usd[p]) + kept
     if kind == "cdp":
         return kept - float(o.keeper_paid_usd[p])
     return 0.0

@@ -48,6 +48,7 @@ from .layout import (
     PA_ORACLE,
     PA_ORDERS,
     PA_REF_ORACLE,
+    PA_REPAY,
     PA_SELLS,
     PAI_MOVED_NOW,
     PAI_STRESSED,
@@ -808,6 +809,26 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _debt_bought(A, a_debt, a_col):
+    """Whether liquidators buy the debt they repay on a market: an asset that trades (its own
+    venues, a peg, an issued token with a market), unless the seized collateral is pegged to it
+    and its sellers keep the target - then the sale yields what they repay (a loop's
+    liquidation: stETH swapped to ETH repays the ETH debt)."""
+    kind = A[a_debt].kind
+    traded = kind in (ASSET_MARKET, ASSET_PEGGED)
+    if kind == ASSET_ISSUED and A[a_debt].venue_count > 0:
+        traded = True
+    if not traded:
+        return False
+    collateral = A[a_col]
+    return not (
+        collateral.kind == ASSET_PEGGED
+        and collateral.peg_route == 0
+        and collateral.peg_to == a_debt
+    )
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _value_position(L, Pr, X, i, p):
     """(debt value, largest debt leg, collateral value, LT-weighted collateral, largest
     collateral leg) of position ``i`` at protocol ``p``'s oracle. Legs are -1 when absent.
@@ -855,12 +876,13 @@ def lending_shortfall(L, Pr, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell):
+def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell, buy):
     """Apply one liquidation: repay, seize, order the sale of ``sell`` of the seized units (the
     liquidators hold the rest); with ``sell`` < 0 the liquidators are rational and their sale
     is decided with the round's other rational sales (:func:`_allocate_rational`; ``-sell`` is
-    their cost per unit). Close the position with bad debt when it has debt and no collateral
-    left."""
+    their cost per unit). The liquidators buy ``buy`` units of the debt asset in the round's
+    batch (what they repay, unless they repay with what the sale yields). Close the position
+    with bad debt when it has debt and no collateral left."""
     a_col = L.col_asset[i_star]
     a_debt = L.debt_asset[j_star]
     L.debt_units[j_star] -= repay_units
@@ -871,6 +893,9 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
     O_.p[p].seized_usd += seize * X.pa[PA_ORACLE, p, a_col]
     O_.seized_units[p, a_col] += seize
     O_.repaid_units[p, a_debt] += repay_units
+    X.pa[PA_REPAY, p, a_debt] += repay_units
+    if buy > 0.0:
+        _order(X, p, a_debt, -buy)
     if sell < 0.0:  # held until the round's rational sales are allocated
         r = X.rat_count[0]
         X.rat[r].protocol = p
@@ -952,8 +977,12 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             repay_usd = by_col
             repay_units = min(repay_usd / p_debt, L.debt_units[j_star])
             seize = L.col_units[i_star]
+        # --- round: the debt the liquidators repay: bought on its market (docs/model.md 3) ---
+        a_debt = L.debt_asset[j_star]
+        p_mkt = A[a_debt].price  # they pay the market, not the oracle
+        cost = repay_units * p_mkt
+        buy = repay_units if _debt_bought(A, a_debt, a_col) else 0.0
         # --- round: liquidators: profitable at the current market, within their capital ---
-        cost = repay_usd  # what the liquidators pay
         sell = seize
         profit = 0.0
         mode = Pr.rec[p].liq_mode
@@ -961,9 +990,10 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             # alone at the round-start market it would sell every unit that fetches at least
             # its cost and hold the rest (valued at cost); what it sells with the round's other
             # liquidators is decided after every decision (_allocate_rational)
-            # a seized unit costs p_col / (1 + b) (repay / seize, written so that equal costs
-            # are equal to the bit: they rank and share the market as ties)
-            per_unit = p_col / (1.0 + b)
+            # a seized unit costs p_col / (1 + b) x what a unit of debt costs over its oracle
+            # price (cost / seize, written so that equal costs are equal to the bit: they rank
+            # and share the market as ties)
+            per_unit = p_col / (1.0 + b) * (p_mkt / p_debt)
             c = per_unit * (1.0 - tol)
             alone = units_above(A, V, B, Pr, X, p, a_col, c, seize, eps)
             if alone < 0.0:
@@ -988,9 +1018,12 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             X.cand[c].repay_usd = repay_usd
             X.cand[c].profit = profit
             X.cand[c].sell = sell
+            X.cand[c].buy = buy
             X.cand_count[0] = c + 1
             continue
-        _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell)
+        _liquidate(
+            L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell, buy
+        )
     if X.cand_count[0] > 0:
         _liquidate_within_capital(L, Pr, X, O_, trace_row)
 
@@ -1038,6 +1071,7 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
             repay * scale,
             # a rational sale is allocated later (its cost per unit does not scale)
             X.cand[c].sell * scale if X.cand[c].sell >= 0.0 else X.cand[c].sell,
+            X.cand[c].buy * scale,
         )
 
 
@@ -2441,6 +2475,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             X.pa[PA_ORDERS, :, :] = 0.0
             X.pa[PA_SELLS, :, :] = 0.0
             X.pa[PA_BUYS, :, :] = 0.0
+            X.pa[PA_REPAY, :, :] = 0.0
             for _i in range(X.p.shape[0]):
                 X.p[_i].shortfall = 0.0
             for _i in range(X.p.shape[0]):
@@ -2481,6 +2516,18 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                     if X.pa[PA_SELLS, p, a] > 0.0:
                         O_.p[p].proceeds_usd += (
                             X.pa[PA_SELLS, p, a] * X.a[a].sell_fill * X.a[a].sell_avg
+                        )
+                    # and paid for the debt they repaid: what the batch charged for the units
+                    # they bought, the market's price after the round for units it could not
+                    # deliver, the round-start price for the rest (repaid with what they had)
+                    repay = X.pa[PA_REPAY, p, a]
+                    if repay > 0.0:
+                        bought = X.pa[PA_BUYS, p, a]
+                        filled = bought * X.a[a].buy_fill
+                        O_.p[p].debt_cost_usd += (
+                            filled * X.a[a].buy_avg
+                            + (bought - filled) * A[a].price
+                            + (repay - bought) * X.a[a].price_before
                         )
             cdp_settle(C, Pr, X, O_, trace_row, cut[1], cut[2])
             perp_settle(Pp, Pr, X, O_, cut[2], cut[3])

@@ -171,6 +171,7 @@ OUT_PROTOCOL_DTYPE = np.dtype(
         ("auction_raised_usd", F8),  # cdp: USD raised by auctions (market and keepers)
         ("returned_usd", F8),  # cdp: raised beyond the tab; leveraged: beyond the debt
         ("keeper_paid_usd", F8),  # cdp: what keepers paid for lots they won at a discount
+        ("debt_cost_usd", F8),  # lending: what liquidators paid for the debt they repaid
         ("deficit_usd", F8),  # perp: negative equity of closed positions (after fees)
         ("adl_usd", F8),  # perp: deficit socialised by auto-deleveraging
         ("hedge_units", F8),  # options: gross units of the underlying traded
@@ -266,6 +267,7 @@ CANDIDATE_DTYPE = np.dtype(
         ("repay_usd", F8),
         ("profit", F8),
         ("sell", F8),  # units of the seizure the liquidators sell (the rest they hold)
+        ("buy", F8),  # units of the debt asset they buy to repay it
     ],
     align=True,
 )
@@ -293,6 +295,7 @@ PA_OPT_TARGET = 7  #
 PA_OPT_UNITS = 8  #
 PA_SELLS = 9  # units each protocol itself offered for sale this round (gross, its own orders)
 PA_BUYS = 10  # units each protocol itself ordered to buy this round (gross)
+PA_REPAY = 11  # lending: units of debt its liquidators repaid this round
 PAI_MOVED_NOW = 0  # protocol moved the asset's price this round
 PAI_STRESSED = 1  # cdp auction stress
 

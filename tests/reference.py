@@ -538,6 +538,7 @@ class Stats:
     deferred_debt_usd: float = 0.0
     adl_usd: float = 0.0
     keeper_paid_usd: float = 0.0  # cdp: what keepers paid for lots won at a discount
+    debt_cost_usd: float = 0.0  # lending: what liquidators paid for the debt they repaid
     liquidator_profit_usd: float = 0.0
     hedge_units: float = 0.0
     sales_usd: float = 0.0
@@ -1007,6 +1008,7 @@ class Reference:
                 self.gross_buys: dict[tuple[str, str], float] = {}
                 self.own_sells: dict[tuple[str, str], float] = {}  # its own orders only
                 self.own_buys: dict[tuple[str, str], float] = {}
+                self.repaid_now: dict[tuple[str, str], float] = {}  # lending: debt repaid
                 self.deferred = {p: [0, 0.0] for p in s.protocols}
                 self.credit_now: set[str] = set()
                 self.rational: list[tuple[str, str, float, float]] = []
@@ -1026,6 +1028,17 @@ class Reference:
                 for (p, a), units in self.own_sells.items():
                     if isinstance(s.protocols[p], LendingProtocol):
                         self.stats[p].proceeds_usd += units * fills[a][0] * fills[a][1]
+                # what they paid for the debt: the batch's price for what they bought, the
+                # price after the round for what it could not deliver, the round-start price
+                # for what they repaid with units they had
+                for (p, a), repay in self.repaid_now.items():
+                    bought = self.own_buys.get((p, a), 0.0)
+                    filled = bought * fills[a][2]
+                    self.stats[p].debt_cost_usd += (
+                        filled * fills[a][3]
+                        + (bought - filled) * self.price[a]
+                        + (repay - bought) * price_before[a]
+                    )
                 self.cdp_settle(O, fills)
                 self.perp_settle(O, fills)
                 self.lev_settle(O, fills)
@@ -1092,7 +1105,7 @@ class Reference:
             for a in self.order:
                 kept += st.held_units.get(a, 0.0) * self.price[a]
             if isinstance(proto, LendingProtocol):
-                st.liquidator_profit_usd = st.proceeds_usd - st.repaid_usd + kept
+                st.liquidator_profit_usd = st.proceeds_usd - st.debt_cost_usd + kept
             elif isinstance(proto, CdpProtocol):
                 st.liquidator_profit_usd = kept - st.keeper_paid_usd
         return {
@@ -1673,16 +1686,21 @@ class Reference:
                 repay_usd = by_col
                 repay_units = min(repay_usd / oracle[j_star], pos.debt[j_star])
                 seize = pos.collateral[i_star]
+            # --- round: the debt the liquidators repay: bought on its market ---
+            p_mkt = self.price[j_star]  # they pay the market, not the oracle
+            cost = repay_units * p_mkt
+            buy = repay_units if self.debt_bought(j_star, i_star) else 0.0
             # --- round: liquidators: profitable at the current market, within capital ---
             liquidators = proto.liquidators or self.s.settings.liquidators
             mode = liquidators.mode if liquidators is not None else "rational"
             capital = liquidators.capital_usd_per_round if liquidators is not None else None
             min_profit = liquidators.min_profit_usd if liquidators is not None else 0.0
-            cost = repay_usd
             sell = seize
             profit = 0.0
             if mode == "rational":  # alone: sell what fetches its cost, hold the rest (at cost)
-                per_unit = oracle[i_star] / (1 + b)  # = repaid / seized
+                # = cost / seized: the collateral's oracle price / (1 + b) x the debt's market
+                # price over its oracle price
+                per_unit = oracle[i_star] / (1 + b) * (p_mkt / oracle[j_star])
                 c = per_unit * (1 - self.tol)
                 alone = self.units_above(p, i_star, c, seize)
                 if alone < 0:
@@ -1697,14 +1715,14 @@ class Reference:
                 continue
             if capital is not None:
                 candidates.append(
-                    (pos, j_star, i_star, repay_units, seize, repay_usd, profit, sell)
+                    (pos, j_star, i_star, repay_units, seize, repay_usd, profit, sell, buy)
                 )
                 continue
-            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd, sell)
+            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd, sell, buy)
         # most profitable first (ties: account name), within each protocol's capital
         candidates.sort(key=lambda c: (self.protocols.index(c[0].protocol), -c[6], c[0].account))
         budget = {}
-        for pos, j_star, i_star, repay_units, seize, repay_usd, _, sell in candidates:
+        for pos, j_star, i_star, repay_units, seize, repay_usd, _, sell, buy in candidates:
             p = pos.protocol
             liquidators = self.s.protocols[p].liquidators or self.s.settings.liquidators
             budget.setdefault(p, liquidators.capital_usd_per_round)
@@ -1723,9 +1741,24 @@ class Reference:
                 seize * scale,
                 repay_usd * scale,
                 sell * scale if sell >= 0 else sell,
+                buy * scale,
             )
 
-    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd, sell) -> None:
+    def debt_bought(self, a_debt: str, a_col: str) -> bool:
+        """Liquidators buy the debt they repay on its market (a traded or pegged asset, or an
+        issued token with a market), unless the seized collateral is pegged to it with
+        sell_target false: its sale yields what they repay."""
+        asset = self.s.assets[a_debt]
+        if asset.issuer is not None:
+            traded = asset.market is not None
+        else:
+            traded = asset.peg is not None or bool(self.venues[a_debt])
+        if not traded:
+            return False
+        col = self.s.assets[a_col]
+        return not (col.peg is not None and not col.peg.sell_target and col.peg.to == a_debt)
+
+    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd, sell, buy) -> None:
         oracle = O[pos.protocol]
         pos.debt[j_star] -= repay_units
         pos.collateral[i_star] -= seize
@@ -1736,6 +1769,9 @@ class Reference:
         st.seized_usd += seize * oracle[i_star]
         _bump(st.seized_units, i_star, seize)
         _bump(st.repaid_units, j_star, repay_units)
+        _bump(self.repaid_now, (pos.protocol, j_star), repay_units)
+        if buy > 0:
+            self.order_buy(pos.protocol, j_star, buy)
         if sell < 0:  # rational: held until the round's rational sales are allocated
             self.rational.append((pos.protocol, i_star, seize, -sell))
             _bump(st.held_units, i_star, seize)

@@ -926,3 +926,66 @@ shocks:
     assert "ETH" not in round1["dear"]
     assert result.assets["ETH"].held_units == pytest.approx(2 * 96.25 + 91.875 - taken, rel=1e-12)
     assert_agree(yaml.safe_load(text), mixed=True)
+
+
+# --- the debt side: liquidators buy the debt they repay on its market ------------------------
+
+SQUEEZE = """
+name: squeeze
+assets:
+  USDC: {price: 1.0}
+  CRV: {price: 0.5, market: {type: cpmm, base_reserve: 1.0e7, quote_reserve: 5.0e6}}
+protocols:
+  aave:
+    type: lending
+    close_factor: 0.5
+    full_close_below_hf: 1.0e-6
+    collateral: {USDC: {ltv: 0.80, liquidation_threshold: 0.85, liquidation_bonus: 0.045}}
+    positions:
+      - {account: crv-short, collateral: {USDC: 6.36e6}, debt: {CRV: 9.2e6}}
+  other:
+    type: lending
+    collateral: {USDC: {ltv: 0.80, liquidation_threshold: 0.85, liquidation_bonus: 0.045}}
+    positions:
+      - {account: small-short, collateral: {USDC: 1.0e6}, debt: {CRV: 9.0e5}}
+shocks:
+  - {CRV: 0.25}
+"""
+
+
+def test_liquidators_buy_the_debt_they_repay_and_squeeze_it():
+    # CRV +25 % to 0.625; the pool re-centred there (k = 5e13: 8,944,272 CRV, $5,590,170).
+    # The short's HF is 6.36M x 0.85 / (9.2M x 0.625) = 0.940: half its debt, 4.6M CRV
+    # ($2.875M at the oracle), is repaid for 3,004,375 USDC. The liquidators must buy those 4.6M
+    # CRV on the pool: y q / (x - q) = $5,919,239, and CRV goes to (y + cost) / (x - q) = 2.649.
+    # That purchase is what the short squeeze of November 2022 was: at 2.649 the rest of the
+    # short is liquidated in round 2 (with bad debt), and so is a second, safer short elsewhere
+    # (HF 1.51 at 0.625) - depth 1, through the price of the debt asset
+    from test_reference_agreement import assert_agree
+
+    k = 1.0e7 * 5.0e6
+    x, y = math.sqrt(k / 0.625), math.sqrt(k * 0.625)
+    q = 4.6e6
+    cost = y * q / (x - q)
+    after = (y + cost) / (x - q)
+    assert cost == pytest.approx(5_919_238.55, abs=0.01) and after == pytest.approx(
+        2.6494, abs=1e-4
+    )
+    hf = 6.36e6 * 0.85 / (9.2e6 * 0.625)
+    assert hf == pytest.approx(0.9402, abs=1e-4)
+    assert 1.0e6 * 0.85 / (9.0e5 * 0.625) > 1.5 > 1.0 > 1.0e6 * 0.85 / (9.0e5 * after)
+    result = run_scenario(scenario_from_yaml(SQUEEZE), trace=True)
+    first = result.trace[0]
+    assert first.flows["aave"]["CRV"] == pytest.approx(-q, rel=1e-12)  # bought
+    assert first.prices["CRV"] == pytest.approx(after, rel=1e-12)
+    aave, other = result.protocols["aave"], result.protocols["other"]
+    assert (aave.depth, other.depth, other.first_distress_round) == (0, 1, 2)
+    assert ("aave", "other", "CRV", 2) in {
+        (e.source, e.target, e.asset, e.round) for e in result.edges
+    }
+    assert aave.bad_debt_usd > 0 and other.liquidations >= 1
+    crv = result.assets["CRV"]
+    assert crv.bought_units > q and crv.final_price > after > crv.shocked_price
+    assert_agree(yaml.safe_load(SQUEEZE), mixed=True)
+    # the liquidators paid the market for the CRV: they lost on the squeeze they caused
+    assert aave.liquidator_profit_usd < 0
