@@ -496,9 +496,12 @@ def _compile_markets(
                 price[a] = scenario.assets[asset.backing].price
             else:
                 price[a] = 1.0
-            continue
-        # a pegged asset's market trades the ratio, quoted in units of the asset it is pegged to
-        quote = asset.price
+            if asset.market is None:
+                continue
+            quote = price[a]  # its own pool, quoted in the numeraire (docs/model.md 3f)
+        else:
+            # a pegged asset's market trades the ratio, quoted in units of its peg target
+            quote = asset.price
         if asset.peg is not None:
             kind[a] = ASSET_PEGGED
             peg_to[a] = a_index[asset.peg.to]
@@ -506,7 +509,7 @@ def _compile_markets(
             peg_route[a] = 1 if asset.peg.sell_target else 0
             price[a] = asset.peg.ratio * scenario.assets[asset.peg.to].price
             quote = asset.peg.ratio
-        else:
+        elif asset.issuer is None:
             price[a] = asset.price
         venue_start[a] = len(rows["asset"])
         markets = dict(asset.venues) if asset.venues else {}
@@ -516,7 +519,7 @@ def _compile_markets(
             if asset.peg is None:
                 kind[a] = ASSET_FIXED
             continue
-        if asset.peg is None:
+        if asset.peg is None and asset.issuer is None:
             kind[a] = ASSET_MARKET
         if asset.arbitrage is not None:
             arb_speed[a] = asset.arbitrage.speed
@@ -581,6 +584,7 @@ def _compile_markets(
     assets.peg_route = peg_route
     assets.arb_speed = arb_speed
     assets.arb_cost = arb_cost
+    assets.fundamental = price
     return assets, venues, book, names
 
 

@@ -585,6 +585,13 @@ def _market_quote(A, V, B, Pr, X, p, a, q, eps):
     return route_quote(V, B, first, count, q, eps, X.vq[1])
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _traded(A, a):
+    """An asset whose units are sold on its own venue(s): a market asset, or an issued token
+    with a market of its own."""
+    return A[a].kind == ASSET_MARKET or (A[a].kind == ASSET_ISSUED and A[a].venue_count > 0)
+
+
 @njit(cache=True, error_model="numpy")
 def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
@@ -594,7 +601,7 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     (``sell_target: false``), which are then worth the target's round-start price, as in the
     settlement; an asset without a market at its price.
     """
-    if A[a].kind == ASSET_MARKET:
+    if _traded(A, a):
         return _market_quote(A, V, B, Pr, X, p, a, q, eps)
     if A[a].kind == ASSET_PEGGED:
         to = A[a].peg_to
@@ -691,7 +698,7 @@ def asset_sell_marginal(A, V, B, Pr, X, p, a, q, eps):
     """Marginal USD proceeds of selling one more unit of asset ``a`` after ``q`` units, now,
     without trading (the price the q-th unit fetches), for protocol ``p``'s liquidators; as
     :func:`asset_sell_quote` is the total."""
-    if A[a].kind == ASSET_MARKET:
+    if _traded(A, a):
         return _market_marginal(A, V, B, Pr, X, p, a, q, eps)
     if A[a].kind == ASSET_PEGGED:
         to = A[a].peg_to
@@ -715,7 +722,7 @@ def units_above(A, V, B, Pr, X, p, a, m, cap, eps):
     fetches m. Sold by protocol ``p`` (its fixed route), or split optimally for p < 0."""
     if asset_sell_marginal(A, V, B, Pr, X, p, a, 0.0, eps) < m:
         return -1.0
-    if A[a].kind == ASSET_MARKET and A[a].venue_count == 1:  # in closed form
+    if _traded(A, a) and A[a].venue_count == 1:  # in closed form
         return min(cap, venue_take(V, B, A[a].venue_start, m, 1, cap, eps))
     if asset_sell_marginal(A, V, B, Pr, X, p, a, cap, eps) >= m:
         return cap
@@ -1802,7 +1809,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 if abs(V[w].price - V[w].before) > tol * V[w].before:
                     moved = True
             A[a].price = V[v].price  # the primary venue's price is the asset's
-        elif A[a].kind == ASSET_MARKET:
+        elif _traded(A, a):  # one venue: a market asset, or an issued token's own market
             v = A[a].venue_start
             if net > 0.0:
                 got, filled = venue_sell(V, B, v, net, eps)
@@ -1915,13 +1922,26 @@ def _update_pegged(A, V):
 
 
 @njit(cache=True, error_model="numpy")
-def _update_issued(A, PS, eps):
-    """Issued tokens: backing price x (1 - the issuer's haircut)."""
+def _update_issued(A, V, B, PS, eps):
+    """Issued tokens: backing price x (1 - the issuer's haircut). A token with a market of its
+    own trades there: a change of that fundamental value (its backing moved, its issuer's
+    haircut changed) re-centres the market by the same factor - the deficit depegs it through
+    its market - and moves the band's path with it; its own sales and shocks move it too."""
     for a in range(A.shape[0]):
         if A[a].kind != ASSET_ISSUED:
             continue
         base = 1.0 if A[a].backing < 0 else A[A[a].backing].price
-        A[a].price = max(base * (1.0 - PS.haircut[A[a].issuer]), base * eps)
+        if A[a].venue_count == 0:
+            A[a].price = max(base * (1.0 - PS.haircut[A[a].issuer]), base * eps)
+            continue
+        v = A[a].venue_start
+        fundamental = base * max(1.0 - PS.haircut[A[a].issuer], eps)
+        if fundamental != A[a].fundamental:
+            ratio = fundamental / A[a].fundamental
+            V[v].shocked *= ratio
+            venue_recenter(V, B, v, V[v].price * ratio, 1.0)
+            A[a].fundamental = fundamental
+        A[a].price = V[v].price
 
 
 @njit(cache=True, error_model="numpy")
@@ -1951,7 +1971,9 @@ def _update_haircuts(Pr, PS, X, bad, credit, income, changed):
 def _apply_recovery(A, V, B, X, f):
     """Between steps: a fraction ``f`` of each market's endogenous impact reverts."""
     for a in range(A.shape[0]):
-        if A[a].venue_count == 0:
+        # an issued token's market follows its backing (and issuer) through its fundamental
+        # value; its own impact does not revert
+        if A[a].venue_count == 0 or A[a].kind == ASSET_ISSUED:
             continue
         v = A[a].venue_start
         if A[a].venue_count > 1:  # each venue toward its own exogenous price
@@ -1973,10 +1995,16 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
     a pegged asset moves its ratio (a depeg); derived prices follow their parents."""
     for a in range(A.shape[0]):
         kind = A[a].kind
-        if kind == ASSET_ISSUED:
-            continue
         r = path.returns[t, a]
         m = path.liquidity[t, a]
+        if kind == ASSET_ISSUED:
+            if A[a].venue_count > 0:  # a token with its own market can be shocked (a depeg)
+                v = A[a].venue_start
+                X.a[a].shocked_ratio *= 1.0 + r
+                V[v].shocked *= 1.0 + r
+                venue_recenter(V, B, v, V[v].price * (1.0 + r), m)
+                A[a].price = V[v].price
+            continue
         if kind == ASSET_PEGGED:
             X.a[a].shocked_ratio *= 1.0 + r
             if A[a].venue_count > 0:
@@ -2007,9 +2035,10 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             X.a[a].shocked = X.a[a].shocked_ratio * X.a[A[a].peg_to].shocked
     for a in range(A.shape[0]):
         if A[a].kind == ASSET_ISSUED:
-            X.a[a].shocked = 1.0 if A[a].backing < 0 else X.a[A[a].backing].shocked
+            base = 1.0 if A[a].backing < 0 else X.a[A[a].backing].shocked
+            X.a[a].shocked = base * X.a[a].shocked_ratio  # its own shocks (1 without a market)
     _update_pegged(A, V)
-    _update_issued(A, PS, eps)
+    _update_issued(A, V, B, PS, eps)
 
 
 @njit(cache=True, error_model="numpy")
@@ -2415,6 +2444,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         X.step_end[0, a] = A[a].price
         if A[a].kind == ASSET_PEGGED:
             X.a[a].shocked_ratio = _ratio(A, V, a)
+        elif A[a].kind == ASSET_ISSUED:
+            X.a[a].shocked_ratio = 1.0  # the product of its own shocks
     _push_history(A, X)  # "round 0": the start
     if prm.use_index == 0:
         _index_all(X)
@@ -2535,7 +2566,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
             _update_haircuts(Pr, PS, X, bad_start, credit_start, income_start, haircut_changed)
-            _update_issued(A, PS, eps)
+            _update_issued(A, V, B, PS, eps)
             repriced = False  # an issued token's price moved: the fixed point is not reached
             for a in range(n_a):
                 before = X.a[a].price_before

@@ -85,6 +85,9 @@ ASSET_DTYPE = np.dtype(
         ("peg_route", I8),  # ASSET_PEGGED: 1 sell the `peg_to` units a sale yields
         ("arb_speed", F8),  # share of the arbitrage trade done per round (several venues)
         ("arb_cost", F8),  # relative gap arbitrage leaves open
+        # ASSET_ISSUED with a market: state: backing price x (1 - haircut) its market was last
+        # centred on (a change re-centres the market, docs/model.md 3f)
+        ("fundamental", F8),
     ],
     align=True,
 )

@@ -614,6 +614,11 @@ class Reference:
             if asset.issuer is not None:
                 self.price[a] = 1.0 if asset.backing is None else self.price[asset.backing]
         self.start = dict(self.price)
+        # issued tokens with a market: their own shocks, the fundamental value (backing x
+        # (1 - haircut)) their market was last centred on, and their band's path
+        self.own_shock = dict.fromkeys(self.order, 1.0)
+        self.fundamental = dict(self.price)
+        self.band_path = dict(self.price)
         self.markets = {}
         # venues (docs/model.md 3j): a single `market` is the one venue called "market"; the
         # first venue listed is the primary one, whose price is the asset's
@@ -1146,7 +1151,9 @@ class Reference:
         if t > 0 and f > 0:
             for a in self.order:
                 market = self.markets[a]
-                if market is None:
+                # an issued token's market follows its backing through its fundamental value;
+                # its own impact does not revert
+                if market is None or self.s.assets[a].issuer is not None:
                     continue
                 if self.s.assets[a].peg is not None:
                     target = market.price + f * (self.shocked_ratio[a] - market.price)
@@ -1161,11 +1168,16 @@ class Reference:
                 market.recenter(target, 1.0)
         for a in self.order:
             asset = self.s.assets[a]
-            if asset.issuer is not None:
-                continue
             r = step.returns.get(a, 0.0)
             m = step.liquidity.get(a, 1.0)
             market = self.markets[a]
+            if asset.issuer is not None:
+                if market is not None:  # a token with its own market can be shocked
+                    self.own_shock[a] *= 1 + r
+                    self.band_path[a] *= 1 + r
+                    market.recenter(market.price * (1 + r), m)
+                    self.price[a] = market.price
+                continue
             if asset.peg is not None:
                 self.shocked_ratio[a] *= 1 + r
                 if market is not None:
@@ -1194,7 +1206,8 @@ class Reference:
         for a in self.order:
             asset = self.s.assets[a]
             if asset.issuer is not None:
-                self.shocked[a] = 1.0 if asset.backing is None else self.shocked[asset.backing]
+                base = 1.0 if asset.backing is None else self.shocked[asset.backing]
+                self.shocked[a] = base * self.own_shock[a]
         self.update_pegged()
         self.update_issued()
 
@@ -1205,6 +1218,8 @@ class Reference:
             for v, mk in markets:
                 if self.s.assets[a].peg is not None:
                     path = self.shocked_ratio[a]
+                elif self.s.assets[a].issuer is not None:  # its path follows its fundamental
+                    path = self.band_path[a]
                 elif self.has_venues(a):
                     path = self.venue_shocked[a][v]
                 else:
@@ -1222,12 +1237,24 @@ class Reference:
                 self.price[a] = self.ratio(a) * self.price[asset.peg.to]
 
     def update_issued(self) -> None:
+        """backing x (1 - haircut); a token with its own market is re-centred there when that
+        fundamental value changes (docs/model.md 3f)."""
         for a in self.order:
             asset = self.s.assets[a]
             if asset.issuer is None:
                 continue
             base = 1.0 if asset.backing is None else self.price[asset.backing]
-            self.price[a] = max(base * (1 - self.haircut[asset.issuer]), base * self.eps)
+            market = self.markets[a]
+            if market is None:
+                self.price[a] = max(base * (1 - self.haircut[asset.issuer]), base * self.eps)
+                continue
+            fundamental = base * max(1 - self.haircut[asset.issuer], self.eps)
+            if fundamental != self.fundamental[a]:
+                ratio = fundamental / self.fundamental[a]
+                self.band_path[a] *= ratio
+                market.recenter(market.price * ratio, 1.0)
+                self.fundamental[a] = fundamental
+            self.price[a] = market.price
 
     def update_haircuts(self, bad: dict, credit: dict, income: dict, shortfall: dict) -> set:
         changed = set()
@@ -1284,7 +1311,7 @@ class Reference:
             return to_units * self.price[to]
         if self.has_venues(a):
             return self.quote_venues(p, a, q)
-        if self.markets[a] is not None and asset.issuer is None:
+        if self.markets[a] is not None:  # its market (an issued token's own one too)
             return self.markets[a].quote_sell(q, self.eps)
         return q * self.price[a]
 
@@ -1315,7 +1342,7 @@ class Reference:
             if asset.peg.sell_target and self.markets[to] is not None:
                 return ratio * self.venue_marginal(p, to, to_units)
             return ratio * self.price[to]
-        if self.markets[a] is not None and asset.issuer is None:
+        if self.markets[a] is not None:
             return self.venue_marginal(p, a, q)
         return self.price[a]
 
@@ -1339,7 +1366,7 @@ class Reference:
         if self.marginal(p, a, 0.0) < m:
             return -1.0
         asset = self.s.assets[a]
-        if asset.peg is None and asset.issuer is None and len(self.venues[a]) == 1:
+        if asset.peg is None and len(self.venues[a]) == 1:  # in closed form
             return min(cap, self.venues[a][0][1].units_at_least(m))
         if self.marginal(p, a, cap) >= m:
             return cap

@@ -311,7 +311,30 @@ def mixed_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 for _ in range(draw(st.integers(1, 3)))
             ],
         }
+    if draw(st.booleans()):
+        # DAI with a pool of its own: the CDP's deficit depegs it through the pool, the
+        # liquidators of a market that takes DAI as collateral sell into it, a shock can hit it
+        depth = draw(st.floats(2e4, 5e5))
+        assets["DAI"]["market"] = {"type": "cpmm", "base_reserve": depth, "quote_reserve": depth}
+        protocols["dai-lend"] = {
+            "type": "lending",
+            "collateral": {
+                "DAI": {"ltv": 0.75, "liquidation_threshold": 0.8, "liquidation_bonus": 0.05}
+            },
+            "positions": [
+                {
+                    "account": f"d{i}",
+                    "collateral": {"DAI": units},
+                    "debt": {"USDC": units * 0.8 / draw(st.floats(0.9, 1.4))},
+                }
+                for i, units in enumerate(
+                    draw(st.lists(st.floats(1e3, 5e4), min_size=1, max_size=3))
+                )
+            ],
+        }
     shocks = [{"ETH": shock}]
+    if "market" in assets["DAI"] and draw(st.booleans()):
+        shocks[0]["DAI"] = draw(st.floats(-0.15, 0.02))
     if draw(st.booleans()):
         shocks.append({"ETH": draw(st.floats(-0.2, 0.2))})
     return {

@@ -989,3 +989,77 @@ def test_liquidators_buy_the_debt_they_repay_and_squeeze_it():
     assert_agree(yaml.safe_load(SQUEEZE), mixed=True)
     # the liquidators paid the market for the CRV: they lost on the squeeze they caused
     assert aave.liquidator_profit_usd < 0
+
+
+# --- an issued token with a market of its own (a stablecoin's pool) ---------------------------
+
+DAI_POOL = """
+name: dai-pool
+assets:
+  USDC: {price: 1.0}
+  ETH: {price: 1500, market: {type: cpmm, base_reserve: 1.0e6, quote_reserve: 1.5e9}}
+  DAI:
+    issuer: maker
+    market: {type: cpmm, base_reserve: 1.0e5, quote_reserve: 1.0e5}
+protocols:
+  maker:
+    type: cdp
+    stablecoin: DAI
+    liquidation_ratio: 1.5
+    penalty: 0.13
+    auction: {max_slippage: 0.0, zero_bid_discount: 1.0}
+    positions:
+      - {account: risky, collateral: {ETH: 10}, debt: 9000}
+      - {account: safe, collateral: {ETH: 100}, debt: 27000}
+  stable-lend:
+    type: lending
+    collateral: {DAI: {ltv: 0.75, liquidation_threshold: 0.80, liquidation_bonus: 0.05}}
+    positions:
+      - {account: dai-holder, collateral: {DAI: 10000}, debt: {USDC: 6500}}
+shocks:
+  - {ETH: -0.1333333333333333}
+"""
+
+
+def test_a_deficit_and_the_sales_depeg_a_stablecoin_through_its_pool():
+    # ETH 1,300: the risky vault (9,000 DAI) is auctioned with no bids: 9,000 of bad debt, no
+    # reserve, DAI liabilities 36,000: a haircut of 25 %. The haircut shows one round later
+    # (docs/model.md 3f): DAI's pool is re-centred from 1.00 to 0.75 (k kept). stable-lend's
+    # holder (10,000 DAI against 6,500 USDC) is then at HF 10,000 x 0.75 x 0.8 / 6,500 = 0.923:
+    # closed in full in round 3, 9,100 DAI seized for 6,500, a cost of 0.75 / 1.05 = 0.7143 a
+    # DAI. Its liquidators sell into the DAI pool what fetches that: sqrt(k / 0.7143) -
+    # sqrt(k / 0.75) = 2,851.5 DAI, and DAI ends at 0.7143: the sales depeg it further through
+    # its market. The edge maker -> stable-lend runs through DAI (depth 1)
+    from test_reference_agreement import assert_agree
+
+    k = 1.0e10
+    cost = 0.75 / 1.05 * (1 - 1e-9)
+    sold = math.sqrt(k / cost) - math.sqrt(k / 0.75)
+    assert sold == pytest.approx(2851.54, abs=0.01)
+    result = run_scenario(scenario_from_yaml(DAI_POOL), trace=True)
+    prices = [row.prices["DAI"] for row in result.trace]
+    assert prices[:3] == pytest.approx([1.0, 0.75, cost], rel=1e-12)
+    maker, lend = result.protocols["maker"], result.protocols["stable-lend"]
+    assert maker.bad_debt_usd == pytest.approx(9000.0) and maker.haircut == pytest.approx(0.25)
+    assert (lend.depth, lend.first_distress_round) == (1, 3)
+    assert [(e.source, e.asset) for e in result.edges] == [("maker", "DAI")]
+    dai = result.assets["DAI"]
+    assert dai.sold_units == pytest.approx(sold, rel=1e-12)
+    assert dai.held_units == pytest.approx(9100.0 - sold, rel=1e-12)
+    assert dai.final_price == pytest.approx(cost, rel=1e-12)
+    assert dai.shocked_price == 1.0  # the deficit and the sales are endogenous
+    assert_agree(yaml.safe_load(DAI_POOL), mixed=True)
+
+
+def test_a_stablecoin_with_a_pool_can_be_shocked():
+    # a -5 % depeg of DAI itself (its pool re-centred at 0.95), no deficit: stable-lend's HF is
+    # 10,000 x 0.95 x 0.8 / 6,500 = 1.17, nothing happens; the shocked price is 0.95
+    from test_reference_agreement import assert_agree
+
+    text = DAI_POOL.replace("- {ETH: -0.1333333333333333}", "- {DAI: -0.05}")
+    result = run_scenario(scenario_from_yaml(text))
+    dai = result.assets["DAI"]
+    assert dai.shocked_price == pytest.approx(0.95, rel=1e-12)
+    assert dai.final_price == pytest.approx(0.95, rel=1e-12)
+    assert result.liquidations == 0
+    assert_agree(yaml.safe_load(text), mixed=True)
