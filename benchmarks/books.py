@@ -21,6 +21,16 @@ SHOCK = -0.30
 SEED = 0
 
 
+def classic(generated: Generated) -> Generated:
+    """The book with liquidators that sell every seizure at any loss
+    (``settings.liquidators: {mode: any_loss}``): the cascade the numpy baseline implements
+    and BENCHMARKS.md has always measured (the default before issue 15; the default now,
+    rational liquidators, sells less and adds a quote per liquidation)."""
+    scenario = dict(generated.scenario)
+    scenario["settings"] = {**scenario.get("settings", {}), "liquidators": {"mode": "any_loss"}}
+    return dataclasses.replace(generated, scenario=scenario)
+
+
 def spec(positions: int) -> Spec:
     # no shared accounts: the generator keeps one position per account and protocol, so shared
     # accounts would drop rows; without them a book of 10^6 has exactly 10^6 positions
@@ -38,13 +48,13 @@ def book_format() -> str:
 
 def write_files(positions: int, directory: Path) -> Path:
     """``scenario.yaml`` and one positions file per protocol; returns the scenario's path."""
-    return write(generate(spec(positions)), directory, book_format())[0]
+    return write(classic(generate(spec(positions))), directory, book_format())[0]
 
 
 def write_inline(positions: int, directory: Path) -> Path:
     """The same book with its positions inline in the YAML file: the plain-Python reference
     reads inline positions only."""
-    generated = generate(spec(positions))
+    generated = classic(generate(spec(positions)))
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "scenario.yaml"
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -56,8 +66,9 @@ def write_inline(positions: int, directory: Path) -> Path:
 
 def inline_scenario(generated: Generated) -> dict:
     """The scenario dict of ``generated`` with the rows of its lending books (``account``,
-    ``collateral.<ASSET>``, ``debt.<ASSET>`` columns) as inline positions."""
-    scenario = dict(generated.scenario)
+    ``collateral.<ASSET>``, ``debt.<ASSET>`` columns) as inline positions, with the liquidators
+    of :func:`classic`."""
+    scenario = dict(classic(generated).scenario)
     protocols = {}
     for name, proto in scenario["protocols"].items():
         columns = generated.books[name]

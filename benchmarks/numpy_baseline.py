@@ -59,7 +59,8 @@ class Inputs:
     returns: np.ndarray  # f8[T, A]
     liquidity: np.ndarray  # f8[T, A]
     max_rounds: int
-    eps: float  # min_price_fraction: pools stay within [start x eps, start / eps]
+    eps: float  # min_price_fraction: sales stay above eps x the price the path alone gives
+    tol: float  # settings.tolerance: a health factor within it of a threshold is at it
 
 
 @dataclass
@@ -81,10 +82,11 @@ class Outcome:
     repaid_units: np.ndarray  # f8[P, A]
     written_off_units: np.ndarray  # f8[P, A]
     final_price: np.ndarray  # f8[A]
-    sold_units: np.ndarray  # f8[A]
+    sold_units: np.ndarray  # f8[A] units that filled
     sale_proceeds_usd: np.ndarray  # f8[A]
     slippage_usd: np.ndarray  # f8[A]
     unfilled_units: np.ndarray  # f8[A]
+    held_units: np.ndarray  # f8[P, A] what no market took stays with the liquidators
     col_units: np.ndarray  # f8[N] final state
     debt_units: np.ndarray  # f8[N]
     open: np.ndarray  # bool[N]
@@ -149,13 +151,22 @@ def inputs_from(compiled: Compiled) -> Inputs:
         liquidity=compiled.path.liquidity.copy(),
         max_rounds=int(compiled.params.max_rounds),
         eps=float(compiled.params.min_price_fraction),
+        tol=float(compiled.params.tol),
     )
 
 
 def _check_supported(compiled: Compiled) -> None:
     s = compiled.scenario
-    if s.settings.liquidators is not None:
-        raise UnsupportedError("liquidator settings are not implemented")
+    liquidators = s.settings.liquidators
+    if (
+        liquidators is None
+        or liquidators.mode != "any_loss"
+        or liquidators.capital_usd_per_round is not None
+    ):
+        raise UnsupportedError(
+            "only liquidators that sell at any loss are implemented "
+            "(settings.liquidators: {mode: any_loss}, no capital limit)"
+        )
     coordination = getattr(s, "coordination", None)
     if coordination is not None and coordination.enabled:
         raise UnsupportedError("coordination is not implemented")
@@ -201,8 +212,7 @@ def run(inp: Inputs) -> Outcome:
     price = inp.price.copy()
     x = inp.x.copy()
     y = inp.y.copy()
-    lo = inp.price * inp.eps
-    hi = inp.price / inp.eps
+    shocked = inp.price.copy()  # the exogenous path alone: the band is eps x this
     pa = proto * n_a  # flat (protocol, asset) keys
     out = Outcome(
         converged=True,
@@ -224,16 +234,17 @@ def run(inp: Inputs) -> Outcome:
         sale_proceeds_usd=np.zeros(n_a),
         slippage_usd=np.zeros(n_a),
         unfilled_units=np.zeros(n_a),
+        held_units=np.zeros((n_p, n_a)),
         col_units=units,
         debt_units=debt,
         open=is_open,
     )
     for t in range(inp.returns.shape[0]):
-        # --- step: the exogenous shock; a pool is re-centred with k = x·y unchanged ---
+        # --- step: the exogenous shock (never clamped); a pool is re-centred, k = x·y kept ---
         for a in range(n_a):
             new = float(price[a]) * (1.0 + float(inp.returns[t, a]))
+            shocked[a] *= 1.0 + float(inp.returns[t, a])
             if inp.has_pool[a]:
-                new = min(max(new, float(lo[a])), float(hi[a]))
                 m = float(inp.liquidity[t, a])
                 k = (float(x[a]) * m) * (float(y[a]) * m)
                 x[a] = math.sqrt(k / new)
@@ -243,14 +254,15 @@ def run(inp: Inputs) -> Outcome:
         converged = False
         for _ in range(inp.max_rounds):
             out.total_rounds += 1
+            lo = shocked * inp.eps  # the band: eps x the exogenous price
             # --- round: value every position at the round-start (spot) oracle ---
             debt_value = debt * price[debt_asset]
             col_adj = units * price[col_asset] * lt_pos
             live = is_open & (debt > 0.0) & (units > 0.0)
-            # --- round: find eligible positions (HF < 1) ---
+            # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
             with np.errstate(divide="ignore", invalid="ignore"):
                 hf = col_adj / debt_value
-            rows = np.flatnonzero(live & (hf < 1.0))
+            rows = np.flatnonzero(live & (hf < 1.0 - inp.tol))
             if rows.size == 0:
                 converged = True
                 break
@@ -264,7 +276,7 @@ def run(inp: Inputs) -> Outcome:
             p_col = price[a_col]
             p_debt = price[a_debt]
             b = inp.bonus[p, a_col]
-            cf = np.where(h < inp.full_close_hf[p], 1.0, inp.close_factor[p])
+            cf = np.where(h <= inp.full_close_hf[p] * (1.0 + inp.tol), 1.0, inp.close_factor[p])
             by_debt = cf * d * p_debt
             by_col = u * p_col / (1.0 + b)
             take_debt = by_debt <= by_col
@@ -318,13 +330,19 @@ def run(inp: Inputs) -> Outcome:
                     y[a] = ya - got
                     price[a] = y[a] / x[a]
                     out.slippage_usd[a] += filled * p0 - got
-                    out.unfilled_units[a] += q - filled
                 else:
                     got, filled = q * p0, q
                 fill[a] = filled / q
                 avg[a] = got / filled if filled > 0.0 else p0
-                out.sold_units[a] += q
+                out.sold_units[a] += filled
                 out.sale_proceeds_usd[a] += got
+            # what the pool did not take stays with each protocol's liquidators
+            for a in range(n_a):
+                for pp in range(n_p):
+                    if orders[pp, a] > 0.0 and fill[a] < 1.0:
+                        left = orders[pp, a] * (1.0 - fill[a])
+                        out.unfilled_units[a] += left
+                        out.held_units[pp, a] += left
             # liquidators keep what the sale raised, per protocol in asset order
             for pp in range(n_p):
                 for a in range(n_a):
@@ -361,6 +379,7 @@ COMPARED = (
     "sale_proceeds_usd",
     "slippage_usd",
     "unfilled_units",
+    "held_units",
 )
 
 

@@ -27,7 +27,11 @@ from .compile.layout import (
     ASSET_PEGGED,
     AUCTION_DUST,
     INDEX_BUCKETS,
+    LIQ_ANY_LOSS,
+    LIQ_ATOMIC,
+    LIQ_RATIONAL,
     OPT_CALL,
+    ORACLE_EXTERNAL,
     ORACLE_LAG_ROUNDS,
     ORACLE_LAG_STEPS,
     ORACLE_MEDIAN,
@@ -35,6 +39,7 @@ from .compile.layout import (
     ORACLE_TWAP,
     ORACLE_VWAP,
     PA_ADJ,
+    PA_BUYS,
     PA_FLOW,
     PA_HEDGE_PENDING,
     PA_LOT,
@@ -43,14 +48,16 @@ from .compile.layout import (
     PA_ORACLE,
     PA_ORDERS,
     PA_REF_ORACLE,
+    PA_REPAY,
+    PA_SELLS,
     PAI_MOVED_NOW,
-    PAI_MOVED_PREV,
     PAI_STRESSED,
     POS_AUCTION,
     POS_CLOSED,
     POS_OPEN,
     PROTO_LENDING,
     PROTO_OPTIONS,
+    PROTO_PERP,
     STATUS_CONVERGED,
     STATUS_NOT_CONVERGED,
     STATUS_OVER_BUDGET,
@@ -66,12 +73,36 @@ from .compile.layout import (
 # ---------------------------------------------------------------------------------------------
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _linear_sell(p0, lam, lo, q):
+    """(proceeds, price after) of selling ``q`` units on a linear curve from ``p0`` down to the
+    floor ``lo``: the area under the price actually traversed - the trapezoid down to the floor,
+    then every further unit at the floor."""
+    p1 = p0 * (1.0 - lam * q * p0)
+    if p1 >= lo:
+        return q * 0.5 * (p0 + p1), p1
+    u = min(q, max(0.0, (1.0 - lo / p0) / (lam * p0)))  # units that reach the floor
+    return u * 0.5 * (p0 + lo) + (q - u) * lo, lo
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _exponential_sell(p0, a, lo, q):
+    """(proceeds, price after) of selling ``q`` units on p0 e^(-a u) floored at ``lo``: the
+    integral down to the floor, then every further unit at the floor."""
+    p1 = p0 * math.exp(-a * q)
+    if p1 >= lo:
+        return -p0 * math.expm1(-a * q) / a, p1  # expm1: exact for small sales
+    u = min(q, max(0.0, math.log(p0 / lo) / a))
+    return (p0 - lo) / a + (q - u) * lo, lo
+
+
 @njit(cache=True, error_model="numpy")
 def venue_sell(V, B, v, q, eps):
     """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled).
 
-    No price leaves the venue's band [lo, hi] (start price x eps, start price / eps): beyond
-    it a pool is exhausted (units unfilled) and impact curves stop.
+    No price leaves the venue's band [lo, hi] (its shocked price x eps and / eps,
+    :func:`_set_bands`): there a pool is exhausted (units unfilled) and the linear and
+    exponential curves stop, filling every further unit at the floor.
     """
     kind = V[v].kind
     p0 = V[v].price
@@ -88,13 +119,11 @@ def venue_sell(V, B, v, q, eps):
         V[v].price = V[v].y / V[v].x
         return out, filled
     if kind == VENUE_LINEAR:
-        p1 = max(p0 * max(eps, 1.0 - V[v].lam * q * p0), V[v].lo)
-        V[v].price = p1
-        return q * 0.5 * (p0 + p1), q
+        got, V[v].price = _linear_sell(p0, V[v].lam, V[v].lo, q)
+        return got, q
     if kind == VENUE_EXPONENTIAL:
-        a = V[v].alpha
-        V[v].price = max(p0 * math.exp(-a * q), p0 * eps, V[v].lo)
-        return -p0 * math.expm1(-a * q) / a, q  # expm1: exact for small sales
+        got, V[v].price = _exponential_sell(p0, V[v].alpha, V[v].lo, q)
+        return got, q
     # VENUE_ORDERBOOK: walk the bids, best first. A float residual of the order (0.1 + 0.2 of
     # two levels is 0.30000000000000004) is not a reason to walk into the next level.
     left = q
@@ -112,6 +141,8 @@ def venue_sell(V, B, v, q, eps):
             continue
         take = min(B.remaining[k], left)
         B.remaining[k] -= take
+        if B.remaining[k] <= B.depth[k] * 1e-12:  # a level taken but for rounding is taken
+            B.remaining[k] = 0.0
         proceeds += take * level_price
         left -= take
         last_price = level_price
@@ -140,7 +171,7 @@ def venue_buy(V, B, v, q, eps):
         V[v].y = y + cost
         V[v].price = V[v].y / V[v].x
         return cost, filled
-    cap = min(p0 / eps, V[v].hi)
+    cap = V[v].hi
     if kind == VENUE_LINEAR:
         p1 = p0 * (1.0 + V[v].lam * q * p0)
         if p1 > cap:
@@ -175,6 +206,8 @@ def venue_buy(V, B, v, q, eps):
             continue
         take = min(B.remaining[k], left)
         B.remaining[k] -= take
+        if B.remaining[k] <= B.depth[k] * 1e-12:  # a level taken but for rounding is taken
+            B.remaining[k] = 0.0
         cost += take * level_price
         left -= take
         last_price = level_price
@@ -195,7 +228,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     requote around the new price with the (scaled) depth of every level restored.
     """
     kind = V[v].kind
-    new_price = min(max(new_price, V[v].lo), V[v].hi)
+    # no clamp: an exogenous move always applies (the band limits what trades do)
     if kind == VENUE_CPMM:
         x = V[v].x * multiplier
         y = V[v].y * multiplier
@@ -228,6 +261,18 @@ def _add(total, comp, i, value):
     total[i] = t
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _order(X, p, a, units):
+    """Protocol ``p`` puts ``units`` of asset ``a`` in this round's batch (+ sell, - buy)."""
+    if units > 0.0:
+        _add(X.sell, X.sell_c, a, units)
+        X.pa[PA_SELLS, p, a] += units
+    elif units < 0.0:
+        _add(X.buy, X.buy_c, a, -units)
+        X.pa[PA_BUYS, p, a] -= units
+    X.pa[PA_ORDERS, p, a] += units
+
+
 @njit(cache=True, error_model="numpy")
 def venue_sell_quote(V, B, v, q, eps):
     """What selling ``q`` units on venue ``v`` would raise now, without trading (USD)."""
@@ -241,11 +286,9 @@ def venue_sell_quote(V, B, v, q, eps):
         q_in = filled * (1.0 - V[v].fee)
         return V[v].y * q_in / (x + q_in)
     if kind == VENUE_LINEAR:
-        p1 = max(p0 * max(eps, 1.0 - V[v].lam * q * p0), V[v].lo)
-        return q * 0.5 * (p0 + p1)
+        return _linear_sell(p0, V[v].lam, V[v].lo, q)[0]
     if kind == VENUE_EXPONENTIAL:
-        a = V[v].alpha
-        return -p0 * math.expm1(-a * q) / a
+        return _exponential_sell(p0, V[v].alpha, V[v].lo, q)[0]
     left = q
     proceeds = 0.0
     for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
@@ -282,17 +325,19 @@ def venue_take(V, B, v, m, side, cap_q, eps):
             capacity = max(0.0, math.sqrt(x * y / V[v].lo) - x)
             q = min((math.sqrt(y * g * x / m) - x) / g, capacity)
         elif kind == VENUE_LINEAR:
-            if m <= max(p0 * eps, V[v].lo):
+            if m <= V[v].lo:  # at the floor it fills every unit
                 return cap_q
             q = (1.0 - m / p0) / (V[v].lam * p0)
         elif kind == VENUE_EXPONENTIAL:
+            if m <= V[v].lo:
+                return cap_q
             q = math.log(p0 / m) / V[v].alpha
         else:
             for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
                 if V[v].anchor * (1.0 + B.offset[k]) >= m:
                     q += B.remaining[k]
     else:
-        cap = min(p0 / eps, V[v].hi)
+        cap = V[v].hi
         if kind == VENUE_CPMM:
             x = V[v].x
             y = V[v].y
@@ -328,7 +373,7 @@ def route_split(V, B, first, count, q, side, eps, out):
             hi_m = max(hi_m, V[v].price * 2.0)
         else:
             lo_m = min(lo_m, V[v].price * 0.5)
-            hi_m = max(hi_m, min(V[v].price / eps, V[v].hi) * 1e3)
+            hi_m = max(hi_m, V[v].hi * 1e3)
     if q <= 0.0:
         return 0.0
     a = math.log(lo_m)
@@ -540,6 +585,13 @@ def _market_quote(A, V, B, Pr, X, p, a, q, eps):
     return route_quote(V, B, first, count, q, eps, X.vq[1])
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _traded(A, a):
+    """An asset whose units are sold on its own venue(s): a market asset, or an issued token
+    with a market of its own."""
+    return A[a].kind == ASSET_MARKET or (A[a].kind == ASSET_ISSUED and A[a].venue_count > 0)
+
+
 @njit(cache=True, error_model="numpy")
 def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
@@ -549,7 +601,7 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     (``sell_target: false``), which are then worth the target's round-start price, as in the
     settlement; an asset without a market at its price.
     """
-    if A[a].kind == ASSET_MARKET:
+    if _traded(A, a):
         return _market_quote(A, V, B, Pr, X, p, a, q, eps)
     if A[a].kind == ASSET_PEGGED:
         to = A[a].peg_to
@@ -565,9 +617,222 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
     return q * A[a].price
 
 
+@njit(cache=True, error_model="numpy")
+def venue_marginal(V, B, v, q):
+    """Marginal proceeds of venue ``v`` after selling ``q`` units (what the last of them paid;
+    the best bid for q = 0), without trading; 0 beyond what it can take."""
+    kind = V[v].kind
+    p0 = V[v].price
+    if kind == VENUE_CPMM:
+        x = V[v].x
+        g = 1.0 - V[v].fee
+        if q > max(0.0, math.sqrt(x * V[v].y / V[v].lo) - x):
+            return 0.0  # beyond the band: nothing fills
+        return V[v].y * g * x / ((x + g * q) * (x + g * q))
+    if kind == VENUE_LINEAR:
+        return max(p0 * (1.0 - V[v].lam * q * p0), V[v].lo)  # at the floor every unit fills
+    if kind == VENUE_EXPONENTIAL:
+        return max(p0 * math.exp(-V[v].alpha * q), V[v].lo)
+    depth = 0.0
+    for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
+        if B.remaining[k] <= 0.0:
+            continue
+        depth += B.remaining[k]
+        if depth >= q:
+            return V[v].anchor * (1.0 + B.offset[k])
+    return 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _route_marginal(V, B, first, count, q, eps):
+    """Marginal proceeds of the q-th unit of an optimal split across the venues: the m at which
+    they together take q units (0 when they cannot)."""
+    if q <= 0.0:
+        best = 0.0
+        for v in range(first, first + count):
+            best = max(best, venue_marginal(V, B, v, 0.0))
+        return best
+    lo_m = np.inf
+    hi_m = 0.0
+    for v in range(first, first + count):
+        lo_m = min(lo_m, V[v].lo * 1e-3)
+        hi_m = max(hi_m, V[v].price * 2.0)
+    total = 0.0
+    for v in range(first, first + count):
+        total += venue_take(V, B, v, lo_m, 1, q, eps)
+    if total < q:
+        return 0.0
+    a = math.log(lo_m)
+    b = math.log(hi_m)
+    for _ in range(BISECT_STEPS):
+        mid = 0.5 * (a + b)
+        total = 0.0
+        m = math.exp(mid)
+        for v in range(first, first + count):
+            total += venue_take(V, B, v, m, 1, q, eps)
+        if total >= q:
+            a = mid
+        else:
+            b = mid
+    return math.exp(a)
+
+
+@njit(cache=True, error_model="numpy")
+def _market_marginal(A, V, B, Pr, X, p, a, q, eps):
+    """Marginal USD proceeds of the q-th unit of a traded asset sold by protocol ``p``: on its
+    venue, through its fixed route, or split optimally (always for p < 0)."""
+    first = A[a].venue_start
+    count = A[a].venue_count
+    if count == 1:
+        return venue_marginal(V, B, first, q)
+    if p >= 0 and Pr.route_on[p, a] == 1:
+        total = 0.0
+        for v in range(first, first + count):
+            total += Pr.route[p, v] * venue_marginal(V, B, v, q * Pr.route[p, v])
+        return total
+    return _route_marginal(V, B, first, count, q, eps)
+
+
+@njit(cache=True, error_model="numpy")
+def asset_sell_marginal(A, V, B, Pr, X, p, a, q, eps):
+    """Marginal USD proceeds of selling one more unit of asset ``a`` after ``q`` units, now,
+    without trading (the price the q-th unit fetches), for protocol ``p``'s liquidators; as
+    :func:`asset_sell_quote` is the total."""
+    if _traded(A, a):
+        return _market_marginal(A, V, B, Pr, X, p, a, q, eps)
+    if A[a].kind == ASSET_PEGGED:
+        to = A[a].peg_to
+        if A[a].venue_count > 0:
+            v = A[a].venue_start
+            ratio = venue_marginal(V, B, v, q)
+            to_units = venue_sell_quote(V, B, v, q, eps)
+        else:
+            ratio = A[a].peg_ratio
+            to_units = q * A[a].peg_ratio
+        if A[a].peg_route == 1 and A[to].kind == ASSET_MARKET:
+            return ratio * _market_marginal(A, V, B, Pr, X, p, to, to_units, eps)
+        return ratio * A[to].price
+    return A[a].price
+
+
+@njit(cache=True, error_model="numpy")
+def units_above(A, V, B, Pr, X, p, a, m, cap, eps):
+    """Units of asset ``a`` the market takes now (from the round's start) before the marginal
+    proceeds of the next one fall below ``m``, at most ``cap``; -1 when not even the first unit
+    fetches m. Sold by protocol ``p`` (its fixed route), or split optimally for p < 0."""
+    if asset_sell_marginal(A, V, B, Pr, X, p, a, 0.0, eps) < m:
+        return -1.0
+    if _traded(A, a) and A[a].venue_count == 1:  # in closed form
+        return min(cap, venue_take(V, B, A[a].venue_start, m, 1, cap, eps))
+    if asset_sell_marginal(A, V, B, Pr, X, p, a, cap, eps) >= m:
+        return cap
+    lo = 0.0
+    hi = cap
+    for _ in range(BISECT_STEPS):
+        mid = 0.5 * (lo + hi)
+        if asset_sell_marginal(A, V, B, Pr, X, p, a, mid, eps) >= m:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _same_route(A, Pr, p, q, a):
+    """Whether protocols ``p`` and ``q`` sell asset ``a`` the same way (the same fixed route,
+    or both split optimally); p < 0 never."""
+    if p < 0:
+        return False
+    if Pr.route_on[p, a] != Pr.route_on[q, a]:
+        return False
+    if Pr.route_on[p, a] == 0:
+        return True
+    for v in range(A[a].venue_start, A[a].venue_start + A[a].venue_count):
+        if Pr.route[p, v] != Pr.route[q, v]:
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _allocate_rational(A, V, B, Pr, X, O_, eps):
+    """The sales of the round's rational liquidations (docs/model.md 3i), asset by asset, as a
+    call auction from the round-start market: every other order of the round goes first (it
+    sells or buys whatever the price); then the liquidations in ascending order of their cost
+    per unit, each group of equal cost sharing pro rata what the market still takes before its
+    marginal price falls below that cost. What a liquidator does not sell it holds."""
+    n = X.rat_count[0]
+    if n == 0:
+        return
+    idx = np.empty(n, dtype=np.int64)
+    for a in range(A.shape[0]):
+        m = 0
+        total = 0.0
+        for e in range(n):
+            if X.rat[e].asset == a:
+                idx[m] = e
+                m += 1
+                total += X.rat[e].seize
+        if m == 0:
+            continue
+        costs = np.empty(m)
+        for j in range(m):
+            costs[j] = X.rat[idx[j]].cost
+        order = np.argsort(costs, kind="mergesort")
+        sold = X.sell[a] + X.sell_c[a]  # the round's other sells, and the buys they cross
+        bought = X.buy[a] + X.buy_c[a]
+        j = 0
+        while j < m:
+            c = costs[order[j]]
+            g = j
+            group = 0.0
+            # the group's route: that of its protocols when they all route the same way (a
+            # fixed route decides which venue their sales hit), else split optimally
+            via = X.rat[idx[order[j]]].protocol
+            while g < m and costs[order[g]] == c:
+                group += X.rat[idx[order[g]]].seize
+                if not _same_route(A, Pr, via, X.rat[idx[order[g]]].protocol, a):
+                    via = -1
+                g += 1
+            # the market units above c, and the buys that cross at the round-start price
+            # when that price pays c
+            take = max(0.0, units_above(A, V, B, Pr, X, via, a, c, sold + total, eps))
+            cross = bought if A[a].price >= c else 0.0
+            give = min(group, max(0.0, take + cross - sold))
+            for h in range(j, g):
+                e = idx[order[h]]
+                q = X.rat[e].seize * (give / group) if group > 0.0 else 0.0
+                if q > 0.0:
+                    p = X.rat[e].protocol
+                    _order(X, p, a, q)
+                    O_.held_units[p, a] -= q
+            sold += give
+            j = g
+    X.rat_count[0] = 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Lending (MODEL.md §3 lending, §4 liquidators)
 # ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _debt_bought(A, a_debt, a_col):
+    """Whether liquidators buy the debt they repay on a market: an asset that trades (its own
+    venues, a peg, an issued token with a market), unless the seized collateral is pegged to it
+    and its sellers keep the target - then the sale yields what they repay (a loop's
+    liquidation: stETH swapped to ETH repays the ETH debt)."""
+    kind = A[a_debt].kind
+    traded = kind in (ASSET_MARKET, ASSET_PEGGED)
+    if kind == ASSET_ISSUED and A[a_debt].venue_count > 0:
+        traded = True
+    if not traded:
+        return False
+    collateral = A[a_col]
+    return not (
+        collateral.kind == ASSET_PEGGED
+        and collateral.peg_route == 0
+        and collateral.peg_to == a_debt
+    )
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -618,9 +883,13 @@ def lending_shortfall(L, Pr, X):
 
 
 @njit(cache=True, error_model="numpy")
-def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd):
-    """Apply one liquidation: repay, seize, order the sale; close the position with bad debt
-    when it has debt and no collateral left."""
+def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell, buy):
+    """Apply one liquidation: repay, seize, order the sale of ``sell`` of the seized units (the
+    liquidators hold the rest); with ``sell`` < 0 the liquidators are rational and their sale
+    is decided with the round's other rational sales (:func:`_allocate_rational`; ``-sell`` is
+    their cost per unit). The liquidators buy ``buy`` units of the debt asset in the round's
+    batch (what they repay, unless they repay with what the sale yields). Close the position
+    with bad debt when it has debt and no collateral left."""
     a_col = L.col_asset[i_star]
     a_debt = L.debt_asset[j_star]
     L.debt_units[j_star] -= repay_units
@@ -631,8 +900,20 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
     O_.p[p].seized_usd += seize * X.pa[PA_ORACLE, p, a_col]
     O_.seized_units[p, a_col] += seize
     O_.repaid_units[p, a_debt] += repay_units
-    _add(X.sell, X.sell_c, a_col, seize)
-    X.pa[PA_ORDERS, p, a_col] += seize
+    X.pa[PA_REPAY, p, a_debt] += repay_units
+    if buy > 0.0:
+        _order(X, p, a_debt, -buy)
+    if sell < 0.0:  # held until the round's rational sales are allocated
+        r = X.rat_count[0]
+        X.rat[r].protocol = p
+        X.rat[r].asset = a_col
+        X.rat[r].seize = seize
+        X.rat[r].cost = -sell
+        X.rat_count[0] = r + 1
+        O_.held_units[p, a_col] += seize
+    else:
+        _order(X, p, a_col, sell)
+        O_.held_units[p, a_col] += seize - sell
     X.p[p].acted = 1
     if trace_row >= 0:
         O_.trace_liquidations[trace_row, p] += 1
@@ -654,7 +935,7 @@ def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, re
 
 
 @njit(cache=True, error_model="numpy")
-def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
+def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
     """One lending round over every open position.
 
     Visits the positions ``X.active[lo:hi]`` (the index's answer to "which positions can a price
@@ -662,7 +943,8 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
     round-start oracle and liquidates every eligible position once (Jacobi: decisions use
     round-start state only; each position is touched once, so updating it in place is
     equivalent). Liquidators decline unprofitable
-    liquidations; with limited capital the most profitable go first (second pass).
+    liquidations; with limited capital the most profitable go first (second pass). A health
+    factor within the relative tolerance ``tol`` of a threshold is at it (docs/model.md 3).
     """
     X.cand_count[0] = 0
     off = X.ix_offsets[0]
@@ -677,10 +959,10 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             continue  # no debt: a pure supplier is never liquidated
         if debt_value > col_value:
             X.p[p].shortfall += debt_value - col_value
-        # --- round: find eligible positions (HF < 1) ---
+        # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
         hf = col_adj / debt_value
-        if hf >= 1.0 or i_star < 0:
-            continue
+        if hf >= 1.0 - tol or i_star < 0:
+            continue  # a decimal HF of 1 that rounds to 0.9999999999999999 is not below 1
         if PS.paused[p] == 1:  # circuit breaker: the liquidation waits
             X.p[p].deferred_n += 1
             X.p[p].deferred_usd += debt_value
@@ -690,7 +972,8 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
         p_col = X.pa[PA_ORACLE, p, a_col]
         p_debt = X.pa[PA_ORACLE, p, L.debt_asset[j_star]]
         b = Pr.bonus[p, a_col]
-        cf = 1.0 if hf < Pr.rec[p].full_close_hf else Pr.rec[p].close_factor
+        # at or below the full-close threshold (Aave v3: HF <= 0.95), within the tolerance
+        cf = 1.0 if hf <= Pr.rec[p].full_close_hf * (1.0 + tol) else Pr.rec[p].close_factor
         by_debt = cf * L.debt_units[j_star] * p_debt
         by_col = L.col_units[i_star] * p_col / (1.0 + b)
         if by_debt <= by_col:
@@ -701,13 +984,37 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             repay_usd = by_col
             repay_units = min(repay_usd / p_debt, L.debt_units[j_star])
             seize = L.col_units[i_star]
+        # --- round: the debt the liquidators repay: bought on its market (docs/model.md 3) ---
+        a_debt = L.debt_asset[j_star]
+        p_mkt = A[a_debt].price  # they pay the market, not the oracle
+        cost = repay_units * p_mkt
+        buy = repay_units if _debt_bought(A, a_debt, a_col) else 0.0
         # --- round: liquidators: profitable at the current market, within their capital ---
+        sell = seize
         profit = 0.0
-        if Pr.rec[p].min_profit > -np.inf:
-            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, seize, eps) - repay_usd
-            if profit < Pr.rec[p].min_profit:
+        mode = Pr.rec[p].liq_mode
+        if mode == LIQ_RATIONAL:
+            # alone at the round-start market it would sell every unit that fetches at least
+            # its cost and hold the rest (valued at cost); what it sells with the round's other
+            # liquidators is decided after every decision (_allocate_rational)
+            # a seized unit costs p_col / (1 + b) x what a unit of debt costs over its oracle
+            # price (cost / seize, written so that equal costs are equal to the bit: they rank
+            # and share the market as ties)
+            per_unit = p_col / (1.0 + b) * (p_mkt / p_debt)
+            c = per_unit * (1.0 - tol)
+            alone = units_above(A, V, B, Pr, X, p, a_col, c, seize, eps)
+            if alone < 0.0:
                 O_.p[p].skipped_unprofitable += 1
                 continue
+            # the gain on the units sold; the units held count at their cost
+            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, alone, eps) - alone * per_unit
+            sell = -c
+        elif mode == LIQ_ATOMIC or Pr.rec[p].capital < np.inf:
+            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, seize, eps) - cost
+        # a liquidation that breaks even (within the tolerance) is not a loss
+        if mode != LIQ_ANY_LOSS and profit < Pr.rec[p].min_profit - tol * cost:
+            O_.p[p].skipped_unprofitable += 1
+            continue
         if Pr.rec[p].capital < np.inf:
             c = X.cand_count[0]
             X.cand[c].pos = i
@@ -717,9 +1024,13 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             X.cand[c].seize = seize
             X.cand[c].repay_usd = repay_usd
             X.cand[c].profit = profit
+            X.cand[c].sell = sell
+            X.cand[c].buy = buy
             X.cand_count[0] = c + 1
             continue
-        _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd)
+        _liquidate(
+            L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell, buy
+        )
     if X.cand_count[0] > 0:
         _liquidate_within_capital(L, Pr, X, O_, trace_row)
 
@@ -765,6 +1076,9 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
             X.cand[c].repay_units * scale,
             X.cand[c].seize * scale,
             repay * scale,
+            # a rational sale is allocated later (its cost per unit does not scale)
+            X.cand[c].sell * scale if X.cand[c].sell >= 0.0 else X.cand[c].sell,
+            X.cand[c].buy * scale,
         )
 
 
@@ -801,7 +1115,7 @@ def cdp_shortfall(C, X):
 
 
 @njit(cache=True, error_model="numpy")
-def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
+def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
     """Start auctions of vaults below the liquidation ratio; send this round's lots to market
     (or, when the market is too stressed for bidders, to keepers at a discount)."""
     if hi <= lo:
@@ -823,8 +1137,8 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             X.p[p].shortfall += debt_value - col
         if C.status[i] == POS_OPEN:
             ratio = (Pr.rec[p].liq_ratio + C.ratio_add[i]) * (1.0 + adj)
-            if C.debt[i] <= 0.0 or col >= ratio * debt_value:
-                continue
+            if C.debt[i] <= 0.0 or col >= ratio * debt_value * (1.0 - tol):
+                continue  # at the ratio (within the tolerance) is not below it
             if PS.paused[p] == 1:  # circuit breaker: no new auction this step
                 X.p[p].deferred_n += 1
                 X.p[p].deferred_usd += debt_value
@@ -877,6 +1191,8 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
                 disc = Pr.rec[p].auction_discount
                 units = c if disc >= 1.0 else min(1.0, frac / (1.0 - disc)) * c
                 C.raised[i] += units * X.pa[PA_ORACLE, p, a] * (1.0 - disc)
+                O_.p[p].keeper_paid_usd += units * X.pa[PA_ORACLE, p, a] * (1.0 - disc)
+                O_.held_units[p, a] += units  # keepers hold what they won, off market
                 C.col_units[k] -= units
                 O_.seized_units[p, a] += units
                 O_.p[p].seized_usd += units * X.pa[PA_ORACLE, p, a]
@@ -885,8 +1201,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, lo, hi):
             else:
                 units = frac * c
                 C.col_pending[k] = units
-                _add(X.sell, X.sell_c, a, units)
-                X.pa[PA_ORDERS, p, a] += units
+                _order(X, p, a, units)
         if zero_bid:
             O_.p[p].zero_bid_auctions += 1
             X.p[p].acted = 1
@@ -973,7 +1288,7 @@ def perp_shortfall(Pp, X):
 
 
 @njit(cache=True, error_model="numpy")
-def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
+def perp_round(Pp, Pr, PS, X, O_, trace_row, tol, lo, hi):
     """Close every position whose equity is below maintenance margin: longs sell, shorts buy."""
     off = X.ix_offsets[2]
     for j in range(lo, hi):
@@ -988,8 +1303,8 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
         if equity < 0.0:
             X.p[p].shortfall -= equity
         mm = (Pr.rec[p].maintenance + Pp.mm_add[i]) * (1.0 + X.pa[PA_ADJ, p, a])
-        if equity >= mm * abs(size) * o:
-            continue
+        if equity >= mm * abs(size) * o * (1.0 - tol):
+            continue  # at the maintenance margin (within the tolerance) is not below it
         if PS.paused[p] == 1:  # circuit breaker: the close waits
             X.p[p].deferred_n += 1
             X.p[p].deferred_usd += abs(size) * o
@@ -997,11 +1312,7 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row, lo, hi):
         # --- round: close at market: longs sell, shorts buy ---
         Pp.pending[i] = size
         Pp.status[i] = POS_CLOSED
-        if size > 0.0:
-            _add(X.sell, X.sell_c, a, size)
-        else:
-            _add(X.buy, X.buy_c, a, -size)
-        X.pa[PA_ORDERS, p, a] += size
+        _order(X, p, a, size)
         X.p[p].acted = 1
         O_.p[p].liquidations += 1
         if trace_row >= 0:
@@ -1146,7 +1457,7 @@ def _lev_write_off(Lv, Pr, X, O_, i, p):
 
 
 @njit(cache=True, error_model="numpy")
-def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
+def lev_round(Lv, Pr, X, O_, trace_row, tol, lo, hi):
     """Sell holdings pro rata back to the target leverage when above the maximum; sell
     everything when equity <= 0."""
     off = X.ix_offsets[3]
@@ -1162,8 +1473,8 @@ def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
         if d <= 0.0:
             continue  # unlevered: nothing to do
         e = h - d
-        if e > 0.0 and h <= Pr.rec[p].max_leverage * e:
-            continue
+        if e > 0.0 and h <= Pr.rec[p].max_leverage * e * (1.0 + tol):
+            continue  # at the maximum leverage (within the tolerance) is not above it
         if h <= 0.0:  # nothing left to sell: the debt is lost
             _lev_write_off(Lv, Pr, X, O_, i, p)
             X.p[p].acted = 1
@@ -1175,11 +1486,9 @@ def lev_round(Lv, Pr, X, O_, trace_row, lo, hi):
             if units > 0.0:
                 a = Lv.hold_asset[k]
                 Lv.hold_pending[k] = units
-                _add(X.sell, X.sell_c, a, units)
-                X.pa[PA_ORDERS, p, a] += units
-        O_.p[p].liquidations += 1
-        if trace_row >= 0:
-            O_.trace_liquidations[trace_row, p] += 1
+                _order(X, p, a, units)
+        # a deleveraging counts as a liquidation once some of its sale fills (lev_settle):
+        # offering holdings to a market that takes none of them is not one
 
 
 @njit(cache=True, error_model="numpy")
@@ -1197,6 +1506,7 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
         p = Lv.protocol[i]
         proceeds = 0.0
         sold = False
+        any_filled = False
         for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
             q = Lv.hold_pending[k]
             if q > 0.0:
@@ -1204,6 +1514,7 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
                 filled = q * X.a[a].sell_fill
                 if filled > 0.0:
                     X.p[p].acted = 1
+                    any_filled = True
                 proceeds += filled * X.a[a].sell_avg
                 Lv.hold_units[k] -= filled
                 O_.seized_units[p, a] += filled
@@ -1212,6 +1523,10 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
                 sold = True
         if not sold:
             continue
+        if any_filled:
+            O_.p[p].liquidations += 1
+            if trace_row >= 0:
+                O_.trace_liquidations[trace_row, p] += 1
         repay = min(proceeds, Lv.debt[i])
         Lv.debt[i] -= repay
         Lv.cash[i] += proceeds - repay
@@ -1271,11 +1586,7 @@ def opt_round(Op, Pr, PS, X, trade):
             if abs(d) <= Pr.rec[p].band * X.pa[PA_OPT_UNITS, p, a]:
                 continue
             X.pa[PA_HEDGE_PENDING, p, a] = d
-            if d > 0.0:
-                _add(X.buy, X.buy_c, a, d)
-            else:
-                _add(X.sell, X.sell_c, a, -d)
-            X.pa[PA_ORDERS, p, a] -= d
+            _order(X, p, a, -d)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1421,7 +1732,6 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             if has_market:
                 got, filled = venue_sell(V, B, v, net, eps)
                 O_.a[a].slippage_usd += (filled * r0 - got) * A[to].price
-                O_.a[a].unfilled_units += net - filled
             else:
                 got, filled = net * r0, net
             X.a[a].filled_s += filled
@@ -1435,7 +1745,6 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             if has_market:
                 cost, filled = venue_buy(V, B, v, -net, eps)
                 O_.a[a].slippage_usd += (cost - filled * r0) * A[to].price
-                O_.a[a].unfilled_units += -net - filled
             else:
                 cost, filled = -net * r0, -net
             X.a[a].filled_b += filled
@@ -1445,9 +1754,14 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 for p in range(n_p):
                     if X.pa[PA_ORDERS, p, a] < 0.0:
                         X.pa[PA_FLOW, p, to] -= cost * (-X.pa[PA_ORDERS, p, a]) / b_units
-        O_.a[a].sold_units += s_units
-        O_.a[a].bought_units += b_units
-        O_.a[a].traded_notional_usd += (s_units + b_units) * A[a].price
+        # units that changed hands, each once: crossed and filled (an unfilled unit that is
+        # offered again in a later round counts when it sells)
+        O_.a[a].sold_units += X.a[a].filled_s if s_units > 0.0 else 0.0
+        O_.a[a].bought_units += X.a[a].filled_b if b_units > 0.0 else 0.0
+        O_.a[a].traded_notional_usd += (
+            (X.a[a].filled_s if s_units > 0.0 else 0.0)
+            + (X.a[a].filled_b if b_units > 0.0 else 0.0)
+        ) * A[a].price
         # a move below the tolerance is rounding, not a protocol moving a price (depth, §5)
         if has_market and abs(V[v].price - r0) > tol * r0 and net != 0.0:
             for p in range(n_p):
@@ -1471,39 +1785,38 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
         proceeds = crossed * p0
         cost = crossed * p0
         moved = False
-        # slippage_bps divides by this: orders at the round-start price, except that a net
-        # order split across venues counts at each venue's own price before its trade
-        notional = (s_units + b_units) * p0
+        # slippage_bps divides by this: the units traded (crossed on both sides, and the net
+        # that filled) at the round-start price, except that a net order split across venues
+        # counts at each venue's own price before its trade; an unfilled order trades nothing
+        notional = 2.0 * crossed * p0
         if A[a].kind == ASSET_MARKET and A[a].venue_count > 1:
             v = A[a].venue_start
             for w in range(v, v + A[a].venue_count):
                 V[w].before = V[w].price
             if net > 0.0:
                 got, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, net, 1, eps)
-                notional += nv - filled * p0
+                notional += nv
                 proceeds += got
                 s_filled += filled
                 O_.a[a].slippage_usd += slip
-                O_.a[a].unfilled_units += net - filled
             elif net < 0.0:
                 paid, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, -net, -1, eps)
-                notional += nv - filled * p0
+                notional += nv
                 cost += paid
                 b_filled += filled
                 O_.a[a].slippage_usd += slip
-                O_.a[a].unfilled_units += -net - filled
             for w in range(v, v + A[a].venue_count):
                 if abs(V[w].price - V[w].before) > tol * V[w].before:
                     moved = True
             A[a].price = V[v].price  # the primary venue's price is the asset's
-        elif A[a].kind == ASSET_MARKET:
+        elif _traded(A, a):  # one venue: a market asset, or an issued token's own market
             v = A[a].venue_start
             if net > 0.0:
                 got, filled = venue_sell(V, B, v, net, eps)
                 proceeds += got
                 s_filled += filled
+                notional += filled * p0
                 O_.a[a].slippage_usd += filled * p0 - got
-                O_.a[a].unfilled_units += net - filled
                 O_.v[v].sold_units += filled
                 O_.v[v].proceeds_usd += got
                 O_.v[v].slippage_usd += filled * p0 - got
@@ -1511,8 +1824,8 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 paid, filled = venue_buy(V, B, v, -net, eps)
                 cost += paid
                 b_filled += filled
+                notional += filled * p0
                 O_.a[a].slippage_usd += paid - filled * p0
-                O_.a[a].unfilled_units += -net - filled
                 O_.v[v].bought_units += filled
                 O_.v[v].cost_usd += paid
                 O_.v[v].slippage_usd += paid - filled * p0
@@ -1521,6 +1834,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             # no market: the counterparty is the numeraire itself, at the price
             proceeds += max(net, 0.0) * p0
             cost += max(-net, 0.0) * p0
+            notional += abs(net) * p0
             s_filled = s_units
             b_filled = b_units
         if s_units > 0.0:
@@ -1529,8 +1843,8 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
         if b_units > 0.0:
             X.a[a].buy_fill = b_filled / b_units
             X.a[a].buy_avg = cost / b_filled if b_filled > 0.0 else p0
-        O_.a[a].sold_units += s_units
-        O_.a[a].bought_units += b_units
+        O_.a[a].sold_units += s_filled if s_units > 0.0 else 0.0
+        O_.a[a].bought_units += b_filled if b_units > 0.0 else 0.0
         O_.a[a].sale_proceeds_usd += proceeds
         O_.a[a].purchase_cost_usd += cost
         O_.a[a].traded_notional_usd += notional
@@ -1567,7 +1881,36 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             X.a[a].buy_avg = usd_b / X.a[a].filled_b if X.a[a].filled_b > 0.0 else p0
         O_.a[a].sale_proceeds_usd += usd_s if s_units > 0.0 else 0.0
         O_.a[a].purchase_cost_usd += usd_b if b_units > 0.0 else 0.0
+        # target units a pegged sale yielded that the target's market did not take stay with
+        # the sellers (sell_target: true)
+        if A[a].peg_route == 1 and X.a[a].routed > 0.0 and s_units > 0.0:
+            left = X.a[a].routed * (1.0 - X.a[to].sell_fill)
+            if left > 0.0:
+                for p in range(n_p):
+                    share = X.pa[PA_SELLS, p, a] / s_units
+                    if share > 0.0:
+                        _unfilled(Pr, O_, p, to, left * share)
+    # --- execution: what no market took, per seller ---
+    for a in range(n_a):
+        for p in range(n_p):
+            if X.pa[PA_SELLS, p, a] > 0.0 and X.a[a].sell_fill < 1.0:
+                _unfilled(Pr, O_, p, a, X.pa[PA_SELLS, p, a] * (1.0 - X.a[a].sell_fill))
+            if X.pa[PA_BUYS, p, a] > 0.0 and X.a[a].buy_fill < 1.0:
+                _unfilled(Pr, O_, p, a, -X.pa[PA_BUYS, p, a] * (1.0 - X.a[a].buy_fill))
     _update_pegged(A, V)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _unfilled(Pr, O_, p, a, units):
+    """``units`` of protocol ``p``'s order of asset ``a`` found no counterparty (+ a sale, - a
+    purchase). Lending liquidators keep unsold seized units; a perp venue closes the position at
+    the batch price anyway: both are reported as unfilled. A cdp lot, a deleveraging sale and a
+    hedge stay with their protocol and are offered again next round: not counted (yet)."""
+    kind = Pr.rec[p].kind
+    if kind in (PROTO_LENDING, PROTO_PERP):
+        O_.a[a].unfilled_units += abs(units)
+    if kind == PROTO_LENDING and units > 0.0:
+        O_.held_units[p, a] += units
 
 
 @njit(cache=True, error_model="numpy")
@@ -1579,13 +1922,26 @@ def _update_pegged(A, V):
 
 
 @njit(cache=True, error_model="numpy")
-def _update_issued(A, PS, eps):
-    """Issued tokens: backing price x (1 - the issuer's haircut)."""
+def _update_issued(A, V, B, PS, eps):
+    """Issued tokens: backing price x (1 - the issuer's haircut). A token with a market of its
+    own trades there: a change of that fundamental value (its backing moved, its issuer's
+    haircut changed) re-centres the market by the same factor - the deficit depegs it through
+    its market - and moves the band's path with it; its own sales and shocks move it too."""
     for a in range(A.shape[0]):
         if A[a].kind != ASSET_ISSUED:
             continue
         base = 1.0 if A[a].backing < 0 else A[A[a].backing].price
-        A[a].price = max(base * (1.0 - PS.haircut[A[a].issuer]), base * eps)
+        if A[a].venue_count == 0:
+            A[a].price = max(base * (1.0 - PS.haircut[A[a].issuer]), base * eps)
+            continue
+        v = A[a].venue_start
+        fundamental = base * max(1.0 - PS.haircut[A[a].issuer], eps)
+        if fundamental != A[a].fundamental:
+            ratio = fundamental / A[a].fundamental
+            V[v].shocked *= ratio
+            venue_recenter(V, B, v, V[v].price * ratio, 1.0)
+            A[a].fundamental = fundamental
+        A[a].price = V[v].price
 
 
 @njit(cache=True, error_model="numpy")
@@ -1615,7 +1971,9 @@ def _update_haircuts(Pr, PS, X, bad, credit, income, changed):
 def _apply_recovery(A, V, B, X, f):
     """Between steps: a fraction ``f`` of each market's endogenous impact reverts."""
     for a in range(A.shape[0]):
-        if A[a].venue_count == 0:
+        # an issued token's market follows its backing (and issuer) through its fundamental
+        # value; its own impact does not revert
+        if A[a].venue_count == 0 or A[a].kind == ASSET_ISSUED:
             continue
         v = A[a].venue_start
         if A[a].venue_count > 1:  # each venue toward its own exogenous price
@@ -1637,14 +1995,21 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
     a pegged asset moves its ratio (a depeg); derived prices follow their parents."""
     for a in range(A.shape[0]):
         kind = A[a].kind
-        if kind == ASSET_ISSUED:
-            continue
         r = path.returns[t, a]
         m = path.liquidity[t, a]
+        if kind == ASSET_ISSUED:
+            if A[a].venue_count > 0:  # a token with its own market can be shocked (a depeg)
+                v = A[a].venue_start
+                X.a[a].shocked_ratio *= 1.0 + r
+                V[v].shocked *= 1.0 + r
+                venue_recenter(V, B, v, V[v].price * (1.0 + r), m)
+                A[a].price = V[v].price
+            continue
         if kind == ASSET_PEGGED:
             X.a[a].shocked_ratio *= 1.0 + r
             if A[a].venue_count > 0:
                 v = A[a].venue_start
+                V[v].shocked *= 1.0 + r  # the ratio's exogenous path (its band follows it)
                 venue_recenter(V, B, v, V[v].price * (1.0 + r), m)
             else:
                 A[a].peg_ratio *= 1.0 + r
@@ -1661,6 +2026,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             new_price = V[v0].price
         elif kind == ASSET_MARKET:
             v = A[a].venue_start
+            V[v].shocked *= 1.0 + r
             venue_recenter(V, B, v, new_price, m)
             new_price = V[v].price
         A[a].price = new_price
@@ -1669,9 +2035,21 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             X.a[a].shocked = X.a[a].shocked_ratio * X.a[A[a].peg_to].shocked
     for a in range(A.shape[0]):
         if A[a].kind == ASSET_ISSUED:
-            X.a[a].shocked = 1.0 if A[a].backing < 0 else X.a[A[a].backing].shocked
+            base = 1.0 if A[a].backing < 0 else X.a[A[a].backing].shocked
+            X.a[a].shocked = base * X.a[a].shocked_ratio  # its own shocks (1 without a market)
     _update_pegged(A, V)
-    _update_issued(A, PS, eps)
+    _update_issued(A, V, B, PS, eps)
+
+
+@njit(cache=True, error_model="numpy")
+def _set_bands(V, eps):
+    """The price band (docs/model.md 2, the price floor): no trade takes a venue below eps x
+    the price the exogenous path alone gives it (its shocked price) or above that / eps. The
+    band moves with every shock, which is never clamped; however many rounds a cascade runs,
+    its impact stays within a factor 1/eps of the path."""
+    for v in range(V.shape[0]):
+        V[v].lo = V[v].shocked * eps
+        V[v].hi = V[v].shocked / eps
 
 
 @njit(cache=True, error_model="numpy")
@@ -1785,6 +2163,24 @@ def _oracles_moving(A, Pr, X, tol):
                 if abs(seen - now) > tol * now:
                     return True
     return False
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _read_rounds(Pr, q, r):
+    """The rounds (first, last; empty when first > last) whose price moves protocol ``q``'s
+    oracle reads for the first time in round ``r`` (docs/model.md 4): spot and venue feeds the
+    round before; a feed lagged n rounds, round r - n - 1 (it reads the start of round r - n);
+    a twap over n rounds, rounds r - n to r - 1 (its window gained the start of round r and
+    lost that of r - n); a feed lagged by steps or the exogenous path, no round of this step."""
+    kind = Pr.rec[q].oracle_kind
+    n = Pr.rec[q].oracle_n
+    if kind == ORACLE_LAG_ROUNDS:
+        return r - n - 1, r - n - 1
+    if kind == ORACLE_TWAP:
+        return r - n, r - 1
+    if kind in (ORACLE_LAG_STEPS, ORACLE_EXTERNAL):
+        return 1, 0
+    return r - 1, r - 1  # spot, median, vwap: what the market did last round
 
 
 @njit(cache=True, error_model="numpy")
@@ -2048,6 +2444,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         X.step_end[0, a] = A[a].price
         if A[a].kind == ASSET_PEGGED:
             X.a[a].shocked_ratio = _ratio(A, V, a)
+        elif A[a].kind == ASSET_ISSUED:
+            X.a[a].shocked_ratio = 1.0  # the product of its own shocks
     _push_history(A, X)  # "round 0": the start
     if prm.use_index == 0:
         _index_all(X)
@@ -2071,7 +2469,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         if t > 0 and prm.recovery > 0.0:
             _apply_recovery(A, V, B, X, prm.recovery)
         _apply_shock(A, V, B, PS, X, path, t, eps)
-        X.pai[PAI_MOVED_PREV, :, :] = 0
+        step_first = global_round + 1  # sources of contagion are moves of this step only
         first_round = True
         for _i in range(X.p.shape[0]):
             X.p[_i].credit_prev = 0
@@ -2080,8 +2478,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             global_round += 1
             n_trace = O_.counters[1]
             trace_row = n_trace if n_trace < prm.trace_cap else -1
-            # --- round: oracle prices, circuit breakers, dynamic risk ---
+            # --- round: oracle prices, circuit breakers, dynamic risk; the price band ---
             _push_history(A, X)
+            _set_bands(V, eps)
             _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], False)
             _set_par(A, Pr, X)
             _check_breakers(Pr, PS, X, O_)
@@ -2105,6 +2504,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             X.buy[:] = 0.0
             X.buy_c[:] = 0.0
             X.pa[PA_ORDERS, :, :] = 0.0
+            X.pa[PA_SELLS, :, :] = 0.0
+            X.pa[PA_BUYS, :, :] = 0.0
+            X.pa[PA_REPAY, :, :] = 0.0
             for _i in range(X.p.shape[0]):
                 X.p[_i].shortfall = 0.0
             for _i in range(X.p.shape[0]):
@@ -2117,11 +2519,12 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 bad_start[p] = O_.p[p].bad_debt_usd
                 credit_start[p] = O_.p[p].credit_losses_usd
                 income_start[p] = O_.p[p].income_usd
-            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, cut[0], cut[1])
-            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, cut[1], cut[2])
-            perp_round(Pp, Pr, PS, X, O_, trace_row, cut[2], cut[3])
-            lev_round(Lv, Pr, X, O_, trace_row, cut[3], cut[4])
+            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[0], cut[1])
+            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[1], cut[2])
+            perp_round(Pp, Pr, PS, X, O_, trace_row, tol, cut[2], cut[3])
+            lev_round(Lv, Pr, X, O_, trace_row, tol, cut[3], cut[4])
             opt_round(Op, Pr, PS, X, True)
+            _allocate_rational(A, V, B, Pr, X, O_, eps)
             work += n_active + Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
@@ -2141,9 +2544,21 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                     continue
                 for a in range(n_a):
                     # lending liquidators keep what the sale raised
-                    if X.pa[PA_ORDERS, p, a] > 0.0:
+                    if X.pa[PA_SELLS, p, a] > 0.0:
                         O_.p[p].proceeds_usd += (
-                            X.pa[PA_ORDERS, p, a] * X.a[a].sell_fill * X.a[a].sell_avg
+                            X.pa[PA_SELLS, p, a] * X.a[a].sell_fill * X.a[a].sell_avg
+                        )
+                    # and paid for the debt they repaid: what the batch charged for the units
+                    # they bought, the market's price after the round for units it could not
+                    # deliver, the round-start price for the rest (repaid with what they had)
+                    repay = X.pa[PA_REPAY, p, a]
+                    if repay > 0.0:
+                        bought = X.pa[PA_BUYS, p, a]
+                        filled = bought * X.a[a].buy_fill
+                        O_.p[p].debt_cost_usd += (
+                            filled * X.a[a].buy_avg
+                            + (bought - filled) * A[a].price
+                            + (repay - bought) * X.a[a].price_before
                         )
             cdp_settle(C, Pr, X, O_, trace_row, cut[1], cut[2])
             perp_settle(Pp, Pr, X, O_, cut[2], cut[3])
@@ -2151,7 +2566,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
             _update_haircuts(Pr, PS, X, bad_start, credit_start, income_start, haircut_changed)
-            _update_issued(A, PS, eps)
+            _update_issued(A, V, B, PS, eps)
             repriced = False  # an issued token's price moved: the fixed point is not reached
             for a in range(n_a):
                 before = X.a[a].price_before
@@ -2170,13 +2585,21 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 stress_prev[q] = stress
                 if O_.p[q].depth >= 0 or not (X.p[q].acted == 1 or grew):
                     continue
+                # the rounds whose moves q's oracle reads for the first time now
+                r_lo, r_hi = _read_rounds(Pr, q, global_round)
+                r_lo = max(r_lo, step_first)
                 best = -1
                 for p in range(n_p):
                     if p == q:
                         continue
                     for a in range(n_a + 1):
                         if a < n_a:
-                            hit = Pr.uses[q, a] == 1 and X.pai[PAI_MOVED_PREV, p, a] == 1
+                            hit = False
+                            if Pr.uses[q, a] == 1:
+                                for k in range(r_lo, r_hi + 1):
+                                    if X.moved[k % X.moved.shape[0], p, a] == 1:
+                                        hit = True
+                                        break
                         else:  # the credit channel: p defaulted on its loan from q
                             hit = Pr.rec[p].lender == q and X.p[p].credit_prev == 1
                         if not hit:
@@ -2193,10 +2616,11 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 O_.p[q].depth = 0 if best < 0 else best + 1
                 O_.p[q].first_distress_round = global_round
                 O_.p[q].first_distress_step = t
+            slot = global_round % X.moved.shape[0]
             for p in range(n_p):
                 X.p[p].credit_prev = X.p[p].credit_now
                 for a in range(n_a):
-                    X.pai[PAI_MOVED_PREV, p, a] = X.pai[PAI_MOVED_NOW, p, a]
+                    X.moved[slot, p, a] = X.pai[PAI_MOVED_NOW, p, a]
             if trace_row >= 0:
                 O_.trace_idx[trace_row, 0] = t
                 O_.trace_idx[trace_row, 1] = global_round

@@ -50,6 +50,7 @@ def assert_agree(data: dict, mixed: bool = False) -> None:
             ("collateral_sold_usd", "proceeds_usd"),
             ("bad_debt_usd", "bad_debt_usd"),
             ("shortfall_usd", "shortfall_usd"),
+            ("liquidator_profit_usd", "liquidator_profit_usd"),
         ):
             assert close(getattr(pr, key), getattr(want, ref_key), rel=REL), (name, key)
         for key, ref_key in MIXED_KEYS if mixed else ():
@@ -69,9 +70,11 @@ def assert_agree(data: dict, mixed: bool = False) -> None:
             "shocked_price",
             "final_price",
             "sold_units",
+            "bought_units",
             "sale_proceeds_usd",
             "slippage_usd",
             "unfilled_units",
+            "held_units",
         ):
             assert close(getattr(ar, key), want[key], rel=REL, abs_=1e-7), (name, key)
     assert {(e.source, e.target, e.asset, e.round) for e in got.edges} == ref["edges"]

@@ -14,9 +14,11 @@ protocols:
   first:
     type: lending
     reserve_usd: 1.0e6
-    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.05}}
+    collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.825, liquidation_bonus: 0.10}}
     positions:
       # HF at 900 = 100 * 900 * 0.825 / 70000 = 1.0607... -> safe; at 800: 0.943 -> liquidated
+      # in full; its (rational) liquidators sell the seized ETH down to what it cost them,
+      # 800 / 1.10 = 727.27, and keep the rest
       - {account: a, collateral: {ETH: 100}, debt: {USDC: 70000}}
   second:
     type: lending

@@ -32,7 +32,9 @@ from contagion_cli.schema.models import (
 
 
 class Market:
-    """No price leaves [lo, hi] = [start x eps, start / eps] (docs/model.md §2).
+    """No trade takes a price out of [lo, hi] = [shocked price x eps, shocked price / eps]
+    (docs/model.md §2, the price band: it moves with the exogenous path); shocks are never
+    clamped.
 
     For routing (docs/model.md 3j) every market also answers ``take(m, sell)``: the units it
     takes until its marginal proceeds fall to m (sells) or its marginal cost rises to m (buys),
@@ -73,8 +75,17 @@ class Cpmm(Market):
         self.price = self.y / self.x
         return cost, filled
 
+    def marginal(self, q: float) -> float:
+        """Marginal proceeds after selling q (0 beyond what the band lets it take)."""
+        x, g = self.x, 1 - self.fee
+        if q > max(0.0, math.sqrt(x * self.y / self.lo) - x):
+            return 0.0
+        return self.y * g * x / ((x + g * q) * (x + g * q))
+
+    def units_at_least(self, m: float) -> float:
+        return self.take(m, True)
+
     def recenter(self, new_price: float, m: float) -> None:
-        new_price = min(max(new_price, self.lo), self.hi)
         k = (self.x * m) * (self.y * m)
         self.x, self.y = math.sqrt(k / new_price), math.sqrt(k * new_price)
         self.price = new_price
@@ -106,20 +117,26 @@ class Linear(Market):
     def __init__(self, price: float, lam: float) -> None:
         self.price, self.lam = price, lam
 
+    def _sell(self, q: float) -> tuple[float, float]:
+        """(proceeds, price after): the trapezoid down to the floor, then the floor."""
+        p0, lo = self.price, self.lo
+        p1 = p0 * (1 - self.lam * q * p0)
+        if p1 >= lo:
+            return q * (p0 + p1) / 2, p1
+        u = min(q, max(0.0, (1 - lo / p0) / (self.lam * p0)))  # units down to the floor
+        return u * (p0 + lo) / 2 + (q - u) * lo, lo
+
     def sell(self, q: float, eps: float) -> tuple[float, float]:
-        p0 = self.price
-        p1 = max(p0 * max(eps, 1 - self.lam * q * p0), self.lo)
-        self.price = p1
-        return q * (p0 + p1) / 2, q
+        usd, self.price = self._sell(q)
+        return usd, q
 
     def quote_sell(self, q: float, eps: float) -> float:
-        p0 = self.price
-        return q * (p0 + max(p0 * max(eps, 1 - self.lam * q * p0), self.lo)) / 2
+        return self._sell(q)[0]
 
     def buy(self, q: float, eps: float) -> tuple[float, float]:
         p0 = self.price
         p1 = p0 * (1 + self.lam * q * p0)
-        cap = min(p0 / eps, self.hi)
+        cap = self.hi
         if p1 > cap:
             q_lin = max(0.0, (cap / p0 - 1) / (self.lam * p0))
             self.price = cap
@@ -127,12 +144,19 @@ class Linear(Market):
         self.price = p1
         return q * (p0 + p1) / 2, q
 
+    def marginal(self, q: float) -> float:
+        p = self.price
+        return max(p * (1 - self.lam * q * p), self.lo)
+
+    def units_at_least(self, m: float) -> float:
+        return self.take(m, True)
+
     def recenter(self, new_price: float, m: float) -> None:
-        self.price, self.lam = min(max(new_price, self.lo), self.hi), self.lam / m
+        self.price, self.lam = new_price, self.lam / m
 
     def take(self, m: float, sell: bool) -> float:
         p = self.price  # marginal P(1 - l q P) (sells), P(1 + l q P) (buys)
-        if (m <= max(p * self.eps, self.lo)) if sell else (m >= min(p / self.eps, self.hi)):
+        if (m <= self.lo) if sell else (m >= self.hi):
             return math.inf  # at the floor (cap) it fills every unit (docs/model.md §2)
         return max(0.0, ((1 - m / p) if sell else (m / p - 1)) / (self.lam * p))
 
@@ -145,17 +169,25 @@ class Exponential(Market):
     def __init__(self, price: float, alpha: float) -> None:
         self.price, self.alpha = price, alpha
 
+    def _sell(self, q: float) -> tuple[float, float]:
+        """(proceeds, price after): the integral down to the floor, then the floor."""
+        p0, lo, a = self.price, self.lo, self.alpha
+        p1 = p0 * math.exp(-a * q)
+        if p1 >= lo:
+            return -p0 * math.expm1(-a * q) / a, p1
+        u = min(q, max(0.0, math.log(p0 / lo) / a))
+        return (p0 - lo) / a + (q - u) * lo, lo
+
     def sell(self, q: float, eps: float) -> tuple[float, float]:
-        p0 = self.price
-        self.price = max(p0 * math.exp(-self.alpha * q), p0 * eps, self.lo)
-        return -p0 * math.expm1(-self.alpha * q) / self.alpha, q
+        usd, self.price = self._sell(q)
+        return usd, q
 
     def quote_sell(self, q: float, eps: float) -> float:
-        return -self.price * math.expm1(-self.alpha * q) / self.alpha
+        return self._sell(q)[0]
 
     def buy(self, q: float, eps: float) -> tuple[float, float]:
         p0 = self.price
-        cap = min(p0 / eps, self.hi)
+        cap = self.hi
         limit = math.log(max(cap / p0, 1.0))
         if self.alpha * q > limit:
             top = max(cap, p0)
@@ -164,12 +196,18 @@ class Exponential(Market):
         self.price = p0 * math.exp(self.alpha * q)
         return p0 * math.expm1(self.alpha * q) / self.alpha, q
 
+    def marginal(self, q: float) -> float:
+        return max(self.price * math.exp(-self.alpha * q), self.lo)
+
+    def units_at_least(self, m: float) -> float:
+        return self.take(m, True)
+
     def recenter(self, new_price: float, m: float) -> None:
-        self.price, self.alpha = min(max(new_price, self.lo), self.hi), self.alpha / m
+        self.price, self.alpha = new_price, self.alpha / m
 
     def take(self, m: float, sell: bool) -> float:
         p = self.price
-        if (m <= max(p * self.eps, self.lo)) if sell else (m >= min(p / self.eps, self.hi)):
+        if (m <= self.lo) if sell else (m >= self.hi):
             return math.inf  # at the floor (cap) it fills every unit (docs/model.md §2)
         r = math.log(p / m) if sell else math.log(m / p)
         return max(0.0, r / self.alpha)
@@ -198,6 +236,8 @@ class OrderBook(Market):
                 continue
             take = min(level[2], left)
             level[2] -= take
+            if level[2] <= level[1] * BOOK_RESIDUAL:  # taken but for rounding: taken
+                level[2] = 0.0
             usd += take * level_price
             left -= take
             if left <= BOOK_RESIDUAL * q:
@@ -230,8 +270,25 @@ class OrderBook(Market):
         self.price = min(max(self.price, last), self.hi)
         return usd, filled
 
+    def marginal(self, q: float) -> float:
+        """The price of the level the q-th unit is taken from (the best bid for q = 0)."""
+        depth = 0.0
+        for offset, _, remaining in self.bids:
+            if remaining <= 0:
+                continue
+            depth += remaining
+            if depth >= q:
+                return self.anchor * (1 + offset)
+        return 0.0
+
+    def units_at_least(self, m: float) -> float:
+        """The depth of the bids at m or better."""
+        return math.fsum(
+            remaining for offset, _, remaining in self.bids if self.anchor * (1 + offset) >= m
+        )
+
     def recenter(self, new_price: float, m: float) -> None:
-        self.anchor = self.price = min(max(new_price, self.lo), self.hi)
+        self.anchor = self.price = new_price
         for level in self.bids + self.asks:
             level[1] *= m
             level[2] = level[1]
@@ -327,6 +384,27 @@ def route_split(markets: list[Any], q: float, sell: bool) -> list[float]:
     gap = q - math.fsum(at_short)
     width = math.fsum(f - s for f, s in zip(at_full, at_short, strict=True))
     return [s + gap * (f - s) / width for s, f in zip(at_short, at_full, strict=True)]
+
+
+def route_marginal(markets: list[Any], q: float) -> float:
+    """Marginal proceeds of the q-th unit of the optimal split of a sale across ``markets``
+    (docs/model.md 3j): the m at which they together take q units; 0 when they cannot."""
+    if q <= 0:
+        return max(mk.marginal(0.0) for mk in markets)
+
+    def taken(m: float) -> float:
+        return math.fsum(min(mk.take(m, True), q) for mk in markets)
+
+    low, high = _far_end(markets, True), max(mk.price for mk in markets) * 2
+    if taken(low) < q:
+        return 0.0
+    for _ in range(BISECTION_STEPS):
+        mid = _log_mid(low, high)
+        if taken(mid) >= q:
+            low = mid
+        else:
+            high = mid
+    return low
 
 
 def arbitrage_trades(
@@ -459,6 +537,9 @@ class Stats:
     deferred_liquidations: int = 0
     deferred_debt_usd: float = 0.0
     adl_usd: float = 0.0
+    keeper_paid_usd: float = 0.0  # cdp: what keepers paid for lots won at a discount
+    debt_cost_usd: float = 0.0  # lending: what liquidators paid for the debt they repaid
+    liquidator_profit_usd: float = 0.0
     hedge_units: float = 0.0
     sales_usd: float = 0.0
     haircut: float = 0.0
@@ -468,6 +549,7 @@ class Stats:
     seized_units: dict[str, float] = field(default_factory=dict)
     repaid_units: dict[str, float] = field(default_factory=dict)
     written_off_units: dict[str, float] = field(default_factory=dict)
+    held_units: dict[str, float] = field(default_factory=dict)  # liquidators' / keepers' stock
 
 
 def _bump(d: dict[str, float], key: str, value: float) -> None:
@@ -532,6 +614,11 @@ class Reference:
             if asset.issuer is not None:
                 self.price[a] = 1.0 if asset.backing is None else self.price[asset.backing]
         self.start = dict(self.price)
+        # issued tokens with a market: their own shocks, the fundamental value (backing x
+        # (1 - haircut)) their market was last centred on, and their band's path
+        self.own_shock = dict.fromkeys(self.order, 1.0)
+        self.fundamental = dict(self.price)
+        self.band_path = dict(self.price)
         self.markets = {}
         # venues (docs/model.md 3j): a single `market` is the one venue called "market"; the
         # first venue listed is the primary one, whose price is the asset's
@@ -779,6 +866,22 @@ class Reference:
                         return True
         return False
 
+    def read_rounds(self, q: str, r: int, first: int) -> range:
+        """The rounds of this step (from ``first``) whose moves q's oracle reads for the first
+        time in round r: the one before (spot, median, vwap); r - n - 1 (lagged n rounds: it
+        now reads the start of round r - n); r - n .. r - 1 (a twap over n rounds); none
+        (lagged by steps, external: nothing of this step)."""
+        cfg = self.s.protocols[q].oracle
+        if cfg.type == "lagged" and cfg.rounds is not None:
+            lo, hi = r - cfg.rounds - 1, r - cfg.rounds - 1
+        elif cfg.type == "twap":
+            lo, hi = r - cfg.rounds, r - 1
+        elif cfg.type in ("lagged", "external"):
+            return range(0)
+        else:
+            lo, hi = r - 1, r - 1
+        return range(max(lo, first), hi + 1)
+
     def oracles(self, t: int) -> dict[str, dict[str, float]]:
         return {p: self.oracle(p, t) for p in self.protocols}
 
@@ -865,14 +968,16 @@ class Reference:
             vol2 = dict.fromkeys(self.order, 0.0)
             self.paused = dict.fromkeys(s.protocols, False)
             self.apply_recovery_and_shock(t, step)
-            moved_prev: set[tuple[str, str]] = set()
+            step_first = global_round + 1  # contagion sources: moves of this step only
+            moved_in: dict[int, set[tuple[str, str]]] = {}  # global round -> (mover, asset)
             credit_prev: set[str] = set()
             rounds_here = 0
             converged = False
             for _ in range(s.settings.max_rounds):
                 global_round += 1
-                # --- round: oracle prices, circuit breakers, dynamic risk ---
+                # --- round: oracle prices, circuit breakers, dynamic risk; the price band ---
                 self.history.append(dict(self.price))
+                self.set_bands()
                 O = self.oracles(t)
                 for p, proto in s.protocols.items():
                     cb = proto.circuit_breaker
@@ -906,23 +1011,39 @@ class Reference:
                 self.orders: dict[tuple[str, str], float] = {}
                 self.gross_sells: dict[tuple[str, str], float] = {}
                 self.gross_buys: dict[tuple[str, str], float] = {}
+                self.own_sells: dict[tuple[str, str], float] = {}  # its own orders only
+                self.own_buys: dict[tuple[str, str], float] = {}
+                self.repaid_now: dict[tuple[str, str], float] = {}  # lending: debt repaid
                 self.deferred = {p: [0, 0.0] for p in s.protocols}
                 self.credit_now: set[str] = set()
+                self.rational: list[tuple[str, str, float, float]] = []
                 shortfall_now = dict.fromkeys(s.protocols, 0.0)
                 self.lending_round(O, shortfall_now)
                 self.cdp_round(O, shortfall_now)
                 self.perp_round(O, shortfall_now)
                 self.lev_round(O, shortfall_now)
                 hedge_pending = self.opt_round(O, shortfall_now)
+                self.allocate_rational()
                 # --- round: batch execution per asset ---
                 price_before = dict(self.price)
                 fills, moved_now = self.execute_all()
                 arb_moved = self.arbitrage_all()
                 self.update_pegged()
                 # --- round: settle ---
-                for (p, a), units in self.orders.items():
-                    if isinstance(s.protocols[p], LendingProtocol) and units > 0:
+                for (p, a), units in self.own_sells.items():
+                    if isinstance(s.protocols[p], LendingProtocol):
                         self.stats[p].proceeds_usd += units * fills[a][0] * fills[a][1]
+                # what they paid for the debt: the batch's price for what they bought, the
+                # price after the round for what it could not deliver, the round-start price
+                # for what they repaid with units they had
+                for (p, a), repay in self.repaid_now.items():
+                    bought = self.own_buys.get((p, a), 0.0)
+                    filled = bought * fills[a][2]
+                    self.stats[p].debt_cost_usd += (
+                        filled * fills[a][3]
+                        + (bought - filled) * self.price[a]
+                        + (repay - bought) * price_before[a]
+                    )
                 self.cdp_settle(O, fills)
                 self.perp_settle(O, fills)
                 self.lev_settle(O, fills)
@@ -946,7 +1067,11 @@ class Reference:
                     stress_prev[q] = stress
                     if st.depth is not None or not (self.acted[q] or grew):
                         continue
-                    sources = [(p, a) for (p, a) in moved_prev if p != q and a in self.uses[q]]
+                    # the moves q's oracle reads for the first time in this round
+                    seen: set[tuple[str, str]] = set()
+                    for k in self.read_rounds(q, global_round, step_first):
+                        seen |= moved_in.get(k, set())
+                    sources = [(p, a) for (p, a) in seen if p != q and a in self.uses[q]]
                     sources += [
                         (p, "credit")
                         for p in credit_prev
@@ -958,7 +1083,7 @@ class Reference:
                     st.depth = 0 if not depths else 1 + min(d for d in depths if d is not None)
                     st.first_distress_round = global_round
                     st.first_distress_step = t + 1
-                moved_prev = moved_now
+                moved_in[global_round] = moved_now
                 credit_prev = self.credit_now
                 any_acted = any(self.acted.values())
                 if not any_acted and not repriced and not arb_moved and not self.oracles_moving():
@@ -975,10 +1100,19 @@ class Reference:
             self.step_end.append(dict(self.price))
         final = self.shortfall_at(self.oracles(len(s.shocks)))
         market = self.shortfall_at({p: dict(self.price) for p in s.protocols})
-        for p in s.protocols:
-            self.stats[p].shortfall_usd = final[p]
-            self.stats[p].market_shortfall_usd = market[p]
-            self.stats[p].haircut = self.haircut[p]
+        for p, proto in s.protocols.items():
+            st = self.stats[p]
+            st.shortfall_usd = final[p]
+            st.market_shortfall_usd = market[p]
+            st.haircut = self.haircut[p]
+            # liquidators and keepers hold their stock at the final market price
+            kept = 0.0
+            for a in self.order:
+                kept += st.held_units.get(a, 0.0) * self.price[a]
+            if isinstance(proto, LendingProtocol):
+                st.liquidator_profit_usd = st.proceeds_usd - st.debt_cost_usd + kept
+            elif isinstance(proto, CdpProtocol):
+                st.liquidator_profit_usd = kept - st.keeper_paid_usd
         return {
             "converged": all(step_converged),
             "rounds": acting_rounds,
@@ -991,6 +1125,7 @@ class Reference:
                     start_price=self.start[a],
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
+                    held_units=math.fsum(st.held_units.get(a, 0.0) for st in self.stats.values()),
                     arbitrage_profit_usd=self.arb_profit[a],
                     venues=[
                         dict(name=v, final_price=mk.price, **self.venue_out[a][v])
@@ -1016,7 +1151,9 @@ class Reference:
         if t > 0 and f > 0:
             for a in self.order:
                 market = self.markets[a]
-                if market is None:
+                # an issued token's market follows its backing through its fundamental value;
+                # its own impact does not revert
+                if market is None or self.s.assets[a].issuer is not None:
                     continue
                 if self.s.assets[a].peg is not None:
                     target = market.price + f * (self.shocked_ratio[a] - market.price)
@@ -1031,11 +1168,16 @@ class Reference:
                 market.recenter(target, 1.0)
         for a in self.order:
             asset = self.s.assets[a]
-            if asset.issuer is not None:
-                continue
             r = step.returns.get(a, 0.0)
             m = step.liquidity.get(a, 1.0)
             market = self.markets[a]
+            if asset.issuer is not None:
+                if market is not None:  # a token with its own market can be shocked
+                    self.own_shock[a] *= 1 + r
+                    self.band_path[a] *= 1 + r
+                    market.recenter(market.price * (1 + r), m)
+                    self.price[a] = market.price
+                continue
             if asset.peg is not None:
                 self.shocked_ratio[a] *= 1 + r
                 if market is not None:
@@ -1064,9 +1206,25 @@ class Reference:
         for a in self.order:
             asset = self.s.assets[a]
             if asset.issuer is not None:
-                self.shocked[a] = 1.0 if asset.backing is None else self.shocked[asset.backing]
+                base = 1.0 if asset.backing is None else self.shocked[asset.backing]
+                self.shocked[a] = base * self.own_shock[a]
         self.update_pegged()
         self.update_issued()
+
+    def set_bands(self) -> None:
+        """Every market's band: eps x and 1 / eps x the price the exogenous path alone gives it
+        (a pegged asset's market: its ratio's path; a venue: its own path)."""
+        for a, markets in self.venues.items():
+            for v, mk in markets:
+                if self.s.assets[a].peg is not None:
+                    path = self.shocked_ratio[a]
+                elif self.s.assets[a].issuer is not None:  # its path follows its fundamental
+                    path = self.band_path[a]
+                elif self.has_venues(a):
+                    path = self.venue_shocked[a][v]
+                else:
+                    path = self.shocked[a]
+                mk.bound(path, self.eps)
 
     def has_venues(self, a: str) -> bool:
         """An asset declared with `venues:` (rather than one `market`)."""
@@ -1079,12 +1237,24 @@ class Reference:
                 self.price[a] = self.ratio(a) * self.price[asset.peg.to]
 
     def update_issued(self) -> None:
+        """backing x (1 - haircut); a token with its own market is re-centred there when that
+        fundamental value changes (docs/model.md 3f)."""
         for a in self.order:
             asset = self.s.assets[a]
             if asset.issuer is None:
                 continue
             base = 1.0 if asset.backing is None else self.price[asset.backing]
-            self.price[a] = max(base * (1 - self.haircut[asset.issuer]), base * self.eps)
+            market = self.markets[a]
+            if market is None:
+                self.price[a] = max(base * (1 - self.haircut[asset.issuer]), base * self.eps)
+                continue
+            fundamental = base * max(1 - self.haircut[asset.issuer], self.eps)
+            if fundamental != self.fundamental[a]:
+                ratio = fundamental / self.fundamental[a]
+                self.band_path[a] *= ratio
+                market.recenter(market.price * ratio, 1.0)
+                self.fundamental[a] = fundamental
+            self.price[a] = market.price
 
     def update_haircuts(self, bad: dict, credit: dict, income: dict, shortfall: dict) -> set:
         changed = set()
@@ -1105,11 +1275,23 @@ class Reference:
         self.sells[a].append(units)
         self.orders[(p, a)] = self.orders.get((p, a), 0.0) + units
         _bump(self.gross_sells, (p, a), units)
+        _bump(self.own_sells, (p, a), units)
 
     def order_buy(self, p: str, a: str, units: float) -> None:
         self.buys[a].append(units)
         self.orders[(p, a)] = self.orders.get((p, a), 0.0) - units
         _bump(self.gross_buys, (p, a), units)
+        _bump(self.own_buys, (p, a), units)
+
+    def unfilled(self, p: str, a: str, units: float) -> None:
+        """Units of p's order no market took (+ sold, - bought): lending liquidators keep what
+        they could not sell, a perp venue closes at the batch price anyway (both reported); a
+        cdp lot, a deleveraging sale or a hedge is offered again next round (not counted)."""
+        proto = self.s.protocols[p]
+        if isinstance(proto, (LendingProtocol, PerpProtocol)):
+            self.asset_out[a]["unfilled_units"] += abs(units)
+        if isinstance(proto, LendingProtocol) and units > 0:
+            _bump(self.stats[p].held_units, a, units)
 
     def quote(self, p: str, a: str, q: float) -> float:
         """USD that selling q units of a would raise now (no trade)."""
@@ -1129,7 +1311,7 @@ class Reference:
             return to_units * self.price[to]
         if self.has_venues(a):
             return self.quote_venues(p, a, q)
-        if self.markets[a] is not None and asset.issuer is None:
+        if self.markets[a] is not None:  # its market (an issued token's own one too)
             return self.markets[a].quote_sell(q, self.eps)
         return q * self.price[a]
 
@@ -1146,6 +1328,91 @@ class Reference:
         return math.fsum(
             mk.quote_sell(qv, self.eps) for (_, mk), qv in zip(venues, split, strict=True)
         )
+
+    def marginal(self, p: str | None, a: str, q: float) -> float:
+        """USD the q-th unit of a sale of a would fetch now (no trade): the slope of quote."""
+        asset = self.s.assets[a]
+        if asset.peg is not None:
+            market = self.markets[a]
+            if market is not None:
+                ratio, to_units = market.marginal(q), market.quote_sell(q, self.eps)
+            else:
+                ratio, to_units = self.peg_ratio[a], q * self.peg_ratio[a]
+            to = asset.peg.to
+            if asset.peg.sell_target and self.markets[to] is not None:
+                return ratio * self.venue_marginal(p, to, to_units)
+            return ratio * self.price[to]
+        if self.markets[a] is not None:
+            return self.venue_marginal(p, a, q)
+        return self.price[a]
+
+    def venue_marginal(self, p: str | None, a: str, q: float) -> float:
+        """On a's one market, through p's fixed route, or split optimally across a's venues
+        (always for p None)."""
+        venues = self.venues[a]
+        if len(venues) == 1:
+            return venues[0][1].marginal(q)
+        route = self.s.protocols[p].route if p is not None else None
+        names = [v for v, _ in venues]
+        if route is not None and all(v in names for v in route):
+            return math.fsum(
+                route.get(v, 0.0) * mk.marginal(q * route.get(v, 0.0)) for v, mk in venues
+            )
+        return route_marginal([mk for _, mk in venues], q)
+
+    def units_above(self, p: str | None, a: str, m: float, cap: float) -> float:
+        """Units the market takes now before the next one fetches less than m, at most cap;
+        -1 when not even the first does. Through p's route, or split optimally (p None)."""
+        if self.marginal(p, a, 0.0) < m:
+            return -1.0
+        asset = self.s.assets[a]
+        if asset.peg is None and len(self.venues[a]) == 1:  # in closed form
+            return min(cap, self.venues[a][0][1].units_at_least(m))
+        if self.marginal(p, a, cap) >= m:
+            return cap
+        low, high = 0.0, cap
+        for _ in range(BISECTION_STEPS):
+            mid = 0.5 * (low + high)
+            if self.marginal(p, a, mid) >= m:
+                low = mid
+            else:
+                high = mid
+        return low
+
+    def effective_route(self, p: str, a: str) -> tuple | None:
+        """p's fixed route as it applies to a (None: split optimally)."""
+        route = self.s.protocols[p].route
+        names = [v for v, _ in self.venues[a]]
+        if route is None or len(names) < 2 or not all(v in names for v in route):
+            return None
+        return tuple(route.get(v, 0.0) for v in names)
+
+    def allocate_rational(self) -> None:
+        """The round's rational liquidators sell as in a call auction from the round-start
+        market (docs/model.md 3i): the round's other orders first, then in ascending order of
+        cost per unit, equal costs pro rata, while the market pays their cost."""
+        for a in self.order:
+            entries = [e for e in self.rational if e[1] == a]
+            if not entries:
+                continue
+            total = math.fsum(e[2] for e in entries)
+            sold, bought = math.fsum(self.sells[a]), math.fsum(self.buys[a])
+            for c in sorted({e[3] for e in entries}):
+                group = [e for e in entries if e[3] == c]
+                size = math.fsum(e[2] for e in group)
+                # their route when all of them route alike (it decides the venue), else optimal
+                routes = {self.effective_route(e[0], a) for e in group}
+                via = group[0][0] if len(routes) == 1 else None
+                take = max(0.0, self.units_above(via, a, c, sold + total))
+                cross = bought if self.price[a] >= c else 0.0
+                give = min(size, max(0.0, take + cross - sold))
+                for p, _, seize, _ in group:
+                    q = seize * (give / size) if size > 0 else 0.0
+                    if q > 0:
+                        self.order_sell(p, a, q)
+                        _bump(self.stats[p].held_units, a, -q)
+                sold += give
+        self.rational = []
 
     def execute_all(self):
         """Pegged assets through their ratio (their `to` units join the target's batch), then
@@ -1175,7 +1442,6 @@ class Reference:
                 if market is not None:
                     got, filled = market.sell(net, self.eps)
                     out["slippage_usd"] += (filled * r0 - got) * self.price[to]
-                    out["unfilled_units"] += net - filled
                 else:
                     got, filled = net * r0, net
                 filled_s += filled
@@ -1192,7 +1458,6 @@ class Reference:
                 if market is not None:
                     cost, filled = market.buy(-net, self.eps)
                     out["slippage_usd"] += (cost - filled * r0) * self.price[to]
-                    out["unfilled_units"] += -net - filled
                 else:
                     cost, filled = -net * r0, -net
                 filled_b += filled
@@ -1205,8 +1470,9 @@ class Reference:
                     for (p, oa), units in list(self.gross_buys.items()):
                         if oa == a:
                             _bump(self.gross_buys, (p, to), cost * units / bought)
-            out["sold_units"] += sold
-            out["bought_units"] += bought
+            # units that changed hands, each once (crossed and filled)
+            out["sold_units"] += filled_s if sold > 0 else 0.0
+            out["bought_units"] += filled_b if bought > 0 else 0.0
             pegged[a] = (sold, bought, crossed, filled_s, filled_b, routed)
             # a move below the tolerance is rounding, not a protocol moving a price
             if market is not None and abs(market.price - r0) > self.tol * r0 and net != 0:
@@ -1246,8 +1512,23 @@ class Reference:
             fills[a] = (sell_fill, sell_avg, buy_fill, buy_avg, sold - bought)
             if sold > 0:
                 self.asset_out[a]["sale_proceeds_usd"] += usd_s
+            # target units the sale yielded that the target's market did not take stay with
+            # the sellers
+            if self.s.assets[a].peg.sell_target and routed > 0 and sold > 0:
+                left = routed * (1 - fills[to][0])
+                if left > 0:
+                    for (p, oa), units in self.own_sells.items():
+                        if oa == a and units > 0:
+                            self.unfilled(p, to, left * units / sold)
         for a in self.order:
             fills.setdefault(a, (0.0, 0.0, 0.0, 0.0, 0.0))
+        # --- what no market took, per seller ---
+        for (p, a), units in self.own_sells.items():
+            if units > 0 and fills[a][0] < 1:
+                self.unfilled(p, a, units * (1 - fills[a][0]))
+        for (p, a), units in self.own_buys.items():
+            if units > 0 and fills[a][2] < 1:
+                self.unfilled(p, a, -units * (1 - fills[a][2]))
         self.update_pegged()
         return fills, moved
 
@@ -1273,7 +1554,7 @@ class Reference:
                 else:
                     cost += usd
                     b_filled += filled
-                out["unfilled_units"] += abs(net) - filled  # slippage: per venue, in trade()
+                # slippage: per venue, in trade()
             self.price[a] = market.price
         elif market is not None:
             if net > 0:
@@ -1281,7 +1562,6 @@ class Reference:
                 proceeds += got
                 s_filled += filled
                 out["slippage_usd"] += filled * p0 - got
-                out["unfilled_units"] += net - filled
                 self.venue_out[a]["market"]["sold_units"] += filled
                 self.venue_out[a]["market"]["slippage_usd"] += filled * p0 - got
             elif net < 0:
@@ -1289,7 +1569,6 @@ class Reference:
                 cost += paid
                 b_filled += filled
                 out["slippage_usd"] += paid - filled * p0
-                out["unfilled_units"] += -net - filled
                 self.venue_out[a]["market"]["bought_units"] += filled
                 self.venue_out[a]["market"]["slippage_usd"] += paid - filled * p0
             self.price[a] = market.price
@@ -1297,8 +1576,8 @@ class Reference:
             proceeds += max(net, 0.0) * p0
             cost += max(-net, 0.0) * p0
             s_filled, b_filled = sold, bought
-        out["sold_units"] += sold
-        out["bought_units"] += bought
+        out["sold_units"] += s_filled if sold > 0 else 0.0
+        out["bought_units"] += b_filled if bought > 0 else 0.0
         out["sale_proceeds_usd"] += proceeds
         sell_fill = s_filled / sold if sold > 0 else 0.0
         sell_avg = (proceeds / s_filled if s_filled > 0 else p0) if sold > 0 else 0.0
@@ -1405,7 +1684,7 @@ class Reference:
             col_value = _value(pos.collateral, oracle, order)
             if debt_value > col_value:
                 shortfall[p] += debt_value - col_value
-            # --- round: find eligible positions (HF < 1) ---
+            # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
             adj = 0.0
             for a in order:
                 if pos.collateral.get(a, 0.0) > 0:
@@ -1414,7 +1693,7 @@ class Reference:
                     adj += pos.collateral[a] * oracle[a] * lt
             hf = adj / debt_value
             i_star = _largest(pos.collateral, oracle, order)
-            if hf >= 1 or i_star is None:
+            if hf >= 1 - self.tol or i_star is None:
                 continue
             if self.paused[p]:
                 self.defer(p, debt_value)
@@ -1423,7 +1702,7 @@ class Reference:
             j_star = _largest(pos.debt, oracle, order)
             assert j_star is not None
             b = proto.collateral[i_star].liquidation_bonus
-            cf = 1.0 if hf < proto.full_close_below_hf else proto.close_factor
+            cf = 1.0 if hf <= proto.full_close_below_hf * (1 + self.tol) else proto.close_factor
             by_debt = cf * pos.debt[j_star] * oracle[j_star]
             by_col = pos.collateral[i_star] * oracle[i_star] / (1 + b)
             if by_debt <= by_col:
@@ -1434,22 +1713,43 @@ class Reference:
                 repay_usd = by_col
                 repay_units = min(repay_usd / oracle[j_star], pos.debt[j_star])
                 seize = pos.collateral[i_star]
+            # --- round: the debt the liquidators repay: bought on its market ---
+            p_mkt = self.price[j_star]  # they pay the market, not the oracle
+            cost = repay_units * p_mkt
+            buy = repay_units if self.debt_bought(j_star, i_star) else 0.0
             # --- round: liquidators: profitable at the current market, within capital ---
             liquidators = proto.liquidators or self.s.settings.liquidators
+            mode = liquidators.mode if liquidators is not None else "rational"
+            capital = liquidators.capital_usd_per_round if liquidators is not None else None
+            min_profit = liquidators.min_profit_usd if liquidators is not None else 0.0
+            sell = seize
             profit = 0.0
-            if liquidators is not None:
-                profit = self.quote(p, i_star, seize) - repay_usd
-                if profit < liquidators.min_profit_usd:
+            if mode == "rational":  # alone: sell what fetches its cost, hold the rest (at cost)
+                # = cost / seized: the collateral's oracle price / (1 + b) x the debt's market
+                # price over its oracle price
+                per_unit = oracle[i_star] / (1 + b) * (p_mkt / oracle[j_star])
+                c = per_unit * (1 - self.tol)
+                alone = self.units_above(p, i_star, c, seize)
+                if alone < 0:
                     self.stats[p].skipped_unprofitable += 1
                     continue
-                if liquidators.capital_usd_per_round is not None:
-                    candidates.append((pos, j_star, i_star, repay_units, seize, repay_usd, profit))
-                    continue
-            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd)
+                profit = self.quote(p, i_star, alone) - alone * per_unit
+                sell = -c  # allocated with the round's other rational sales
+            elif mode == "atomic" or capital is not None:
+                profit = self.quote(p, i_star, seize) - cost
+            if mode != "any_loss" and profit < min_profit - self.tol * cost:
+                self.stats[p].skipped_unprofitable += 1
+                continue
+            if capital is not None:
+                candidates.append(
+                    (pos, j_star, i_star, repay_units, seize, repay_usd, profit, sell, buy)
+                )
+                continue
+            self.liquidate(pos, O, j_star, i_star, repay_units, seize, repay_usd, sell, buy)
         # most profitable first (ties: account name), within each protocol's capital
         candidates.sort(key=lambda c: (self.protocols.index(c[0].protocol), -c[6], c[0].account))
         budget = {}
-        for pos, j_star, i_star, repay_units, seize, repay_usd, _ in candidates:
+        for pos, j_star, i_star, repay_units, seize, repay_usd, _, sell, buy in candidates:
             p = pos.protocol
             liquidators = self.s.protocols[p].liquidators or self.s.settings.liquidators
             budget.setdefault(p, liquidators.capital_usd_per_round)
@@ -1460,10 +1760,32 @@ class Reference:
             # the marginal one takes what capital is left; the rest are skipped (not rounding)
             budget[p] = budget[p] - repay_usd if scale == 1.0 else 0.0
             self.liquidate(
-                pos, O, j_star, i_star, repay_units * scale, seize * scale, repay_usd * scale
+                pos,
+                O,
+                j_star,
+                i_star,
+                repay_units * scale,
+                seize * scale,
+                repay_usd * scale,
+                sell * scale if sell >= 0 else sell,
+                buy * scale,
             )
 
-    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd) -> None:
+    def debt_bought(self, a_debt: str, a_col: str) -> bool:
+        """Liquidators buy the debt they repay on its market (a traded or pegged asset, or an
+        issued token with a market), unless the seized collateral is pegged to it with
+        sell_target false: its sale yields what they repay."""
+        asset = self.s.assets[a_debt]
+        if asset.issuer is not None:
+            traded = asset.market is not None
+        else:
+            traded = asset.peg is not None or bool(self.venues[a_debt])
+        if not traded:
+            return False
+        col = self.s.assets[a_col]
+        return not (col.peg is not None and not col.peg.sell_target and col.peg.to == a_debt)
+
+    def liquidate(self, pos, O, j_star, i_star, repay_units, seize, repay_usd, sell, buy) -> None:
         oracle = O[pos.protocol]
         pos.debt[j_star] -= repay_units
         pos.collateral[i_star] -= seize
@@ -1474,7 +1796,15 @@ class Reference:
         st.seized_usd += seize * oracle[i_star]
         _bump(st.seized_units, i_star, seize)
         _bump(st.repaid_units, j_star, repay_units)
-        self.order_sell(pos.protocol, i_star, seize)
+        _bump(self.repaid_now, (pos.protocol, j_star), repay_units)
+        if buy > 0:
+            self.order_buy(pos.protocol, j_star, buy)
+        if sell < 0:  # rational: held until the round's rational sales are allocated
+            self.rational.append((pos.protocol, i_star, seize, -sell))
+            _bump(st.held_units, i_star, seize)
+        else:
+            self.order_sell(pos.protocol, i_star, sell)
+            _bump(st.held_units, i_star, seize - sell)  # what the liquidators keep
         self.acted[pos.protocol] = True
         # --- round: settle: debt with no collateral left is bad debt ---
         if all(u <= 0 for u in pos.collateral.values()):
@@ -1516,7 +1846,7 @@ class Reference:
                 shortfall[v.protocol] += debt_value - col
             if v.status == "open":
                 ratio = (proto.liquidation_ratio + v.delta) * (1 + self.vault_adj(v))
-                if v.debt <= 0 or col >= ratio * debt_value:
+                if v.debt <= 0 or col >= ratio * debt_value * (1 - self.tol):
                     continue
                 if self.paused[v.protocol]:
                     self.defer(v.protocol, debt_value)
@@ -1562,6 +1892,8 @@ class Reference:
                     disc = proto.auction.zero_bid_discount
                     units = c if disc >= 1 else min(1.0, frac / (1 - disc)) * c
                     v.raised += units * oracle[a] * (1 - disc)
+                    st.keeper_paid_usd += units * oracle[a] * (1 - disc)
+                    _bump(st.held_units, a, units)  # keepers hold what they won
                     v.collateral[a] -= units
                     _bump(st.seized_units, a, units)
                     st.seized_usd += units * oracle[a]
@@ -1634,7 +1966,7 @@ class Reference:
             if equity < 0:
                 shortfall[pp.protocol] -= equity
             mm = (proto.maintenance_margin + pp.delta) * (1 + self.adj[pp.protocol][pp.asset])
-            if equity >= mm * abs(pp.size) * o:
+            if equity >= mm * abs(pp.size) * o * (1 - self.tol):
                 continue
             if self.paused[pp.protocol]:
                 self.defer(pp.protocol, abs(pp.size) * o)
@@ -1745,9 +2077,8 @@ class Reference:
             if d <= 0:
                 continue
             e = h - d
-            if e > 0 and h <= proto.max_leverage * e:
+            if e > 0 and h <= proto.max_leverage * e * (1 + self.tol):
                 continue
-            st = self.stats[lv.protocol]
             if h <= 0:
                 self.write_off(lv)
                 self.acted[lv.protocol] = True
@@ -1759,7 +2090,7 @@ class Reference:
                 if units > 0:
                     lv.pending[a] = units
                     self.order_sell(lv.protocol, a, units)
-            st.liquidations += 1
+            # counted as a liquidation once some of the sale fills (lev_settle)
 
     def lev_settle(self, O: dict, fills: dict) -> None:
         for lv in self.levs:
@@ -1767,13 +2098,14 @@ class Reference:
                 continue
             st = self.stats[lv.protocol]
             proceeds = 0.0
-            sold = False
+            sold = any_filled = False
             for a in self.order:
                 q = lv.pending.get(a, 0.0)
                 if q > 0:
                     filled = q * fills[a][0]
                     if filled > 0:
                         self.acted[lv.protocol] = True
+                        any_filled = True
                     proceeds += filled * fills[a][1]
                     lv.holdings[a] -= filled
                     _bump(st.seized_units, a, filled)
@@ -1782,6 +2114,8 @@ class Reference:
                     sold = True
             if not sold:
                 continue
+            if any_filled:  # offering holdings nobody takes is not a liquidation
+                st.liquidations += 1
             repay = min(proceeds, lv.debt)
             lv.debt -= repay
             lv.cash += proceeds - repay

@@ -59,7 +59,9 @@ def lending_protocol(draw: st.DrawFn, assets: list[str], prices: dict[str, float
         )
         col = {a: draw(st.floats(0.01, 200.0)) * 3000.0 / prices[a] for a in cols}
         adj = sum(u * prices[a] * collateral[a]["liquidation_threshold"] for a, u in col.items())
-        hf = draw(st.floats(0.85, 2.5))
+        # sometimes exactly at a threshold (eligibility at 1, full close at 0.95 or 0.9): a
+        # health factor within settings.tolerance of one is at it (docs/model.md 3)
+        hf = draw(st.one_of(st.floats(0.85, 2.5), st.sampled_from([1.0, 0.95, 0.9])))
         debts = draw(st.lists(st.sampled_from(debt_assets), min_size=0, max_size=2, unique=True))
         pos: dict[str, Any] = {"account": f"acct{draw(st.integers(0, 30))}-{i}", "collateral": col}
         if debts:
@@ -93,15 +95,23 @@ def lending_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         f"p{k}": draw(lending_protocol(risky, prices)) for k in range(draw(st.integers(1, 3)))
     }
     shocks = []
+    # returns down to -99 %: a path can take a price below eps x its start (shocks are never
+    # clamped; the band of a round is eps x its round-start price, docs/model.md 2)
+    returns = st.one_of(st.floats(-0.5, 0.1), st.sampled_from([-0.99, -0.9]))
     for _ in range(draw(st.integers(1, 3))):
-        step: dict[str, Any] = {a: draw(st.floats(-0.5, 0.1)) for a in risky if draw(st.booleans())}
+        step: dict[str, Any] = {a: draw(returns) for a in risky if draw(st.booleans())}
         with_market = [a for a in risky if "market" in assets[a]]
         if with_market and draw(st.booleans()):
             step["liquidity"] = {with_market[0]: draw(st.floats(0.3, 1.5))}
         shocks.append(step)
     return {
         "name": "generated",
-        "settings": {"max_rounds": 200, "recovery": draw(st.sampled_from([0.0, 0.0, 0.5]))},
+        "settings": {
+            "max_rounds": 200,
+            "recovery": draw(st.sampled_from([0.0, 0.0, 0.5])),
+            # a wide band (1e-6) or one that a single round's sales reach (0.3, 0.7)
+            "min_price_fraction": draw(st.sampled_from([1e-6, 1e-6, 0.3, 0.7])),
+        },
         "assets": assets,
         "protocols": protocols,
         "shocks": shocks,
@@ -142,10 +152,30 @@ def cascade_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 "ETH": {"ltv": lt, "liquidation_threshold": lt, "liquidation_bonus": bonus}
             },
             "positions": positions,
+            # liquidators of each behaviour (the default: rational)
+            "liquidators": {
+                "mode": draw(st.sampled_from(["rational", "rational", "atomic", "any_loss"]))
+            },
+            # a feed that reads older rounds: its contagion sources are the moves it reads
+            "oracle": draw(
+                st.sampled_from(
+                    [
+                        {"type": "spot"},
+                        {"type": "spot"},
+                        {"type": "lagged", "rounds": 1},
+                        {"type": "lagged", "rounds": 2},
+                        {"type": "twap", "rounds": 2},
+                        {"type": "twap", "rounds": 3},
+                    ]
+                )
+            ),
         }
     return {
         "name": "cascade",
-        "settings": {"max_rounds": 500},
+        "settings": {
+            "max_rounds": 500,
+            "min_price_fraction": draw(st.sampled_from([1e-6, 1e-6, 0.5, 0.8])),
+        },
         "assets": assets,
         "protocols": protocols,
         "shocks": [{"ETH": shock}],
@@ -281,7 +311,30 @@ def mixed_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 for _ in range(draw(st.integers(1, 3)))
             ],
         }
+    if draw(st.booleans()):
+        # DAI with a pool of its own: the CDP's deficit depegs it through the pool, the
+        # liquidators of a market that takes DAI as collateral sell into it, a shock can hit it
+        depth = draw(st.floats(2e4, 5e5))
+        assets["DAI"]["market"] = {"type": "cpmm", "base_reserve": depth, "quote_reserve": depth}
+        protocols["dai-lend"] = {
+            "type": "lending",
+            "collateral": {
+                "DAI": {"ltv": 0.75, "liquidation_threshold": 0.8, "liquidation_bonus": 0.05}
+            },
+            "positions": [
+                {
+                    "account": f"d{i}",
+                    "collateral": {"DAI": units},
+                    "debt": {"USDC": units * 0.8 / draw(st.floats(0.9, 1.4))},
+                }
+                for i, units in enumerate(
+                    draw(st.lists(st.floats(1e3, 5e4), min_size=1, max_size=3))
+                )
+            ],
+        }
     shocks = [{"ETH": shock}]
+    if "market" in assets["DAI"] and draw(st.booleans()):
+        shocks[0]["DAI"] = draw(st.floats(-0.15, 0.02))
     if draw(st.booleans()):
         shocks.append({"ETH": draw(st.floats(-0.2, 0.2))})
     return {
@@ -313,16 +366,23 @@ def oracle_settings(draw: st.DrawFn) -> dict[str, Any]:
 
 
 #: A health factor away from the knife edges 0.95 (full close) and 1 (eligible), where the last
-#: bit of a product decides (kernel and reference may round it differently).
+#: bit of a product decides (kernel and reference may round it differently)...
 AWAY_FROM_EDGES = st.floats(0.82, 1.4).filter(
     lambda h: abs(h - 0.95) > 1e-6 and abs(h - 1.0) > 1e-6
 )
+#: ... or exactly on one: within settings.tolerance of a threshold, a health is at it, so the
+#: last bit decides nothing there either (docs/model.md 3)
+AT_OR_AWAY_FROM_EDGES = st.one_of(AWAY_FROM_EDGES, st.sampled_from([1.0, 0.95]))
 
 
 def liquidators_block(draw: st.DrawFn, debt_usd: float) -> dict[str, Any]:
-    """Profit-seeking liquidators; in 3 of 4 a capital limit, mostly one that binds (a share of
+    """Liquidators of each behaviour (rational, atomic, any_loss: docs/model.md 3i), with a
+    profit floor where it applies; in 3 of 4 a capital limit, mostly one that binds (a share of
     the debt the protocol could liquidate at once)."""
-    out: dict[str, Any] = {"min_profit_usd": draw(st.sampled_from([0.0, 0.0, 100.0, 2000.0]))}
+    mode = draw(st.sampled_from(["rational", "rational", "atomic", "any_loss"]))
+    out: dict[str, Any] = {"mode": mode}
+    if mode != "any_loss":
+        out["min_profit_usd"] = draw(st.sampled_from([0.0, 0.0, 100.0, 2000.0]))
     if draw(st.integers(0, 3)):
         out["capital_usd_per_round"] = max(1.0, debt_usd * draw(st.floats(0.02, 0.3)))
     return out
@@ -392,7 +452,7 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 {
                     "account": f"{name}-u{i}",
                     "collateral": {col: units},
-                    "debt": {"USDC": value * lt / draw(AWAY_FROM_EDGES)},
+                    "debt": {"USDC": value * lt / draw(AT_OR_AWAY_FROM_EDGES)},
                 }
             )
         debt_usd = sum(p["debt"]["USDC"] for p in positions)
@@ -477,7 +537,7 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         for i in range(draw(st.integers(1, 5))):
             units = draw(st.floats(1, 80))
             # collateral ratio after the first shock, as a multiple of the liquidation ratio
-            mult = draw(AWAY_FROM_EDGES)
+            mult = draw(AT_OR_AWAY_FROM_EDGES)
             maker["positions"].append(
                 {
                     "account": f"v{i}",
@@ -497,7 +557,9 @@ def lever_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             entry = price * draw(st.floats(0.95, 1.05))
             # equity after the first shock, as a multiple of the maintenance requirement
             need = mm * abs(size) * after
-            equity = need * draw(st.floats(0.3, 2.5).filter(lambda m: abs(m - 1.0) > 1e-6))
+            equity = need * draw(
+                st.one_of(st.floats(0.3, 2.5).filter(lambda m: abs(m - 1.0) > 1e-6), st.just(1.0))
+            )
             margin = max(1.0, equity - size * (after - entry))
             perps.append(
                 {

@@ -41,6 +41,9 @@ from .layout import (
     ASSET_PEGGED,
     F8,
     I8,
+    LIQ_ANY_LOSS,
+    LIQ_ATOMIC,
+    LIQ_RATIONAL,
     OPT_CALL,
     OPT_PUT,
     ORACLE_EXTERNAL,
@@ -204,7 +207,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     oracle_floor = np.zeros((n_p, n_a), F8)
     lender = np.full(n_p, -1, I8)
     f["capital"][:] = np.inf  # unlimited
-    f["min_profit"][:] = -np.inf  # no liquidator check unless `liquidators` is given
+    liq_mode = np.full(n_p, LIQ_RATIONAL, I8)  # rational liquidators unless told otherwise
     protocol_types = []
     for p, name in enumerate(protocol_names):
         proto = scenario.protocols[name]
@@ -220,6 +223,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
             f["breaker_drop"][p] = proto.circuit_breaker.drop
         liquidators = proto.liquidators or scenario.settings.liquidators
         if liquidators is not None:
+            liq_mode[p] = _LIQ_MODES[liquidators.mode]
             f["min_profit"][p] = liquidators.min_profit_usd
             if liquidators.capital_usd_per_round is not None:
                 f["capital"][p] = liquidators.capital_usd_per_round
@@ -292,6 +296,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     rec.oracle_kind = oracle_kind
     rec.oracle_n = oracle_n
     rec.lender = lender
+    rec.liq_mode = liq_mode
     for name, values in f.items():
         rec[name] = values
     oracle_venue, route, route_on = _venue_tables(scenario, protocol_names, assets, venue_names)
@@ -405,6 +410,8 @@ def _oracle_kind(kind: str, steps: int | None) -> int:
     }[kind]
 
 
+_LIQ_MODES = {"rational": LIQ_RATIONAL, "atomic": LIQ_ATOMIC, "any_loss": LIQ_ANY_LOSS}
+
 _KINDS = {
     "lending": PROTO_LENDING,
     "cdp": PROTO_CDP,
@@ -487,9 +494,12 @@ def _compile_markets(
                 price[a] = scenario.assets[asset.backing].price
             else:
                 price[a] = 1.0
-            continue
-        # a pegged asset's market trades the ratio, quoted in units of the asset it is pegged to
-        quote = asset.price
+            if asset.market is None:
+                continue
+            quote = price[a]  # its own pool, quoted in the numeraire (docs/model.md 3f)
+        else:
+            # a pegged asset's market trades the ratio, quoted in units of its peg target
+            quote = asset.price
         if asset.peg is not None:
             kind[a] = ASSET_PEGGED
             peg_to[a] = a_index[asset.peg.to]
@@ -497,7 +507,7 @@ def _compile_markets(
             peg_route[a] = 1 if asset.peg.sell_target else 0
             price[a] = asset.peg.ratio * scenario.assets[asset.peg.to].price
             quote = asset.peg.ratio
-        else:
+        elif asset.issuer is None:
             price[a] = asset.price
         venue_start[a] = len(rows["asset"])
         markets = dict(asset.venues) if asset.venues else {}
@@ -507,7 +517,7 @@ def _compile_markets(
             if asset.peg is None:
                 kind[a] = ASSET_FIXED
             continue
-        if asset.peg is None:
+        if asset.peg is None and asset.issuer is None:
             kind[a] = ASSET_MARKET
         if asset.arbitrage is not None:
             arb_speed[a] = asset.arbitrage.speed
@@ -572,6 +582,7 @@ def _compile_markets(
     assets.peg_route = peg_route
     assets.arb_speed = arb_speed
     assets.arb_cost = arb_cost
+    assets.fundamental = price
     return assets, venues, book, names
 
 

@@ -56,7 +56,16 @@ def entity_totals(
     start, p0, p1 = compiled.state, compiled.assets.start_price, final_price
     totals = {
         k: np.zeros(n_e)
-        for k in ("assets0", "assets1", "debt0", "debt1", "exposure0", "positions", "liquidated")
+        for k in (
+            "assets0",
+            "assets1",
+            "debt0",
+            "debt1",
+            "exposure0",
+            "positions",
+            "liquidated",
+            "adl",
+        )
     }
     protocols: list[set[int]] = [set() for _ in range(n_e)]
 
@@ -115,7 +124,10 @@ def entity_totals(
         add("assets0", ent, P0.margin + P0.size * (p0[P0.asset] - P0.entry))
         add("assets1", ent, equity1)
         add("exposure0", ent, np.abs(P0.size) * p0[P0.asset])
-        mark(ent, P0.protocol, (P1.status == POS_CLOSED) | (P1.adl_cut > 0))
+        # a position cut by auto-deleveraging stays open: it paid for others' losses (its
+        # loss shows it, and adl_usd), it was not liquidated
+        add("adl", ent, P1.adl_cut)
+        mark(ent, P0.protocol, P1.status == POS_CLOSED)
     # leveraged: holdings and USD debt
     V0, V1, ent = start.leveraged, final.leveraged, compiled.entities["leveraged"]
     if len(ent):

@@ -47,6 +47,11 @@ POS_OPEN = 0
 POS_CLOSED = 1  # liquidated or written off: nothing left to decide
 POS_AUCTION = 2  # cdp: the vault is being auctioned
 
+# Liquidator behaviour (per lending protocol, docs/model.md 3i).
+LIQ_RATIONAL = 0  # liquidate when profitable at the market; sell down to cost, hold the rest
+LIQ_ATOMIC = 1  # liquidate when selling the whole seizure now covers the repayment; sell it all
+LIQ_ANY_LOSS = 2  # liquidate every eligible position and sell the whole seizure, at any loss
+
 # Option kinds.
 OPT_PUT = 0
 OPT_CALL = 1
@@ -80,6 +85,9 @@ ASSET_DTYPE = np.dtype(
         ("peg_route", I8),  # ASSET_PEGGED: 1 sell the `peg_to` units a sale yields
         ("arb_speed", F8),  # share of the arbitrage trade done per round (several venues)
         ("arb_cost", F8),  # relative gap arbitrage leaves open
+        # ASSET_ISSUED with a market: state: backing price x (1 - haircut) its market was last
+        # centred on (a change re-centres the market, docs/model.md 3f)
+        ("fundamental", F8),
     ],
     align=True,
 )
@@ -90,8 +98,8 @@ VENUE_DTYPE = np.dtype(
         ("asset", I8),
         ("kind", I8),  # VENUE_*
         ("price", F8),  # current mid / last traded price
-        ("lo", F8),  # lowest price the venue can reach (start price x eps)
-        ("hi", F8),  # highest price (start price / eps)
+        ("lo", F8),  # lowest price a trade can reach (the venue's shocked price x eps)
+        ("hi", F8),  # highest price (shocked price / eps)
         ("x", F8),  # cpmm base reserve (units)
         ("y", F8),  # cpmm quote reserve (USD)
         ("fee", F8),  # cpmm fee
@@ -131,6 +139,7 @@ PROTOCOL_DTYPE = np.dtype(
         ("oracle_kind", I8),  # ORACLE_*
         ("oracle_n", I8),  # lag or window (rounds, or steps for ORACLE_LAG_STEPS)
         ("breaker_drop", F8),  # circuit breaker: pause after this drop (0: none)
+        ("liq_mode", I8),  # LIQ_*: how liquidators decide (lending)
         ("min_profit", F8),  # liquidators' minimum profit per liquidation (USD)
         ("capital", F8),  # liquidators' capital per round (USD; inf: unlimited)
         ("risk_k", F8),  # dynamic risk: sensitivity to realised volatility (0: off)
@@ -164,6 +173,8 @@ OUT_PROTOCOL_DTYPE = np.dtype(
         ("zero_bid_usd", F8),  # cdp: market value of collateral given away that way
         ("auction_raised_usd", F8),  # cdp: USD raised by auctions (market and keepers)
         ("returned_usd", F8),  # cdp: raised beyond the tab; leveraged: beyond the debt
+        ("keeper_paid_usd", F8),  # cdp: what keepers paid for lots they won at a discount
+        ("debt_cost_usd", F8),  # lending: what liquidators paid for the debt they repaid
         ("deficit_usd", F8),  # perp: negative equity of closed positions (after fees)
         ("adl_usd", F8),  # perp: deficit socialised by auto-deleveraging
         ("hedge_units", F8),  # options: gross units of the underlying traded
@@ -182,13 +193,15 @@ OUT_ASSET_DTYPE = np.dtype(
     [
         ("shocked_price", F8),  # start x prod(1 + r_t): the exogenous path alone
         ("final_price", F8),  # market price at the end of the run
-        ("sold_units", F8),  # gross sell orders
-        ("bought_units", F8),  # gross buy orders
+        ("sold_units", F8),  # units sold (filled, crossed included): each unit once
+        ("bought_units", F8),  # units bought (filled)
         ("sale_proceeds_usd", F8),
         ("purchase_cost_usd", F8),
-        ("traded_notional_usd", F8),  # gross orders x round-start price
+        ("traded_notional_usd", F8),  # units traded x their price before the trade
         ("slippage_usd", F8),
-        ("unfilled_units", F8),  # orders the market could not absorb
+        # orders the market could not absorb and that are not offered again: lending
+        # liquidators keep them, a perp venue closes them at the batch price
+        ("unfilled_units", F8),
         ("arbitrage_profit_usd", F8),  # what arbitrage between its venues earned
     ],
     align=True,
@@ -256,6 +269,19 @@ CANDIDATE_DTYPE = np.dtype(
         ("seize", F8),
         ("repay_usd", F8),
         ("profit", F8),
+        ("sell", F8),  # units of the seizure the liquidators sell (the rest they hold)
+        ("buy", F8),  # units of the debt asset they buy to repay it
+    ],
+    align=True,
+)
+
+#: A rational liquidation waiting for the round's allocation of sales (lending).
+RATIONAL_DTYPE = np.dtype(
+    [
+        ("protocol", I8),
+        ("asset", I8),  # the seized collateral
+        ("seize", F8),  # units seized
+        ("cost", F8),  # what a unit must fetch (cost per unit, within the tolerance)
     ],
     align=True,
 )
@@ -270,9 +296,11 @@ PA_LOT = 5  # cdp auction lots
 PA_HEDGE_PENDING = 6  # options
 PA_OPT_TARGET = 7  #
 PA_OPT_UNITS = 8  #
+PA_SELLS = 9  # units each protocol itself offered for sale this round (gross, its own orders)
+PA_BUYS = 10  # units each protocol itself ordered to buy this round (gross)
+PA_REPAY = 11  # lending: units of debt its liquidators repaid this round
 PAI_MOVED_NOW = 0  # protocol moved the asset's price this round
-PAI_MOVED_PREV = 1  # ... in the previous round
-PAI_STRESSED = 2  # cdp auction stress
+PAI_STRESSED = 1  # cdp auction stress
 
 
 #: Type names of the record arrays (for annotations).
@@ -435,6 +463,9 @@ class Outputs(NamedTuple):
     seized_units: np.ndarray  # f8[P, A]
     repaid_units: np.ndarray  # f8[P, A]
     written_off_units: np.ndarray  # f8[P, A]
+    # units liquidators (lending) and keepers (cdp) hold at the end: seized and not sold (by
+    # choice or because the market could not take them), or won in a keeper auction
+    held_units: np.ndarray  # f8[P, A]
     steps: np.recarray  # STEP_DTYPE[T]
     edges: np.ndarray  # i8[E, 4] contagion edges: source, target, asset (A: "credit"), round
     trace_idx: np.ndarray  # i8[R, 2] (step, global round) of each recorded round
@@ -504,6 +535,7 @@ def empty_outputs(
         seized_units=np.zeros((P, A), F8),
         repaid_units=np.zeros((P, A), F8),
         written_off_units=np.zeros((P, A), F8),
+        held_units=np.zeros((P, A), F8),
         steps=records(STEP_DTYPE, T),
         edges=np.zeros((E, 4), I8),
         trace_idx=np.zeros((R, 2), I8),
@@ -531,8 +563,13 @@ class Scratch(NamedTuple):
     deficit: np.ndarray  # f8[P, A, 2] perp deficits by side
     cand: np.recarray  # CANDIDATE_DTYPE[N] capital-limited liquidation candidates (lending)
     cand_count: np.ndarray  # i8[1]
+    rat: np.recarray  # RATIONAL_DTYPE[N] rational liquidations of the round (lending)
+    rat_count: np.ndarray  # i8[1]
     hist: np.ndarray  # f8[H, A] round-start prices, a ring (lagged and twap oracles)
     hist_count: np.ndarray  # i8[1]
+    # who moved which price in the last H + 1 rounds, a ring by global round: the rounds a
+    # protocol's oracle reads decide its contagion sources (docs/model.md 4)
+    moved: np.ndarray  # i1[H+1, P, A]
     step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
     # the position index (docs/performance.md): positions of the lending, cdp, perp and
     # leveraged books numbered one after the other (``ix_offsets``)
@@ -576,8 +613,11 @@ def new_scratch(
         deficit=np.zeros((P, A, 2), F8),
         cand=records(CANDIDATE_DTYPE, n_lending),
         cand_count=np.zeros(1, I8),
+        rat=records(RATIONAL_DTYPE, n_lending),
+        rat_count=np.zeros(1, I8),
         hist=np.zeros((n_hist, A), F8),
         hist_count=np.zeros(1, I8),
+        moved=np.zeros((n_hist + 1, P, A), np.int8),
         step_end=np.zeros((n_steps + 1, A), F8),
         health=np.zeros(N, F8),
         items=np.zeros(N, I8),

@@ -33,6 +33,8 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
     names_a = compiled.asset_names
     names_p = compiled.protocol_names
 
+    final_price = np.asarray(o.final_price, dtype=float)
+    held = np.asarray(o.held_units, dtype=float)
     protocols: dict[str, ProtocolResult] = {}
     for p, name in enumerate(names_p):
         reserve = float(compiled.protocols.rec.reserve[p])
@@ -52,7 +54,9 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             repaid_usd=float(o.repaid_usd[p]),
             collateral_seized_usd=float(o.seized_usd[p]),
             collateral_sold_usd=float(o.proceeds_usd[p]),
-            liquidator_profit_usd=float(o.proceeds_usd[p] - o.repaid_usd[p]),
+            liquidator_profit_usd=_liquidator_profit(
+                compiled.protocol_types[p], o, p, held, final_price
+            ),
             bad_debt_usd=bad,
             bad_debt_positions=int(o.closed_positions[p]),
             shortfall_usd=short,
@@ -112,6 +116,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             slippage_usd=slip,
             slippage_bps=slip / notional * 1e4 if notional > 0 else 0.0,
             unfilled_units=float(o.unfilled_units[a]),
+            held_units=float(held[:, a].sum()),
             **_venue_results(compiled, o, state, a),
         )
 
@@ -179,6 +184,22 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
         trace=trace,
         trace_truncated=bool(trace) and int(o.counters[2]) > len(trace),
     )
+
+
+def _liquidator_profit(
+    kind: str, o: Outputs, p: int, held: np.ndarray, final_price: np.ndarray
+) -> float:
+    """What third parties made on a protocol's liquidations (docs/model.md 3, 3b): lending
+    liquidators received the sale proceeds and paid the debt they repaid; cdp keepers paid
+    for the lots they won at a discount. Both hold what they did not sell, valued at the final
+    market price (lending liquidators paid what the debt cost them on its market, section 3).
+    Types whose positions are closed by the protocol itself have none: 0."""
+    kept = float(np.dot(held[p], final_price))
+    if kind == "lending":
+        return float(o.proceeds_usd[p]) - float(o.debt_cost_usd[p]) + kept
+    if kind == "cdp":
+        return kept - float(o.keeper_paid_usd[p])
+    return 0.0
 
 
 def _adl_cuts(compiled: Compiled, state: State | None) -> dict[int, list[AdlCut]]:

@@ -43,6 +43,7 @@ def _ranked(
                 exposure_usd=float(totals["exposure0"][e]),
                 leverage=float(totals["exposure0"][e] / eq0) if eq0 > 0 else None,
                 liquidated_positions=int(totals["liquidated"][e]),
+                adl_usd=float(totals["adl"][e]),
                 collateral_end_usd=float(totals["assets1"][e]),
                 debt_end_usd=float(totals["debt1"][e]),
                 loss_usd=float(eq0 - equity1[e]),

@@ -43,7 +43,9 @@ class ProtocolResult:
     repaid_usd: float
     collateral_seized_usd: float  # at the oracle price of each liquidation's round
     collateral_sold_usd: float  # what the market paid for it
-    liquidator_profit_usd: float  # sold - repaid: negative when slippage ate the bonus
+    # what the liquidators (lending) or keepers (cdp) made: cash received - cash paid + what
+    # they hold at the end at final prices; 0 for types without third-party liquidators
+    liquidator_profit_usd: float
     bad_debt_usd: float
     bad_debt_positions: int
     shortfall_usd: float  # at the protocol's own oracle
@@ -113,12 +115,13 @@ class AssetResult:
     endogenous_impact: float  # final / shocked - 1
     total_move: float  # final / start - 1
     amplification: float | None  # total move / exogenous move (None without a shock)
-    sold_units: float
+    sold_units: float  # units sold (filled): a unit offered again after a failed sale counts once
     bought_units: float
     sale_proceeds_usd: float
     slippage_usd: float
-    slippage_bps: float
-    unfilled_units: float
+    slippage_bps: float  # slippage / notional of the units traded (unfilled orders excluded)
+    unfilled_units: float  # orders no market took and nobody offers again (docs/model.md 2)
+    held_units: float  # units liquidators and keepers hold at the end (seized or won, unsold)
     #: assets with several venues only: per venue, and what arbitrage between them earned
     venues: list[VenueResult] | None = None
     arbitrage_profit_usd: float | None = None
@@ -159,6 +162,8 @@ class EntityResult:
     collateral_end_usd: float  # at the end, final prices
     debt_end_usd: float
     loss_usd: float  # equity at the start - equity at the end (market moves and liquidations)
+    # what auto-deleveraging took from its open perp positions (not a liquidation)
+    adl_usd: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))

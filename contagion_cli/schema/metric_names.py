@@ -85,6 +85,7 @@ ASSET_FIELDS: dict[str, str] = {
     "slippage_usd": "float",
     "slippage_bps": "float",
     "unfilled_units": "float",
+    "held_units": "float",
     "arbitrage_profit_usd": "float",
 }
 

@@ -66,18 +66,35 @@ LIQUIDITY_KEY = "liquidity"
 
 # --- settings ----------------------------------------------------------------------------------
 class Liquidators(Strict):
-    """Who executes liquidations (MODEL.md §4)."""
+    """Who executes liquidations (MODEL.md §4; docs/model.md 3i, "Liquidators")."""
 
+    mode: Literal["rational", "atomic", "any_loss"] = Field(
+        "rational",
+        description="rational (default): liquidate only when it pays at the current market; "
+        "sell the seized units that fetch at least what they cost, hold the rest. atomic: "
+        "liquidate only when selling the whole seizure at once covers the repaid debt (a "
+        "flash-loan liquidator); sell all of it. any_loss: liquidate every eligible position "
+        "and sell the whole seizure whatever it fetches (the model before issue 15).",
+    )
     min_profit_usd: Usd = Field(
         0.0,
-        description="A liquidation happens only if selling the seized collateral on the current "
-        "market covers the repaid debt plus this.",
+        description="rational and atomic: a liquidation happens only if its profit at the "
+        "current market is at least this.",
     )
     capital_usd_per_round: PositiveUsd | None = Field(
         None,
         description="Debt liquidators can repay per round and protocol (default: unlimited); "
         "the most profitable liquidations go first.",
     )
+
+    @model_validator(mode="after")
+    def _no_profit_floor_at_any_loss(self) -> Liquidators:
+        if self.mode == "any_loss" and "min_profit_usd" in self.model_fields_set:
+            raise ValueError(
+                "liquidators with mode any_loss act whatever the profit: 'min_profit_usd' has "
+                "no effect (remove it, or use mode rational or atomic)"
+            )
+        return self
 
 
 class Settings(Strict):
@@ -90,15 +107,19 @@ class Settings(Strict):
         "between steps.",
     )
     tolerance: Annotated[float, Field(gt=0, le=1e-3, allow_inf_nan=False)] = Field(
-        1e-9, description="Relative tolerance: smaller changes of a shortfall are not distress."
+        1e-9,
+        description="Relative tolerance: smaller changes of a shortfall are not distress, and a "
+        "health factor (collateral ratio, margin, leverage) within it of its threshold is at "
+        "the threshold.",
     )
     liquidators: Liquidators | None = Field(
         None, description="Default liquidator behaviour of every lending protocol."
     )
     min_price_fraction: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
         1e-6,
-        description="Floor of a linear market's price as a fraction of its round-start price "
-        "(the epsilon of MODEL.md §2).",
+        description="The price band (the epsilon of MODEL.md §2): no trade moves a price below "
+        "this fraction of the price the shock path alone gives it, or above its inverse; "
+        "shocks are never clamped.",
     )
     allow_extreme_shocks: bool = Field(
         False,
@@ -382,7 +403,8 @@ class LendingProtocol(ProtocolBase):
         0.5, description="Share of the largest debt a liquidation may repay."
     )
     full_close_below_hf: HalfOpenFraction = Field(
-        0.95, description="Below this health factor the close factor is 1."
+        0.95,
+        description="At or below this health factor the close factor is 1 (Aave v3: 0.95).",
     )
     collateral: Annotated[dict[Name, LendingCollateral], Field(min_length=1)]
     positions: Annotated[list[LendingPosition], Field(max_length=5_000_000)] = Field(

@@ -275,12 +275,6 @@ class _Checker:
                 f"unknown protocol {asset.issuer!r}",
                 known_names_hint(asset.issuer, self.s.protocols, "protocols"),
             )
-        if asset.market is not None:
-            yield self.problem(
-                (*path, "market"),
-                "an issued token's price follows its backing; it has no market",
-                "remove 'market' (or 'issuer')",
-            )
         backing_price = 1.0
         if asset.backing is not None:
             if asset.backing not in self.assets:
@@ -301,6 +295,8 @@ class _Checker:
                 f"found {asset.price:g}",
                 "leave 'price' out: it follows the backing",
             )
+        if asset.market is not None:  # its own pool, quoted in the numeraire at its par
+            yield from self.check_market((*path, "market"), asset.market, backing_price)
 
     def check_book(
         self, path: tuple[str | int, ...], levels: list[list[float]], side: int
@@ -472,12 +468,12 @@ class _Checker:
                 asset = key
                 if asset not in self.assets:
                     yield self.unknown_asset(("shocks", t, asset), asset)
-                elif self.issued(asset):
+                elif self.issued(asset) and self.s.assets[asset].market is None:
                     yield self.problem(
                         ("shocks", t, asset),
-                        f"{asset!r} is issued by {self.s.assets[asset].issuer!r}: its price "
-                        "follows its backing and its issuer's losses",
-                        "shock the backing asset instead",
+                        f"{asset!r} is issued by {self.s.assets[asset].issuer!r} and has no "
+                        "market: its price follows its backing and its issuer's losses",
+                        "shock the backing asset instead, or give the token a market",
                     )
             for asset in step.liquidity:
                 path = ("shocks", t, LIQUIDITY_KEY, asset)

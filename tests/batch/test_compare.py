@@ -157,14 +157,14 @@ compare - 2 designs, on the files' shock path: MEME -60%
   Rounds with action                          2                    1
   Liquidations                                3                    2
   Liquidated                             $8.18M               $3.48M
-  Slippage                               $2.24M               $2.24M
+  Slippage                               $15.5K               $15.5K
   Bad debt                               $1.32M               $1.32M
   Shortfall                                  $0                   $0
   Reserves                               $1.00M               $1.00M
   Uncovered (beyond reserves)             $322K               $1.12M
   Insolvent protocols              1 of 2: pool  1 of 3: meme-market
   Propagation depth                           1                    0
-  Amplification                    1.54x (MEME)         1.54x (MEME)
+  Amplification                    1.09x (MEME)         1.09x (MEME)
 
   Bad debt by protocol
     pool                       $1.32M INSOLVENT                   $0

@@ -130,10 +130,12 @@ def test_steth_hf_112_is_liquidated_after_a_further_10_to_12_percent_depeg():
     assert replay("steth-2022", shock=("stETH=-0.12",)).protocols["aave"].liquidations >= 1
     # the record's low (0.9306, 1.1 % below 10 June) liquidates nobody
     assert replay("steth-2022", shock=("stETH=-0.011",)).protocols["aave"].liquidations == 0
-    # the pool decides how deep the cascade goes, not when it starts
+    # the pool decides how deep the cascade goes, not when it starts (issue 15: with rational
+    # liquidators neither pool leaves bad debt; the depth shows in how far the ratio falls)
     deep = replay("steth-2022", "assets.stETH.market={type: exponential, depth_usd: 1.0e11}")
     assert deep.protocols["aave"].first_distress_step == 11
-    assert deep.protocols["aave"].bad_debt_usd < r.protocols["aave"].bad_debt_usd
+    assert deep.protocols["aave"].bad_debt_usd <= r.protocols["aave"].bad_debt_usd
+    assert deep.assets["stETH"].final_price > r.assets["stETH"].final_price
 
 
 def test_steth_counterfactual_the_threshold_before_aip75_liquidates_at_a_smaller_depeg():
@@ -143,13 +145,23 @@ def test_steth_counterfactual_the_threshold_before_aip75_liquidates_at_a_smaller
     assert replay("steth-2022").protocols["aave"].first_distress_step == 11
 
 
-def test_steth_liquidations_into_the_june_pool_cascade():
-    # not a documented outcome: what the model says of liquidators that sell at once into the
-    # Curve pool of mid-June (111,300 ETH). Gauntlet's $250M at 15 % and $2M beyond 20 % assume
-    # otherwise (docs/history.md); here the first liquidation exhausts the pool
+def test_steth_liquidators_no_longer_dump_the_book_into_the_june_pool():
+    # not a documented outcome. Before issue 15 liquidators sold every seizure at once into the
+    # Curve pool of mid-June (111,300 ETH): the first liquidation exhausted it (ratio 0.075) and
+    # left $153M of bad debt at an 11 % depeg. Rational liquidators (the default) sell only the
+    # stETH that fetches what it cost them and keep the rest: no bad debt down to a 20 % depeg
+    # (record: about $0; Gauntlet: about $2M beyond 20 %). The pool is still walked down level
+    # by level - each round's spot price is the level the last sale reached - which the replay
+    # of issue 15's last item revisits (docs/history.md)
     r = replay("steth-2022")
-    assert r.assets["stETH"].final_price < 0.5 * r.assets["stETH"].shocked_price
-    assert r.protocols["aave"].bad_debt_usd > 2.0e6
+    aave, steth = r.protocols["aave"], r.assets["stETH"]
+    assert aave.bad_debt_usd == 0.0
+    assert steth.held_units > steth.sold_units  # most of the seized stETH is held, not sold
+    assert steth.final_price > 0.5 * steth.shocked_price
+    # the old behaviour, opted into, dumps the book: the replay's previous result
+    dump = replay("steth-2022", "settings.liquidators={mode: any_loss}")
+    assert dump.assets["stETH"].final_price < 0.5 * dump.assets["stETH"].shocked_price
+    assert dump.protocols["aave"].bad_debt_usd > 2.0e6
 
 
 # --- 4. CRV short squeeze -----------------------------------------------------------------------

@@ -68,7 +68,12 @@ def scenario(
     }
     data = {
         "name": "adversarial",
-        "settings": {"max_rounds": 1000, "min_price_fraction": min_price_fraction},
+        # the classic cascade (liquidators sell at any loss): what the numpy baseline implements
+        "settings": {
+            "max_rounds": 1000,
+            "min_price_fraction": min_price_fraction,
+            "liquidators": {"mode": "any_loss"},
+        },
         "assets": {
             "USDC": {"price": 1.0},
             "ETH": {"price": ETH, "market": _pool(eth_pool, ETH, 0.003)},

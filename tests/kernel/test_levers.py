@@ -178,7 +178,9 @@ def test_skipped_capital_counts_position_rounds():
 
 def test_liquidators_example_leaves_a_shortfall_instead_of_a_fire_sale():
     with_check = lever("liquidators").protocols["market"]
-    without = lever("liquidators", "protocols.market.liquidators=null").protocols["market"]
+    without = lever("liquidators", "protocols.market.liquidators={mode: any_loss}").protocols[
+        "market"
+    ]
     assert with_check.skipped_unprofitable >= 1
     assert with_check.shortfall_usd > 0
     assert without.skipped_unprofitable == 0 and without.liquidator_profit_usd < 0
@@ -451,14 +453,28 @@ EXAMPLE_RUNS = [
     ),
     (
         "liquidators",
-        ["protocols.market.liquidators=null"],
+        ["protocols.market.liquidators.mode=rational"],
+        {
+            "market.liquidations": 8,
+            "rounds": 7,
+            "market.skipped_unprofitable": 3,
+            "market.skipped_capital": 20,
+            "market.bad_debt_usd": 130e3,
+            "market.shortfall_usd": 585e3,
+            "market.insolvent": True,
+            "ALT.final_price": 5.225,
+        },
+    ),
+    (
+        "liquidators",
+        ["protocols.market.liquidators={mode: any_loss}"],
         {
             "market.liquidations": 4,
             "market.repaid_usd": 3.78e6,
             "ALT.final_price": 3.30,
             "market.bad_debt_usd": 725e3,
             "market.shortfall_usd": 0.0,
-            "market.liquidator_profit_usd": -519e3,
+            "market.liquidator_profit_usd": -337.5e3,
         },
     ),
     # liquidators-capital.yaml (settings.liquidators)
@@ -466,30 +482,30 @@ EXAMPLE_RUNS = [
         "liquidators-capital",
         [],
         {
-            "liquidations": 11,
+            "liquidations": 10,
             "rounds": 5,
             "aave.skipped_capital": 6,
-            "aave.bad_debt_usd": 657e3,
-            "aave.insolvent": True,
+            "aave.bad_debt_usd": 41.8e3,
+            "aave.insolvent": False,
             "spark.bad_debt_usd": 0.0,
-            "ETH.final_price": 1735.0,
+            "ETH.final_price": 1962.0,
         },
     ),
     (
         "liquidators-capital",
         ["settings.liquidators=null"],
         {
-            "liquidations": 9,
-            "rounds": 2,
+            "liquidations": 5,
+            "rounds": 1,
             "bad_debt_usd": 0.0,
             "aave.skipped_capital": 0,
-            "ETH.final_price": 1738.0,
+            "ETH.final_price": 2292.0,
         },
     ),
     (
         "liquidators-capital",
         ["settings.liquidators={}"],
-        {"liquidations": 9, "rounds": 2, "bad_debt_usd": 0.0},
+        {"liquidations": 5, "rounds": 1, "bad_debt_usd": 0.0},
     ),
     # oracle-lag.yaml (lagged by steps)
     (
@@ -518,13 +534,13 @@ EXAMPLE_RUNS = [
         "oracle-lag-rounds",
         [],
         {
-            "lend.skipped_unprofitable": 6,
+            "lend.skipped_unprofitable": 3,
             "lend.liquidations": 3,
-            "liquidations@lend": [5],
-            "lend.bad_debt_usd": 1.18e6,
+            "liquidations@lend": [4],
+            "lend.bad_debt_usd": 851e3,
             "lend.insolvent": True,
             "fund.bad_debt_usd": 0.0,
-            "ETH.final_price": 1767.0,
+            "ETH.final_price": 2075.0,
         },
     ),
     (
@@ -535,8 +551,8 @@ EXAMPLE_RUNS = [
             "liquidations@lend": [1],
             "lend.repaid_usd": 9.54e6,
             "lend.bad_debt_usd": 0.0,
-            "fund.bad_debt_usd": 676e3,
-            "ETH.final_price": 1755.0,
+            "fund.bad_debt_usd": 0.0,
+            "ETH.final_price": 2090.0,
         },
     ),
     # oracle-twap.yaml
@@ -550,7 +566,7 @@ EXAMPLE_RUNS = [
             "liquidations@fast": [1],
             "slow.bad_debt_usd": 1.74e6,
             "slow.insolvent": True,
-            "ETH.final_price": 1431.0,
+            "ETH.final_price": 1601.0,
         },
     ),
     (
@@ -561,7 +577,7 @@ EXAMPLE_RUNS = [
             "liquidations@slow": [1],
             "slow.repaid_usd": 7.01e6,
             "slow.bad_debt_usd": 0.0,
-            "ETH.final_price": 1447.0,
+            "ETH.final_price": 1676.0,
         },
     ),
     # external-oracle.yaml
@@ -587,6 +603,16 @@ EXAMPLE_RUNS = [
             "lender.insolvent": True,
         },
     ),
+    (
+        "external-oracle",
+        ["protocols.lender.oracle={type: spot}", "protocols.lender.liquidators.mode=rational"],
+        {
+            "lender.liquidations": 8,
+            "CRV.final_price": 0.267,
+            "lender.bad_debt_usd": 0.0,
+            "lender.insolvent": False,
+        },
+    ),
     # oracle-floor.yaml
     (
         "oracle-floor",
@@ -595,7 +621,7 @@ EXAMPLE_RUNS = [
             "venus.liquidations": 1,
             "venus.bad_debt_usd": 3.64e6,
             "venus.shortfall_usd": 0.0,
-            "venus.market_shortfall_usd": 7.67e6,
+            "venus.market_shortfall_usd": 7.56e6,
             "venus.insolvent": True,
         },
     ),
@@ -604,7 +630,7 @@ EXAMPLE_RUNS = [
         ["protocols.venus.oracle={type: spot}"],
         {
             "venus.liquidations": 3,
-            "LUNA.final_price": 8e-5,
+            "LUNA.final_price": 0.0083,
             "venus.bad_debt_usd": 11.4e6,
             "venus.market_shortfall_usd": 0.0,
             "venus.insolvent": True,
@@ -627,14 +653,14 @@ EXAMPLE_RUNS = [
         "circuit-breaker",
         ["protocols.market.circuit_breaker=null"],
         {
-            "market.liquidations": 6,
-            "liquidations@market": [1, 2],
-            "market.repaid_usd": 13.1e6,
-            "ETH.price@1": 1385.0,
-            "ETH.final_price": 2181.0,
-            "market.bad_debt_usd": 372e3,
+            "market.liquidations": 5,
+            "liquidations@market": [1],
+            "market.repaid_usd": 12.5e6,
+            "ETH.price@1": 2129.0,
+            "ETH.final_price": 2627.0,
+            "market.bad_debt_usd": 199e3,
             "market.insolvent": False,
-            "market.liquidator_profit_usd": -1.96e6,
+            "market.liquidator_profit_usd": 2.69e6,
         },
     ),
     # dynamic-risk.yaml
@@ -642,7 +668,7 @@ EXAMPLE_RUNS = [
         "dynamic-risk",
         [],
         {
-            "market.liquidations": 6,
+            "market.liquidations": 5,
             "market.first_distress_step": 1,
             "market.repaid_usd": 11.8e6,
             "market.bad_debt_usd": 0.0,

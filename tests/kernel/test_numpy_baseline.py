@@ -27,7 +27,7 @@ from contagion_cli.load.scenario import load_scenario
 # the benchmarks live beside the tests, not in the installed package
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from benchmarks import numpy_baseline
-from benchmarks.books import inline_scenario
+from benchmarks.books import classic, inline_scenario
 
 
 def assert_same_as_kernel(compiled) -> numpy_baseline.Outcome:
@@ -108,7 +108,7 @@ def test_a_benchmark_book_from_parquet_files(tmp_path):
     # with the JIT off (make test-nojit) the kernel runs as Python: a smaller book
     n = 2_000 if os.environ.get("NUMBA_DISABLE_JIT") == "1" else 20_000
     spec = Spec(positions=n, seed=3, shared=0.0)
-    path = write(generate(spec), tmp_path, "parquet")[0]
+    path = write(classic(generate(spec)), tmp_path, "parquet")[0]
     outcome = assert_same_as_kernel(compile_scenario(load_scenario(path)))
     assert outcome.acting_rounds >= 10  # a long cascade: every round's arithmetic is compared
     assert outcome.liquidations.sum() > 1000

@@ -45,8 +45,12 @@ def test_conservation(data):
     )
     # USD raised by sales = USD paid to the sellers (the liquidators of every protocol)
     assert close(float(o.proceeds_usd.sum()), float(o.sale_proceeds_usd.sum()), rel=1e-9)
-    # units sold = units seized
-    np.testing.assert_allclose(o.seized_units.sum(axis=0), o.sold_units, rtol=1e-9, atol=1e-9)
+    # units seized = units sold + units the liquidators hold (unsold; here: what no market took)
+    np.testing.assert_allclose(
+        o.seized_units.sum(axis=0), o.sold_units + o.held_units.sum(axis=0), rtol=1e-9, atol=1e-9
+    )
+    # what they hold: what the markets could not take and what they chose not to sell
+    assert np.all(o.held_units >= -1e-9)
     # no negative balance, no NaN, prices > 0
     assert np.all(L.col_units >= 0) and np.all(L.debt_units >= 0)
     for arr in (o.repaid_usd, o.bad_debt_usd, o.shortfall_usd, o.final_price, o.slippage_usd):
@@ -99,6 +103,11 @@ def test_the_fixed_point_is_a_fixed_point(data):
     compiled = compile_scenario(scenario_from_dict(data))
     raw = run_raw(compiled)
     if not all(raw.outputs.step_converged):
+        return
+    books = np.any(compiled.venues.kind == 3)
+    if books and raw.outputs.skipped_unprofitable.sum() > 0:
+        # an order book refills at the next step: a liquidation its liquidators declined for
+        # lack of bids can then pay - the fixed point of a step, not of the next one
         return
     # one more step with no shock, from the state the run ended in: nothing happens
     path = Path(np.zeros((1, compiled.n_assets)), np.ones((1, compiled.n_assets)))

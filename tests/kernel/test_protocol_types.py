@@ -601,7 +601,8 @@ def test_conservation_across_protocol_types(data):
     # the stablecoin: price = par x (1 - the cdp's haircut), haircut = uncovered / liabilities
     # (liabilities: the DAI its vaults owed at the start), floored at the price band
     eps = scenario.settings.min_price_fraction
-    assert close(result.assets["DAI"].final_price, max(1.0 - pm.haircut, eps), rel=1e-12)
+    if "market" not in data["assets"]["DAI"]:  # with a pool of its own, its pool's price
+        assert close(result.assets["DAI"].final_price, max(1.0 - pm.haircut, eps), rel=1e-12)
     if result.converged:  # at the fixed point the haircut is that of the final state
         liabilities = float(start_cdp.debt.sum())
         assert close(pm.haircut, min(1.0, pm.uncovered_usd / liabilities), rel=1e-9, abs_=1e-12)

@@ -68,6 +68,8 @@ def test_lever_scenarios_make_the_levers_act():
             seen[f"dynamic risk {kind}"] += "dynamic_risk" in levers and pr.liquidations > 0
         seen["token edge"] += any(e.asset == "aUSD" for e in result.edges)
         seen["global liquidators"] += "liquidators" in data["settings"]
+        # rational liquidators keeping what does not fetch its cost
+        seen["liquidators hold"] += any(ar.held_units > 0 for ar in result.assets.values())
 
     sample()
     assert seen["scenarios"] == 80
@@ -82,5 +84,6 @@ def test_lever_scenarios_make_the_levers_act():
         "dynamic risk perp",
         "token edge",
         "global liquidators",
+        "liquidators hold",
     ):
         assert seen[key] >= 1, (key, dict(seen))

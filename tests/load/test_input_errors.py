@@ -524,11 +524,42 @@ TYPE_CASES = [
         "DAI: {issuer: makr}",
         [":5:", "unknown protocol 'makr'", "did you mean 'maker'"],
     ),
+    # an issued token may have a market of its own (issue 15), quoted at its backing's price
     (
-        "issued: with a market",
+        "issued: its pool priced away from its backing",
         "DAI: {issuer: maker}",
-        "DAI: {issuer: maker, market: {type: linear, lambda_per_usd: 1.0e-6}}",
-        [":5:", "has no market"],
+        "DAI: {issuer: maker, market: {type: cpmm, base_reserve: 1.0e5, quote_reserve: 9.0e4}}",
+        [":5:", "assets.DAI.market.quote_reserve", "price the asset at 0.9", "its price is 1"],
+    ),
+    (
+        "issued: a market of an unknown type",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, market: {type: amm}}",
+        [":5:", "assets.DAI.market", "'amm'"],
+    ),
+    (
+        "issued: negative reserves of its market",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, market: {type: cpmm, base_reserve: -1.0, quote_reserve: 1.0}}",
+        [":5:", "assets.DAI.market.base_reserve", "> 0"],
+    ),
+    (
+        "issued: NaN depth of its market",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, market: {type: exponential, depth_usd: .nan}}",
+        [":5:", "assets.DAI.market.depth_usd", "finite"],
+    ),
+    (
+        "issued: venues",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, venues: {a: {type: linear, lambda_per_usd: 1.0e-6}}}",
+        [":5:", "assets.DAI.venues", "'venues' cannot be combined with 'issuer'"],
+    ),
+    (
+        "issued: an unknown key in its market",
+        "DAI: {issuer: maker}",
+        "DAI: {issuer: maker, market: {type: linear, lambda_per_usd: 1.0e-6, depht: 1}}",
+        [":5:", "unknown key 'depht'"],
     ),
     (
         "issued: unknown backing",
@@ -543,10 +574,15 @@ TYPE_CASES = [
         [":5:", "starts at its backing's price (1)"],
     ),
     (
-        "issued: shocked",
+        "issued: shocked without a market",
         "  - {ETH: -0.2}",
         "  - {ETH: -0.2, DAI: -0.1}",
-        [":34:", "shocks[0].DAI", "is issued by 'maker'"],
+        [
+            ":34:",
+            "shocks[0].DAI",
+            "is issued by 'maker' and has no market",
+            "give the token a market",
+        ],
     ),
     ("price missing", "USDC: {price: 1.0}", "USDC: {}", [":3:", "missing required key 'price'"]),
     (

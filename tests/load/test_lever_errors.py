@@ -263,6 +263,43 @@ CASES = [
         "liquidators: [10, 5.0e6]",
         [":3:", "settings.liquidators"],
     ),
+    # --- liquidators.mode (issue 15): rational, atomic or any_loss ---
+    (
+        "liquidators: unknown mode",
+        "liquidators: {min_profit_usd: 10,",
+        "liquidators: {mode: rationnal, min_profit_usd: 10,",
+        [":3:", "settings.liquidators.mode", "rationnal", "'rational'", "'any_loss'"],
+    ),
+    (
+        "liquidators: mode as a boolean",
+        "liquidators: {min_profit_usd: 10,",
+        "liquidators: {mode: false, min_profit_usd: 10,",
+        [":3:", "settings.liquidators.mode", "'rational'"],
+    ),
+    (
+        "liquidators: mode as a number",
+        "liquidators: {min_profit_usd: 10,",
+        "liquidators: {mode: 2, min_profit_usd: 10,",
+        [":3:", "settings.liquidators.mode"],
+    ),
+    (
+        "liquidators: empty mode",
+        "liquidators: {min_profit_usd: 10,",
+        "liquidators: {mode: '', min_profit_usd: 10,",
+        [":3:", "settings.liquidators.mode"],
+    ),
+    (
+        "liquidators: a profit floor for liquidators that act at any loss",
+        "liquidators: {min_profit_usd: 10,",
+        "liquidators: {mode: any_loss, min_profit_usd: 10,",
+        [":3:", "settings.liquidators", "any_loss", "min_profit_usd", "no effect"],
+    ),
+    (
+        "liquidators: unknown mode on a protocol",
+        "    oracle: {type: twap, rounds: 3}\n",
+        "    oracle: {type: twap, rounds: 3}\n    liquidators: {mode: greedy}\n",
+        [":25:", "protocols.twap.liquidators.mode", "greedy"],
+    ),
 ]
 
 
