@@ -40,6 +40,17 @@ from .layout import (
     ASSET_MARKET,
     ASSET_PEGGED,
     F8,
+    FEATURE_BOOKS,
+    FEATURE_CAPITAL,
+    FEATURE_CDP,
+    FEATURE_FEEDS,
+    FEATURE_LEVERAGED,
+    FEATURE_OPTIONS,
+    FEATURE_PEGS,
+    FEATURE_PERP,
+    FEATURE_VENUES,
+    I1,
+    I4,
     I8,
     LIQ_ANY_LOSS,
     LIQ_ATOMIC,
@@ -115,6 +126,10 @@ class Compiled:
     position_counts: np.ndarray = field(repr=False)
     #: what the coordination layer changed (None: no coordination)
     coordination: Any = field(default=None, repr=False)
+    #: what the engine derives from the start state once and reuses in every run (the
+    #: trigger index of the lending book); shared by copies made with ``dataclasses.replace``
+    #: (a sweep point replaces the path), so each entry records what it was derived from
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_assets(self) -> int:
@@ -145,16 +160,56 @@ class Compiled:
     def lending(self) -> Lending:
         return self.state.lending
 
+    @property
+    def features(self) -> int:
+        """What the kernel needs beyond lending (``layout.FEATURE_*``): the specialised kernel
+        that runs this scenario is compiled with these (engine.kernels)."""
+        rec = self.protocols.rec
+        kinds = set(rec.kind.tolist())
+        features = 0
+        for kind, feature in _KIND_FEATURES.items():
+            if kind in kinds:
+                features |= feature
+        if bool(np.any(rec.capital < np.inf)):
+            features |= FEATURE_CAPITAL
+        assets = self.state.assets
+        if bool(np.any(assets.venue_count > 1)):
+            features |= FEATURE_VENUES
+        if bool(np.any((assets.kind == ASSET_PEGGED) | (assets.kind == ASSET_ISSUED))):
+            features |= FEATURE_PEGS
+        if bool(np.any(self.state.venues.kind == VENUE_ORDERBOOK)):
+            features |= FEATURE_BOOKS
+        if bool(np.any(rec.oracle_kind != ORACLE_SPOT)):
+            features |= FEATURE_FEEDS
+        return features
+
     def fresh_state(self) -> State:
-        """Copies of the mutable arrays, so one compiled scenario can run many times."""
-        return State(*(_copy(part) for part in self.state))
+        """Copies of the arrays a run changes, so one compiled scenario can run many times; the
+        rest (positions' protocols, legs, parameters) is shared with the start state."""
+        return State(*(_copy(part, _MUTABLE.get(type(part))) for part in self.state))
 
 
-def _copy(part):  # type: ignore[no-untyped-def]
-    """A deep copy of a record array, or of a named tuple of arrays."""
+#: The arrays of each named tuple of the state the kernel writes (the rest it only reads).
+_MUTABLE: dict[type, frozenset[str]] = {
+    Book: frozenset({"depth", "remaining"}),
+    Lending: frozenset({"status", "col_units", "debt_units"}),
+    Cdp: frozenset({"status", "col_units", "col_pending", "debt", "tab", "tab0", "raised"}),
+    Perp: frozenset({"status", "entry", "adl_cut", "realized", "pending"}),
+    Leveraged: frozenset({"status", "hold_units", "hold_pending", "debt", "cash"}),
+}
+
+
+def _copy(part, mutable: frozenset[str] | None):  # type: ignore[no-untyped-def]
+    """A copy of a record array, or of the ``mutable`` arrays of a named tuple (all of them
+    when None)."""
     if isinstance(part, np.ndarray):
         return part.copy()  # keeps the recarray view
-    return type(part)(*(np.array(a, copy=True) for a in part))
+    return type(part)(
+        *(
+            np.array(a, copy=True) if mutable is None or name in mutable else a
+            for name, a in zip(part._fields, part, strict=True)
+        )
+    )
 
 
 def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
@@ -411,6 +466,13 @@ def _oracle_kind(kind: str, steps: int | None) -> int:
 
 
 _LIQ_MODES = {"rational": LIQ_RATIONAL, "atomic": LIQ_ATOMIC, "any_loss": LIQ_ANY_LOSS}
+
+_KIND_FEATURES = {
+    PROTO_CDP: FEATURE_CDP,
+    PROTO_PERP: FEATURE_PERP,
+    PROTO_LEVERAGED: FEATURE_LEVERAGED,
+    PROTO_OPTIONS: FEATURE_OPTIONS,
+}
 
 _KINDS = {
     "lending": PROTO_LENDING,
@@ -669,16 +731,16 @@ class _Builder:
         protocol = self._protocol(books)
         entity = self._entities(books)
         lending = Lending(
-            protocol=protocol,
-            status=np.full(n, POS_OPEN, I8),
-            col_start=col_start,
-            col_asset=col_asset,
+            protocol=protocol.astype(I4),
+            status=np.full(n, POS_OPEN, I1),
+            col_start=col_start.astype(I4),
+            col_asset=col_asset.astype(I4),
             col_units=col_units,
-            debt_start=debt_start,
-            debt_asset=debt_asset,
+            debt_start=debt_start.astype(I4),
+            debt_asset=debt_asset.astype(I4),
             debt_units=debt_units,
             rank=self._rank(protocol, entity) if need_rank else np.zeros(n, I8),
-            lt_cut=np.zeros(n, F8),
+            lt_cut=np.zeros(0, F8),  # no coordination (coordination.py sets one per position)
         )
         return lending, entity, liab
 
