@@ -90,6 +90,7 @@ from .layout import (
     Venues,
     records,
 )
+from .order import permute_legs, trigger_order
 
 
 class State(NamedTuple):
@@ -126,10 +127,22 @@ class Compiled:
     position_counts: np.ndarray = field(repr=False)
     #: what the coordination layer changed (None: no coordination)
     coordination: Any = field(default=None, repr=False)
+    #: the lending book is stored in trigger order (compile/order.py): stored position k is
+    #: position ``lending_order[k]`` of the scenario's lending books, one after the other
+    lending_order: np.ndarray | None = field(default=None, repr=False)
     #: what the engine derives from the start state once and reuses in every run (the
     #: trigger index of the lending book); shared by copies made with ``dataclasses.replace``
     #: (a sweep point replaces the path), so each entry records what it was derived from
     derived: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def in_book_order(self, values: np.ndarray) -> np.ndarray:
+        """Per-position values of the lending book (as stored) in the order of the scenario's
+        positions."""
+        if self.lending_order is None:
+            return values
+        out = np.empty_like(values)
+        out[self.lending_order] = values
+        return out
 
     @property
     def n_assets(self) -> int:
@@ -418,6 +431,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
         entity_names=b.entity_names,
         position_counts=counts,
+        lending_order=b.lending_order,
     )
     if scenario.coordination is not None and scenario.coordination.enabled:
         from .coordination import coordinate
@@ -678,6 +692,7 @@ class _Builder:
             counts[list(scenario.protocols).index(name)] = book.n
         with_accounts = [(n, b) for n, b in self.books.items() if b.kind in HAS_ACCOUNT]
         ids, self.entity_names = assign_entities(with_accounts)
+        self.lending_order: np.ndarray | None = None  # set by lending()
         self.entity_ids = dict(zip([n for n, _ in with_accounts], ids, strict=True))
 
     def _of_type(self, kind: str) -> list[tuple[int, str, PositionBook]]:
@@ -730,6 +745,13 @@ class _Builder:
         debt_start, debt_asset, debt_units = self._concat(debt_parts, n)
         protocol = self._protocol(books)
         entity = self._entities(books)
+        # stored in trigger order (compile/order.py): a round's positions are neighbours
+        legs = (col_start, col_asset, col_units, debt_start, debt_asset, debt_units)
+        order = trigger_order(protocol, *legs, len(self.a))
+        self.lending_order = order
+        protocol, entity = protocol[order], entity[order]
+        col_start, col_asset, col_units = permute_legs(col_start, col_asset, col_units, order)
+        debt_start, debt_asset, debt_units = permute_legs(debt_start, debt_asset, debt_units, order)
         lending = Lending(
             protocol=protocol.astype(I4),
             status=np.full(n, POS_OPEN, I1),

@@ -126,9 +126,9 @@ def _cached_kernel(variant: str = ALL) -> Callable:
 
     try:
         if variant == ALL:
-            from .. import kernel
+            from ..kernel import build_triggers, run_cascade
 
-            namespace = vars(kernel)
+            namespace = {"run_cascade": run_cascade, "build_triggers": build_triggers}
         else:  # a copy of kernel.py with the features it leaves out pruned, cached apart
             features = dict(KERNEL_VARIANTS)[variant]
             with jit_cache.caching_in(variant):
