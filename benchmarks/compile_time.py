@@ -72,5 +72,5 @@ if __name__ == "__main__":
     for c in measure():
         print(
             f"{c.variant} ({c.scenario}): cold {c.cold_s:.1f} s, warm {c.warm_s:.2f} s, "
-            f"compile {c.compile_s:.1f} s, CPU {c.cpu_s:.1f} s; note: {c.note}"
+            f"compile {c.compile_s:.1f} s, CPU {c.cpu_s:.1f} s; stderr: {c.note}"
         )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from . import radcad_peer
 from .cascade import Cascade
 from .comparisons import Comparison
+from .compile_time import ColdCompile
 from .machine import Machine
 from .memory import Memory
 from .radcad_peer import PeerRun
@@ -38,6 +39,7 @@ class Results:
     startup: Startup | None = None
     book_run: BookRun | None = None
     call_overhead: Timed | None = None  # the kernel run of the quickstart (13 positions)
+    cold: list[ColdCompile] = field(default_factory=list)  # cold compile per kernel variant
     verdicts: list[Verdict] = field(default_factory=list)
 
 
@@ -107,6 +109,7 @@ def render(r: Results) -> str:
         _pools(r),
         _memory(r),
         _startup(r),
+        _cold(r),
         _method(r),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -152,7 +155,7 @@ def _targets(r: Results) -> str:
         return ""
     rows = [[v.target, v.measured, v.text] for v in r.verdicts]
     lines = [
-        "## Targets (issue 6 item 5; radCAD: issue 14)",
+        "## Targets (issue 6 item 5; issue 14)",
         "",
         *table(["target", "measured", "verdict"], rows),
     ]
@@ -216,6 +219,29 @@ def _why(r: Results) -> list[str]:
                 f"({k.liquidations:,} liquidations in {k.acting_rounds} rounds) in "
                 f"{timed(k.timed)}, {seconds(k.timed.seconds / k.total_rounds)} a round; radCAD "
                 f"takes {seconds(big.run_s)} with deep copies off."
+            )
+        elif v.key in ("numpy14", "peer_ms") and r.sizes:
+            if v.key == "numpy14" and any(n.startswith("- numpy:") for n in notes):
+                continue  # said once, under the issue 6 row
+            worst = min(r.sizes, key=lambda s: s.comparison.speedup(s.comparison.numpy) or 0.0)
+            per = worst.index.timed.seconds / max(1, worst.index.liquidations)
+            numpy = worst.comparison.numpy.seconds if worst.comparison.numpy else 0.0
+            notes.append(
+                f"- {'numpy' if v.key == 'numpy14' else 'peer cascade'}: with the trigger "
+                f"index a run costs about one pass plus its liquidations; at "
+                f"{count(worst.positions)} positions the kernel spends "
+                f"{per * 1e9:.0f} ns per liquidation ({worst.index.liquidations:,} in "
+                f"{worst.index.total_rounds} rounds), the numpy baseline "
+                f"{seconds(numpy / max(1, worst.full.total_rounds))} "
+                "a round over the whole book."
+            )
+        elif v.key == "cold" and r.cold:
+            c = r.cold[0]
+            notes.append(
+                f"- cold compile: {c.compile_s:.1f} s for the lending-only kernel; numba's "
+                "lowering and LLVM split it (docs/performance.md, *Cold compile*): the entry "
+                "point's CPython wrapper unboxes every array of the layout, and its final "
+                "module re-optimises every helper linked into it."
             )
         elif v.key == "memory" and r.memory:
             m = max(r.memory, key=lambda x: x.positions)
@@ -583,5 +609,37 @@ def _method(r: Results) -> str:
             "also checks that the results are the same.",
             "- Memory is measured in child processes, so that the benchmark's own arrays do not "
             "count.",
+        ]
+    )
+
+
+def _cold(r: Results) -> str:
+    if not r.cold:
+        return ""
+    rows = [
+        [
+            c.variant,
+            f"`{c.scenario}`",
+            seconds(c.cold_s),
+            seconds(c.warm_s),
+            seconds(c.compile_s),
+            seconds(c.cpu_s),
+            c.note.replace("|", "\\|") or "-",
+        ]
+        for c in r.cold
+    ]
+    header = ["kernel", "scenario", "cold run", "warm run", "compile", "CPU, cold", "stderr"]
+    return "\n".join(
+        [
+            "## Cold compile per specialised kernel (issue 14)",
+            "",
+            "`CONTAGION_EXECUTOR=jit contagion run SCENARIO --format json` in a fresh process "
+            "with an empty cache folder (`CONTAGION_CACHE_DIR`), then the same command with the "
+            "cache warm; *compile* is the difference. A scenario runs on the smallest kernel "
+            "with every feature it uses (`layout.KERNEL_VARIANTS`): lending protocols on "
+            "single-venue markets with spot oracles compile the lending-only kernel; anything "
+            "else the kernel with every protocol type. *stderr*: what the user sees meanwhile.",
+            "",
+            *table(header, rows),
         ]
     )

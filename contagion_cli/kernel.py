@@ -116,9 +116,17 @@ HAS_HEALTH_INDEX = HAS_CDP or HAS_PERP or HAS_LEVERAGED
 #: from Python objects (a third of the cold compile). Nor are they cached: their code is
 #: linked into the entry points', which are (``run_cascade``, ``build_triggers``).
 HELPER = {"error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+#: Helpers whose loops run once per position or liquidation, and that allocate nothing: without
+#: numba's reference counting. With it, every array a loop hands to an inlined helper is an
+#: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
+#: kernel's time (perf: NRT_incref / NRT_decref), which locals alone do not remove.
+HOT = {**HELPER, "_nrt": False}
 #: Entry points, and the few helpers the tests call from Python (no C wrapper either: nothing
 #: calls them as C functions).
 ENTRY = {"cache": True, "error_model": "numpy", "no_cfunc_wrapper": True}
+#: Helpers the tests call from Python: entry points in the kernel itself, plain helpers in a
+#: specialised copy (nothing calls those from Python; a wrapper is a compile for nothing).
+TESTED = ENTRY if _FEATURES == FEATURES_ALL else HELPER
 
 # --- markets (MODEL.md §2) -------------------------------------------------------------------
 # Selling and buying q units on one venue. Each returns (USD proceeds or cost, units
@@ -149,7 +157,7 @@ def _exponential_sell(p0, a, lo, q):
     return (p0 - lo) / a + (q - u) * lo, lo
 
 
-@njit(**ENTRY)
+@njit(**TESTED)
 def venue_sell(V, B, v, q, eps):
     """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled).
 
@@ -209,7 +217,7 @@ def venue_sell(V, B, v, q, eps):
     return proceeds, q - left
 
 
-@njit(**ENTRY)
+@njit(**TESTED)
 def venue_buy(V, B, v, q, eps):
     """Buy ``q`` units on venue ``v``; returns (cost_usd, units_filled)."""
     kind = V[v].kind
@@ -276,7 +284,7 @@ def venue_buy(V, B, v, q, eps):
     return cost, q - left
 
 
-@njit(**ENTRY)
+@njit(**TESTED)
 def venue_recenter(V, B, v, new_price, multiplier):
     """Move venue ``v`` to ``new_price`` by arbitrage and scale its liquidity by ``multiplier``.
 
@@ -324,7 +332,7 @@ def _order(X, p, a, units):
     _order_to(X.sell, X.sell_c, X.buy, X.buy_c, X.pa, p, a, units)
 
 
-@njit(**ENTRY)
+@njit(**TESTED)
 def venue_sell_quote(V, B, v, q, eps):
     """What selling ``q`` units on venue ``v`` would raise now, without trading (USD)."""
     kind = V[v].kind
@@ -363,7 +371,7 @@ def venue_sell_quote(V, B, v, q, eps):
 BISECT_STEPS = 100
 
 
-@njit(**ENTRY)  # the tests call it from Python
+@njit(**TESTED)
 def venue_take(V, B, v, m, side, cap_q, eps):
     """Units venue ``v`` takes before its marginal price reaches ``m``: for sells (side +1) the
     marginal proceeds fall to m, for buys (-1) the marginal cost rises to m. At most ``cap_q``."""
@@ -412,7 +420,7 @@ def venue_take(V, B, v, m, side, cap_q, eps):
     return min(max(q, 0.0), cap_q)
 
 
-@njit(**ENTRY)  # the tests call it from Python
+@njit(**TESTED)
 def route_split(V, B, first, count, q, side, eps, out):
     """The split of ``q`` units across venues ``first .. first+count-1`` that equalises their
     marginal prices (into ``out[first:first+count]``); returns the units placed (< q only when
@@ -541,7 +549,7 @@ def _arb_side(V, B, v, t_sell, t_buy):
     return 0, 0.0
 
 
-@njit(**ENTRY)  # the tests call it from Python
+@njit(**TESTED)
 def arbitrage(A, V, B, O_, a, eps, tol):
     """Arbitrage between the venues of asset ``a`` (docs/model.md 3j); True when a venue price
     moved by more than ``tol``."""
@@ -838,9 +846,28 @@ def _sorted_order(k1, f, k2):
     cold compile several seconds for two rarely used levers: this is a screenful.)"""
     n = f.shape[0]
     order = np.empty(n, np.int64)
+    tmp = np.empty(n, np.int64)
+    return tmp if _merge_sort(k1, f, k2, order, tmp) else order
+
+
+@njit(**HOT)
+def _merge_sort(k1, f, k2, order, tmp):
+    """:func:`_sorted_order` in the buffers ``order`` and ``tmp`` (as long as ``f``); True when
+    the result ended in ``tmp``. An input already in order (the common case: one cost for
+    every liquidation of a round) is one pass."""
+    n = f.shape[0]
     for i in range(n):
         order[i] = i
-    tmp = np.empty(n, np.int64)
+    in_order = True
+    for i in range(n - 1):
+        if _before(k1, f, k2, i + 1, i):
+            in_order = False
+            break
+    if in_order:
+        return False
+    src = order
+    dst = tmp
+    in_tmp = False
     width = 1
     while width < n:
         for lo in range(0, n, 2 * width):
@@ -850,24 +877,25 @@ def _sorted_order(k1, f, k2):
             j = mid
             k = lo
             while i < mid and j < hi:
-                if _before(k1, f, k2, order[j], order[i]):  # ties keep the left one first
-                    tmp[k] = order[j]
+                if _before(k1, f, k2, src[j], src[i]):  # ties keep the left one first
+                    dst[k] = src[j]
                     j += 1
                 else:
-                    tmp[k] = order[i]
+                    dst[k] = src[i]
                     i += 1
                 k += 1
             while i < mid:
-                tmp[k] = order[i]
+                dst[k] = src[i]
                 i += 1
                 k += 1
             while j < hi:
-                tmp[k] = order[j]
+                dst[k] = src[j]
                 j += 1
                 k += 1
-        order, tmp = tmp, order
+        src, dst = dst, src
+        in_tmp = not in_tmp
         width *= 2
-    return order
+    return in_tmp
 
 
 @njit(**HELPER)
@@ -880,6 +908,16 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
     n = X.rat_count[0]
     if n == 0:
         return
+    int_buffers = np.empty((5, n), np.int64)  # allocated here: the loops below do without
+    _allocate_rational_in(A, V, B, Pr, X, O_, eps, np.empty(n), int_buffers)
+    X.rat_count[0] = 0
+
+
+@njit(**HOT)
+def _allocate_rational_in(A, V, B, Pr, X, O_, eps, costs_buf, int_buffers):
+    """:func:`_allocate_rational` in preallocated buffers (``costs_buf`` f8[n], ``int_buffers``
+    i8[5, n])."""
+    n = X.rat_count[0]
     rat = X.rat
     sell = X.sell
     sell_c = X.sell_c
@@ -889,7 +927,7 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
     held = O_.held_units
     route_on = Pr.route_on
     route = Pr.route
-    idx = np.empty(n, dtype=np.int64)
+    idx = int_buffers[0]
     for a in range(A.shape[0]):
         m = 0
         total = 0.0
@@ -900,15 +938,18 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
                 total += rat[e].seize
         if m == 0:
             continue
-        costs = np.empty(m)
-        rows = np.empty(m, np.int64)
-        same = np.empty(m, np.int64)
+        costs = costs_buf[:m]
+        rows = int_buffers[1, :m]
+        same = int_buffers[2, :m]
         for j in range(m):
             costs[j] = rat[idx[j]].cost
             rows[j] = j
             same[j] = 0
         # ascending cost; equal costs in the order of the liquidations (rows)
-        order = _sorted_order(same, costs, rows)
+        order = int_buffers[3, :m]
+        tmp = int_buffers[4, :m]
+        if _merge_sort(same, costs, rows, order, tmp):
+            order = tmp
         sold = sell[a] + sell_c[a]  # the round's other sells, and the buys they cross
         bought = buy[a] + buy_c[a]
         j = 0
@@ -938,7 +979,6 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
                     held[p, a] -= q
             sold += give
             j = g
-    X.rat_count[0] = 0
 
 
 # --- lending (MODEL.md §3 lending, §4 liquidators) -------------------------------------------
@@ -1022,7 +1062,7 @@ def _value_legs(
     return debt_value, j_star, col_value, col_adj, i_star
 
 
-@njit(**HELPER)
+@njit(**HOT)
 def lending_shortfall(L, Pr, X, visit, n):
     """Per protocol: sum over open positions of max(0, debt value - collateral value), over
     the positions ``visit[:n]`` (ascending; every position that can have one)."""
@@ -1161,7 +1201,7 @@ def _close_if_empty(
     status[i] = POS_CLOSED
 
 
-@njit(**HELPER)
+@njit(**HOT)
 def lending_round(L, Pr, A, V, B, PS, X, O_, visit, n, trace_row, eps, tol):
     """One lending round over the open positions ``visit[:n]``.
 
@@ -1346,10 +1386,9 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, visit, n, trace_row, eps, tol):
             i,
             p,
         )
+    # liquidators with limited capital act on X.cand next (_liquidate_within_capital, called
+    # by run_cascade: it allocates, which a function without reference counting cannot call)
     X.cand_count[0] = n_cand
-    if HAS_CAPITAL:  # noqa: SIM102 (as above)
-        if n_cand > 0:
-            _liquidate_within_capital(L, Pr, X, O_, trace_row)
 
 
 @njit(**HELPER)
@@ -2410,7 +2449,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
     _update_issued(A, V, B, PS, eps)
 
 
-@njit(**ENTRY)
+@njit(**TESTED)
 def _set_bands(V, eps):
     """The price band (docs/model.md 2, the price floor): no trade takes a venue below eps x
     the price the exogenous path alone gives it (its shocked price) or above that / eps. The
@@ -2711,7 +2750,7 @@ def _tg_mark(bitmap, i):
     bitmap[i >> 6] |= np.int64(1) << (i & 63)
 
 
-@njit(**HELPER)
+@njit(**HOT)
 def _tg_extract(bitmap, visit):
     """The marked positions into ``visit``, ascending; clears the bitmap; returns the count."""
     n = 0
@@ -2736,6 +2775,13 @@ def build_triggers(L, Pr, TG):
     positions over the IEEE bits of the trigger (positive doubles order as their bits), a
     counting sort into the buckets. The engine builds it once per compiled scenario (from the
     start state) and gives every run a copy."""
+    _tg_build(L, Pr, TG)
+
+
+@njit(**HOT)
+def _tg_build(L, Pr, TG):
+    """:func:`build_triggers` (an entry point, called from Python, keeps numba's reference
+    counting; its loops here do without)."""
     status = L.status
     protocol = L.protocol
     col_start = L.col_start
@@ -2944,7 +2990,7 @@ def _tg_add_listed(TG):
         _tg_mark(bitmap, always[h])
 
 
-@njit(**HELPER)
+@njit(**HOT)
 def _tg_select(TG, oracle):
     """This round's lending positions to visit, ascending, into ``TG.visit``; their count."""
     gt = TG.groups
@@ -2957,7 +3003,7 @@ def _tg_select(TG, oracle):
     return _tg_extract(TG.bitmap, TG.visit)
 
 
-@njit(**HELPER)
+@njit(**HOT)
 def _tg_classify(L, Pr, TG, n):
     """After the round: each visited single-leg position gets its new trigger and is a
     candidate still (visited next round) or goes back into the bucket of its trigger (a bucket
@@ -3006,7 +3052,7 @@ def _tg_classify(L, Pr, TG, n):
     TG.meta[TGM_HOT] = n_hot
 
 
-@njit(**HELPER)
+@njit(**HOT)
 def _tg_shortfall(L, Pr, X, TG):
     """``lending_shortfall`` over the positions that can have one: debt value > collateral
     value needs O_c / O_d < d / c = T x LT <= T x (the group's largest LT)."""
@@ -3270,7 +3316,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
         if HAS_HEALTH_INDEX:
             _index_all(X)
     elif TG.meta[TGM_BUILT] == 0:
-        build_triggers(L, Pr, TG)
+        _tg_build(L, Pr, TG)
 
     # S_0: shortfall before any shock
     _set_oracles(A, V, Pr, X, np.int64(0), X.pa[PA_ORACLE])
@@ -3332,6 +3378,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                 credit_start[p] = O_.p[p].credit_losses_usd
                 income_start[p] = O_.p[p].income_usd
             lending_round(L, Pr, A, V, B, PS, X, O_, TG.visit, n_visit, trace_row, eps, tol)
+            if HAS_CAPITAL:  # noqa: SIM102 (numba prunes `if CONST:` alone, before typing)
+                if X.cand_count[0] > 0:
+                    _liquidate_within_capital(L, Pr, X, O_, trace_row)
             if prm.use_index == 1:
                 _tg_classify(L, Pr, TG, n_visit)
             if HAS_CDP:

@@ -15,6 +15,11 @@ import numpy as np
 
 from .layout import I8
 
+#: Levels of the trigger key: positions of one group whose triggers differ by less than one
+#: level (a 65,536th of the book's range of log triggers) keep their book order. Two 16-bit keys
+#: sort by numpy's radix sort (linear time, no float comparison sort of 10^7 keys).
+LEVELS = 65536
+
 
 def trigger_order(
     protocol: np.ndarray,
@@ -27,24 +32,38 @@ def trigger_order(
     n_assets: int,
 ) -> np.ndarray:
     """A stable permutation of the positions: by protocol, then single-leg positions by
-    (collateral asset, debt asset, debt units / collateral units); positions with several legs
-    (or none) after them, in their book order."""
+    (collateral asset, debt asset, debt units / collateral units on a log scale of
+    :data:`LEVELS` levels); positions with several legs (or none) after them, in their book
+    order."""
     n = protocol.shape[0]
-    n_col = np.diff(col_start)
-    n_debt = np.diff(debt_start)
-    single = (n_col == 1) & (n_debt == 1)
-    c = np.full(n, n_assets, I8)  # past every asset: several legs, or none
-    d = np.full(n, n_assets, I8)
-    ratio = np.zeros(n)
+    single = (np.diff(col_start) == 1) & (np.diff(debt_start) == 1)
     k = col_start[:-1][single]
     j = debt_start[:-1][single]
+    level = np.zeros(n, np.uint16)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_ratio = np.log2(debt_units[j] / col_units[k])  # -inf: no debt; inf, nan: no collateral
+    finite = np.isfinite(log_ratio)
+    if finite.any():
+        lo, hi = log_ratio[finite].min(), log_ratio[finite].max()
+        with np.errstate(invalid="ignore"):  # inf x 0 (one finite value): replaced below
+            scaled = (log_ratio - lo) * ((LEVELS - 2) / (hi - lo) if hi > lo else 0.0)
+        scaled[~finite] = np.where(log_ratio[~finite] < 0, -1.0, LEVELS - 1)  # no debt first
+        level[single] = np.clip(scaled + 1.0, 0, LEVELS - 1).astype(np.uint16)
+    else:
+        level[single] = np.where(log_ratio < 0, 0, LEVELS - 1).astype(np.uint16)
+    del log_ratio, finite
+    width = n_assets + 1  # the asset n_assets: several legs, or none (after every group)
+    c = np.full(n, n_assets, I8)
+    d = np.full(n, n_assets, I8)
     c[single] = col_asset[k]
     d[single] = debt_asset[j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio[single] = debt_units[j] / col_units[k]
-    group = (protocol.astype(I8) * (n_assets + 1) + c) * (n_assets + 1) + d
-    # two stable sorts: by ratio, then by group (an integer key: numpy's radix sort)
-    order = np.argsort(ratio, kind="stable")
+    del k, j
+    group = (protocol.astype(I8) * width + c) * width + d
+    del c, d
+    if group.max(initial=0) < 2**16:  # small keys: radix sorts
+        group = group.astype(np.uint16)
+    order = np.argsort(level, kind="stable")
+    del level
     return order[np.argsort(group[order], kind="stable")]
 
 

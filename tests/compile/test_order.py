@@ -105,3 +105,19 @@ def test_compiled_book_is_in_trigger_order_with_its_accounts() -> None:
 
 def test_the_sorted_book_agrees_with_the_reference() -> None:
     assert_agree(_book_scenario())
+
+
+def test_many_groups_sort_by_the_wide_key_too() -> None:
+    # (protocol 300, 21 asset slots): a group key beyond 16 bits takes the comparison sort
+    protocol = np.array([300, 300, 0])
+    col = _csr([[(0, 1.0)], [(0, 2.0)], [(5, 1.0)]])
+    debt = _csr([[(7, 1.0)], [(7, 1.0)], [(7, 1.0)]])
+    assert trigger_order(protocol, *col, *debt, 20).tolist() == [2, 1, 0]
+
+
+def test_triggers_within_one_level_keep_the_book_order() -> None:
+    # the book's log triggers span [0, 16]: a level is 16 / 65,534 wide in log2
+    protocol = np.zeros(4, I8)
+    col = _csr([[(0, 1.0)]] * 4)
+    debt = _csr([[(1, 1.0 + 1e-9)], [(1, 1.0)], [(1, 2.0**16)], [(1, 1.0)]])
+    assert trigger_order(protocol, *col, *debt, 2).tolist() == [0, 1, 3, 2]
