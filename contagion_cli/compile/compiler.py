@@ -723,6 +723,11 @@ class _Builder:
         units = np.concatenate([u for _, _, u in parts]) if parts else np.zeros(0, F8)
         return start, asset.astype(I8), units.astype(F8)
 
+    @staticmethod
+    def _compact(start: np.ndarray, asset: np.ndarray, units: np.ndarray):  # type: ignore[no-untyped-def]
+        """The lending book's CSR legs with int32 offsets and assets (layout.Lending)."""
+        return start.astype(I4), asset.astype(I4), units
+
     def _entities(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
         parts = [self.entity_ids[name] for _, name, _ in books]
         return np.concatenate(parts).astype(I8) if parts else np.zeros(0, I8)
@@ -736,14 +741,19 @@ class _Builder:
         n = sum(b.n for _, _, b in books)
         liab = np.zeros(self.n_p, F8)
         col_parts, debt_parts = [], []
+        debt = None
         for p, _, book in books:
             col_parts.append(self._legs(p, book.legs["collateral"], book.n))
             debt = self._legs(p, book.legs["debt"], book.n)
             debt_parts.append(debt)
             liab[p] = float(np.sum(debt[2] * self.price[debt[1]]))
-        col_start, col_asset, col_units = self._concat(col_parts, n)
-        debt_start, debt_asset, debt_units = self._concat(debt_parts, n)
-        protocol = self._protocol(books)
+        # each book's parts are released as soon as they are joined, and indices shrink to
+        # int32 before the permutation below copies them once more (the peak of a 10^7 book)
+        col_start, col_asset, col_units = self._compact(*self._concat(col_parts, n))
+        del col_parts
+        debt_start, debt_asset, debt_units = self._compact(*self._concat(debt_parts, n))
+        del debt_parts, debt
+        protocol = self._protocol(books).astype(I4)
         entity = self._entities(books)
         # stored in trigger order (compile/order.py): a round's positions are neighbours
         legs = (col_start, col_asset, col_units, debt_start, debt_asset, debt_units)
@@ -753,13 +763,13 @@ class _Builder:
         col_start, col_asset, col_units = permute_legs(col_start, col_asset, col_units, order)
         debt_start, debt_asset, debt_units = permute_legs(debt_start, debt_asset, debt_units, order)
         lending = Lending(
-            protocol=protocol.astype(I4),
+            protocol=protocol,
             status=np.full(n, POS_OPEN, I1),
-            col_start=col_start.astype(I4),
-            col_asset=col_asset.astype(I4),
+            col_start=col_start,
+            col_asset=col_asset,
             col_units=col_units,
-            debt_start=debt_start.astype(I4),
-            debt_asset=debt_asset.astype(I4),
+            debt_start=debt_start,
+            debt_asset=debt_asset,
             debt_units=debt_units,
             rank=self._rank(protocol, entity) if need_rank else np.zeros(n, I8),
             lt_cut=np.zeros(0, F8),  # no coordination (coordination.py sets one per position)
