@@ -179,21 +179,23 @@ def _why(r: Results) -> list[str]:
                 f"takes {timed(r.call_overhead)}: the fixed cost of a call (copying the state, "
                 "allocating the working arrays, passing them to numba) dominates tiny books."
             )
-        elif v.key == "numpy" and r.sizes:
+        elif v.key in ("numpy", "numpy14") and r.sizes:
+            if any(n.startswith("- numpy:") for n in notes):
+                continue  # said once for both rows
             worst = min(r.sizes, key=lambda s: s.comparison.speedup(s.comparison.numpy) or 0.0)
             numpy = worst.comparison.numpy
             if numpy is not None:
                 rounds = worst.full.total_rounds
-                share = worst.index.liquidations / worst.positions
+                k = worst.index
                 notes.append(
-                    f"- numpy: at {count(worst.positions)} positions a numpy round costs "
-                    f"{seconds(numpy.seconds / rounds)}, a kernel round over every position "
-                    f"{seconds(worst.full.timed.seconds / rounds)} and one with the index "
-                    f"{seconds(worst.index.timed.seconds / rounds)}. Both implementations "
-                    "stream the book through memory every round; the index can only skip "
-                    "positions far from the edge, and this cascade makes "
-                    f"{worst.index.liquidations:,} liquidations ({share:.2f} per position) in "
-                    f"{rounds} rounds: most of the book is in play."
+                    f"- numpy: at {count(worst.positions)} positions a numpy round over the "
+                    f"whole book costs {seconds(numpy.seconds / rounds)}; the kernel visits "
+                    f"about the positions it liquidates ({k.liquidations:,} liquidations in "
+                    f"{rounds} rounds) and spends "
+                    f"{k.timed.seconds / max(1, k.liquidations) * 1e9:.0f} ns per liquidation, "
+                    "the run's fixed costs included (copies of the state and the trigger index, "
+                    "working arrays, the call). A cascade of one liquidation per position is "
+                    "the worst case for a kernel whose cost follows liquidations."
                 )
         elif v.key == "sweep" and r.sweep is not None:
             s = r.sweep
@@ -219,21 +221,6 @@ def _why(r: Results) -> list[str]:
                 f"({k.liquidations:,} liquidations in {k.acting_rounds} rounds) in "
                 f"{timed(k.timed)}, {seconds(k.timed.seconds / k.total_rounds)} a round; radCAD "
                 f"takes {seconds(big.run_s)} with deep copies off."
-            )
-        elif v.key in ("numpy14", "peer_ms") and r.sizes:
-            if v.key == "numpy14" and any(n.startswith("- numpy:") for n in notes):
-                continue  # said once, under the issue 6 row
-            worst = min(r.sizes, key=lambda s: s.comparison.speedup(s.comparison.numpy) or 0.0)
-            per = worst.index.timed.seconds / max(1, worst.index.liquidations)
-            numpy = worst.comparison.numpy.seconds if worst.comparison.numpy else 0.0
-            notes.append(
-                f"- {'numpy' if v.key == 'numpy14' else 'peer cascade'}: with the trigger "
-                f"index a run costs about one pass plus its liquidations; at "
-                f"{count(worst.positions)} positions the kernel spends "
-                f"{per * 1e9:.0f} ns per liquidation ({worst.index.liquidations:,} in "
-                f"{worst.index.total_rounds} rounds), the numpy baseline "
-                f"{seconds(numpy / max(1, worst.full.total_rounds))} "
-                "a round over the whole book."
             )
         elif v.key == "cold" and r.cold:
             c = r.cold[0]

@@ -6,8 +6,13 @@ status code, never raises, never prints. Every jitted helper lives in this one f
 cache folder is keyed on this file and ``compile/layout.py`` (:mod:`.jit_cache`): numba's own
 cache does not notice edits in *other* files that a cached function calls.
 
-Section comments (``# --- round: ... ---``) mirror those of the plain-Python reference in
-``tests/reference.py`` so that one can be read against the other.
+Section banners (``# --- markets ...``, lending, cdp, perp, leveraged, options) and comments
+(``# --- round: ... ---``) mirror those of the plain-Python reference in ``tests/reference.py``
+so that one can be read against the other (tests/kernel/test_banners.py checks the banners).
+
+Speed (docs/performance.md): loops that run per position or per liquidation bind arrays to
+locals, never pass named tuples, and run without reference counting (``HOT``), so they do
+not allocate.
 """
 
 from __future__ import annotations

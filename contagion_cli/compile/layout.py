@@ -336,6 +336,12 @@ def records(dtype: np.dtype, n: int) -> np.recarray:
     return np.zeros(n, dtype=dtype).view(np.recarray)
 
 
+def workspace(dtype: np.dtype, n: int) -> np.recarray:
+    """A record array the kernel writes before it reads (a list with its own count): not
+    zeroed, so that a run of a large book does not clear megabytes it may never use."""
+    return np.empty(n, dtype=dtype).view(np.recarray)
+
+
 class Book(NamedTuple):
     """Order-book levels of all orderbook venues, bids and asks, best first."""
 
@@ -643,9 +649,9 @@ def new_scratch(
         pa=np.zeros((len(_PA), P, A), F8),
         pai=np.zeros((len(_PAI), P, A), I8),
         deficit=np.zeros((P, A, 2), F8),
-        cand=records(CANDIDATE_DTYPE, n_lending),
+        cand=workspace(CANDIDATE_DTYPE, n_lending),  # X.cand_count of them are set
         cand_count=np.zeros(1, I8),
-        rat=records(RATIONAL_DTYPE, n_lending),
+        rat=workspace(RATIONAL_DTYPE, n_lending),  # X.rat_count of them are set
         rat_count=np.zeros(1, I8),
         hist=np.zeros((n_hist, A), F8),
         hist_count=np.zeros(1, I8),
