@@ -323,7 +323,11 @@ def make_venue(m: Any, eps: float, quote: float, usd_price: float) -> Any:
 
 def _make_market(m: Any, quote: float, usd_price: float) -> Any:
     if isinstance(m, CpmmMarket):
-        return Cpmm(m.base_reserve, m.base_reserve * quote, m.fee)
+        # `price` is authoritative (docs/model.md 2): the pool's mid is exactly the stated
+        # start price, not y / x, which can be an ulp off and order equal costs apart
+        pool = Cpmm(m.base_reserve, m.base_reserve * quote, m.fee)
+        pool.price = quote
+        return pool
     if isinstance(m, LinearMarket):
         return Linear(quote, m.lambda_per_usd)
     if isinstance(m, ExponentialMarket):

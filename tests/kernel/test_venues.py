@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from agreement import assert_agree
 from helpers import close, run_scenario, scenario_from_dict, scenario_from_yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference import Cpmm, Exponential, Linear, OrderBook, arbitrage, route_split, simulate
 from strategies import venue, venue_scenarios
+from venue_examples import EQUAL_COSTS_BY_TWO_ORACLES
 
 from contagion_cli import kernel
 from contagion_cli.compile.compiler import compile_scenario
@@ -342,6 +343,7 @@ def assert_venues_agree(data: dict) -> None:
 
 @settings(max_examples=40)
 @given(venue_scenarios())
+@example(EQUAL_COSTS_BY_TWO_ORACLES)
 def test_kernel_matches_reference_on_venues(data):
     assert_venues_agree(data)
 
@@ -618,3 +620,58 @@ def test_an_optimal_split_fills_the_whole_order():
     assert result.trace[1].net_sold_units["ETH"] == 0.0
     assert result.assets["ETH"].sold_units == 2.00001
     assert simulate(s)["rounds"] == 1
+
+
+# --- (f) equal costs, dust and book levels: rules that must not hang on the last bit ----------
+
+EQUAL_COSTS = """
+name: equal-costs
+assets:
+  USDC: {price: 1.0}
+  WBTC:
+    price: 60000
+    venues:
+      # 39.05806936554205 x 60000 / 39.05806936554205 is 60000.00000000001 in floats: the
+      # pool's mid must still be the stated price, exactly (docs/model.md 2, cpmm price)
+      uni: {type: cpmm, base_reserve: 39.05806936554205, quote_reserve: 2343484.1619325234}
+      curve: {type: cpmm, base_reserve: 3.3333333333333335, quote_reserve: 200000}
+protocols:
+  spot:
+    type: lending
+    oracle: {type: spot}
+    collateral: {WBTC: {ltv: 0.75, liquidation_threshold: 0.75, liquidation_bonus: 0.08}}
+    positions:
+      - {account: a, collateral: {WBTC: 0.05}, debt: {USDC: 2500}}
+  med:
+    type: lending
+    oracle: {type: median}
+    collateral: {WBTC: {ltv: 0.75, liquidation_threshold: 0.75, liquidation_bonus: 0.08}}
+    positions:
+      - {account: b, collateral: {WBTC: 1.9}, debt: {USDC: 90000}}
+shocks:
+  - {WBTC: -0.25}
+"""
+
+
+def test_equal_costs_read_through_different_oracles_share_the_market_pro_rata():
+    # both venues at 45000 after the shock; the spot oracle (uni) and the median of uni and
+    # curve both read 45000, so both liquidations cost 45000 / 1.08 per unit: one group, which
+    # shares pro rata what the pools take above that cost (docs/model.md 3i; "at least" is
+    # within the tolerance, so they sell down to c = 45000 / 1.08 x (1 - 1e-9)). HF 0.675 and
+    # 0.7125: full closes, every unit seized (0.05 and 1.9 WBTC). Each pool, re-centred with
+    # k kept (x = base x sqrt(60000 / 45000)), takes q = x (sqrt(45000 / c) - 1) units down to
+    # a marginal price c and pays y q / (x + q) = 45000 q / sqrt(45000 / c) for them
+    s = scenario_from_yaml(EQUAL_COSTS)
+    result = run_scenario(s)
+    c = 45000 / 1.08 * (1 - 1e-9)
+    x = (39.05806936554205 + 3.3333333333333335) * math.sqrt(60000 / 45000)
+    taken = x * (math.sqrt(45000 / c) - 1)  # 1.9203 of the 1.95 seized
+    proceeds = 45000 * taken / math.sqrt(45000 / c)
+    want = {"spot": proceeds * 0.05 / 1.95, "med": proceeds * 1.9 / 1.95}
+    ref = simulate(s)["protocols"]
+    for name, sold in want.items():
+        assert math.isclose(result.protocols[name].collateral_sold_usd, sold, rel_tol=1e-9)
+        assert math.isclose(ref[name].proceeds_usd, sold, rel_tol=1e-9)
+    held = 1.95 - taken
+    assert math.isclose(result.assets["WBTC"].held_units, held, rel_tol=1e-9)
+    assert math.isclose(result.assets["WBTC"].final_price, c, rel_tol=1e-12)

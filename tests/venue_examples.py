@@ -1,0 +1,113 @@
+"""Falsifying examples of the kernel-reference agreement on venue scenarios, kept as data.
+
+Each was found by hypothesis (tests/kernel/test_venues.py::test_kernel_matches_reference_on_venues)
+and is replayed there as an explicit ``@example``; the comment says what the two sides did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Two equal liquidation costs, one read by a spot oracle, one by a median: the reference took
+# a pool's start mid as y / x (60000.00000000001 for this WBTC pool, not the stated 60000), so
+# its costs differed in the last bit and the cheaper one sold first instead of both pro rata.
+EQUAL_COSTS_BY_TWO_ORACLES: dict[str, Any] = {
+    "name": "venues",
+    "settings": {"max_rounds": 500, "recovery": 0.0},
+    "assets": {
+        "USDC": {"price": 1.0},
+        "ETH": {
+            "price": 3000.0,
+            "venues": {
+                "uni": {
+                    "type": "cpmm",
+                    "base_reserve": 66.66666666666667,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                },
+                "curve": {
+                    "type": "cpmm",
+                    "base_reserve": 66.66666666666667,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                },
+            },
+        },
+        "WBTC": {
+            "price": 60000.0,
+            "venues": {
+                "uni": {
+                    "type": "cpmm",
+                    "base_reserve": 39.05806936554205,
+                    "quote_reserve": 2343484.1619325234,
+                    "fee": 0.0,
+                    "volume_usd": 100000.0,
+                },
+                "curve": {
+                    "type": "cpmm",
+                    "base_reserve": 3.3333333333333335,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                    "volume_usd": 100000.0,
+                },
+            },
+        },
+    },
+    "protocols": {
+        "p0": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.02},
+                "WBTC": {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.08},
+            },
+            "positions": [
+                {"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1991.4712602463187}},
+                {
+                    "account": "a1",
+                    "collateral": {"WBTC": 0.05},
+                    "debt": {"USDC": 1780.4984321512106},
+                },
+                {"account": "a2", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1443.951967994255}},
+            ],
+            "oracle": {"type": "spot"},
+        },
+        "p1": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 1.0,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.1},
+                "WBTC": {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.08},
+            },
+            "positions": [
+                {"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 2009.8963254131827}},
+                {"account": "a1", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1413.2153215371625}},
+                {"account": "a2", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1413.2153215371625}},
+                {"account": "a3", "collateral": {"ETH": 1.0}, "debt": {"USDC": 2075.491247952028}},
+                {"account": "a4", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1413.2153215371625}},
+            ],
+            "oracle": {"type": "spot"},
+        },
+        "p2": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.01},
+                "WBTC": {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.08},
+            },
+            "positions": [
+                {"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1413.2153215371625}},
+                {"account": "a1", "collateral": {"ETH": 1.0}, "debt": {"USDC": 2276.0908849733705}},
+                {"account": "a2", "collateral": {"ETH": 1.0}, "debt": {"USDC": 2261.14451445946}},
+                {"account": "a3", "collateral": {"WBTC": 1.9}, "debt": {"USDC": 85923.49154945949}},
+                {"account": "a4", "collateral": {"ETH": 1.0}, "debt": {"USDC": 2261.14451445946}},
+            ],
+            "oracle": {"type": "median"},
+            "liquidators": {"min_profit_usd": 1.0},
+        },
+    },
+    "shocks": [{"ETH": -0.05785645230855832, "WBTC": -0.25}],
+}
