@@ -1551,7 +1551,7 @@ class Reference:
         if self.has_venues(a):
             # --- round: route the net across venues: fixed routes, then optimal ---
             if net != 0:
-                usd, filled = self.route(a, net, sold if net > 0 else bought)
+                usd, filled = self.route(a, net)
                 if net > 0:
                     proceeds += usd
                     s_filled += filled
@@ -1605,7 +1605,7 @@ class Reference:
         self.asset_out[a]["slippage_usd"] += slip
         return usd, filled
 
-    def route(self, a: str, net: float, side_total: float) -> tuple[float, float]:
+    def route(self, a: str, net: float) -> tuple[float, float]:
         """docs/model.md 3j execution: each protocol with a route naming venues of a sends its
         share of the net (its units on the net's side / all units on that side) to them in its
         fractions; each venue executes the fixed sum as one trade, in declaration order; the
@@ -1616,10 +1616,19 @@ class Reference:
         names = [v for v, _ in venues]
         gross = self.gross_sells if sell else self.gross_buys
         fixed = dict.fromkeys(names, 0.0)
+        # all units on the net's side: the protocols' gross units (own orders and what their
+        # pegged sales yielded), summed in the same way as the routed and unrouted parts
+        side_total = unrouted = 0.0
+        for p in self.protocols:
+            units = gross.get((p, a), 0.0)
+            if units > 0:
+                side_total += units
+                if self.effective_route(p, a) is None:
+                    unrouted += units
         for p in self.protocols:
             route = self.s.protocols[p].route
             units = gross.get((p, a), 0.0)
-            if route is None or units <= 0 or not all(v in names for v in route):
+            if self.effective_route(p, a) is None or units <= 0:
                 continue
             share = q * units / side_total
             for v, frac in route.items():
@@ -1632,7 +1641,10 @@ class Reference:
                 u, f = self.trade(a, v, mk, fixed[v], sell)
                 usd += u
                 unfilled += fixed[v] - f
-        rest = q - math.fsum(fixed.values())
+        # the units of protocols without a route; exactly 0 when all have one (q minus the fixed
+        # amounts leaves a float residual, which moves an order book's price to the level it
+        # touches)
+        rest = q * unrouted / side_total if side_total > 0 else q
         if rest > 0:
             markets = [mk for _, mk in venues]
             split = route_split(markets, rest, sell)

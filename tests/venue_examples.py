@@ -111,3 +111,56 @@ EQUAL_COSTS_BY_TWO_ORACLES: dict[str, Any] = {
     },
     "shocks": [{"ETH": -0.05785645230855832, "WBTC": -0.25}],
 }
+
+
+# Every unit of ETH's net came from a protocol routed to curve (its LST sale, through the peg):
+# the reference left q minus the fixed amounts, 5.6e-17 units, for the optimal split, which
+# touched uni's bid level and moved the primary price 2100 -> 2034.375; the next round then
+# liquidated p0 (kernel: ETH 2100, p0 skipped as unprofitable). Replayed from .hypothesis-wt16.
+ROUTE_RESIDUAL_ON_A_BOOK: dict[str, Any] = {
+    "name": "venues",
+    "settings": {"max_rounds": 500, "recovery": 0.0},
+    "assets": {
+        "USDC": {"price": 1.0},
+        "ETH": {
+            "price": 3000.0,
+            "venues": {
+                "uni": {
+                    "type": "orderbook",
+                    "bids": [[-0.03125, 66.66666666666667]],
+                    "volume_usd": 100000.0,
+                },
+                "curve": {
+                    "type": "orderbook",
+                    "bids": [[-0.03125, 66.66666666666667]],
+                    "volume_usd": 100000.0,
+                },
+            },
+        },
+        "LST": {"peg": {"to": "ETH", "ratio": 0.95}},
+    },
+    "protocols": {
+        "p0": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.6, "liquidation_threshold": 0.6, "liquidation_bonus": 0.01}
+            },
+            "positions": [{"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1400.0}}],
+            "oracle": {"type": "spot"},
+            "liquidators": {"min_profit_usd": 1.0},
+        },
+        "lsts": {
+            "type": "lending",
+            "collateral": {
+                "LST": {"ltv": 0.7, "liquidation_threshold": 0.7, "liquidation_bonus": 0.05}
+            },
+            "positions": [
+                {"account": "l0", "collateral": {"LST": 1.0}, "debt": {"USDC": 1551.6666666666663}}
+            ],
+            "route": {"curve": 1.0},
+        },
+    },
+    "shocks": [{"ETH": -0.3, "ETH@uni": 0.0}],
+}

@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from reference import Cpmm, Exponential, Linear, OrderBook, arbitrage, route_split, simulate
 from strategies import venue, venue_scenarios
-from venue_examples import EQUAL_COSTS_BY_TWO_ORACLES
+from venue_examples import EQUAL_COSTS_BY_TWO_ORACLES, ROUTE_RESIDUAL_ON_A_BOOK
 
 from contagion_cli import kernel
 from contagion_cli.compile.compiler import compile_scenario
@@ -344,6 +344,7 @@ def assert_venues_agree(data: dict) -> None:
 @settings(max_examples=40)
 @given(venue_scenarios())
 @example(EQUAL_COSTS_BY_TWO_ORACLES)
+@example(ROUTE_RESIDUAL_ON_A_BOOK)
 def test_kernel_matches_reference_on_venues(data):
     assert_venues_agree(data)
 
@@ -556,6 +557,7 @@ protocols:
   lend:
     type: lending
     close_factor: 1.0
+    liquidators: {mode: any_loss}  # sells the whole seizure, whatever the price
     route: {curve: 1}
     collateral: {ETH: {ltv: 0.8, liquidation_threshold: 0.8, liquidation_bonus: 0.0001}}
     positions:
@@ -565,11 +567,6 @@ shocks:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known departure (open): the kernel apportions a fixed route by each protocol's net "
-    "flow on the asset, docs/model.md 3j says its gross units on the net's side",
-)
 def test_fixed_route_share_counts_units_on_the_net_side():
     # round 1 at 2700: the perp long sells 10 and the short buys 4 (both below maintenance);
     # the lending position (HF 0.96, close factor 1) has 13500 x 1.0001 / 2700 = 5.0005 ETH
@@ -675,3 +672,59 @@ def test_equal_costs_read_through_different_oracles_share_the_market_pro_rata():
     held = 1.95 - taken
     assert math.isclose(result.assets["WBTC"].held_units, held, rel_tol=1e-9)
     assert math.isclose(result.assets["WBTC"].final_price, c, rel_tol=1e-12)
+
+
+ROUTED_BOOKS = """
+name: routed-books
+assets:
+  USDC: {price: 1.0}
+  ETH:
+    price: 3000
+    venues:
+      uni: {type: orderbook, bids: [[-0.03125, 66.66666666666667]]}
+      curve: {type: orderbook, bids: [[-0.03125, 66.66666666666667]]}
+  LST: {peg: {to: ETH, ratio: 0.95}}
+protocols:
+  p0:
+    type: lending
+    oracle: {type: spot}
+    collateral: {ETH: {ltv: 0.6, liquidation_threshold: 0.6, liquidation_bonus: 0.01}}
+    positions:
+      - {account: a0, collateral: {ETH: 1.0}, debt: {USDC: 1400}}
+  lsts:
+    type: lending
+    route: {curve: 1.0}
+    collateral: {LST: {ltv: 0.7, liquidation_threshold: 0.7, liquidation_bonus: 0.05}}
+    positions:
+      - {account: l0, collateral: {LST: 1.0}, debt: {USDC: 1551.6666666666663}}
+shocks:
+  - {ETH: -0.3}
+"""
+
+
+def test_a_route_that_takes_the_whole_net_leaves_no_residual_for_the_router():
+    # ETH at 2100 on both books (bids at -3.125 %: 2034.375). LST at 0.95 x 2100 = 1995: HF
+    # 1995 x 0.7 / 1551.67 = 0.9, a full close seizing 1551.67 x 1.05 / 1995 = 0.81667 LST,
+    # which fetch 0.95 x 2034.375 = 1932.66 a unit on curve (its route), above their cost
+    # 1995 / 1.05 = 1900: all of them are sold, 0.81667 x 0.95 = 0.77583 ETH on curve. That is
+    # the whole net of ETH's batch: nothing is left for the optimal split (docs/model.md 3j), so
+    # uni is not touched and stays at 2100 - a float residual of the shares (5.6e-17 units)
+    # used to hit its bid level and move it to 2034.375. p0 reads uni (spot): HF 2100 x 0.6 /
+    # 1400 = 0.9, but a unit costs 2100 / 1.01 = 2079.2 and fetches at most 2034.375: skipped.
+    s = scenario_from_yaml(ROUTED_BOOKS)
+    result = run_scenario(s)
+    seized = 1551.6666666666663 * 1.05 / 1995
+    uni, curve = result.to_dict()["assets"]["ETH"]["venues"]
+    assert uni["sold_units"] == 0.0
+    assert uni["final_price"] == 2100.0
+    assert math.isclose(curve["sold_units"], seized * 0.95, rel_tol=1e-12)
+    assert curve["final_price"] == 2034.375
+    assert result.assets["ETH"].final_price == 2100.0
+    sold = seized * 0.95 * 2034.375
+    assert math.isclose(result.protocols["lsts"].collateral_sold_usd, sold, rel_tol=1e-12)
+    assert result.protocols["p0"].liquidations == 0
+    assert result.protocols["p0"].skipped_unprofitable >= 1
+    ref = simulate(s)
+    assert ref["assets"]["ETH"]["final_price"] == 2100.0
+    assert ref["protocols"]["p0"].liquidations == 0
+    assert math.isclose(ref["protocols"]["lsts"].proceeds_usd, sold, rel_tol=1e-12)
