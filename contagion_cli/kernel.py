@@ -487,6 +487,24 @@ def _arb_side(V, B, v, t_sell, t_buy):
 
 
 @njit(cache=True, error_model="numpy")
+def _venue_quotes(V, B, v):
+    """(bid, ask) of venue ``v`` as an arbitrageur sees it: an order book's best bid and best
+    ask with depth left (0 and inf once a side is taken), any other venue its price both ways.
+    A book's price is its last level traded, which need not be a level it can still trade at."""
+    if V[v].kind != VENUE_ORDERBOOK:
+        return V[v].price, V[v].price
+    bid = 0.0
+    for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
+        if B.remaining[k] > 0.0:
+            bid = max(bid, V[v].anchor * (1.0 + B.offset[k]))
+    ask = np.inf
+    for k in range(V[v].ask_start, V[v].ask_start + V[v].ask_count):
+        if B.remaining[k] > 0.0:
+            ask = min(ask, V[v].anchor * (1.0 + B.offset[k]))
+    return bid, ask
+
+
+@njit(cache=True, error_model="numpy")
 def arbitrage(A, V, B, O_, a, eps, tol):
     """Arbitrage between the venues of asset ``a`` (docs/model.md 3j); True when a venue price
     moved by more than ``tol``."""
@@ -495,10 +513,18 @@ def arbitrage(A, V, B, O_, a, eps, tol):
     c = A[a].arb_cost
     p_min = np.inf
     p_max = 0.0
+    best_bid = 0.0
+    best_ask = np.inf
     for v in range(first, first + count):
         p_min = min(p_min, V[v].price)
         p_max = max(p_max, V[v].price)
-    if p_max <= p_min * (1.0 + c) * (1.0 + 1e-12):
+        bid, ask = _venue_quotes(V, B, v)
+        best_bid = max(best_bid, bid)
+        best_ask = min(best_ask, ask)
+    # nothing to do unless some venue pays more than another asks, by more than the cost and
+    # the tolerance: a gap of rounding (a pool left 1e-12 below a book's ask level by the last
+    # arbitrage) must not buy a crumb of that level and move the book's price a whole level
+    if best_bid <= best_ask * (1.0 + c) * (1.0 + tol):
         return False
     lo = math.log(p_min / (1.0 + c))
     hi = math.log(p_max)

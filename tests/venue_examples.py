@@ -164,3 +164,100 @@ ROUTE_RESIDUAL_ON_A_BOOK: dict[str, Any] = {
     },
     "shocks": [{"ETH": -0.3, "ETH@uni": 0.0}],
 }
+
+
+# After round 1's arbitrage curve sat at uni's ask level (1428.22, within rounding); in round 2
+# p0 sold on uni (its route) at its bid level, 1384.28. The venues' prices (1384.28 against
+# 2724.6 and 1428.22) triggered arbitrage, and the reference bought a crumb of uni's ask
+# against a rounding gap and moved uni back to 1428.22 (kernel: no trade). Both now trigger on
+# bids and asks: nobody pays more than another venue asks. Replayed from .hypothesis-wt15.
+BOOK_ASK_MET_BY_A_POOL: dict[str, Any] = {
+    "name": "venues",
+    "settings": {"max_rounds": 500, "recovery": 0.0},
+    "assets": {
+        "USDC": {"price": 1.0},
+        "ETH": {
+            "price": 3000.0,
+            "venues": {
+                "uni": {
+                    "type": "orderbook",
+                    "bids": [[-0.015625, 133.33333333333334]],
+                    "volume_usd": 100000.0,
+                },
+                "curve": {
+                    "type": "cpmm",
+                    "base_reserve": 66.66666666666667,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                    "volume_usd": 100000.0,
+                },
+                "book": {
+                    "type": "orderbook",
+                    "bids": [[-0.03125, 66.66666666666667]],
+                    "volume_usd": 100000.0,
+                },
+            },
+        },
+        "WBTC": {
+            "price": 60000.0,
+            "venues": {
+                "uni": {
+                    "type": "cpmm",
+                    "base_reserve": 3.3333333333333335,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                },
+                "curve": {
+                    "type": "cpmm",
+                    "base_reserve": 3.3333333333333335,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                },
+            },
+        },
+        "LST": {"peg": {"to": "ETH", "ratio": 1.0}},
+        "DAI": {"issuer": "maker"},
+    },
+    "protocols": {
+        "p0": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.0625},
+                "WBTC": {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.08},
+            },
+            "positions": [{"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1406.25}}],
+            "oracle": {"type": "median"},
+            "route": {"uni": 1.0},
+        },
+        "p1": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.0625},
+                "WBTC": {"ltv": 0.7, "liquidation_threshold": 0.75, "liquidation_bonus": 0.08},
+            },
+            "positions": [{"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1406.25}}],
+            "oracle": {"type": "spot"},
+            "liquidators": {"min_profit_usd": 1.0},
+        },
+        "lsts": {
+            "type": "lending",
+            "collateral": {
+                "LST": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.05}
+            },
+            "positions": [{"account": "l0", "collateral": {"LST": 1.0}, "debt": {"USDC": 1406.25}}],
+        },
+        "maker": {
+            "type": "cdp",
+            "stablecoin": "DAI",
+            "liquidation_ratio": 1.25,
+            "penalty": 0.0,
+            "auction": {"max_slippage": 1.0, "zero_bid_discount": 1.0},
+            "positions": [{"account": "v0", "collateral": {"ETH": 1.0}, "debt": 1000.0}],
+        },
+    },
+    "shocks": [{"ETH": -0.0625, "ETH@uni": -0.5}],
+}
