@@ -2587,8 +2587,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                 several = A[a].kind == ASSET_MARKET and A[a].venue_count > 1
                 if several and arbitrage(A, V, B, O_, a, eps, tol):
                     arbitraged = True
-            if arbitraged:
-                _update_pegged(A, V)  # a peg follows its target's new (primary venue) price
+            # a peg follows its target's new (primary venue) price, also after an arbitrage
+            # that moved it by less than the tolerance (held units are valued at it)
+            _update_pegged(A, V)
             # --- round: settle ---
             for p in range(n_p):
                 if Pr.rec[p].kind != PROTO_LENDING:

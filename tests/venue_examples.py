@@ -261,3 +261,101 @@ BOOK_ASK_MET_BY_A_POOL: dict[str, Any] = {
     },
     "shocks": [{"ETH": -0.0625, "ETH@uni": -0.5}],
 }
+
+
+# Arbitrage at speed 0.8 closing a gap geometrically: its last trade moved ETH by less than the
+# tolerance, and the kernel updated LST (pegged to ETH) only after an arbitrage that moved a
+# price by more; the liquidators' held LST was valued at a stale price (lsts'
+# liquidator_profit_usd 1e-9 off). Found with --hypothesis-seed=1.
+PEG_STALE_AFTER_SLOW_ARBITRAGE: dict[str, Any] = {
+    "name": "venues",
+    "settings": {"max_rounds": 500, "recovery": 0.0},
+    "assets": {
+        "USDC": {"price": 1.0},
+        "ETH": {
+            "price": 3000.0,
+            "venues": {
+                "uni": {
+                    "type": "cpmm",
+                    "base_reserve": 66.66666666666667,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                },
+                "curve": {
+                    "type": "cpmm",
+                    "base_reserve": 66.66666666666667,
+                    "quote_reserve": 200000.0,
+                    "fee": 0.0,
+                },
+            },
+            "arbitrage": {"speed": 0.8, "cost": 0.0},
+        },
+        "LST": {"peg": {"to": "ETH", "ratio": 1.0}},
+        "DAI": {"issuer": "maker"},
+    },
+    "protocols": {
+        "p0": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.0234375}
+            },
+            "positions": [
+                {"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1050.0}},
+                {"account": "a1", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1050.0}},
+                {"account": "a2", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1050.0}},
+                {"account": "a3", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1050.0}},
+            ],
+            "oracle": {"type": "spot"},
+            "liquidators": {"min_profit_usd": 1.0},
+        },
+        "p1": {
+            "type": "lending",
+            "reserve_usd": 0.0,
+            "close_factor": 0.5,
+            "collateral": {
+                "ETH": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.0625}
+            },
+            "positions": [{"account": "a0", "collateral": {"ETH": 1.0}, "debt": {"USDC": 1050.0}}],
+            "oracle": {"type": "spot"},
+            "liquidators": {"min_profit_usd": 1.0},
+        },
+        "lsts": {
+            "type": "lending",
+            "collateral": {
+                "LST": {"ltv": 0.75, "liquidation_threshold": 0.75, "liquidation_bonus": 0.05}
+            },
+            "positions": [
+                {"account": "l0", "collateral": {"LST": 1.0}, "debt": {"USDC": 1680.0}},
+                {"account": "l1", "collateral": {"LST": 4.0}, "debt": {"USDC": 4200.0}},
+            ],
+            "route": {"uni": 1.0},
+        },
+        "maker": {
+            "type": "cdp",
+            "stablecoin": "DAI",
+            "liquidation_ratio": 1.5,
+            "penalty": 0.0,
+            "auction": {"max_slippage": 1.0, "zero_bid_discount": 1.0},
+            "positions": [{"account": "v0", "collateral": {"ETH": 1.0}, "debt": 1000.0}],
+        },
+        "perps": {
+            "type": "perp",
+            "reserve_usd": 0.0,
+            "maintenance_margin": 0.0625,
+            "liquidation_fee": 0.0,
+            "positions": [
+                {
+                    "account": "t0",
+                    "asset": "ETH",
+                    "size": 43.0,
+                    "entry_price": 3000.0,
+                    "margin": 32250.0,
+                }
+            ],
+            "oracle": {"type": "spot"},
+        },
+    },
+    "shocks": [{"ETH": -0.3}],
+}

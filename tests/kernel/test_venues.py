@@ -20,6 +20,7 @@ from strategies import venue, venue_scenarios
 from venue_examples import (
     BOOK_ASK_MET_BY_A_POOL,
     EQUAL_COSTS_BY_TWO_ORACLES,
+    PEG_STALE_AFTER_SLOW_ARBITRAGE,
     ROUTE_RESIDUAL_ON_A_BOOK,
 )
 
@@ -350,6 +351,7 @@ def assert_venues_agree(data: dict) -> None:
 @example(EQUAL_COSTS_BY_TWO_ORACLES)
 @example(ROUTE_RESIDUAL_ON_A_BOOK)
 @example(BOOK_ASK_MET_BY_A_POOL)
+@example(PEG_STALE_AFTER_SLOW_ARBITRAGE)
 def test_kernel_matches_reference_on_venues(data):
     assert_venues_agree(data)
 
@@ -790,3 +792,40 @@ def test_arbitrage_does_not_lift_a_book_to_an_ask_the_pools_already_meet():
     ref = simulate(s)
     assert ref["assets"]["ETH"]["final_price"] == low
     assert ref["protocols"]["p"].liquidations == 1
+
+
+PEG_AFTER_SLOW_ARBITRAGE = """
+name: peg-after-slow-arbitrage
+assets:
+  USDC: {price: 1.0}
+  ETH:
+    price: 3000
+    arbitrage: {speed: 0.5}
+    venues:
+      uni: {type: cpmm, base_reserve: 1000, quote_reserve: 3.0e6}
+      curve: {type: cpmm, base_reserve: 1000, quote_reserve: 3.0e6}
+  LST: {peg: {to: ETH, ratio: 0.99}}
+protocols:
+  lsts:
+    type: lending
+    collateral: {LST: {ltv: 0.8, liquidation_threshold: 0.8, liquidation_bonus: 0.05}}
+    positions:
+      - {account: a, collateral: {LST: 1}, debt: {USDC: 100}}
+shocks:
+  - {ETH@curve: -0.2}
+"""
+
+
+def test_a_peg_follows_an_arbitrage_that_moves_its_target_less_than_the_tolerance():
+    # curve at 2400, uni at 3000; arbitrage at speed 0.5 halves the gap every round and stops
+    # being "movement" once a round moves no venue by more than the tolerance (1e-9) - but that
+    # last round still trades and moves uni, ETH's price. LST is 0.99 x ETH at the end of every
+    # round (docs/model.md 3h), the last one too: its held units are valued at it
+    result = run_scenario(scenario_from_yaml(PEG_AFTER_SLOW_ARBITRAGE), trace=True)
+    assert result.total_rounds > 10  # the gap closes geometrically
+    for row in result.trace:
+        assert row.prices["LST"] == 0.99 * row.prices["ETH"]
+    assert result.assets["LST"].final_price == 0.99 * result.assets["ETH"].final_price
+    uni, curve = result.to_dict()["assets"]["ETH"]["venues"]
+    # it stops once a round moves each venue by at most 1e-9: a gap of a few 1e-9 is left
+    assert 1 < uni["final_price"] / curve["final_price"] < 1 + 1e-8
