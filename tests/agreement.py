@@ -16,6 +16,7 @@ MIXED_KEYS = (
     ("liquidated_usd", "liquidated_usd"),
     ("income_usd", "income_usd"),
     ("adl_usd", "adl_usd"),
+    ("adl_notional_usd", "adl_notional_usd"),
     ("deficit_usd", "deficit_usd"),
     ("hedge_units_traded", "hedge_units"),
     ("deleveraging_sales_usd", "sales_usd"),

@@ -75,6 +75,9 @@ class ProtocolResult:
     # perp
     deficit_usd: float = 0.0  # negative equity of closed positions: fund, then ADL, then loss
     adl_usd: float = 0.0
+    # the notional of the bankrupt positions whose deficit the cuts paid (in that share): what a
+    # venue that closes winners against the bankrupt (Hyperliquid) reports as deleveraged
+    adl_notional_usd: float = 0.0
     adl_positions: int = 0
     adl_cuts: tuple[AdlCut, ...] = ()
     # leveraged
