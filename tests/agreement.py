@@ -76,6 +76,7 @@ def assert_agree(data: dict, mixed: bool = False) -> None:
             "slippage_usd",
             "unfilled_units",
             "held_units",
+            "written_off_units",
         ):
             assert close(getattr(ar, key), want[key], rel=REL, abs_=1e-7), (name, key)
     assert {(e.source, e.target, e.asset, e.round) for e in got.edges} == ref["edges"]

@@ -1127,6 +1127,9 @@ class Reference:
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
                     held_units=math.fsum(st.held_units.get(a, 0.0) for st in self.stats.values()),
+                    written_off_units=math.fsum(
+                        st.written_off_units.get(a, 0.0) for st in self.stats.values()
+                    ),
                     arbitrage_profit_usd=self.arb_profit[a],
                     venues=[
                         dict(name=v, final_price=mk.price, **self.venue_out[a][v])

@@ -118,6 +118,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             slippage_bps=slip / notional * 1e4 if notional > 0 else 0.0,
             unfilled_units=float(o.unfilled_units[a]),
             held_units=float(held[:, a].sum()),
+            written_off_units=float(np.asarray(o.written_off_units)[:, a].sum()),
             **_venue_results(compiled, o, state, a),
         )
 

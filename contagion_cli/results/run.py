@@ -125,6 +125,7 @@ class AssetResult:
     slippage_bps: float  # slippage / notional of the units traded (unfilled orders excluded)
     unfilled_units: float  # orders no market took and nobody offers again (docs/model.md 2)
     held_units: float  # units liquidators and keepers hold at the end (seized or won, unsold)
+    written_off_units: float  # units of this debt asset written off as bad debt (lending, cdp)
     #: assets with several venues only: per venue, and what arbitrage between them earned
     venues: list[VenueResult] | None = None
     arbitrage_profit_usd: float | None = None

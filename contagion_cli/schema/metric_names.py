@@ -87,6 +87,7 @@ ASSET_FIELDS: dict[str, str] = {
     "slippage_bps": "float",
     "unfilled_units": "float",
     "held_units": "float",
+    "written_off_units": "float",
     "arbitrage_profit_usd": "float",
 }
 
