@@ -251,33 +251,47 @@ def test_curve_2023_exchange_anchored_feeds_liquidate_nothing_spot_feeds_cascade
 
 
 # --- 6. Terra -----------------------------------------------------------------------------------
-DEBT = 6.534e6 + 4.66637e6
-LUNA = 1.2e8 + 8.57e7
+BORROWED = 7.87565e6 + 5.62469e6  # the $13.5M drained (rekt.news), not the $11.2M loss
+LUNA = 1.4464e8 + 1.0330e8
+RECORD_LOSS = 11.2e6  # EVENTS.md §6: Venus lost about $11.2M
 
 
 def test_terra_floor_hides_the_loss():
+    # the borrowing is at the limit the floored feed allows: $0.10 x 0.55 x 0.99 per LUNA
+    per_luna = BORROWED / LUNA
+    assert per_luna == pytest.approx(0.05445, rel=1e-4)
     r = replay("terra-2022")
     venus = r.protocols["venus"]
     assert venus.liquidations == 0 and venus.shortfall_usd == 0.0  # the feed's view
-    # at market prices the accounts owe $11.2M against LUNA worth $0.01 each
-    assert venus.market_shortfall_usd == pytest.approx(DEBT - LUNA * 0.01, rel=1e-9)
-    assert venus.market_shortfall_usd / DEBT == pytest.approx(1 - 0.01 / 0.05445, rel=1e-3)
+    # at market prices the accounts owe $13.5M against LUNA worth $0.01 each: the loss comes
+    # out of the floor-to-market ratio, 13.5M x (1 - 0.01 / 0.05445)
+    assert venus.market_shortfall_usd == pytest.approx(BORROWED - LUNA * 0.01, rel=1e-9)
+    assert venus.market_shortfall_usd == pytest.approx(1.1021e7, rel=1e-4)
+    assert 0.5 * RECORD_LOSS <= venus.market_shortfall_usd <= 1.5 * RECORD_LOSS
+    assert all(v.passed for v in verdicts_of("terra-2022"))
+    # sensitivity: the market price drives it
+    dearer = replay("terra-2022", shock=("LUNA=-0.80",)).protocols["venus"]
+    cheaper = replay("terra-2022", shock=("LUNA=-0.95",)).protocols["venus"]
+    assert dearer.market_shortfall_usd == pytest.approx(8.5415e6, rel=1e-4)
+    assert cheaper.market_shortfall_usd == pytest.approx(1.22606e7, rel=1e-4)
 
 
 def test_terra_counterfactuals():
-    # a feed without the floor reveals the loss but cannot recover it: bad debt
-    revealed = replay("terra-2022", "protocols.venus.oracle={type: spot}").protocols["venus"]
-    assert revealed.liquidations >= 1
-    assert revealed.bad_debt_usd > 0.5 * DEBT
-    # a feed that follows the market when the borrowing happens: a tenth of the debt, no loss
+    # the counterfactual: a feed that follows the market when the borrowing happens lets the
+    # same LUNA borrow a tenth as much: $11.02M -> $0
     avoided = replay(
         "terra-2022",
         "protocols.venus.oracle={type: spot}",
-        "protocols.venus.positions.0.debt.USDC=6.534e5",
-        "protocols.venus.positions.1.debt.USDC=4.66637e5",
+        "protocols.venus.positions.0.debt.USDC=7.87565e5",
+        "protocols.venus.positions.1.debt.USDC=5.62469e5",
     ).protocols["venus"]
     assert avoided.liquidations == 0
     assert avoided.bad_debt_usd == 0.0 and avoided.market_shortfall_usd == 0.0
+    # a feed without the floor from now on reveals the loss but cannot recover it: the
+    # accounts are liquidated into a $0.01 market and the debt is written off
+    revealed = replay("terra-2022", "protocols.venus.oracle={type: spot}").protocols["venus"]
+    assert revealed.liquidations == 2
+    assert revealed.bad_debt_usd == pytest.approx(1.12463e7, rel=1e-4)
 
 
 # --- 7. October 2025 ----------------------------------------------------------------------------
