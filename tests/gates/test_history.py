@@ -131,6 +131,22 @@ def test_compound_counterfactual_a_median_feed_sees_no_print():
     assert r.protocols["compound"].liquidations == 0  # ETH -8 % alone liquidates nobody here
 
 
+def test_compound_amount_misses_the_record_and_moves_with_the_print():
+    # the record: 85.2M DAI, $110.8M at the print; band +-50 %. The model's stylised book
+    # repays $40.6M: a documented miss (no source gives Compound's DAI borrowers' health
+    # factors); what it earns is the income of 7.7 % (record 6.8M / 85.2M = 8.0 %)
+    comp = replay("compound-dai-2020").protocols["compound"]
+    assert comp.repaid_usd == pytest.approx(4.062e7, rel=1e-3)
+    assert not 0.5 * 85.2e6 * 1.30 <= comp.repaid_usd <= 1.5 * 85.2e6 * 1.30
+    assert [v.passed for v in verdicts_of("compound-dai-2020")] == [False, True]
+    # sensitivity: the print's size moves it most (+20 %: $12.0M; +40 %: $81.6M and a loss)
+    small = replay("compound-dai-2020", "shocks.0.DAI=0.2").protocols["compound"]
+    large = replay("compound-dai-2020", "shocks.0.DAI=0.4").protocols["compound"]
+    assert small.repaid_usd == pytest.approx(1.200e7, rel=1e-3)
+    assert large.repaid_usd == pytest.approx(8.163e7, rel=1e-3)
+    assert large.bad_debt_usd > 0.0
+
+
 # --- 3. stETH -----------------------------------------------------------------------------------
 def test_steth_hf_112_is_liquidated_after_a_further_10_to_12_percent_depeg():
     r = replay("steth-2022")
@@ -252,6 +268,8 @@ def test_curve_2023_exchange_anchored_feeds_liquidate_nothing_spot_feeds_cascade
         assert anchored.protocols[p].liquidations == 0, p  # EVENTS.md §5
     # the other loans' sales crash the drained pool anyway, far below the exchange price
     assert anchored.assets["CRV"].final_price < 0.5 * anchored.assets["CRV"].shocked_price
+    if scale == 1.0:  # the record's bound: below $0.10 on the drained pool
+        assert anchored.assets["CRV"].final_price == pytest.approx(0.06467, rel=1e-3)
     spot = replay("curve-2023", *pool, *SPOT)
     for p in LENDERS:
         lender = spot.protocols[p]
@@ -261,6 +279,18 @@ def test_curve_2023_exchange_anchored_feeds_liquidate_nothing_spot_feeds_cascade
         assert lender.bad_debt_usd > 0 or lender.liquidator_profit_usd < 0, p
     assert spot.propagation_depth == 1  # the other loans' sales pull the four lenders under
     assert spot.bad_debt_usd > 0
+
+
+def test_curve_2023_counterfactual_and_sensitivity():
+    # the counterfactual: the four lenders on on-chain spot feeds - $0 -> $45.1M of bad debt
+    spot = replay("curve-2023", *SPOT)
+    assert spot.bad_debt_usd == pytest.approx(4.51e7, rel=1e-2)
+    # sensitivity: with anchored feeds even an exchange price below Aave's $0.376 liquidates
+    # nothing - the liquidators cannot sell the CRV at a profit into the drained pool
+    low = replay("curve-2023", "shocks.1.CRV=-0.36")
+    assert low.assets["CRV"].shocked_price < 0.376
+    assert low.protocols["aave"].liquidations == 0
+    assert low.protocols["aave"].skipped_unprofitable > 0
 
 
 # --- 6. Terra -----------------------------------------------------------------------------------
@@ -471,9 +501,11 @@ def test_run_json_has_the_expected_key_and_keeps_the_others():
     data = json.loads(out.output)
     assert {"converged", "bad_debt_usd", "protocols", "assets"} <= set(data)
     assert [e["metric"] for e in data["expected"]] == [
-        f"protocols.{p}.liquidations" for p in LENDERS
+        *(f"protocols.{p}.liquidations" for p in LENDERS),
+        "assets.CRV.final_price",
     ]
-    for entry in data["expected"]:
+    assert data["expected"][-1]["band"] == [None, 0.10]
+    for entry in data["expected"][:-1]:
         assert set(entry) == {
             *("metric", "value", "band", "ok", "source", "scenario_modified"),
             *("check", "passed", "excess"),  # the keys every verdict has (gates/verdict.py)
