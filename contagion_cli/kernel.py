@@ -1370,7 +1370,9 @@ def perp_settle(Pp, Pr, X, O_, lo, hi):
         rest = equity - fee
         Pp.realized[i] = max(0.0, rest)
         if rest < 0.0:
-            X.deficit[p, a, 0 if size > 0.0 else 1] -= rest
+            side = 0 if size > 0.0 else 1
+            X.deficit[p, a, side] -= rest
+            X.deficit[p, a, 2 + side] += abs(size) * px
             O_.p[p].deficit_usd -= rest
             any_deficit = True
         O_.p[p].liquidated_usd += abs(size) * px
@@ -1427,6 +1429,8 @@ def perp_cover_deficits(Pp, Pr, X, O_):
                 if cut > 0.0:
                     ratio[p, a, side] = cut / pnl[p, a, side]
                     O_.p[p].adl_usd += cut
+                    # the bankrupt notional in the share of the pool's deficit the cuts paid
+                    O_.p[p].adl_notional_usd += deficit[p, a, 2 + side] * cut / deficit[p, a, side]
                 O_.p[p].bad_debt_usd += need[p, a, side] - cut
     for i in range(Pp.protocol.shape[0]):
         if Pp.status[i] != POS_OPEN:

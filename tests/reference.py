@@ -572,6 +572,7 @@ class Stats:
     deferred_liquidations: int = 0
     deferred_debt_usd: float = 0.0
     adl_usd: float = 0.0
+    adl_notional_usd: float = 0.0  # perp: bankrupt notional, in the share the ADL cuts paid
     keeper_paid_usd: float = 0.0  # cdp: what keepers paid for lots won at a discount
     debt_cost_usd: float = 0.0  # lending: what liquidators paid for the debt they repaid
     liquidator_profit_usd: float = 0.0
@@ -1161,6 +1162,9 @@ class Reference:
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
                     held_units=math.fsum(st.held_units.get(a, 0.0) for st in self.stats.values()),
+                    written_off_units=math.fsum(
+                        st.written_off_units.get(a, 0.0) for st in self.stats.values()
+                    ),
                     arbitrage_profit_usd=self.arb_profit[a],
                     venues=[
                         dict(name=v, final_price=mk.price, **self.venue_out[a][v])
@@ -2030,6 +2034,7 @@ class Reference:
 
     def perp_settle(self, O: dict, fills: dict) -> None:
         deficit: dict[tuple[str, str, int], float] = {}
+        notional: dict[tuple[str, str, int], float] = {}  # of the bankrupt positions, per pool
         for pp in self.perps:
             size = pp.pending
             if size == 0:
@@ -2050,6 +2055,7 @@ class Reference:
                 st.deficit_usd -= rest
                 key = (pp.protocol, pp.asset, 0 if size > 0 else 1)
                 deficit[key] = deficit.get(key, 0.0) - rest
+                notional[key] = notional.get(key, 0.0) + abs(size) * px
             st.liquidated_usd += abs(size) * px
             pp.pending = 0.0
         if not deficit:
@@ -2090,6 +2096,7 @@ class Reference:
             if cut > 0:
                 ratio[key] = cut / w
                 self.stats[key[0]].adl_usd += cut
+                self.stats[key[0]].adl_notional_usd += notional[key] * cut / deficit[key]
             self.stats[key[0]].bad_debt_usd += n - cut
         for pp in self.perps:
             if pp.open:
