@@ -681,12 +681,19 @@ class EntityNames(Sequence[str]):
         return (self[i] for i in range(len(self)))
 
 
+#: Up to this many positions, when no book holds Arrow arrays (inline YAML positions), the
+#: names are hashed in Python: importing pyarrow.compute costs ~70 ms, a dict ~0.3 µs a name.
+PYTHON_ENTITIES_MAX = 50_000
+
+
 def assign_entities(
     books: Sequence[tuple[str, PositionBook]],
 ) -> tuple[list[np.ndarray], EntityNames]:
     """An entity index for every position of every book (an account seen in several protocols
     is one entity; positions without an account are ``<protocol>#<row>``), in order of first
     appearance."""
+    if _plain_and_small(books):
+        return _assign_entities_python(books)
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -742,6 +749,13 @@ def check_unique_accounts(protocol: str, book: PositionBook, where: Location) ->
             where,
             hint="a lending account has one position per market; merge them",
         )
+
+
+def _plain_and_small(books: Sequence[tuple[str, PositionBook]]) -> bool:
+    """Whether every account part is a Python list (or absent) and the books are small: the
+    Python path then gives the names and the order pyarrow's dictionary encoding gives."""
+    plain = all(part is None or isinstance(part, list) for _, b in books for part in b.accounts)
+    return plain and sum(b.n for _, b in books) <= PYTHON_ENTITIES_MAX
 
 
 def _part_length(part: Any, book: PositionBook, row: int) -> int:

@@ -160,6 +160,40 @@ def test_entities_across_books_of_different_text_types():
     assert list(names) == ["a", "b", "c", "r#0"]
 
 
+def _entities(book_list, monkeypatch, limit):
+    monkeypatch.setattr(books, "PYTHON_ENTITIES_MAX", limit)
+    ids, names = books.assign_entities(book_list)
+    return [i.tolist() for i in ids], list(names)
+
+
+def test_small_inline_books_name_entities_in_python_as_arrow_does(monkeypatch):
+    """Inline positions (Python lists of names) are hashed in Python below a size, not by
+    pyarrow.compute (whose import costs more than a small book's run): same ids, same names,
+    same order of first appearance, the same default name for a position without account."""
+    book_list = [
+        ("p", books.PositionBook("lending", 4, [["a", None, "b", "a"]])),
+        ("q", books.PositionBook("lending", 3, [["b", "c", None]])),
+        ("r", books.PositionBook("lending", 5, [["d"], None])),  # a file part without accounts
+    ]
+    arrow = _entities(book_list, monkeypatch, -1)
+    python = _entities(book_list, monkeypatch, 10**6)
+    assert python == arrow
+    assert arrow == (
+        [[0, 1, 2, 0], [2, 3, 4], [5, 6, 7, 8, 9]],
+        ["a", "p#1", "b", "c", "q#2", "d", "r#1", "r#2", "r#3", "r#4"],
+    )
+
+
+def test_arrow_parts_or_large_books_go_through_pyarrow(monkeypatch):
+    calls = []
+    monkeypatch.setattr(books, "_assign_entities_python", lambda b: calls.append(b))
+    arrow_part = [("p", books.PositionBook("lending", 2, [pa.array(["a", "b"])]))]
+    assert list(books.assign_entities(arrow_part)[1]) == ["a", "b"]
+    monkeypatch.setattr(books, "PYTHON_ENTITIES_MAX", 1)
+    assert list(books.assign_entities([("p", books.PositionBook("lending", 2, [["a", "b"]]))])[1])
+    assert calls == []  # neither took the Python path
+
+
 BAD_PARQUET = [
     (
         "float accounts",
