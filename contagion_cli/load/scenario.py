@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import InputError, Location, Problem, quote, with_article
 from ..schema.models import Scenario
 from ..timings import phase
-from .books import book_from_positions, check_unique_accounts, merge, read_book, unignorable
+from .books import accounts_of, book_from_positions, check_unique_accounts, read_book, unignorable
 from .files import MAX_POSITIONS, Sandbox
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
@@ -84,7 +84,7 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
             if proto.type == "lending":
                 with phase("validate"):
                     inline = book_from_positions(proto.type, proto.positions)
-                    check_unique_accounts(name, merge(inline, book), where)
+                    check_unique_accounts(name, accounts_of(inline, book), where)
         except InputError as exc:
             problems += exc.problems
             continue

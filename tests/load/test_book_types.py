@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from contagion_cli.cli.app import app
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.engine.run import run
-from contagion_cli.errors import InputError
+from contagion_cli.errors import InputError, Location
 from contagion_cli.load import books
 from contagion_cli.load.scenario import load_scenario
 
@@ -192,6 +192,42 @@ def test_arrow_parts_or_large_books_go_through_pyarrow(monkeypatch):
     monkeypatch.setattr(books, "PYTHON_ENTITIES_MAX", 1)
     assert list(books.assign_entities([("p", books.PositionBook("lending", 2, [["a", "b"]]))])[1])
     assert calls == []  # neither took the Python path
+
+
+def test_one_book_is_hashed_once_for_validation_and_compilation(monkeypatch):
+    """Loading checks a lending book's accounts and compiling names the same book's entities:
+    the second call returns the first's ids (read-only) without hashing the names again; any
+    other column, list or protocol name is hashed anew."""
+    calls = []
+    real = books._assign_entities_arrow
+    monkeypatch.setattr(books, "_assign_entities_arrow", lambda b: calls.append(1) or real(b))
+    monkeypatch.setattr(books, "_last", None)
+    column = pa.chunked_array([pa.array(["a", "b", "a"])])
+    first = books.assign_entities([("p", books.PositionBook("lending", 4, [["z"], column]))])
+    again = books.assign_entities([("p", books.PositionBook("lending", 4, [["z"], column]))])
+    assert len(calls) == 1 and again is first
+    assert [i.tolist() for i in again[0]] == [[0, 1, 2, 1]]
+    with pytest.raises(ValueError):
+        again[0][0][0] = 5  # shared by both calls: nobody may write into them
+    for other in (
+        [("p", books.PositionBook("lending", 4, [["y"], column]))],  # another inline account
+        [("q", books.PositionBook("lending", 4, [["y"], column]))],  # another protocol
+        [("q", books.PositionBook("lending", 4, [["y"], pa.array(["a", "b", "a"])]))],
+    ):
+        books.assign_entities(other)
+    assert len(calls) == 4
+
+
+def test_a_repeated_account_is_named_with_its_first_two_positions():
+    column = pa.array(["b", "a", "c", "a", "b"])
+    with pytest.raises(InputError) as raised:
+        books.check_unique_accounts(
+            "lend", books.PositionBook("lending", 5, [column]), Location("lend.csv")
+        )
+    # "b" is the first repeated account to appear, at positions 0 and 4
+    assert "account 'b' appears twice in protocol 'lend' (positions 0 and 4" in str(
+        raised.value.problems[0].message
+    )
 
 
 BAD_PARQUET = [
