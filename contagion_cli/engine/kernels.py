@@ -13,10 +13,12 @@ import importlib.util
 import os
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, Location
+from ..timings import phase
 
 
 class Executor(StrEnum):
@@ -81,6 +83,11 @@ def jit_kernel() -> Callable:
 
 @functools.cache
 def _cached_kernel() -> Callable:
+    with phase("jit"):  # importing numba and decorating the kernel's functions
+        return _import_cached_kernel()
+
+
+def _import_cached_kernel() -> Callable:
     from .. import jit_cache
 
     try:
@@ -112,12 +119,22 @@ def call(kernel: Callable, *args: object) -> int:
     """
     with np.errstate(all="ignore"):
         try:
+            if is_jit(kernel) and not kernel.signatures:  # type: ignore[attr-defined]
+                _load(kernel, args)
             return kernel(*args)  # type: ignore[no-any-return]
         except OSError as exc:
             if not is_jit(kernel) or _cache_failed or exc.errno not in CACHE_WRITE_ERRORS:
                 raise
             _fall_back(exc.strerror or type(exc).__name__)
         return uncached_kernel()(*args)  # type: ignore[no-any-return]
+
+
+def _load(dispatcher: Any, args: tuple[object, ...]) -> None:
+    """What a dispatcher's first call does before it runs: machine code for these argument
+    types, loaded from the cache or compiled (and written to it). Done apart only to time it
+    (``--timings``: "jit", not "kernel")."""
+    with phase("jit"):
+        dispatcher.compile(tuple(dispatcher.typeof_pyval(a) for a in args))
 
 
 def _fall_back(why: str) -> None:
@@ -169,8 +186,11 @@ def _twin(name: str, njit: Callable) -> Callable:
     root = __name__.split(".")[0]  # the kernel sits at the package's root
     spec = importlib.util.find_spec(f"{root}.kernel")
     assert spec is not None and spec.loader is not None and spec.origin is not None
-    source = spec.loader.get_source(spec.name)  # type: ignore[attr-defined]
-    assert source is not None
+    # the loader's code object: Python's own bytecode cache (__pycache__, checked against the
+    # source), shared with the JIT's import of kernel.py; compiling the source anew would cost
+    # ~25 ms, a quarter of a small book's whole run
+    code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
+    assert code is not None
     namespace = {"__name__": f"{root}.{name}", "__package__": root, "_TWIN_NJIT": njit}
-    exec(compile(source, spec.origin, "exec"), namespace)
+    exec(code, namespace)
     return namespace["run_cascade"]  # type: ignore[return-value]
