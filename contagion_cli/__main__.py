@@ -1,6 +1,6 @@
 """`python -m contagion_cli` runs the command line."""
 
-from .cli.app import main
+from .cli.console import main
 
 if __name__ == "__main__":
     main()

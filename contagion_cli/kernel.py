@@ -554,6 +554,24 @@ def _arb_side(V, B, v, t_sell, t_buy):
     return 0, 0.0
 
 
+@njit(**HELPER)
+def _venue_quotes(V, B, v):
+    """(bid, ask) of venue ``v`` as an arbitrageur sees it: an order book's best bid and best
+    ask with depth left (0 and inf once a side is taken), any other venue its price both ways.
+    A book's price is its last level traded, which need not be a level it can still trade at."""
+    if V[v].kind != VENUE_ORDERBOOK:
+        return V[v].price, V[v].price
+    bid = 0.0
+    for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
+        if B.remaining[k] > 0.0:
+            bid = max(bid, V[v].anchor * (1.0 + B.offset[k]))
+    ask = np.inf
+    for k in range(V[v].ask_start, V[v].ask_start + V[v].ask_count):
+        if B.remaining[k] > 0.0:
+            ask = min(ask, V[v].anchor * (1.0 + B.offset[k]))
+    return bid, ask
+
+
 @njit(**TESTED)
 def arbitrage(A, V, B, O_, a, eps, tol):
     """Arbitrage between the venues of asset ``a`` (docs/model.md 3j); True when a venue price
@@ -563,10 +581,18 @@ def arbitrage(A, V, B, O_, a, eps, tol):
     c = A[a].arb_cost
     p_min = np.inf
     p_max = 0.0
+    best_bid = 0.0
+    best_ask = np.inf
     for v in range(first, first + count):
         p_min = min(p_min, V[v].price)
         p_max = max(p_max, V[v].price)
-    if p_max <= p_min * (1.0 + c) * (1.0 + 1e-12):
+        bid, ask = _venue_quotes(V, B, v)
+        best_bid = max(best_bid, bid)
+        best_ask = min(best_ask, ask)
+    # nothing to do unless some venue pays more than another asks, by more than the cost and
+    # the tolerance: a gap of rounding (a pool left 1e-12 below a book's ask level by the last
+    # arbitrage) must not buy a crumb of that level and move the book's price a whole level
+    if best_bid <= best_ask * (1.0 + c) * (1.0 + tol):
         return False
     lo = math.log(p_min / (1.0 + c))
     hi = math.log(p_max)
@@ -1738,7 +1764,9 @@ def perp_settle(Pp, Pr, X, O_, lo, hi):
         rest = equity - fee
         Pp.realized[i] = max(0.0, rest)
         if rest < 0.0:
-            X.deficit[p, a, 0 if size > 0.0 else 1] -= rest
+            side = 0 if size > 0.0 else 1
+            X.deficit[p, a, side] -= rest
+            X.deficit[p, a, 2 + side] += abs(size) * px
             O_.p[p].deficit_usd -= rest
             any_deficit = True
         O_.p[p].liquidated_usd += abs(size) * px
@@ -1795,6 +1823,8 @@ def perp_cover_deficits(Pp, Pr, X, O_):
                 if cut > 0.0:
                     ratio[p, a, side] = cut / pnl[p, a, side]
                     O_.p[p].adl_usd += cut
+                    # the bankrupt notional in the share of the pool's deficit the cuts paid
+                    O_.p[p].adl_notional_usd += deficit[p, a, 2 + side] * cut / deficit[p, a, side]
                 O_.p[p].bad_debt_usd += need[p, a, side] - cut
     for i in range(Pp.protocol.shape[0]):
         if Pp.status[i] != POS_OPEN:
@@ -2046,27 +2076,49 @@ def _venue_trade(V, B, O_, v, q, side, eps):
 
 
 @njit(**HELPER)
+def _side_units(A, X, p, a, side):
+    """Units of asset ``a`` protocol ``p`` put on one side of the round's batch (side +1 sells,
+    -1 buys), gross: its own orders, and its part of the units of ``a`` that its sales
+    (purchases) of an asset pegged to ``a`` yielded (cost), in proportion to its gross units of
+    that asset. A protocol that both sells and buys counts its units on each side."""
+    layer = PA_SELLS if side > 0 else PA_BUYS
+    units = X.pa[layer, p, a]
+    for b in range(A.shape[0]):
+        if A[b].kind != ASSET_PEGGED or A[b].peg_to != a or A[b].peg_route != 1:
+            continue
+        routed = side * X.a[b].routed  # units of a the pegged batch yielded (cost)
+        total = X.sell[b] + X.sell_c[b] if side > 0 else X.buy[b] + X.buy_c[b]
+        if routed > 0.0 and total > 0.0:
+            units += routed * X.pa[layer, p, b] / total
+    return units
+
+
+@njit(**HELPER)
 def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
     """A round's net order of ``q`` units (side +1 sells, -1 buys) on an asset with several
     venues: the shares of protocols with a fixed route first, then the rest split optimally.
+    A protocol's share is its units on the net's side over all units on that side (gross: a
+    protocol that also ordered the other side keeps its full weight, docs/model.md 3j).
     Returns (USD, units filled, slippage, filled units x each venue's price before its trade)."""
     first = A[a].venue_start
     count = A[a].venue_count
     side_total = 0.0
-    routed = 0.0
+    unrouted = 0.0
     for v in range(first, first + count):
         X.vq[0, v] = 0.0
     for p in range(X.pa.shape[1]):
-        f = side * X.pa[PA_FLOW, p, a]
+        f = _side_units(A, X, p, a, side)
         if f <= 0.0:
             continue
         side_total += f
-        if Pr.route_on[p, a] == 1:
-            routed += f
-    if side_total > 0.0 and routed > 0.0:
+        if Pr.route_on[p, a] == 0:
+            unrouted += f
+    if side_total > 0.0 and unrouted < side_total:
         for p in range(X.pa.shape[1]):
-            f = side * X.pa[PA_FLOW, p, a]
-            if f > 0.0 and Pr.route_on[p, a] == 1:
+            if Pr.route_on[p, a] == 0:
+                continue
+            f = _side_units(A, X, p, a, side)
+            if f > 0.0:
                 share = q * f / side_total
                 for v in range(first, first + count):
                     X.vq[0, v] += share * Pr.route[p, v]
@@ -2081,7 +2133,10 @@ def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
             unfilled += X.vq[0, v] - f
             slip += sl
             notional += nv
-    rest = q if side_total <= 0.0 else q * ((side_total - routed) / side_total)
+    # the rest: the units of protocols without a route, exactly 0 when every one has a route
+    # (q minus the fixed amounts would leave a float residual, and a residual on an order book
+    # moves its price to the level it touches)
+    rest = q if side_total <= 0.0 else q * (unrouted / side_total)
     if rest > 0.0:
         placed = route_split(V, B, first, count, rest, side, eps, X.vq[1])
         unfilled += rest - placed
@@ -3409,8 +3464,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                     several = A[a].kind == ASSET_MARKET and A[a].venue_count > 1
                     if several and arbitrage(A, V, B, O_, a, eps, tol):
                         arbitraged = True
-            if arbitraged:
-                _update_pegged(A, V)  # a peg follows its target's new (primary venue) price
+            # a peg follows its target's new (primary venue) price, also after an arbitrage
+            # that moved it by less than the tolerance (held units are valued at it)
+            _update_pegged(A, V)
             # --- round: settle ---
             for p in range(n_p):
                 if Pr.rec[p].kind != PROTO_LENDING:

@@ -16,6 +16,7 @@ MIXED_KEYS = (
     ("liquidated_usd", "liquidated_usd"),
     ("income_usd", "income_usd"),
     ("adl_usd", "adl_usd"),
+    ("adl_notional_usd", "adl_notional_usd"),
     ("deficit_usd", "deficit_usd"),
     ("hedge_units_traded", "hedge_units"),
     ("deleveraging_sales_usd", "sales_usd"),
@@ -75,6 +76,7 @@ def assert_agree(data: dict, mixed: bool = False) -> None:
             "slippage_usd",
             "unfilled_units",
             "held_units",
+            "written_off_units",
         ):
             assert close(getattr(ar, key), want[key], rel=REL, abs_=1e-7), (name, key)
     assert {(e.source, e.target, e.asset, e.round) for e in got.edges} == ref["edges"]

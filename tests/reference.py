@@ -323,7 +323,11 @@ def make_venue(m: Any, eps: float, quote: float, usd_price: float) -> Any:
 
 def _make_market(m: Any, quote: float, usd_price: float) -> Any:
     if isinstance(m, CpmmMarket):
-        return Cpmm(m.base_reserve, m.base_reserve * quote, m.fee)
+        # `price` is authoritative (docs/model.md 2): the pool's mid is exactly the stated
+        # start price, not y / x, which can be an ulp off and order equal costs apart
+        pool = Cpmm(m.base_reserve, m.base_reserve * quote, m.fee)
+        pool.price = quote
+        return pool
     if isinstance(m, LinearMarket):
         return Linear(quote, m.lambda_per_usd)
     if isinstance(m, ExponentialMarket):
@@ -407,22 +411,43 @@ def route_marginal(markets: list[Any], q: float) -> float:
     return low
 
 
+#: The ends of arbitrage's final bracket are widened by this (relative), docs/model.md 3j.
+ARB_WIDEN = 1e-12
+
+
+def quotes(mk: Any) -> tuple[float, float]:
+    """(bid, ask) of a venue as an arbitrageur sees it: an order book's best bid and best ask
+    with depth left (0 and inf once a side is taken), any other venue its price both ways."""
+    if isinstance(mk, OrderBook):
+        bids = [mk.anchor * (1 + o) for o, _, left in mk.bids if left > 0]
+        asks = [mk.anchor * (1 + o) for o, _, left in mk.asks if left > 0]
+        return max(bids, default=0.0), min(asks, default=math.inf)
+    return mk.price, mk.price
+
+
 def arbitrage_trades(
-    markets: list[Any], speed: float, cost: float
+    markets: list[Any], speed: float, cost: float, tol: float = 1e-9
 ) -> tuple[list[float], list[float]]:
     """Units arbitrageurs sell and buy on each venue (docs/model.md 3j, arbitrage).
 
-    p: the level at which the units sold on venues above p(1 + cost) (down to p(1 + cost))
-    equal the units bought on venues below p (up to p); 100 log-bisection steps between the
-    lowest and the highest venue price. Sells are measured at the low end of the final
-    bracket and buys at its high end (the two sides of the crossing, which matters when an
-    order-book level sits on it); both sides are cut to the smaller total, then scaled by speed.
+    Nothing unless the best bid of some venue exceeds the best ask of another x (1 + cost) x
+    (1 + tol). p: the level at which the units sold on venues above p(1 + cost) (down to
+    p(1 + cost)) equal the units bought on venues below p (up to p); 100 log-bisection steps
+    between the lowest venue price / (1 + cost) and the highest. Sells are measured at the low
+    end of the final bracket and buys at its high end, each widened by ARB_WIDEN (the two
+    sides of the crossing, which matters when an order-book level sits on it); a venue on both
+    sides serves the one it has depth for; both sides are cut to the smaller total, then scaled
+    by speed.
     """
     n = len(markets)
     prices = [mk.price for mk in markets]
-    lo, hi = min(prices), max(prices)
-    if n < 2 or hi <= lo * (1 + cost):
+    if n < 2:
         return [0.0] * n, [0.0] * n
+    bid = max(quotes(mk)[0] for mk in markets)
+    ask = min(quotes(mk)[1] for mk in markets)
+    if bid <= ask * (1 + cost) * (1 + tol):
+        return [0.0] * n, [0.0] * n
+    lo, hi = min(prices) / (1 + cost), max(prices)
 
     def sells(p: float) -> list[float]:
         t = p * (1 + cost)
@@ -437,7 +462,17 @@ def arbitrage_trades(
             lo = mid
         else:
             hi = mid
-    s_units, b_units = sells(lo), buys(hi)
+    t_sell, t_buy = lo * (1 + cost) * (1 - ARB_WIDEN), hi * (1 + ARB_WIDEN)
+    s_units, b_units = [0.0] * n, [0.0] * n
+    for k, mk in enumerate(markets):
+        sell = mk.reach(t_sell, True) if mk.price > t_sell else 0.0
+        buy = mk.reach(t_buy, False) if mk.price < t_buy else 0.0
+        # on both sides (a book priced at its partly taken level, inside the bracket): it sells
+        # when it has units to sell and is priced above the buy end or has none to buy
+        if sell > 0 and (buy <= 0 or mk.price > t_buy):
+            s_units[k] = sell
+        elif buy > 0:
+            b_units[k] = buy
     s_total, b_total = math.fsum(s_units), math.fsum(b_units)
     total = min(s_total, b_total)
     if total <= 0:
@@ -448,9 +483,9 @@ def arbitrage_trades(
     )
 
 
-def arbitrage(markets: list[Any], speed: float, cost: float) -> float:
+def arbitrage(markets: list[Any], speed: float, cost: float, tol: float = 1e-9) -> float:
     """Trade the arbitrage on ``markets``; returns the arbitrageurs' profit (USD)."""
-    s_units, b_units = arbitrage_trades(markets, speed, cost)
+    s_units, b_units = arbitrage_trades(markets, speed, cost, tol)
     received = paid = 0.0
     for mk, su, bu in zip(markets, s_units, b_units, strict=True):
         if su > 0:
@@ -537,6 +572,7 @@ class Stats:
     deferred_liquidations: int = 0
     deferred_debt_usd: float = 0.0
     adl_usd: float = 0.0
+    adl_notional_usd: float = 0.0  # perp: bankrupt notional, in the share the ADL cuts paid
     keeper_paid_usd: float = 0.0  # cdp: what keepers paid for lots won at a discount
     debt_cost_usd: float = 0.0  # lending: what liquidators paid for the debt they repaid
     liquidator_profit_usd: float = 0.0
@@ -1126,6 +1162,9 @@ class Reference:
                     shocked_price=self.shocked[a],
                     final_price=self.price[a],
                     held_units=math.fsum(st.held_units.get(a, 0.0) for st in self.stats.values()),
+                    written_off_units=math.fsum(
+                        st.written_off_units.get(a, 0.0) for st in self.stats.values()
+                    ),
                     arbitrage_profit_usd=self.arb_profit[a],
                     venues=[
                         dict(name=v, final_price=mk.price, **self.venue_out[a][v])
@@ -1547,7 +1586,7 @@ class Reference:
         if self.has_venues(a):
             # --- round: route the net across venues: fixed routes, then optimal ---
             if net != 0:
-                usd, filled = self.route(a, net, sold if net > 0 else bought)
+                usd, filled = self.route(a, net)
                 if net > 0:
                     proceeds += usd
                     s_filled += filled
@@ -1601,7 +1640,7 @@ class Reference:
         self.asset_out[a]["slippage_usd"] += slip
         return usd, filled
 
-    def route(self, a: str, net: float, side_total: float) -> tuple[float, float]:
+    def route(self, a: str, net: float) -> tuple[float, float]:
         """docs/model.md 3j execution: each protocol with a route naming venues of a sends its
         share of the net (its units on the net's side / all units on that side) to them in its
         fractions; each venue executes the fixed sum as one trade, in declaration order; the
@@ -1612,10 +1651,19 @@ class Reference:
         names = [v for v, _ in venues]
         gross = self.gross_sells if sell else self.gross_buys
         fixed = dict.fromkeys(names, 0.0)
+        # all units on the net's side: the protocols' gross units (own orders and what their
+        # pegged sales yielded), summed in the same way as the routed and unrouted parts
+        side_total = unrouted = 0.0
+        for p in self.protocols:
+            units = gross.get((p, a), 0.0)
+            if units > 0:
+                side_total += units
+                if self.effective_route(p, a) is None:
+                    unrouted += units
         for p in self.protocols:
             route = self.s.protocols[p].route
             units = gross.get((p, a), 0.0)
-            if route is None or units <= 0 or not all(v in names for v in route):
+            if self.effective_route(p, a) is None or units <= 0:
                 continue
             share = q * units / side_total
             for v, frac in route.items():
@@ -1628,7 +1676,10 @@ class Reference:
                 u, f = self.trade(a, v, mk, fixed[v], sell)
                 usd += u
                 unfilled += fixed[v] - f
-        rest = q - math.fsum(fixed.values())
+        # the units of protocols without a route; exactly 0 when all have one (q minus the fixed
+        # amounts leaves a float residual, which moves an order book's price to the level it
+        # touches)
+        rest = q * unrouted / side_total if side_total > 0 else q
         if rest > 0:
             markets = [mk for _, mk in venues]
             split = route_split(markets, rest, sell)
@@ -1656,7 +1707,7 @@ class Reference:
             cfg = getattr(self.s.assets[a], "arbitrage", None)
             speed, cost = (1.0, 0.0) if cfg is None else (cfg.speed, cfg.cost)
             before = [mk.price for _, mk in venues]
-            self.arb_profit[a] += arbitrage([mk for _, mk in venues], speed, cost)
+            self.arb_profit[a] += arbitrage([mk for _, mk in venues], speed, cost, self.tol)
             for (_, mk), p0 in zip(venues, before, strict=True):
                 if abs(mk.price - p0) > self.tol * p0:
                     moved = True
@@ -1983,6 +2034,7 @@ class Reference:
 
     def perp_settle(self, O: dict, fills: dict) -> None:
         deficit: dict[tuple[str, str, int], float] = {}
+        notional: dict[tuple[str, str, int], float] = {}  # of the bankrupt positions, per pool
         for pp in self.perps:
             size = pp.pending
             if size == 0:
@@ -2003,6 +2055,7 @@ class Reference:
                 st.deficit_usd -= rest
                 key = (pp.protocol, pp.asset, 0 if size > 0 else 1)
                 deficit[key] = deficit.get(key, 0.0) - rest
+                notional[key] = notional.get(key, 0.0) + abs(size) * px
             st.liquidated_usd += abs(size) * px
             pp.pending = 0.0
         if not deficit:
@@ -2043,6 +2096,7 @@ class Reference:
             if cut > 0:
                 ratio[key] = cut / w
                 self.stats[key[0]].adl_usd += cut
+                self.stats[key[0]].adl_notional_usd += notional[key] * cut / deficit[key]
             self.stats[key[0]].bad_debt_usd += n - cut
         for pp in self.perps:
             if pp.open:

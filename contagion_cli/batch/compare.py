@@ -20,6 +20,7 @@ from ..errors import InputError, Location, Problem, quote
 from ..load.files import Sandbox
 from ..results.run import RunResult
 from ..schema.models import LIQUIDITY_KEY, Scenario, ShockStep
+from ..timings import phase
 
 #: The headline figures of a design, in the order the reports show them (JSON keys of ``run``,
 #: plus ``slippage_usd``, ``reserve_usd`` and ``uncovered_usd`` summed over assets / protocols).
@@ -259,6 +260,13 @@ def _in_file(problem: Problem, file: str) -> Problem:
     return dataclasses.replace(problem, message=f"{problem.message} (in {file})")
 
 
+def _compiled(scenario: Scenario) -> Any:
+    from ..compile.compiler import compile_scenario
+
+    with phase("compile"):
+        return compile_scenario(scenario)
+
+
 def compare(
     files: Sequence[str | Path],
     labels: Sequence[str] = (),
@@ -276,7 +284,6 @@ def compare(
         A file or an option is invalid (every file's problems together), or the labels do not
         match the files.
     """
-    from ..compile.compiler import compile_scenario
     from ..engine.run import run
 
     if not files:
@@ -285,7 +292,7 @@ def compare(
     scenarios = load_designs(files, sets, shocks, liquidity, sandbox)
     names = labels_for(scenarios, texts, labels)
     designs = tuple(
-        Design(label, text, shock_words(s), run(compile_scenario(s)))
+        Design(label, text, shock_words(s), run(_compiled(s)))
         for label, text, s in zip(names, texts, scenarios, strict=True)
     )
     same = len({_shock_key(s) for s in scenarios}) == 1

@@ -26,6 +26,7 @@ from ..load.files import Sandbox
 from ..load.overrides import parse_number
 from ..results.metrics import default_columns, parse_metric
 from ..schema.stochastic import MonteCarloModel
+from ..timings import phase
 from . import grid
 from .points import asset_index
 from .pool import Point, Runner, run_point
@@ -397,7 +398,8 @@ def diff_files(
     )
     if not simulated:
         path, on = build_shock_path(base_c, shocks, liquidity)
-        return diff_runs(base_c, cand_c, labels, path, on, rules)
+        with phase("runs", whole=True):
+            return diff_runs(base_c, cand_c, labels, path, on, rules)
     if shocks:
         raise InputError.single(
             "--shock and --paths/--seed exclude each other",
@@ -407,7 +409,8 @@ def diff_files(
     model = with_overrides(model_of(base_c, str(base)), paths, seed)
     with (simulation_context or _no_context)() as (runner, set_total, advance):
         set_total(2 * model.paths)
-        return diff_simulations(base_c, cand_c, labels, model, rules, workers, advance, runner)
+        with phase("runs", whole=True):
+            return diff_simulations(base_c, cand_c, labels, model, rules, workers, advance, runner)
 
 
 @contextmanager

@@ -58,6 +58,7 @@ from ..errors import InputError, Location, Terminated
 from ..results.metrics import Metric, read_all
 from ..results.run import RunResult
 from ..schema.stochastic import MonteCarloModel
+from ..timings import phase
 
 #: A chunk holds at most this many points (progress granularity; memory of one result block).
 MAX_CHUNK = 256
@@ -240,6 +241,17 @@ def run_batch(
     ``progress(n)`` is called from this thread after each chunk with the points it finished.
     With a ``runner``, the runner runs them instead (``workers`` is then not used).
     """
+    with phase("runs", whole=True):
+        return _run_points(batch, points, workers, progress, runner)
+
+
+def _run_points(
+    batch: Batch,
+    points: Sequence[Point],
+    workers: int | None,
+    progress: Callable[[int], None] | None,
+    runner: Runner | None,
+) -> np.ndarray:
     if runner is not None:
         return runner(batch, points, progress)
     kind = _pool_kind()  # a bad CONTAGION_POOL is refused before any work

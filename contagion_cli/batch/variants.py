@@ -24,6 +24,7 @@ from ..load.files import Sandbox
 from ..load.overrides import apply_set
 from ..load.scenario import validate_with_books
 from ..load.yaml import load_file
+from ..timings import phase
 from . import grid
 from .grid import Axis
 
@@ -84,9 +85,10 @@ def load_variants(
     """Load ``path``, apply the fixed ``sets``, then compile every combination of ``set_axes``;
     files are read within ``sandbox`` (default: the scenario's folder tree only)."""
     sandbox = sandbox or Sandbox()
-    doc = load_file(path, sandbox)
-    for text in sets:
-        apply_set(doc, text)
+    with phase("load"):
+        doc = load_file(path, sandbox)
+        for text in sets:
+            apply_set(doc, text)
     combos = tuple(grid.product(set_axes))
     compiled = []
     for combo in combos:
@@ -94,7 +96,9 @@ def load_variants(
         for axis, k in zip(set_axes, combo, strict=True):
             apply_set(variant, f"{axis.key}={axis.texts[k]}")
         # positions files are relative to the YAML
-        compiled.append(compile_scenario(validate_with_books(variant, Path(path).parent, sandbox)))
+        model = validate_with_books(variant, Path(path).parent, sandbox)
+        with phase("compile"):
+            compiled.append(compile_scenario(model))
     absolute = os.path.abspath(path)  # as given (symlinks kept), for a worker to open
     for k, c in enumerate(compiled):
         _remember(c, Source(absolute, tuple(sets), tuple(set_axes), k, sandbox))

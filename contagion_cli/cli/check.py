@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import timings
 from ..errors import ExitCode, one_line
 from . import options
 from .batches import progress, runner
@@ -27,10 +28,12 @@ from .options import (
     ProgressOpt,
     SchedulerOpt,
     SetOpt,
+    TimingsOpt,
     WideOpt,
     WorkersOpt,
 )
-from .output import choose_format, emit, say, write
+from .output import choose_format, emit, print_timings, say, write
+from .startup import begin
 
 
 def check(
@@ -58,6 +61,7 @@ def check(
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Check scenarios against a policy's gates: exit 0 all pass, 1 a gate failed, 2 invalid
     (formats: table, json, markdown).
@@ -70,6 +74,7 @@ def check(
     from ..render import commands
     from ..render.ci import check_markdown, junit_xml, verdict_message
 
+    begin()
     with guarded():
         fmt = choose_format(format, output, commands.CHECK)
         options.check(
@@ -84,19 +89,22 @@ def check(
         with (
             runner(scheduler, chunk_size, workers, show_progress) as cluster,
             progress(show_progress, "check") as (_, advance),
+            timings.phase("runs", whole=True),
         ):
             report = check_files(rules, compiled, workers, advance, cluster)
         elapsed = time.perf_counter() - started
-        emit(commands.CHECK, report, fmt, output, wide)
-        if junit is not None:
-            write(junit_xml(report, seconds=elapsed), junit)
-        if markdown is not None:
-            write(check_markdown(report), markdown)
-        github_actions(report)
+        with timings.phase("report"):
+            emit(commands.CHECK, report, fmt, output, wide)
+            if junit is not None:
+                write(junit_xml(report, seconds=elapsed), junit)
+            if markdown is not None:
+                write(check_markdown(report), markdown)
+            github_actions(report)
         for v in report.failed:
             say(f"FAIL {one_line(v.scenario)}: {one_line(v.gate)}: {verdict_message(v)}")
         total, failed = len(report.verdicts), len(report.failed)
         say(f"{failed} of {total} gates failed" if failed else f"all {total} gates passed")
+        print_timings(timings_)
         if failed:
             raise typer.Exit(int(ExitCode.GATE_FAILED))
 
@@ -170,6 +178,7 @@ def diff(
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Run a base and a candidate on the same shocks or paths; tabulate every metric's change
     (formats: table, json, csv, markdown). With --scheduler, the simulations run on the
@@ -182,6 +191,7 @@ def diff(
     from ..render.analysis import change_text, value_text
 
     renderer = commands.diff(only_changed=not all_metrics)
+    begin()
     with guarded():
         fmt = choose_format(format, output, renderer)
         options.check(
@@ -203,11 +213,13 @@ def diff(
             base, candidate, set_ or (), shock or (), liquidity or (), paths, seed, rules,
             workers, simulation, sandbox, options.extreme_sets(allow_extreme),
         )  # fmt: skip
-        emit(renderer, result, fmt, output, wide)
+        with timings.phase("report"):
+            emit(renderer, result, fmt, output, wide)
         for r in result.failed:
             c = r.change
             say(f"FAIL --fail-if {r.rule.text}: {c.metric} changed by {change_text(c)} "
                 f"({c.to_dict()['relative_change_text']}): {value_text(c.metric, c.base)} -> "
                 f"{value_text(c.metric, c.candidate)}")  # fmt: skip
+        print_timings(timings_)
         if result.failed:
             raise typer.Exit(int(ExitCode.GATE_FAILED))

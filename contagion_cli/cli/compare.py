@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .. import timings
 from ..errors import one_line
 from . import options
 from .guard import guarded
@@ -17,9 +18,11 @@ from .options import (
     FixedShockOpt,
     FormatOpt,
     OutputOpt,
+    TimingsOpt,
     WideOpt,
 )
-from .output import choose_format, emit, say
+from .output import choose_format, emit, print_timings, say
+from .startup import begin
 
 
 def compare(
@@ -56,6 +59,7 @@ def compare(
     output: OutputOpt = None,
     allow_outside: AllowOutsideOpt = None,
     wide: WideOpt = False,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Run several scenario files and show the designs side by side: a column per file
     (formats: table, markdown, json, csv).
@@ -65,15 +69,18 @@ def compare(
     from ..batch.compare import compare
     from ..render import commands
 
+    begin()
     with guarded():
         fmt = choose_format(format, output, commands.COMPARE)
         options.writable(output, "--output")
         sandbox = options.sandbox(allow_outside)
         sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
         result = compare(scenarios, label or (), sets, shock or (), liquidity or (), sandbox)
-        emit(commands.COMPARE, result, fmt, output, wide)
+        with timings.phase("report"):
+            emit(commands.COMPARE, result, fmt, output, wide)
         if not result.same_shocks:
             say("warning: the files' shock paths differ; use --shock to run them on one")
         for d in result.designs:
             if not d.result.converged:
                 say(f"warning: {one_line(d.label)}: not converged (settings.max_rounds)")
+        print_timings(timings_)

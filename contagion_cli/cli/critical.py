@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .. import timings
 from ..errors import ExitCode
 from . import options
 from .guard import guarded
@@ -20,10 +21,12 @@ from .options import (
     PlotOpt,
     ScenarioArg,
     SetOpt,
+    TimingsOpt,
     WideOpt,
     WorkersOpt,
 )
-from .output import choose_format, emit, say
+from .output import choose_format, emit, print_timings, say
+from .startup import begin
 
 
 def critical(
@@ -71,6 +74,7 @@ def critical(
     ] = False,
     workers: WorkersOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Find the smallest shock to one asset at which a metric crosses a threshold (formats:
     table, json).
@@ -82,25 +86,29 @@ def critical(
     from ..render import commands
     from ..render.analysis import monotone_warning
 
+    begin()
     with guarded():
         fmt = choose_format(format, output, commands.CRITICAL)
         threshold, direction = threshold_of(above, below)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
         sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
         compiled = load_compiled(scenario, sets, options.sandbox(allow_outside))
-        result = find_critical(
-            compiled, asset, metric, threshold, direction, range_from, range_to, tolerance,
-            scan, shock or (), liquidity or (), workers, refine=refine,
-        )  # fmt: skip
-        emit(commands.CRITICAL, result, fmt, output, wide)
-        warning = monotone_warning(result)
-        if warning:
-            say(warning)
-        if plot is not None:
-            from ..render.plots import plot_critical
+        with timings.phase("runs", whole=True):
+            result = find_critical(
+                compiled, asset, metric, threshold, direction, range_from, range_to, tolerance,
+                scan, shock or (), liquidity or (), workers, refine=refine,
+            )  # fmt: skip
+        with timings.phase("report"):
+            emit(commands.CRITICAL, result, fmt, output, wide)
+            warning = monotone_warning(result)
+            if warning:
+                say(warning)
+            if plot is not None:
+                from ..render.plots import plot_critical
 
-            plot_critical(result, plot)
-            say(f"wrote {plot}")
+                plot_critical(result, plot)
+                say(f"wrote {plot}")
+        print_timings(timings_)
         if strict and not result.monotone:
             raise typer.Exit(int(ExitCode.GATE_FAILED))
 
@@ -120,6 +128,7 @@ def clusters(
     plot: PlotOpt = None,
     workers: WorkersOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Liquidations each price level triggers, with and without the cascade: the walls
     (formats: table, csv, json).
@@ -130,15 +139,19 @@ def clusters(
     from ..batch.variants import load_compiled
     from ..render import commands
 
+    begin()
     with guarded():
         fmt = choose_format(format, output, commands.CLUSTERS)
         options.check(outputs={"--output": output}, plot_file=plot, worker_count=workers)
         sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
         compiled = load_compiled(scenario, sets, options.sandbox(allow_outside))
-        result = liquidation_clusters(compiled, asset, levels, workers)
-        emit(commands.CLUSTERS, result, fmt, output, wide)
-        if plot is not None:
-            from ..render.plots import plot_clusters
+        with timings.phase("runs", whole=True):
+            result = liquidation_clusters(compiled, asset, levels, workers)
+        with timings.phase("report"):
+            emit(commands.CLUSTERS, result, fmt, output, wide)
+            if plot is not None:
+                from ..render.plots import plot_clusters
 
-            plot_clusters(result, plot)
-            say(f"wrote {plot}")
+                plot_clusters(result, plot)
+                say(f"wrote {plot}")
+        print_timings(timings_)

@@ -10,6 +10,7 @@ import typer
 from ..errors import InputError, Location
 from .guard import guarded
 from .output import cannot_write, say
+from .startup import begin
 
 
 def generate(
@@ -40,6 +41,7 @@ def generate(
     """
     from ..generate import Spec, generate, write
 
+    begin()
     with guarded():
         if format not in ("csv", "parquet"):
             raise InputError.single(

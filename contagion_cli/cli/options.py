@@ -52,6 +52,14 @@ def extreme_sets(allow: bool) -> list[str]:
     return [ALLOW_EXTREME] if allow else []
 
 
+TimingsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--timings",
+        help="Print the seconds each phase took to stderr: start (imports), load, validate, "
+        "compile, jit (numba's start, when it runs), kernel, report, total.",
+    ),
+]
 WideOpt = Annotated[
     bool,
     typer.Option(

@@ -18,7 +18,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from .. import atomic
+from .. import atomic, timings
 from ..errors import InputError, Location, safe_lines
 from ..render.formats import REPORT_WIDTH, Format, Renderer, implied_format
 from ..render.width import fit_width
@@ -60,6 +60,12 @@ def say(text: str) -> None:
     markup, no wrapping, and each line made safe (:func:`~contagion_cli.errors.safe_lines`)
     whatever a name in it holds."""
     err_console.print(labelled(safe_lines(text)), soft_wrap=True, highlight=False)
+
+
+def print_timings(enabled: bool) -> None:
+    """``--timings``: the seconds of each phase of the command, one aligned line each."""
+    if enabled:
+        say("\n".join(timings.lines()))
 
 
 def write(text: str, output: Path | None) -> None:

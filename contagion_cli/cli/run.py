@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from .. import timings
 from ..errors import ExitCode, InputError, Location
 from . import options
 from .guard import guarded
@@ -20,9 +21,11 @@ from .options import (
     ScenarioArg,
     SetOpt,
     ShockOpt,
+    TimingsOpt,
     WideOpt,
 )
-from .output import choose_format, emit, say, write
+from .output import choose_format, emit, print_timings, say, write
+from .startup import begin
 
 
 def run(
@@ -67,6 +70,7 @@ def run(
         typer.Option("--top", min=1, max=100_000, help="How many entities --entities lists."),
     ] = 20,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Run a scenario: the cascade to its fixed point, then the report (formats: table, json,
     csv, markdown).
@@ -79,6 +83,7 @@ def run(
     from ..load.scenario import load_scenario
     from ..render.report import RUN, RunReport
 
+    begin()  # what came before, the imports above too, is "start" (--timings)
     with guarded():
         fmt = choose_format(format, output, RUN)
         draw = _graph_writer(graph)
@@ -86,13 +91,18 @@ def run(
         options.writable(graph, "--graph")
         sandbox = options.sandbox(allow_outside)
         sets = [*(set_ or ()), *options.extreme_sets(allow_extreme)]
-        model = load_scenario(scenario, sets, shock or (), liquidity or (), sandbox)
-        result = run_scenario(compile_scenario(model), trace=trace, entities=top if entities else 0)
-        # the documented outcome, if the scenario carries one: information, never an exit code
-        verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
-        emit(RUN, RunReport(result, verdicts), fmt, output, wide)
-        if draw is not None and graph is not None:
-            write(draw(result), graph)
+        with timings.phase("load"):
+            model = load_scenario(scenario, sets, shock or (), liquidity or (), sandbox)
+        with timings.phase("compile"):
+            compiled = compile_scenario(model)
+        result = run_scenario(compiled, trace=trace, entities=top if entities else 0)
+        with timings.phase("report"):
+            # the documented outcome, if the scenario carries one: information, not an exit code
+            verdicts = compare(model.expected, result, modified=bool(set_ or shock or liquidity))
+            emit(RUN, RunReport(result, verdicts), fmt, output, wide)
+            if draw is not None and graph is not None:
+                write(draw(result), graph)
+        print_timings(timings_)
         _not_converged([s.step for s in result.steps if not s.converged], model, strict)
 
 
@@ -141,6 +151,7 @@ def validate(
     from ..load.scenario import scenario_of
     from ..load.yaml import load_file
 
+    begin()
     with guarded():
         sandbox = options.sandbox(allow_outside)
         doc = load_file(scenario, sandbox, "file")
@@ -184,6 +195,7 @@ def schema(
 
     Example: contagion schema -o scenario.schema.json
     """
+    begin()
     with guarded():
         if policy:
             from ..gates.policy import policy_json_schema

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import timings
 from ..errors import InputError, Location
 from . import options
 from .batches import progress, runner
@@ -21,10 +22,12 @@ from .options import (
     ScenarioArg,
     SchedulerOpt,
     SetOpt,
+    TimingsOpt,
     WideOpt,
     WorkersOpt,
 )
-from .output import choose_format, emit, say, write
+from .output import choose_format, emit, print_timings, say, write
+from .startup import begin
 
 
 def simulate(
@@ -54,6 +57,7 @@ def simulate(
     scheduler: SchedulerOpt = None,
     chunk_size: ChunkSizeOpt = None,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Run Monte Carlo paths (the file's 'shocks: {model: ...}') and report VaR, ES, LaR
     (formats: table, json, csv, markdown).
@@ -64,6 +68,7 @@ def simulate(
     from ..batch.variants import load_compiled
     from ..render import commands
 
+    begin()
     with guarded():
         fmt = choose_format(format, output, commands.SIMULATE)
         options.check(
@@ -78,19 +83,22 @@ def simulate(
             progress(show_progress, "simulate") as (set_total, advance),
         ):
             set_total(model.paths)
-            sim = simulate(compiled, model, workers, advance, metric, cluster)
-        emit(commands.SIMULATE, sim, fmt, output, wide)
-        if per_path_writer is not None and per_path is not None:
-            rows = sim.to_dict(include_paths=True)["per_path"]
-            per_path_writer(per_path, ["path", *(m.name for m in sim.columns)], rows)
-        if sim.not_converged:
-            say(f"warning: {sim.not_converged} of {sim.paths} paths did not converge "
-                "(settings.max_rounds)")  # fmt: skip
-        if plot is not None:
-            from ..render.plots import plot_simulation
+            with timings.phase("runs", whole=True):
+                sim = simulate(compiled, model, workers, advance, metric, cluster)
+        with timings.phase("report"):
+            emit(commands.SIMULATE, sim, fmt, output, wide)
+            if per_path_writer is not None and per_path is not None:
+                rows = sim.to_dict(include_paths=True)["per_path"]
+                per_path_writer(per_path, ["path", *(m.name for m in sim.columns)], rows)
+            if sim.not_converged:
+                say(f"warning: {sim.not_converged} of {sim.paths} paths did not converge "
+                    "(settings.max_rounds)")  # fmt: skip
+            if plot is not None:
+                from ..render.plots import plot_simulation
 
-            plot_simulation(sim, plot)
-            say(f"wrote {plot}")
+                plot_simulation(sim, plot)
+                say(f"wrote {plot}")
+        print_timings(timings_)
 
 
 def _rows_writer(path: Path) -> Any:

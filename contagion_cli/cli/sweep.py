@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .. import timings
 from . import options
 from .batches import progress, runner
 from .guard import guarded
@@ -23,10 +24,12 @@ from .options import (
     ProgressOpt,
     ScenarioArg,
     SchedulerOpt,
+    TimingsOpt,
     WideOpt,
     WorkersOpt,
 )
-from .output import choose_format, emit, say
+from .output import choose_format, emit, print_timings, say
+from .startup import begin
 
 
 def sweep(
@@ -56,6 +59,7 @@ def sweep(
         ),
     ] = None,
     allow_outside: AllowOutsideOpt = None,
+    timings_: TimingsOpt = False,
 ) -> None:
     """Run a grid of shocks, liquidity multipliers and parameter values: one row per point
     (formats: table, csv, json, parquet).
@@ -66,6 +70,7 @@ def sweep(
     from ..batch.sweep import run_sweep
     from ..render import commands
 
+    begin()
     with guarded():
         renderer = commands.sweep(metric)
         fmt = choose_format(format, output, renderer)
@@ -86,14 +91,16 @@ def sweep(
                 fixed_sets=options.extreme_sets(allow_extreme),
             )  # fmt: skip
         elapsed = time.perf_counter() - started
-        emit(renderer, result, fmt, output, wide)
-        not_converged = int((result.column("converged") < 0.5).sum())
-        if not_converged:
-            say(f"warning: {not_converged} of {len(result)} points did not converge "
-                "(settings.max_rounds)")  # fmt: skip
-        if plot is not None:
-            from ..render.plots import plot_sweep
+        with timings.phase("report"):
+            emit(renderer, result, fmt, output, wide)
+            not_converged = int((result.column("converged") < 0.5).sum())
+            if not_converged:
+                say(f"warning: {not_converged} of {len(result)} points did not converge "
+                    "(settings.max_rounds)")  # fmt: skip
+            if plot is not None:
+                from ..render.plots import plot_sweep
 
-            plot_sweep(result, plot, metric)
-            say(f"wrote {plot}")
+                plot_sweep(result, plot, metric)
+                say(f"wrote {plot}")
         say(f"{len(result):,} point{'s' if len(result) != 1 else ''} in {elapsed:.2f} s")
+        print_timings(timings_)

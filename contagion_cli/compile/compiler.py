@@ -708,16 +708,29 @@ class _Builder:
         assets = sorted(table, key=self.a.__getitem__)
         if not assets or n == 0:
             return np.zeros(n, I8), np.zeros(0, I8), np.zeros(0, F8)
+        index = np.array([self.a[a] for a in assets], I8)
+        if len(assets) == 1:
+            # one column (a book of one collateral or one debt asset, the common case): no
+            # [position x asset] matrix, and no gather when every position holds the asset
+            column = np.asarray(table[assets[0]], F8)
+            held = column > 0
+            count = int(np.count_nonzero(held))
+            if count:
+                self.uses[p, index[0]] = 1
+            units = column.copy() if count == n else column[held]
+            return held.astype(I8), np.full(count, index[0], I8), units
         matrix = np.column_stack([table[a] for a in assets])
         rows, cols = np.nonzero(matrix > 0)  # row-major: by position, then asset index
-        index = np.array([self.a[a] for a in assets], I8)
-        used = np.unique(cols)
-        self.uses[p, index[used]] = 1
+        self.uses[p, index[np.bincount(cols, minlength=len(assets)) > 0]] = 1
         return np.bincount(rows, minlength=n).astype(I8), index[cols], matrix[rows, cols]
 
     def _concat(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):  # type: ignore[no-untyped-def]
-        counts = np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, I8)
         start = np.zeros(n + 1, I8)
+        if len(parts) == 1:  # one protocol of this type: its arrays as they are
+            counts, asset, units = parts[0]
+            np.cumsum(counts, out=start[1:])
+            return start, asset.astype(I8, copy=False), units.astype(F8, copy=False)
+        counts = np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, I8)
         np.cumsum(counts, out=start[1:])
         asset = np.concatenate([a for _, a, _ in parts]) if parts else np.zeros(0, I8)
         units = np.concatenate([u for _, _, u in parts]) if parts else np.zeros(0, F8)
@@ -730,7 +743,7 @@ class _Builder:
 
     def _entities(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
         parts = [self.entity_ids[name] for _, name, _ in books]
-        return np.concatenate(parts).astype(I8) if parts else np.zeros(0, I8)
+        return np.concatenate(parts).astype(I8, copy=False) if parts else np.zeros(0, I8)
 
     def _protocol(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
         parts = [np.full(b.n, p, I8) for p, _, b in books]

@@ -200,6 +200,9 @@ OUT_PROTOCOL_DTYPE = np.dtype(
         ("debt_cost_usd", F8),  # lending: what liquidators paid for the debt they repaid
         ("deficit_usd", F8),  # perp: negative equity of closed positions (after fees)
         ("adl_usd", F8),  # perp: deficit socialised by auto-deleveraging
+        # perp: notional of the bankrupt positions behind that deficit (per pool, in the share
+        # the cuts paid): what a venue that closes winners against them would close
+        ("adl_notional_usd", F8),
         ("hedge_units", F8),  # options: gross units of the underlying traded
         ("sales_usd", F8),  # leveraged: proceeds of deleveraging sales
         ("haircut", F8),  # issuer haircut at the end
@@ -594,7 +597,9 @@ class Scratch(NamedTuple):
     buy_c: np.ndarray  # f8[A]
     pa: np.ndarray  # f8[PA_*, P, A] working tables (oracle prices, orders, ...)
     pai: np.ndarray  # i8[PAI_*, P, A] flags (moved this round, ...)
-    deficit: np.ndarray  # f8[P, A, 2] perp deficits by side
+    # f8[P, A, 4] perp deficits by side of the bankrupt (0 long, 1 short), and the notional of
+    # the bankrupt positions behind them (2 long, 3 short)
+    deficit: np.ndarray
     cand: np.recarray  # CANDIDATE_DTYPE[N] capital-limited liquidation candidates (lending)
     cand_count: np.ndarray  # i8[1]
     rat: np.recarray  # RATIONAL_DTYPE[N] rational liquidations of the round (lending)
@@ -648,7 +653,7 @@ def new_scratch(
         buy_c=np.zeros(A, F8),
         pa=np.zeros((len(_PA), P, A), F8),
         pai=np.zeros((len(_PAI), P, A), I8),
-        deficit=np.zeros((P, A, 2), F8),
+        deficit=np.zeros((P, A, 4), F8),
         cand=workspace(CANDIDATE_DTYPE, n_lending),  # X.cand_count of them are set
         cand_count=np.zeros(1, I8),
         rat=workspace(RATIONAL_DTYPE, n_lending),  # X.rat_count of them are set

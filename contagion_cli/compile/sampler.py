@@ -15,9 +15,12 @@ import numpy as np
 from ..schema.stochastic import MonteCarloModel, correlation_matrix
 from .layout import F8, Path
 
-#: Log returns are clipped here before exp: a price can fall to e^-50 of itself, never to 0.
-MIN_LOG_RETURN = -50.0
-MAX_LOG_RETURN = 50.0
+#: A path's cumulative log return stays inside these bounds: a price can fall to e^-27.6
+#: (1e-12) of its start or rise 1e12-fold, never to 0 or inf. Bounding each step alone was not
+#: enough: forty crash steps compound to e^-2000, a price of 0.0, and every ratio to the shocked
+#: price divides by zero.
+MIN_LOG_LEVEL = -27.631021115928547  # log(1e-12)
+MAX_LOG_LEVEL = 27.631021115928547
 DAYS_PER_YEAR = 365.0
 
 
@@ -71,8 +74,10 @@ class PathSampler:
     def path(self, index: int) -> Path:
         """Path ``index`` as the kernel's :class:`~.layout.Path` (all assets, compiled order)."""
         returns = np.zeros((self.model.steps, self.n_assets), F8)
-        log_r = np.clip(self.log_returns(index), MIN_LOG_RETURN, MAX_LOG_RETURN)
-        returns[:, self.columns] = np.expm1(log_r)
+        # Bound the level, then take its steps: a path that touches a bound stays there until
+        # a step carries it back inside, and no step's return changes away from the bounds.
+        level = np.clip(np.cumsum(self.log_returns(index), axis=0), MIN_LOG_LEVEL, MAX_LOG_LEVEL)
+        returns[:, self.columns] = np.expm1(np.diff(level, axis=0, prepend=0.0))
         return Path(returns, self.liquidity.copy())
 
 

@@ -83,6 +83,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             deferred_debt_usd=float(o.deferred_debt_usd[p]),
             deficit_usd=float(o.deficit_usd[p]),
             adl_usd=float(o.adl_usd[p]),
+            adl_notional_usd=float(o.adl_notional_usd[p]),
             adl_positions=len(cuts.get(p, ())),
             adl_cuts=tuple(cuts.get(p, ())[:MAX_ADL_CUTS]),
             deleveraging_sales_usd=float(o.sales_usd[p]),
@@ -117,6 +118,7 @@ def collect(compiled: Compiled, o: Outputs, status: int, state: State | None = N
             slippage_bps=slip / notional * 1e4 if notional > 0 else 0.0,
             unfilled_units=float(o.unfilled_units[a]),
             held_units=float(held[:, a].sum()),
+            written_off_units=float(np.asarray(o.written_off_units)[:, a].sum()),
             **_venue_results(compiled, o, state, a),
         )
 

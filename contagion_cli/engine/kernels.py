@@ -15,11 +15,13 @@ import sys
 import types
 from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
 from ..compile.layout import FEATURES_ALL, KERNEL_VARIANTS
 from ..errors import InputError, Location
+from ..timings import phase
 
 #: The kernel with every feature: ``kernel.py`` itself.
 ALL = KERNEL_VARIANTS[-1][0]
@@ -122,6 +124,11 @@ def triggers_builder(kernel: Callable) -> Callable | None:
 
 @functools.cache
 def _cached_kernel(variant: str = ALL) -> Callable:
+    with phase("jit"):  # importing numba and decorating the kernel's functions
+        return _import_cached_kernel(variant)
+
+
+def _import_cached_kernel(variant: str) -> Callable:
     from .. import jit_cache
 
     try:
@@ -174,6 +181,8 @@ def call(kernel: Callable, *args: object) -> int:
     """
     with np.errstate(all="ignore"):
         try:
+            if is_jit(kernel) and not kernel.signatures:  # type: ignore[attr-defined]
+                _load(kernel, args)
             return kernel(*args)  # type: ignore[no-any-return]
         except OSError as exc:
             if not is_jit(kernel) or _cache_failed or exc.errno not in CACHE_WRITE_ERRORS:
@@ -184,6 +193,14 @@ def call(kernel: Callable, *args: object) -> int:
             return uncached_kernel(variant)(*args)  # type: ignore[no-any-return]
         uncached_kernel(variant)
         return _NAMESPACES["uncached", variant][name](*args)  # type: ignore[no-any-return]
+
+
+def _load(dispatcher: Any, args: tuple[object, ...]) -> None:
+    """What a dispatcher's first call does before it runs: machine code for these argument
+    types, loaded from the cache or compiled (and written to it). Done apart only to time it
+    (``--timings``: "jit", not "kernel")."""
+    with phase("jit"):
+        dispatcher.compile(tuple(dispatcher.typeof_pyval(a) for a in args))
 
 
 def _fall_back(why: str) -> None:
@@ -242,8 +259,11 @@ def _twin(name: str, njit: Callable, features: int = FEATURES_ALL, register: boo
     root = __name__.split(".")[0]  # the kernel sits at the package's root
     spec = importlib.util.find_spec(f"{root}.kernel")
     assert spec is not None and spec.loader is not None and spec.origin is not None
-    source = spec.loader.get_source(spec.name)  # type: ignore[attr-defined]
-    assert source is not None
+    # the loader's code object: Python's own bytecode cache (__pycache__, checked against the
+    # source), shared with the JIT's import of kernel.py; compiling the source anew would cost
+    # ~25 ms, a quarter of a small book's whole run
+    code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
+    assert code is not None
     module = types.ModuleType(f"{root}.{name}")
     namespace = module.__dict__
     namespace.update(
@@ -251,5 +271,5 @@ def _twin(name: str, njit: Callable, features: int = FEATURES_ALL, register: boo
     )
     if register:
         sys.modules[module.__name__] = module
-    exec(compile(source, spec.origin, "exec"), namespace)
+    exec(code, namespace)
     return namespace

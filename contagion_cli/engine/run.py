@@ -7,6 +7,7 @@ import dataclasses
 
 from ..compile.compiler import Compiled
 from ..results.run import RunResult
+from ..timings import phase
 from .collect import collect
 from .coordination import compare
 from .entities import entity_footprints
@@ -22,11 +23,14 @@ def run(
 ) -> RunResult:
     """Run the scenario once on fresh copies of its state; the compiled arrays stay untouched.
     ``entities``: how many of the largest entities to report (0: none)."""
-    raw = run_raw(compiled, trace, executor)
-    result = collect(compiled, raw.outputs, raw.status, raw.state)
-    if entities > 0:
-        found = entity_footprints(compiled, raw.state, raw.outputs.final_price, entities)
-        result = dataclasses.replace(result, entities=found)
+    with phase("kernel"):
+        raw = run_raw(compiled, trace, executor)
+    with phase("report"):
+        result = collect(compiled, raw.outputs, raw.status, raw.state)
+        if entities > 0:
+            found = entity_footprints(compiled, raw.state, raw.outputs.final_price, entities)
+            result = dataclasses.replace(result, entities=found)
     if compiled.coordination is not None:
-        result = dataclasses.replace(result, coordination=compare(compiled, raw, executor))
+        with phase("kernel"):  # the same scenario once more, each protocol acting alone
+            result = dataclasses.replace(result, coordination=compare(compiled, raw, executor))
     return result

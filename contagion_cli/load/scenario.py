@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..errors import InputError, Location, Problem, quote, with_article
 from ..schema.models import Scenario
-from .books import book_from_positions, check_unique_accounts, merge, read_book, unignorable
+from ..timings import phase
+from .books import accounts_of, book_from_positions, check_unique_accounts, read_book, unignorable
 from .files import MAX_POSITIONS, Sandbox
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
@@ -27,7 +28,9 @@ def load_scenario(
 ) -> Scenario:
     """Load, apply ``--set`` / ``--shock`` / ``--liquidity``, validate, read the positions
     files (within ``sandbox``). Raises InputError."""
-    return scenario_of(load_file(path, sandbox), path, sets, shocks, liquidity, sandbox)
+    with phase("load"):
+        doc = load_file(path, sandbox)
+    return scenario_of(doc, path, sets, shocks, liquidity, sandbox)
 
 
 def scenario_of(
@@ -40,9 +43,10 @@ def scenario_of(
 ) -> Scenario:
     """The scenario file ``path``, already loaded as ``doc``: overrides applied, validated,
     its positions files read."""
-    for text in sets:
-        apply_set(doc, text)
-    apply_shock_override(doc, shocks, liquidity)
+    with phase("load"):
+        for text in sets:
+            apply_set(doc, text)
+        apply_shock_override(doc, shocks, liquidity)
     return validate_with_books(doc, Path(path).parent, sandbox)
 
 
@@ -50,8 +54,9 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
     """Validate a loaded (and overridden) document, then read every ``positions_file`` named
     in it (relative to ``base``, the scenario file's folder, and inside ``sandbox``). A book's
     problems are input errors like the file's own, so ``contagion validate`` sees them too."""
-    resolve_books(doc, base, sandbox or Sandbox())
-    scenario = validate_document(doc)
+    with phase("validate"):
+        resolve_books(doc, base, sandbox or Sandbox())
+        scenario = validate_document(doc)
     problems = []
     total = sum(len(proto.positions) for proto in scenario.protocols.values())
     for name, proto in scenario.protocols.items():
@@ -72,12 +77,14 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
             )
             continue
         try:
-            book = read_book(
-                proto.positions_file, proto.type, scenario.assets, where, proto.ignore_columns
-            )
+            with phase("load"):
+                book = read_book(
+                    proto.positions_file, proto.type, scenario.assets, where, proto.ignore_columns
+                )
             if proto.type == "lending":
-                inline = book_from_positions(proto.type, proto.positions)
-                check_unique_accounts(name, merge(inline, book), where)
+                with phase("validate"):
+                    inline = book_from_positions(proto.type, proto.positions)
+                    check_unique_accounts(name, accounts_of(inline, book), where)
         except InputError as exc:
             problems += exc.problems
             continue

@@ -11,8 +11,10 @@ these ways that keeps every figure whole:
    again and the rest. Within each table the columns keep their order.
 
 Figures are never wrapped and never cut with "…"; text columns (``details``, flows) may wrap
-inside their cells and bars may shrink. A console as wide as the whole table (``--wide``, and
-pipes and files: :data:`~contagion_cli.render.formats.REPORT_WIDTH`) gets the table of step 1.
+inside their cells (at their separator, and inside a piece only when a piece alone is wider
+than the table allows, such as a long file path) and bars may shrink. A console as wide as the
+whole table (``--wide``, and pipes and files: :data:`~contagion_cli.render.formats.REPORT_WIDTH`)
+gets the table of step 1.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from . import charts
 
 #: Narrowest a bar column shrinks to (cells), so a bar still shows a difference.
 MIN_BAR = 8
+#: Narrowest a text column breaks to when even its longest piece is too wide for the table
+#: (a file path of a long checkout folder): it then breaks inside pieces, as a last resort,
+#: so that the figures beside it keep their width.
+MIN_TEXT = 12
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,27 @@ def _longest_piece(text: str, sep: str) -> int:
 
 
 def pack(text: str, sep: str, width: int) -> str:
-    """``text`` in lines of at most ``width`` cells, broken only at ``sep`` (which a broken
-    line keeps, less its trailing space: ``ETH 400.00;``)."""
+    """``text`` in lines of at most ``width`` cells, broken at ``sep`` (which a broken line
+    keeps, less its trailing space: ``ETH 400.00;``); a piece longer than ``width`` alone is
+    broken inside (only a column narrowed below its longest piece has one: see ``_allot``)."""
+    return "\n".join(_chop(line, width) for line in _pack(text, sep, width).splitlines() or [""])
+
+
+def _chop(line: str, width: int) -> str:
+    """``line`` in lines of at most ``width`` cells, broken anywhere."""
+    if cell_len(line) <= width or width < 1:
+        return line
+    out, current = [], ""
+    for char in line:
+        if current and cell_len(current + char) > width:
+            out.append(current)
+            current = ""
+        current += char
+    out.append(current)
+    return "\n".join(out)
+
+
+def _pack(text: str, sep: str, width: int) -> str:
     lines: list[str] = []
     for line in text.splitlines() or [""]:
         pieces = line.split(sep)
@@ -218,6 +243,15 @@ class FitTable:
             widest = max(flexible, key=lambda k: widths[k] - ranges[k][0])
             widths[widest] -= 1
             excess -= 1
+        # Still too wide: text columns break inside their pieces (pack), widest first, rather
+        # than let rich cut a figure with "…".
+        while excess > 0:
+            text = [k for k in columns if self.columns[k].wrap is not None and widths[k] > MIN_TEXT]
+            if not text:
+                break
+            widest = max(text, key=lambda k: widths[k])
+            widths[widest] -= 1
+            excess -= 1
         return widths
 
     # --- layout ------------------------------------------------------------------------------
@@ -326,7 +360,8 @@ def _overhead(n: int, collapse_padding: bool, show_header: bool) -> int:
     for _ in range(n):
         probe.add_column("x")
     probe.add_row(*("x" * n))
-    console = Console(width=1 << 20, file=None)
+    # a probe of plain "x" cells: no markup or emoji to parse (rich's emoji table is 3 ms)
+    console = Console(width=1 << 20, file=None, markup=False, emoji=False)
     return Measurement.get(console, console.options, probe).maximum - n
 
 

@@ -330,6 +330,7 @@ def adl_notes(result: RunResult) -> list[str]:
         f"{pr.name}: deficit {fmt.usd(pr.deficit_usd)} of closed positions = "
         f"{fmt.usd(pr.bad_debt_usd)} bad debt (the insurance fund pays first) + "
         f"{fmt.usd(pr.adl_usd)} cut from {_plural(pr.adl_positions, 'profitable position')}"
+        f" (the bankrupt positions behind it: {fmt.usd(pr.adl_notional_usd)} of notional)"
         for pr in result.protocols.values()
         if pr.adl_usd
     ]

@@ -75,6 +75,9 @@ class ProtocolResult:
     # perp
     deficit_usd: float = 0.0  # negative equity of closed positions: fund, then ADL, then loss
     adl_usd: float = 0.0
+    # the notional of the bankrupt positions whose deficit the cuts paid (in that share): what a
+    # venue that closes winners against the bankrupt (Hyperliquid) reports as deleveraged
+    adl_notional_usd: float = 0.0
     adl_positions: int = 0
     adl_cuts: tuple[AdlCut, ...] = ()
     # leveraged
@@ -122,6 +125,7 @@ class AssetResult:
     slippage_bps: float  # slippage / notional of the units traded (unfilled orders excluded)
     unfilled_units: float  # orders no market took and nobody offers again (docs/model.md 2)
     held_units: float  # units liquidators and keepers hold at the end (seized or won, unsold)
+    written_off_units: float  # units of this debt asset written off as bad debt (lending, cdp)
     #: assets with several venues only: per venue, and what arbitrage between them earned
     venues: list[VenueResult] | None = None
     arbitrage_profit_usd: float | None = None

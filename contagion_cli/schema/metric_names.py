@@ -66,6 +66,7 @@ PROTOCOL_FIELDS: dict[str, str] = {
     "returned_to_owners_usd": "float",
     "deficit_usd": "float",
     "adl_usd": "float",
+    "adl_notional_usd": "float",
     "adl_positions": "int",
     "deleveraging_sales_usd": "float",
     "hedge_units_traded": "float",
@@ -86,6 +87,7 @@ ASSET_FIELDS: dict[str, str] = {
     "slippage_bps": "float",
     "unfilled_units": "float",
     "held_units": "float",
+    "written_off_units": "float",
     "arbitrage_profit_usd": "float",
 }
 

@@ -167,6 +167,34 @@ def test_sampler_matches_plain_numpy(kind):
         assert np.all(path.returns[:, 0] == 0.0)
 
 
+def _crash_model_yaml() -> str:
+    """Forty ten-year steps of near-certain crashes: the log level sinks far below e^-745."""
+    data = yaml.safe_load(mc_yaml(steps=40, dt_days=3650, paths=4))
+    data["shocks"]["assets"]["ETH"].update(jump_intensity=10_000, jump_mean=-5)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_a_path_that_compounds_past_underflow_stops_at_the_price_floor():
+    model = scenario_from_yaml(_crash_model_yaml()).shocks
+    sampler = PathSampler(model, ["USDC", "ETH", "WBTC"])
+    unbounded = np.cumsum(sampler.log_returns(0)[:, 0])
+    assert unbounded[-1] < -800  # exp() of it is 0.0 in float64
+    level = np.cumprod(1.0 + sampler.path(0).returns[:, 1])
+    assert np.all(level > 0.0)
+    assert level[-1] == pytest.approx(1e-12, rel=1e-9)
+    # Steps inside the bounds keep their returns: the first step is the unbounded one.
+    assert sampler.path(0).returns[0, 1] == pytest.approx(math.expm1(unbounded[0]), rel=1e-12)
+
+
+def test_simulate_survives_prices_that_compound_past_underflow(tmp_path):
+    path = tmp_path / "crash.yaml"
+    path.write_text(_crash_model_yaml())
+    result = cli("simulate", str(path), "-f", "json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["paths"] == 4 and math.isfinite(out["var95"])
+
+
 def test_sampler_moments_follow_the_model():
     text = mc_yaml(model="gbm", steps=1, dt_days=365, correlation={"ETH": {"WBTC": 0.6}})
     data = yaml.safe_load(text)

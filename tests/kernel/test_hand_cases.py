@@ -730,6 +730,11 @@ def test_adl_splits_over_assets_by_deficit_and_cuts_each_from_its_own_winners():
     assert perps.bad_debt_usd == pytest.approx(230.0, rel=1e-12)
     cuts = {c.account: c.cut_usd for c in perps.adl_cuts}
     assert cuts == pytest.approx({"btc-short": 150.0, "eth-short": 20.0}, rel=1e-12)
+    # the bankrupt notional behind the ADL, in the share of each pool's deficit the cuts paid:
+    # the BTC long (9,000 of notional) in 150 / 300, the ETH long (900) in 20 / 100: 4,680 -
+    # what a venue that closes winners against the bankrupt (Hyperliquid) would close
+    assert perps.adl_notional_usd == pytest.approx(9_000 * 150 / 300 + 900 * 20 / 100, rel=1e-12)
+    assert perps.adl_notional_usd == pytest.approx(4_680.0, rel=1e-12)
     assert_agree(yaml.safe_load(ADL_TWO_ASSETS), mixed=True)
     # --entities: the cut winners stay open and are not liquidated; the losers are
     from contagion_cli.engine.run import run

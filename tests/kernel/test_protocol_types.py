@@ -181,13 +181,16 @@ def test_auto_deleveraging_worked_example():
         ("w100b", 20.0),
     ]
     assert result.adl_usd == pytest.approx(100.0)
+    # the bankrupt long (2 ETH closed at 900: 1,800 of notional) in the share of its deficit
+    # the cuts paid, 100 of 120: 1,500 of notional deleveraged
+    assert venue.adl_notional_usd == pytest.approx(1_800 * 100 / 120, rel=1e-12)
 
 
 def test_adl_short_of_winners_leaves_bad_debt():
     # without the profitable shorts the 100 the fund cannot pay is a loss: insolvent
     text = "\n".join(line for line in ADL.splitlines() if "account: w" not in line)
     venue = run_scenario(scenario_from_yaml(text)).protocols["venue"]
-    assert venue.adl_usd == 0.0
+    assert venue.adl_usd == 0.0 and venue.adl_notional_usd == 0.0
     assert venue.bad_debt_usd == pytest.approx(120.0)
     assert venue.insolvent
 

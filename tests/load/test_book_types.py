@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from contagion_cli.cli.app import app
 from contagion_cli.compile.compiler import compile_scenario
 from contagion_cli.engine.run import run
-from contagion_cli.errors import InputError
+from contagion_cli.errors import InputError, Location
 from contagion_cli.load import books
 from contagion_cli.load.scenario import load_scenario
 
@@ -158,6 +158,76 @@ def test_entities_across_books_of_different_text_types():
     ids, names = books.assign_entities([("p", first), ("q", second), ("r", third)])
     assert [i.tolist() for i in ids] == [[0, 1], [1, 2], [3]]
     assert list(names) == ["a", "b", "c", "r#0"]
+
+
+def _entities(book_list, monkeypatch, limit):
+    monkeypatch.setattr(books, "PYTHON_ENTITIES_MAX", limit)
+    ids, names = books.assign_entities(book_list)
+    return [i.tolist() for i in ids], list(names)
+
+
+def test_small_inline_books_name_entities_in_python_as_arrow_does(monkeypatch):
+    """Inline positions (Python lists of names) are hashed in Python below a size, not by
+    pyarrow.compute (whose import costs more than a small book's run): same ids, same names,
+    same order of first appearance, the same default name for a position without account."""
+    book_list = [
+        ("p", books.PositionBook("lending", 4, [["a", None, "b", "a"]])),
+        ("q", books.PositionBook("lending", 3, [["b", "c", None]])),
+        ("r", books.PositionBook("lending", 5, [["d"], None])),  # a file part without accounts
+    ]
+    arrow = _entities(book_list, monkeypatch, -1)
+    python = _entities(book_list, monkeypatch, 10**6)
+    assert python == arrow
+    assert arrow == (
+        [[0, 1, 2, 0], [2, 3, 4], [5, 6, 7, 8, 9]],
+        ["a", "p#1", "b", "c", "q#2", "d", "r#1", "r#2", "r#3", "r#4"],
+    )
+
+
+def test_arrow_parts_or_large_books_go_through_pyarrow(monkeypatch):
+    calls = []
+    monkeypatch.setattr(books, "_assign_entities_python", lambda b: calls.append(b))
+    arrow_part = [("p", books.PositionBook("lending", 2, [pa.array(["a", "b"])]))]
+    assert list(books.assign_entities(arrow_part)[1]) == ["a", "b"]
+    monkeypatch.setattr(books, "PYTHON_ENTITIES_MAX", 1)
+    assert list(books.assign_entities([("p", books.PositionBook("lending", 2, [["a", "b"]]))])[1])
+    assert calls == []  # neither took the Python path
+
+
+def test_one_book_is_hashed_once_for_validation_and_compilation(monkeypatch):
+    """Loading checks a lending book's accounts and compiling names the same book's entities:
+    the second call returns the first's ids (read-only) without hashing the names again; any
+    other column, list or protocol name is hashed anew."""
+    calls = []
+    real = books._assign_entities_arrow
+    monkeypatch.setattr(books, "_assign_entities_arrow", lambda b: calls.append(1) or real(b))
+    monkeypatch.setattr(books, "_last", None)
+    column = pa.chunked_array([pa.array(["a", "b", "a"])])
+    first = books.assign_entities([("p", books.PositionBook("lending", 4, [["z"], column]))])
+    again = books.assign_entities([("p", books.PositionBook("lending", 4, [["z"], column]))])
+    assert len(calls) == 1 and again is first
+    assert [i.tolist() for i in again[0]] == [[0, 1, 2, 1]]
+    with pytest.raises(ValueError):
+        again[0][0][0] = 5  # shared by both calls: nobody may write into them
+    for other in (
+        [("p", books.PositionBook("lending", 4, [["y"], column]))],  # another inline account
+        [("q", books.PositionBook("lending", 4, [["y"], column]))],  # another protocol
+        [("q", books.PositionBook("lending", 4, [["y"], pa.array(["a", "b", "a"])]))],
+    ):
+        books.assign_entities(other)
+    assert len(calls) == 4
+
+
+def test_a_repeated_account_is_named_with_its_first_two_positions():
+    column = pa.array(["b", "a", "c", "a", "b"])
+    with pytest.raises(InputError) as raised:
+        books.check_unique_accounts(
+            "lend", books.PositionBook("lending", 5, [column]), Location("lend.csv")
+        )
+    # "b" is the first repeated account to appear, at positions 0 and 4
+    assert "account 'b' appears twice in protocol 'lend' (positions 0 and 4" in str(
+        raised.value.problems[0].message
+    )
 
 
 BAD_PARQUET = [

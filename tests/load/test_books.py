@@ -329,3 +329,28 @@ def test_generate_bad_options(tmp_path, args, fragment):
     result = runner.invoke(app, ["generate", str(tmp_path / "out"), *args])
     assert result.exit_code == 2
     assert fragment in result.output
+
+
+@pytest.mark.parametrize("debts", [(15000.0, 26000.0, 20000.0, 30000.0), (15000.0, 0, 20000.0, 0)])
+def test_one_asset_column_compiles_as_a_table_with_an_empty_second_column(tmp_path, debts):
+    """A leg table of one column takes a path of its own (no position x asset matrix): its
+    arrays are those of the same book with a second, all-zero column of another asset, which
+    adds no leg and does not mark the asset as used."""
+    data = yaml.safe_load(yaml.safe_dump(SCENARIO))
+    del data["protocols"]["perps"]
+    data["protocols"]["lend"]["positions_file"] = "lend.csv"
+    (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(data))
+    rows = [(a, e or 1.0, d) for (a, e, _, _), d in zip(LEND_ROWS, debts, strict=True)]
+    write_csv(tmp_path / "lend.csv", "account,collateral.ETH,debt.USDC", rows)
+    one = compile_scenario(load_scenario(tmp_path / "scenario.yaml"))
+    write_csv(
+        tmp_path / "lend.csv",
+        "account,collateral.ETH,collateral.WBTC,debt.USDC,debt.ETH",
+        [(a, e, 0, d, 0) for a, e, d in rows],
+    )
+    two = compile_scenario(load_scenario(tmp_path / "scenario.yaml"))
+    for name in ("col_start", "col_asset", "col_units", "debt_start", "debt_asset", "debt_units"):
+        assert getattr(one.lending, name).tolist() == getattr(two.lending, name).tolist(), name
+    assert one.protocols.uses.tolist() == two.protocols.uses.tolist()
+    assert one.lending.debt_start.tolist() == [0, *np.cumsum([d > 0 for d in debts])]
+    assert one.lending.debt_units.tolist() == [d for d in debts if d > 0]

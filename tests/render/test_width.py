@@ -175,6 +175,25 @@ def test_text_breaks_only_at_its_separator():
     assert "ETH 400.00" in text and "WBTC -1.20" in text
 
 
+def test_a_piece_too_wide_for_any_table_breaks_inside_and_figures_stay_whole():
+    # A checkout folder whose name alone is wider than the terminal leaves the figures room.
+    folder = "a-rather-long-folder-name-for-a-checkout-of-the-repository-on-a-ci-runner"
+    table = FitTable("Gates")
+    table.add_column("scenario", justify="left", rank=0, wrap="/")
+    table.add_column("gate", justify="left", rank=0, wrap=" ")
+    table.add_column("value", rank=1)
+    table.add_column("excess", rank=2)
+    table.add_row(
+        f"/tmp/{folder}/scenarios/quickstart.yaml", "bad debt", "$812K", "+$62.6K (+8.3%)"
+    )
+    for width in WIDTHS:
+        text = _text(table, width)
+        assert_fits(text, _text(table, 400), width)
+        assert "quickstart.yaml" in text
+    assert folder not in _text(table, 80)  # broken inside the folder name
+    assert pack("ab/" + "x" * 10, "/", 4) == "ab/\nxxxx\nxxxx\nxx"
+
+
 def test_bars_shrink_to_fit():
     table = FitTable()
     table.add_column("k", rank=0)
