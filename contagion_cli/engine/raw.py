@@ -140,12 +140,13 @@ def _triggers(kernel: Callable, compiled: Compiled, st: State) -> Triggers:
     per compiled scenario (the build is a pass over the book; a sweep runs one book a thousand
     times), by the builder of the kernel's own copy; each run changes its copy."""
     lending = compiled.state.lending
-    empty = new_triggers(len(lending.protocol), compiled.n_protocols, compiled.n_assets)
     build = kernels.triggers_builder(kernel)
     if build is None or st.lending.protocol is not lending.protocol:
-        return empty  # a kernel without a known builder, or another book: it builds its own
+        # a kernel without a known builder, or another book: it builds its own
+        return new_triggers(len(lending.protocol), compiled.n_protocols, compiled.n_assets)
     cached = compiled.derived.get("triggers")
     if cached is None or cached[0] is not lending or cached[1] is not compiled.protocols:
+        empty = new_triggers(len(lending.protocol), compiled.n_protocols, compiled.n_assets)
         kernels.call(build, lending, compiled.protocols, empty)
         cached = (lending, compiled.protocols, empty)
         compiled.derived["triggers"] = cached
