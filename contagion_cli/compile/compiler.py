@@ -6,6 +6,7 @@ declaration order of the file, which is also the tie-break order of MODEL.md §1
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -173,7 +174,7 @@ class Compiled:
     def lending(self) -> Lending:
         return self.state.lending
 
-    @property
+    @functools.cached_property
     def features(self) -> int:
         """What the kernel needs beyond lending (``layout.FEATURE_*``): the specialised kernel
         that runs this scenario is compiled with these (engine.kernels)."""
