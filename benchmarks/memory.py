@@ -102,7 +102,8 @@ def _child(scenario: str) -> dict[str, int]:
     from contagion_cli.engine.kernels import Executor
     from contagion_cli.engine.run import run
     from contagion_cli.load.scenario import load_scenario
-    from contagion_cli.render.report import OutputFormat, render_text
+    from contagion_cli.render.formats import Format
+    from contagion_cli.render.report import render_text
 
     run(compile_scenario(load_scenario(QUICKSTART)), executor=Executor.jit)
     baseline = _peak()
@@ -110,7 +111,7 @@ def _child(scenario: str) -> dict[str, int]:
     compile_peak = _peak()
     compiled_rss = _resident()
     result = run(compiled, executor=Executor.jit)
-    render_text(result, OutputFormat.json, 160)
+    render_text(result, Format.json, 160)
     return {
         "baseline_bytes": baseline,
         "compile_peak_bytes": compile_peak,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from . import radcad_peer
 from .cascade import Cascade
 from .comparisons import Comparison
+from .compile_time import ColdCompile
 from .machine import Machine
 from .memory import Memory
 from .radcad_peer import PeerRun
@@ -38,6 +39,7 @@ class Results:
     startup: Startup | None = None
     book_run: BookRun | None = None
     call_overhead: Timed | None = None  # the kernel run of the quickstart (13 positions)
+    cold: list[ColdCompile] = field(default_factory=list)  # cold compile per kernel variant
     verdicts: list[Verdict] = field(default_factory=list)
 
 
@@ -107,6 +109,7 @@ def render(r: Results) -> str:
         _pools(r),
         _memory(r),
         _startup(r),
+        _cold(r),
         _method(r),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -152,7 +155,7 @@ def _targets(r: Results) -> str:
         return ""
     rows = [[v.target, v.measured, v.text] for v in r.verdicts]
     lines = [
-        "## Targets (issue 6 item 5; radCAD: issue 14)",
+        "## Targets (issue 6 item 5; issue 14)",
         "",
         *table(["target", "measured", "verdict"], rows),
     ]
@@ -176,21 +179,23 @@ def _why(r: Results) -> list[str]:
                 f"takes {timed(r.call_overhead)}: the fixed cost of a call (copying the state, "
                 "allocating the working arrays, passing them to numba) dominates tiny books."
             )
-        elif v.key == "numpy" and r.sizes:
+        elif v.key in ("numpy", "numpy14") and r.sizes:
+            if any(n.startswith("- numpy:") for n in notes):
+                continue  # said once for both rows
             worst = min(r.sizes, key=lambda s: s.comparison.speedup(s.comparison.numpy) or 0.0)
             numpy = worst.comparison.numpy
             if numpy is not None:
                 rounds = worst.full.total_rounds
-                share = worst.index.liquidations / worst.positions
+                k = worst.index
                 notes.append(
-                    f"- numpy: at {count(worst.positions)} positions a numpy round costs "
-                    f"{seconds(numpy.seconds / rounds)}, a kernel round over every position "
-                    f"{seconds(worst.full.timed.seconds / rounds)} and one with the index "
-                    f"{seconds(worst.index.timed.seconds / rounds)}. Both implementations "
-                    "stream the book through memory every round; the index can only skip "
-                    "positions far from the edge, and this cascade makes "
-                    f"{worst.index.liquidations:,} liquidations ({share:.2f} per position) in "
-                    f"{rounds} rounds: most of the book is in play."
+                    f"- numpy: at {count(worst.positions)} positions a numpy round over the "
+                    f"whole book costs {seconds(numpy.seconds / rounds)}; the kernel visits "
+                    f"about the positions it liquidates ({k.liquidations:,} liquidations in "
+                    f"{rounds} rounds) and spends "
+                    f"{k.timed.seconds / max(1, k.liquidations) * 1e9:.0f} ns per liquidation, "
+                    "the run's fixed costs included (copies of the state and the trigger index, "
+                    "working arrays, the call). A cascade of one liquidation per position is "
+                    "the worst case for a kernel whose cost follows liquidations."
                 )
         elif v.key == "sweep" and r.sweep is not None:
             s = r.sweep
@@ -216,6 +221,14 @@ def _why(r: Results) -> list[str]:
                 f"({k.liquidations:,} liquidations in {k.acting_rounds} rounds) in "
                 f"{timed(k.timed)}, {seconds(k.timed.seconds / k.total_rounds)} a round; radCAD "
                 f"takes {seconds(big.run_s)} with deep copies off."
+            )
+        elif v.key == "cold" and r.cold:
+            c = r.cold[0]
+            notes.append(
+                f"- cold compile: {c.compile_s:.1f} s for the lending-only kernel; numba's "
+                "lowering and LLVM split it (docs/performance.md, *Cold compile*): the entry "
+                "point's CPython wrapper unboxes every array of the layout, and its final "
+                "module re-optimises every helper linked into it."
             )
         elif v.key == "memory" and r.memory:
             m = max(r.memory, key=lambda x: x.positions)
@@ -271,7 +284,10 @@ def _throughput(r: Results) -> str:
             f"{r.book_format} files. A position-round is one position checked in one round: "
             "positions x rounds (the quiet last round included) / kernel time. The full scan "
             "checks every position every round; the index checks only those a price move can "
-            "have made eligible, so its rate is the full scan's work over its own time.",
+            "have made eligible, so its rate is the full scan's work over its own time. A run "
+            "with the index starts from the trigger index of the compiled book, built once per "
+            "compiled scenario and shared by its runs (a sweep's thousand points): its build "
+            "is not in these times, it is in the whole-process rows.",
             "",
             *table(header, rows),
         ]
@@ -583,5 +599,37 @@ def _method(r: Results) -> str:
             "also checks that the results are the same.",
             "- Memory is measured in child processes, so that the benchmark's own arrays do not "
             "count.",
+        ]
+    )
+
+
+def _cold(r: Results) -> str:
+    if not r.cold:
+        return ""
+    rows = [
+        [
+            c.variant,
+            f"`{c.scenario}`",
+            seconds(c.cold_s),
+            seconds(c.warm_s),
+            seconds(c.compile_s),
+            seconds(c.cpu_s),
+            c.note.replace("|", "\\|") or "-",
+        ]
+        for c in r.cold
+    ]
+    header = ["kernel", "scenario", "cold run", "warm run", "compile", "CPU, cold", "stderr"]
+    return "\n".join(
+        [
+            "## Cold compile per specialised kernel (issue 14)",
+            "",
+            "`CONTAGION_EXECUTOR=jit contagion run SCENARIO --format json` in a fresh process "
+            "with an empty cache folder (`CONTAGION_CACHE_DIR`), then the same command with the "
+            "cache warm; *compile* is the difference. A scenario runs on the smallest kernel "
+            "with every feature it uses (`layout.KERNEL_VARIANTS`): lending protocols on "
+            "single-venue markets with spot oracles compile the lending-only kernel; anything "
+            "else the kernel with every protocol type. *stderr*: what the user sees meanwhile.",
+            "",
+            *table(header, rows),
         ]
     )

@@ -15,7 +15,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import books, cascade, comparisons, machine, memory, radcad_peer, startup, sweep, throughput
+from . import (
+    books,
+    cascade,
+    comparisons,
+    compile_time,
+    machine,
+    memory,
+    radcad_peer,
+    startup,
+    sweep,
+    throughput,
+)
 from .report import Results, count, render, seconds
 from .targets import evaluate
 from .timing import kernel
@@ -83,6 +94,8 @@ def measure(plan: Plan, command: str, progress: Progress) -> Results:
     if plan.cold_start:
         with progress.step("start-up: cold and warm `contagion run` of the quickstart"):
             results.startup = startup.measure()
+        with progress.step("cold compile of each specialised kernel (empty cache folders)"):
+            results.cold = compile_time.measure()
     with tempfile.TemporaryDirectory(prefix="contagion-bench-") as tmp:
         for n in plan.sizes:
             directory = Path(tmp) / f"book-{n}"
@@ -124,7 +137,9 @@ def measure(plan: Plan, command: str, progress: Progress) -> Results:
             with progress.step(f"{count(n)} positions: the peer cascade, kernel and radCAD"):
                 results.peer.append(radcad_peer.measure(n, Path(tmp) / f"peer-{n}", plan.budget_s))
     every = [s.comparison for s in results.sizes] + results.reference
-    results.verdicts = evaluate(every, results.sweep, results.startup, results.memory, results.peer)
+    results.verdicts = evaluate(
+        every, results.sweep, results.startup, results.memory, results.peer, results.cold
+    )
     results.load_end = machine.load_average()
     results.wall_s = time.perf_counter() - progress.start
     return results

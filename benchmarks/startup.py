@@ -44,7 +44,9 @@ def _command(scenario: Path = QUICKSTART) -> list[str]:
 
 def _environment() -> dict[str, str]:
     return {
-        k: v for k, v in os.environ.items() if k not in ("CONTAGION_EXECUTOR", "NUMBA_CACHE_DIR")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONTAGION_EXECUTOR", "NUMBA_CACHE_DIR", "CONTAGION_CACHE_DIR")
     }
 
 
@@ -61,8 +63,9 @@ def measure(runs: int = WARM_RUNS) -> Startup:
     """Cold and warm runs of the quickstart, in a numba cache of their own."""
     base = _environment()
     with tempfile.TemporaryDirectory(prefix="contagion-bench-numba-") as cache:
-        jit = {**base, "NUMBA_CACHE_DIR": cache, "CONTAGION_EXECUTOR": "jit"}
-        default = {**base, "NUMBA_CACHE_DIR": cache}
+        # the kernel's cache folder is CONTAGION_CACHE_DIR (jit_cache.py sets numba's own)
+        jit = {**base, "CONTAGION_CACHE_DIR": cache, "CONTAGION_EXECUTOR": "jit"}
+        default = {**base, "CONTAGION_CACHE_DIR": cache}
         cold = _time(_command(), jit)
         warm_jit = statistics.median(_time(_command(), jit) for _ in range(runs))
         warm_default = statistics.median(_time(_command(), default) for _ in range(runs))

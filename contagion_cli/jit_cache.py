@@ -25,7 +25,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,13 +117,37 @@ def _configure() -> tuple[Callable[..., Any], Path | None, str | None]:
 njit, FOLDER, NOTE = _configure()
 
 
-def is_warm() -> bool:
-    """Whether the kernel was already compiled into this cache folder (a load, not a compile)."""
-    return FOLDER is not None and (FOLDER / WARM_MARKER).exists()
+def _marker(variant: str) -> str:
+    return WARM_MARKER if variant == "all" else f"{WARM_MARKER}-{variant}"
 
 
-def mark_warm() -> None:
+def is_warm(variant: str = "all") -> bool:
+    """Whether the kernel (its specialised copy ``variant``) was already compiled into this
+    cache folder (a load, not a compile)."""
+    return FOLDER is not None and (FOLDER / _marker(variant)).exists()
+
+
+def mark_warm(variant: str = "all") -> None:
     """Record that the cache folder holds the compiled kernel (best effort)."""
     if FOLDER is not None:
         with contextlib.suppress(OSError):
-            (FOLDER / WARM_MARKER).touch()
+            (FOLDER / _marker(variant)).touch()
+
+
+@contextlib.contextmanager
+def caching_in(variant: str) -> Iterator[None]:
+    """numba caches the functions decorated meanwhile in the subfolder ``variant`` of the
+    cache folder. A specialised copy of ``kernel.py`` has the same file, names and bytecode as
+    the kernel (only module constants differ, which numba's index does not see), so each copy
+    needs a folder of its own."""
+    if FOLDER is None:
+        yield
+        return
+    import numba
+
+    before = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = str(FOLDER / variant)
+    try:
+        yield
+    finally:
+        numba.config.CACHE_DIR = before

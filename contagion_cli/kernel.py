@@ -6,8 +6,13 @@ status code, never raises, never prints. Every jitted helper lives in this one f
 cache folder is keyed on this file and ``compile/layout.py`` (:mod:`.jit_cache`): numba's own
 cache does not notice edits in *other* files that a cached function calls.
 
-Section comments (``# --- round: ... ---``) mirror those of the plain-Python reference in
-``tests/reference.py`` so that one can be read against the other.
+Section banners (``# --- markets ...``, lending, cdp, perp, leveraged, options) and comments
+(``# --- round: ... ---``) mirror those of the plain-Python reference in ``tests/reference.py``
+so that one can be read against the other (tests/kernel/test_banners.py checks the banners).
+
+Speed (docs/performance.md): loops that run per position or per liquidation bind arrays to
+locals, never pass named tuples, and run without reference counting (``HOT``), so they do
+not allocate.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ from .compile.layout import (
     ASSET_MARKET,
     ASSET_PEGGED,
     AUCTION_DUST,
+    FEATURE_BOOKS,
+    FEATURE_CAPITAL,
+    FEATURE_CDP,
+    FEATURE_FEEDS,
+    FEATURE_LEVERAGED,
+    FEATURE_OPTIONS,
+    FEATURE_PEGS,
+    FEATURE_PERP,
+    FEATURE_VENUES,
+    FEATURES_ALL,
     INDEX_BUCKETS,
     LIQ_ANY_LOSS,
     LIQ_ATOMIC,
@@ -55,25 +70,76 @@ from .compile.layout import (
     POS_AUCTION,
     POS_CLOSED,
     POS_OPEN,
+    PROTO_CDP,
     PROTO_LENDING,
+    PROTO_LEVERAGED,
     PROTO_OPTIONS,
     PROTO_PERP,
     STATUS_CONVERGED,
     STATUS_NOT_CONVERGED,
     STATUS_OVER_BUDGET,
+    STATUS_UNSUPPORTED,
+    TG_B0,
+    TG_C,
+    TG_CUR,
+    TG_D,
+    TG_LO,
+    TG_NB,
+    TG_P,
+    TG_SHIFT,
+    TGM_ALWAYS,
+    TGM_BUCKETS,
+    TGM_BUILT,
+    TGM_GROUPS,
+    TGM_HOT,
+    TRIGGER_BUCKET,
     VENUE_CPMM,
     VENUE_EXPONENTIAL,
     VENUE_LINEAR,
     VENUE_ORDERBOOK,
 )
 
-# ---------------------------------------------------------------------------------------------
-# Markets (MODEL.md §2): selling and buying q units on one venue. Each returns
-# (USD proceeds or cost, units filled) and updates the venue's reserves and price.
+try:  # a specialised copy (engine.kernels): only what these features need is compiled
+    _FEATURES = _TWIN_FEATURES  # type: ignore[name-defined]
+except NameError:
+    _FEATURES = FEATURES_ALL
+# Module constants: numba prunes `if HAS_CDP:` before typing, so a copy without cdp never
+# compiles (nor caches, nor loads) the cdp code.
+HAS_CDP = bool(_FEATURES & FEATURE_CDP)
+HAS_PERP = bool(_FEATURES & FEATURE_PERP)
+HAS_LEVERAGED = bool(_FEATURES & FEATURE_LEVERAGED)
+HAS_OPTIONS = bool(_FEATURES & FEATURE_OPTIONS)
+HAS_VENUES = bool(_FEATURES & FEATURE_VENUES)
+HAS_CAPITAL = bool(_FEATURES & FEATURE_CAPITAL)
+HAS_PEGS = bool(_FEATURES & FEATURE_PEGS)
+HAS_BOOKS = bool(_FEATURES & FEATURE_BOOKS)
+HAS_FEEDS = bool(_FEATURES & FEATURE_FEEDS)
+HAS_HEALTH_INDEX = HAS_CDP or HAS_PERP or HAS_LEVERAGED
+
+#: Every helper: IEEE arithmetic, and no CPython or C wrapper. Helpers are only called from
+#: the kernel, and numba would otherwise generate, for each, code that unboxes every argument
+#: from Python objects (a third of the cold compile). Nor are they cached: their code is
+#: linked into the entry points', which are (``run_cascade``, ``build_triggers``).
+HELPER = {"error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+#: Helpers whose loops run once per position or liquidation, and that allocate nothing: without
+#: numba's reference counting. With it, every array a loop hands to an inlined helper is an
+#: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
+#: kernel's time (perf: NRT_incref / NRT_decref), which locals alone do not remove.
+HOT = {**HELPER, "_nrt": False}
+#: Entry points, and the few helpers the tests call from Python (no C wrapper either: nothing
+#: calls them as C functions).
+ENTRY = {"cache": True, "error_model": "numpy", "no_cfunc_wrapper": True}
+#: Helpers the tests call from Python: entry points in the kernel itself, plain helpers in a
+#: specialised copy (nothing calls those from Python; a wrapper is a compile for nothing).
+TESTED = ENTRY if _FEATURES == FEATURES_ALL else HELPER
+
+# --- markets (MODEL.md §2) -------------------------------------------------------------------
+# Selling and buying q units on one venue. Each returns (USD proceeds or cost, units
+# filled) and updates the venue's reserves and price.
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _linear_sell(p0, lam, lo, q):
     """(proceeds, price after) of selling ``q`` units on a linear curve from ``p0`` down to the
     floor ``lo``: the area under the price actually traversed - the trapezoid down to the floor,
@@ -85,7 +151,7 @@ def _linear_sell(p0, lam, lo, q):
     return u * 0.5 * (p0 + lo) + (q - u) * lo, lo
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _exponential_sell(p0, a, lo, q):
     """(proceeds, price after) of selling ``q`` units on p0 e^(-a u) floored at ``lo``: the
     integral down to the floor, then every further unit at the floor."""
@@ -96,7 +162,7 @@ def _exponential_sell(p0, a, lo, q):
     return (p0 - lo) / a + (q - u) * lo, lo
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def venue_sell(V, B, v, q, eps):
     """Sell ``q`` units on venue ``v``; returns (proceeds_usd, units_filled).
 
@@ -124,6 +190,8 @@ def venue_sell(V, B, v, q, eps):
     if kind == VENUE_EXPONENTIAL:
         got, V[v].price = _exponential_sell(p0, V[v].alpha, V[v].lo, q)
         return got, q
+    if not HAS_BOOKS:
+        return 0.0, 0.0  # a copy built without order books has none
     # VENUE_ORDERBOOK: walk the bids, best first. A float residual of the order (0.1 + 0.2 of
     # two levels is 0.30000000000000004) is not a reason to walk into the next level.
     left = q
@@ -154,7 +222,7 @@ def venue_sell(V, B, v, q, eps):
     return proceeds, q - left
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def venue_buy(V, B, v, q, eps):
     """Buy ``q`` units on venue ``v``; returns (cost_usd, units_filled)."""
     kind = V[v].kind
@@ -190,6 +258,8 @@ def venue_buy(V, B, v, q, eps):
             return p0 * math.expm1(limit) / a + (q - q_exp) * max(cap, p0), q
         V[v].price = p0 * math.exp(a * q)
         return p0 * math.expm1(a * q) / a, q
+    if not HAS_BOOKS:
+        return 0.0, 0.0
     # VENUE_ORDERBOOK: walk the asks (the same dust rule)
     left = q
     dust = q * 1e-12
@@ -219,7 +289,7 @@ def venue_buy(V, B, v, q, eps):
     return cost, q - left
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def venue_recenter(V, B, v, new_price, multiplier):
     """Move venue ``v`` to ``new_price`` by arbitrage and scale its liquidity by ``multiplier``.
 
@@ -239,7 +309,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
         V[v].lam = V[v].lam / multiplier
     elif kind == VENUE_EXPONENTIAL:
         V[v].alpha = V[v].alpha / multiplier
-    elif kind == VENUE_ORDERBOOK:
+    elif HAS_BOOKS and kind == VENUE_ORDERBOOK:
         V[v].anchor = new_price
         for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
             B.depth[k] *= multiplier
@@ -250,7 +320,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     V[v].price = new_price
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _add(total, comp, i, value):
     """Neumaier-compensated ``total[i] += value``: batch sums that do not depend on order."""
     t = total[i] + value
@@ -261,19 +331,13 @@ def _add(total, comp, i, value):
     total[i] = t
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _order(X, p, a, units):
     """Protocol ``p`` puts ``units`` of asset ``a`` in this round's batch (+ sell, - buy)."""
-    if units > 0.0:
-        _add(X.sell, X.sell_c, a, units)
-        X.pa[PA_SELLS, p, a] += units
-    elif units < 0.0:
-        _add(X.buy, X.buy_c, a, -units)
-        X.pa[PA_BUYS, p, a] -= units
-    X.pa[PA_ORDERS, p, a] += units
+    _order_to(X.sell, X.sell_c, X.buy, X.buy_c, X.pa, p, a, units)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def venue_sell_quote(V, B, v, q, eps):
     """What selling ``q`` units on venue ``v`` would raise now, without trading (USD)."""
     kind = V[v].kind
@@ -289,6 +353,8 @@ def venue_sell_quote(V, B, v, q, eps):
         return _linear_sell(p0, V[v].lam, V[v].lo, q)[0]
     if kind == VENUE_EXPONENTIAL:
         return _exponential_sell(p0, V[v].alpha, V[v].lo, q)[0]
+    if not HAS_BOOKS:
+        return 0.0
     left = q
     proceeds = 0.0
     for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
@@ -310,7 +376,7 @@ def venue_sell_quote(V, B, v, q, eps):
 BISECT_STEPS = 100
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def venue_take(V, B, v, m, side, cap_q, eps):
     """Units venue ``v`` takes before its marginal price reaches ``m``: for sells (side +1) the
     marginal proceeds fall to m, for buys (-1) the marginal cost rises to m. At most ``cap_q``."""
@@ -332,7 +398,7 @@ def venue_take(V, B, v, m, side, cap_q, eps):
             if m <= V[v].lo:
                 return cap_q
             q = math.log(p0 / m) / V[v].alpha
-        else:
+        elif HAS_BOOKS:
             for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
                 if V[v].anchor * (1.0 + B.offset[k]) >= m:
                     q += B.remaining[k]
@@ -352,14 +418,14 @@ def venue_take(V, B, v, m, side, cap_q, eps):
             if m >= cap:
                 return cap_q
             q = math.log(m / p0) / V[v].alpha
-        else:
+        elif HAS_BOOKS:
             for k in range(V[v].ask_start, V[v].ask_start + V[v].ask_count):
                 if V[v].anchor * (1.0 + B.offset[k]) <= m:
                     q += B.remaining[k]
     return min(max(q, 0.0), cap_q)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def route_split(V, B, first, count, q, side, eps, out):
     """The split of ``q`` units across venues ``first .. first+count-1`` that equalises their
     marginal prices (into ``out[first:first+count]``); returns the units placed (< q only when
@@ -413,17 +479,17 @@ def route_split(V, B, first, count, q, side, eps, out):
     return q
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def route_quote(V, B, first, count, q, eps, out):
     """What selling ``q`` units across the venues, split optimally, would raise now (USD)."""
-    route_split(V, B, first, count, q, 1, eps, out)
+    route_split(V, B, first, count, q, np.int64(1), eps, out)  # int64: see _route_marginal
     total = 0.0
     for v in range(first, first + count):
         total += venue_sell_quote(V, B, v, out[v], eps)
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def venue_units_to(V, B, v, t, side):
     """Units to sell (side +1) on venue ``v`` to bring its price down to ``t``, or to buy (-1)
     to lift it to ``t``; 0 when it is already there."""
@@ -448,6 +514,8 @@ def venue_units_to(V, B, v, t, side):
     if kind == VENUE_EXPONENTIAL:
         return abs(math.log(p0 / t)) / V[v].alpha
     q = 0.0
+    if not HAS_BOOKS:
+        return q
     if side > 0:
         for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
             if V[v].anchor * (1.0 + B.offset[k]) > t:
@@ -459,26 +527,26 @@ def venue_units_to(V, B, v, t, side):
     return q
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _arb_net(V, B, first, count, p, c):
     """Units arbitrageurs would sell on the venues above p(1 + c) minus those they would buy
     on the venues below p (falls as p rises)."""
     net = 0.0
     for v in range(first, first + count):
         if V[v].price > p * (1.0 + c):
-            net += venue_units_to(V, B, v, p * (1.0 + c), 1)
+            net += venue_units_to(V, B, v, p * (1.0 + c), np.int64(1))
         elif V[v].price < p:
-            net -= venue_units_to(V, B, v, p, -1)
+            net -= venue_units_to(V, B, v, p, np.int64(-1))
     return net
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _arb_side(V, B, v, t_sell, t_buy):
     """Whether arbitrageurs sell (+1) or buy (-1) on venue ``v`` and how many units: a venue
     at the clearing price itself (a book at its partly taken level) serves the side it has
     depth for."""
-    sell = venue_units_to(V, B, v, t_sell, 1) if V[v].price > t_sell else 0.0
-    buy = venue_units_to(V, B, v, t_buy, -1) if V[v].price < t_buy else 0.0
+    sell = venue_units_to(V, B, v, t_sell, np.int64(1)) if V[v].price > t_sell else 0.0
+    buy = venue_units_to(V, B, v, t_buy, np.int64(-1)) if V[v].price < t_buy else 0.0
     if sell > 0.0 and (buy <= 0.0 or V[v].price > t_buy):
         return 1, sell
     if buy > 0.0:
@@ -486,7 +554,7 @@ def _arb_side(V, B, v, t_sell, t_buy):
     return 0, 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _venue_quotes(V, B, v):
     """(bid, ask) of venue ``v`` as an arbitrageur sees it: an order book's best bid and best
     ask with depth left (0 and inf once a side is taken), any other venue its price both ways.
@@ -504,7 +572,7 @@ def _venue_quotes(V, B, v):
     return bid, ask
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def arbitrage(A, V, B, O_, a, eps, tol):
     """Arbitrage between the venues of asset ``a`` (docs/model.md 3j); True when a venue price
     moved by more than ``tol``."""
@@ -578,12 +646,12 @@ def arbitrage(A, V, B, O_, a, eps, tol):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _norm_cdf(x):
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def bs_delta_value(kind, s, k, tau, vol, r):
     """(delta, value) of one option on one unit of the underlying."""
     sq = vol * math.sqrt(tau)
@@ -595,41 +663,43 @@ def bs_delta_value(kind, s, k, tau, vol, r):
     return _norm_cdf(d1) - 1.0, disc * _norm_cdf(-d2) - s * _norm_cdf(-d1)
 
 
-@njit(cache=True, error_model="numpy")
-def _market_quote(A, V, B, Pr, X, p, a, q, eps):
+@njit(inline="always", **HELPER)
+def _market_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     """What selling ``q`` units of a traded asset on its venue(s) would raise now for protocol
     ``p``: through its fixed route, or split optimally across several venues."""
     first = A[a].venue_start
-    count = A[a].venue_count
-    if count == 1:
-        return venue_sell_quote(V, B, first, q, eps)
-    if Pr.route_on[p, a] == 1:
-        total = 0.0
-        for v in range(first, first + count):
-            total += venue_sell_quote(V, B, v, q * Pr.route[p, v], eps)
-        return total
-    return route_quote(V, B, first, count, q, eps, X.vq[1])
+    if HAS_VENUES:
+        count = A[a].venue_count
+        if count > 1:
+            if route_on[p, a] == 1:
+                total = 0.0
+                for v in range(first, first + count):
+                    total += venue_sell_quote(V, B, v, q * route[p, v], eps)
+                return total
+            return route_quote(V, B, first, count, q, eps, vq[1])
+    return venue_sell_quote(V, B, first, q, eps)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _traded(A, a):
     """An asset whose units are sold on its own venue(s): a market asset, or an issued token
     with a market of its own."""
     return A[a].kind == ASSET_MARKET or (A[a].kind == ASSET_ISSUED and A[a].venue_count > 0)
 
 
-@njit(cache=True, error_model="numpy")
-def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
+@njit(inline="always", **HELPER)
+def asset_sell_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
 
     A pegged asset is quoted through its ratio market (or converted at the ratio) and then the
     market of the asset it is pegged to, unless its sellers keep the target's units
     (``sell_target: false``), which are then worth the target's round-start price, as in the
-    settlement; an asset without a market at its price.
+    settlement; an asset without a market at its price. (Protocol ``p``'s fixed routes
+    ``route_on``, ``route``; ``vq``: the router's working rows.)
     """
     if _traded(A, a):
-        return _market_quote(A, V, B, Pr, X, p, a, q, eps)
-    if A[a].kind == ASSET_PEGGED:
+        return _market_quote(A, V, B, route_on, route, vq, p, a, q, eps)
+    if HAS_PEGS and A[a].kind == ASSET_PEGGED:
         to = A[a].peg_to
         if A[a].venue_count > 0:
             to_units = venue_sell_quote(V, B, A[a].venue_start, q, eps)
@@ -638,12 +708,12 @@ def asset_sell_quote(A, V, B, Pr, X, p, a, q, eps):
         if A[a].peg_route == 0:
             return to_units * A[to].price
         if A[to].kind == ASSET_MARKET:
-            return _market_quote(A, V, B, Pr, X, p, to, to_units, eps)
+            return _market_quote(A, V, B, route_on, route, vq, p, to, to_units, eps)
         return to_units * A[to].price
     return q * A[a].price
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def venue_marginal(V, B, v, q):
     """Marginal proceeds of venue ``v`` after selling ``q`` units (what the last of them paid;
     the best bid for q = 0), without trading; 0 beyond what it can take."""
@@ -659,6 +729,8 @@ def venue_marginal(V, B, v, q):
         return max(p0 * (1.0 - V[v].lam * q * p0), V[v].lo)  # at the floor every unit fills
     if kind == VENUE_EXPONENTIAL:
         return max(p0 * math.exp(-V[v].alpha * q), V[v].lo)
+    if not HAS_BOOKS:
+        return 0.0
     depth = 0.0
     for k in range(V[v].bid_start, V[v].bid_start + V[v].bid_count):
         if B.remaining[k] <= 0.0:
@@ -669,7 +741,7 @@ def venue_marginal(V, B, v, q):
     return 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _route_marginal(V, B, first, count, q, eps):
     """Marginal proceeds of the q-th unit of an optimal split across the venues: the m at which
     they together take q units (0 when they cannot)."""
@@ -683,9 +755,10 @@ def _route_marginal(V, B, first, count, q, eps):
     for v in range(first, first + count):
         lo_m = min(lo_m, V[v].lo * 1e-3)
         hi_m = max(hi_m, V[v].price * 2.0)
+    sell = np.int64(1)  # a variable, not the literal 1: one compiled venue_take (see HELPER)
     total = 0.0
     for v in range(first, first + count):
-        total += venue_take(V, B, v, lo_m, 1, q, eps)
+        total += venue_take(V, B, v, lo_m, sell, q, eps)
     if total < q:
         return 0.0
     a = math.log(lo_m)
@@ -695,7 +768,7 @@ def _route_marginal(V, B, first, count, q, eps):
         total = 0.0
         m = math.exp(mid)
         for v in range(first, first + count):
-            total += venue_take(V, B, v, m, 1, q, eps)
+            total += venue_take(V, B, v, m, sell, q, eps)
         if total >= q:
             a = mid
         else:
@@ -703,30 +776,31 @@ def _route_marginal(V, B, first, count, q, eps):
     return math.exp(a)
 
 
-@njit(cache=True, error_model="numpy")
-def _market_marginal(A, V, B, Pr, X, p, a, q, eps):
+@njit(inline="always", **HELPER)
+def _market_marginal(A, V, B, route_on, route, p, a, q, eps):
     """Marginal USD proceeds of the q-th unit of a traded asset sold by protocol ``p``: on its
     venue, through its fixed route, or split optimally (always for p < 0)."""
     first = A[a].venue_start
-    count = A[a].venue_count
-    if count == 1:
-        return venue_marginal(V, B, first, q)
-    if p >= 0 and Pr.route_on[p, a] == 1:
-        total = 0.0
-        for v in range(first, first + count):
-            total += Pr.route[p, v] * venue_marginal(V, B, v, q * Pr.route[p, v])
-        return total
-    return _route_marginal(V, B, first, count, q, eps)
+    if HAS_VENUES:
+        count = A[a].venue_count
+        if count > 1:
+            if p >= 0 and route_on[p, a] == 1:
+                total = 0.0
+                for v in range(first, first + count):
+                    total += route[p, v] * venue_marginal(V, B, v, q * route[p, v])
+                return total
+            return _route_marginal(V, B, first, count, q, eps)
+    return venue_marginal(V, B, first, q)
 
 
-@njit(cache=True, error_model="numpy")
-def asset_sell_marginal(A, V, B, Pr, X, p, a, q, eps):
+@njit(inline="always", **HELPER)
+def asset_sell_marginal(A, V, B, route_on, route, p, a, q, eps):
     """Marginal USD proceeds of selling one more unit of asset ``a`` after ``q`` units, now,
     without trading (the price the q-th unit fetches), for protocol ``p``'s liquidators; as
     :func:`asset_sell_quote` is the total."""
     if _traded(A, a):
-        return _market_marginal(A, V, B, Pr, X, p, a, q, eps)
-    if A[a].kind == ASSET_PEGGED:
+        return _market_marginal(A, V, B, route_on, route, p, a, q, eps)
+    if HAS_PEGS and A[a].kind == ASSET_PEGGED:
         to = A[a].peg_to
         if A[a].venue_count > 0:
             v = A[a].venue_start
@@ -736,50 +810,126 @@ def asset_sell_marginal(A, V, B, Pr, X, p, a, q, eps):
             ratio = A[a].peg_ratio
             to_units = q * A[a].peg_ratio
         if A[a].peg_route == 1 and A[to].kind == ASSET_MARKET:
-            return ratio * _market_marginal(A, V, B, Pr, X, p, to, to_units, eps)
+            return ratio * _market_marginal(A, V, B, route_on, route, p, to, to_units, eps)
         return ratio * A[to].price
     return A[a].price
 
 
-@njit(cache=True, error_model="numpy")
-def units_above(A, V, B, Pr, X, p, a, m, cap, eps):
+@njit(inline="always", **HELPER)
+def units_above(A, V, B, route_on, route, p, a, m, cap, eps):
     """Units of asset ``a`` the market takes now (from the round's start) before the marginal
     proceeds of the next one fall below ``m``, at most ``cap``; -1 when not even the first unit
     fetches m. Sold by protocol ``p`` (its fixed route), or split optimally for p < 0."""
-    if asset_sell_marginal(A, V, B, Pr, X, p, a, 0.0, eps) < m:
+    if asset_sell_marginal(A, V, B, route_on, route, p, a, 0.0, eps) < m:
         return -1.0
     if _traded(A, a) and A[a].venue_count == 1:  # in closed form
-        return min(cap, venue_take(V, B, A[a].venue_start, m, 1, cap, eps))
-    if asset_sell_marginal(A, V, B, Pr, X, p, a, cap, eps) >= m:
+        return min(cap, venue_take(V, B, A[a].venue_start, m, np.int64(1), cap, eps))
+    if asset_sell_marginal(A, V, B, route_on, route, p, a, cap, eps) >= m:
         return cap
     lo = 0.0
     hi = cap
     for _ in range(BISECT_STEPS):
         mid = 0.5 * (lo + hi)
-        if asset_sell_marginal(A, V, B, Pr, X, p, a, mid, eps) >= m:
+        if asset_sell_marginal(A, V, B, route_on, route, p, a, mid, eps) >= m:
             lo = mid
         else:
             hi = mid
     return lo
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _same_route(A, Pr, p, q, a):
+@njit(inline="always", **HELPER)
+def _same_route(A, route_on, route, p, q, a):
     """Whether protocols ``p`` and ``q`` sell asset ``a`` the same way (the same fixed route,
     or both split optimally); p < 0 never."""
     if p < 0:
         return False
-    if Pr.route_on[p, a] != Pr.route_on[q, a]:
+    if route_on[p, a] != route_on[q, a]:
         return False
-    if Pr.route_on[p, a] == 0:
+    if route_on[p, a] == 0:
         return True
     for v in range(A[a].venue_start, A[a].venue_start + A[a].venue_count):
-        if Pr.route[p, v] != Pr.route[q, v]:
+        if route[p, v] != route[q, v]:
             return False
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(inline="always", **HELPER)
+def _before(k1, f, k2, a, b):
+    """Whether item ``a`` sorts before ``b`` by (k1, f, k2); a NaN of ``f`` sorts last, as in
+    numpy's sorts."""
+    if k1[a] != k1[b]:
+        return k1[a] < k1[b]
+    fa = f[a]
+    fb = f[b]
+    if fa < fb:
+        return True
+    if fb < fa:
+        return False
+    if (fa != fa) != (fb != fb):  # one NaN: the other goes first
+        return fb != fb
+    return k2[a] < k2[b]
+
+
+@njit(**HELPER)
+def _sorted_order(k1, f, k2):
+    """The indices 0..n-1 ordered by (k1, f, k2): a bottom-up merge sort, stable, so the order
+    is that of numpy's stable argsorts by k2, then f, then k1. (numpy's mergesort costs the
+    cold compile several seconds for two rarely used levers: this is a screenful.)"""
+    n = f.shape[0]
+    order = np.empty(n, np.int64)
+    tmp = np.empty(n, np.int64)
+    return tmp if _merge_sort(k1, f, k2, order, tmp) else order
+
+
+@njit(**HOT)
+def _merge_sort(k1, f, k2, order, tmp):
+    """:func:`_sorted_order` in the buffers ``order`` and ``tmp`` (as long as ``f``); True when
+    the result ended in ``tmp``. An input already in order (the common case: one cost for
+    every liquidation of a round) is one pass."""
+    n = f.shape[0]
+    for i in range(n):
+        order[i] = i
+    in_order = True
+    for i in range(n - 1):
+        if _before(k1, f, k2, i + 1, i):
+            in_order = False
+            break
+    if in_order:
+        return False
+    src = order
+    dst = tmp
+    in_tmp = False
+    width = 1
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            i = lo
+            j = mid
+            k = lo
+            while i < mid and j < hi:
+                if _before(k1, f, k2, src[j], src[i]):  # ties keep the left one first
+                    dst[k] = src[j]
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
+                k += 1
+            while i < mid:
+                dst[k] = src[i]
+                i += 1
+                k += 1
+            while j < hi:
+                dst[k] = src[j]
+                j += 1
+                k += 1
+        src, dst = dst, src
+        in_tmp = not in_tmp
+        width *= 2
+    return in_tmp
+
+
+@njit(**HELPER)
 def _allocate_rational(A, V, B, Pr, X, O_, eps):
     """The sales of the round's rational liquidations (docs/model.md 3i), asset by asset, as a
     call auction from the round-start market: every other order of the round goes first (it
@@ -789,23 +939,50 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
     n = X.rat_count[0]
     if n == 0:
         return
-    idx = np.empty(n, dtype=np.int64)
+    int_buffers = np.empty((5, n), np.int64)  # allocated here: the loops below do without
+    _allocate_rational_in(A, V, B, Pr, X, O_, eps, np.empty(n), int_buffers)
+    X.rat_count[0] = 0
+
+
+@njit(**HOT)
+def _allocate_rational_in(A, V, B, Pr, X, O_, eps, costs_buf, int_buffers):
+    """:func:`_allocate_rational` in preallocated buffers (``costs_buf`` f8[n], ``int_buffers``
+    i8[5, n])."""
+    n = X.rat_count[0]
+    rat = X.rat
+    sell = X.sell
+    sell_c = X.sell_c
+    buy = X.buy
+    buy_c = X.buy_c
+    pa = X.pa
+    held = O_.held_units
+    route_on = Pr.route_on
+    route = Pr.route
+    idx = int_buffers[0]
     for a in range(A.shape[0]):
         m = 0
         total = 0.0
         for e in range(n):
-            if X.rat[e].asset == a:
+            if rat[e].asset == a:
                 idx[m] = e
                 m += 1
-                total += X.rat[e].seize
+                total += rat[e].seize
         if m == 0:
             continue
-        costs = np.empty(m)
+        costs = costs_buf[:m]
+        rows = int_buffers[1, :m]
+        same = int_buffers[2, :m]
         for j in range(m):
-            costs[j] = X.rat[idx[j]].cost
-        order = np.argsort(costs, kind="mergesort")
-        sold = X.sell[a] + X.sell_c[a]  # the round's other sells, and the buys they cross
-        bought = X.buy[a] + X.buy_c[a]
+            costs[j] = rat[idx[j]].cost
+            rows[j] = j
+            same[j] = 0
+        # ascending cost; equal costs in the order of the liquidations (rows)
+        order = int_buffers[3, :m]
+        tmp = int_buffers[4, :m]
+        if _merge_sort(same, costs, rows, order, tmp):
+            order = tmp
+        sold = sell[a] + sell_c[a]  # the round's other sells, and the buys they cross
+        bought = buy[a] + buy_c[a]
         j = 0
         while j < m:
             c = costs[order[j]]
@@ -813,35 +990,41 @@ def _allocate_rational(A, V, B, Pr, X, O_, eps):
             group = 0.0
             # the group's route: that of its protocols when they all route the same way (a
             # fixed route decides which venue their sales hit), else split optimally
-            via = X.rat[idx[order[j]]].protocol
+            via = rat[idx[order[j]]].protocol
             while g < m and costs[order[g]] == c:
-                group += X.rat[idx[order[g]]].seize
-                if not _same_route(A, Pr, via, X.rat[idx[order[g]]].protocol, a):
+                group += rat[idx[order[g]]].seize
+                if not _same_route(A, route_on, route, via, rat[idx[order[g]]].protocol, a):
                     via = -1
                 g += 1
             # the market units above c, and the buys that cross at the round-start price
             # when that price pays c
-            take = max(0.0, units_above(A, V, B, Pr, X, via, a, c, sold + total, eps))
+            take = max(0.0, units_above(A, V, B, route_on, route, via, a, c, sold + total, eps))
             cross = bought if A[a].price >= c else 0.0
             give = min(group, max(0.0, take + cross - sold))
             for h in range(j, g):
                 e = idx[order[h]]
-                q = X.rat[e].seize * (give / group) if group > 0.0 else 0.0
+                q = rat[e].seize * (give / group) if group > 0.0 else 0.0
                 if q > 0.0:
-                    p = X.rat[e].protocol
-                    _order(X, p, a, q)
-                    O_.held_units[p, a] -= q
+                    p = rat[e].protocol
+                    _order_to(sell, sell_c, buy, buy_c, pa, p, a, q)
+                    held[p, a] -= q
             sold += give
             j = g
-    X.rat_count[0] = 0
 
 
+# --- lending (MODEL.md §3 lending, §4 liquidators) -------------------------------------------
+# Liquidations of lending positions.
+#
+# Written in "locals style": every array a loop reads is bound to a local at the top of the
+# function, and what a per-position helper receives is arrays and scalars, never a named tuple.
+# numba passes a named tuple by value, one reference per array, and inside a loop it increfs
+# and decrefs every array of every tuple handed to a helper, every iteration: building the
+# trigger index of 10^6 positions took 75 ms written with tuples, 11 ms with locals; a named
+# tuple of 30 more (unused) arrays made it 210 ms (docs/performance.md).
 # ---------------------------------------------------------------------------------------------
-# Lending (MODEL.md §3 lending, §4 liquidators)
-# ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _debt_bought(A, a_debt, a_col):
     """Whether liquidators buy the debt they repay on a market: an asset that trades (its own
     venues, a peg, an issued token with a market), unless the seized collateral is pegged to it
@@ -861,164 +1044,301 @@ def _debt_bought(A, a_debt, a_col):
     )
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _value_position(L, Pr, X, i, p):
+@njit(inline="always", **HELPER)
+def _value_legs(
+    col_start,
+    col_asset,
+    col_units,
+    debt_start,
+    debt_asset,
+    debt_units,
+    lt_cut,
+    lt,
+    oracle,
+    adj,
+    i,
+    p,
+):
     """(debt value, largest debt leg, collateral value, LT-weighted collateral, largest
     collateral leg) of position ``i`` at protocol ``p``'s oracle. Legs are -1 when absent.
     The liquidation thresholds are those of this round (dynamic risk may move them)."""
     debt_value = 0.0
-    j_star = -1
+    j_star = np.int64(-1)  # np.int64, not -1: a literal would be typed (and compiled) apart
     j_val = -1.0
-    for k in range(L.debt_start[i], L.debt_start[i + 1]):
-        if L.debt_units[k] <= 0.0:
+    for k in range(debt_start[i], debt_start[i + 1]):
+        if debt_units[k] <= 0.0:
             continue
-        val = L.debt_units[k] * X.pa[PA_ORACLE, p, L.debt_asset[k]]
+        val = debt_units[k] * oracle[p, debt_asset[k]]
         debt_value += val
         if val > j_val:  # strict: ties go to the asset declared first (legs are sorted)
             j_val = val
             j_star = k
+    cut = lt_cut[i] if lt_cut.shape[0] > 0 else 0.0  # no coordination: an empty array
     col_value = 0.0
     col_adj = 0.0
-    i_star = -1
+    i_star = np.int64(-1)
     i_val = -1.0
-    for k in range(L.col_start[i], L.col_start[i + 1]):
-        if L.col_units[k] <= 0.0:
+    for k in range(col_start[i], col_start[i + 1]):
+        if col_units[k] <= 0.0:
             continue
-        a = L.col_asset[k]
-        val = L.col_units[k] * X.pa[PA_ORACLE, p, a]
+        a = col_asset[k]
+        val = col_units[k] * oracle[p, a]
         col_value += val
         # coordination lowers the threshold first (lt_cut), dynamic risk then scales it
         # a relaxing adjustment never lifts a threshold above 1 (debt beyond the collateral)
-        col_adj += val * min(1.0, max(0.0, Pr.lt[p, a] - L.lt_cut[i]) * (1.0 - X.pa[PA_ADJ, p, a]))
+        col_adj += val * min(1.0, max(0.0, lt[p, a] - cut) * (1.0 - adj[p, a]))
         if val > i_val:
             i_val = val
             i_star = k
     return debt_value, j_star, col_value, col_adj, i_star
 
 
-@njit(cache=True, error_model="numpy")
-def lending_shortfall(L, Pr, X):
-    """Per protocol: sum over open positions of max(0, debt value - collateral value)."""
-    for i in range(L.protocol.shape[0]):
-        if L.status[i] != POS_OPEN:
+@njit(**HOT)
+def lending_shortfall(L, Pr, X, visit, n):
+    """Per protocol: sum over open positions of max(0, debt value - collateral value), over
+    the positions ``visit[:n]`` (ascending; every position that can have one)."""
+    status = L.status
+    protocol = L.protocol
+    col_start = L.col_start
+    col_asset = L.col_asset
+    col_units = L.col_units
+    debt_start = L.debt_start
+    debt_asset = L.debt_asset
+    debt_units = L.debt_units
+    lt_cut = L.lt_cut
+    lt = Pr.lt
+    oracle = X.pa[PA_ORACLE]
+    adj = X.pa[PA_ADJ]
+    xp = X.p
+    for jj in range(n):
+        i = visit[jj]
+        if status[i] != POS_OPEN:
             continue
-        p = L.protocol[i]
-        debt_value, j_star, col_value, _, _ = _value_position(L, Pr, X, i, p)
+        p = protocol[i]
+        debt_value, j_star, col_value, _, _ = _value_legs(
+            col_start,
+            col_asset,
+            col_units,
+            debt_start,
+            debt_asset,
+            debt_units,
+            lt_cut,
+            lt,
+            oracle,
+            adj,
+            i,
+            p,
+        )
         if j_star >= 0 and debt_value > col_value:
-            X.p[p].shortfall += debt_value - col_value
+            xp[p].shortfall += debt_value - col_value
 
 
-@njit(cache=True, error_model="numpy")
-def _liquidate(L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell, buy):
+@njit(inline="always", **HELPER)
+def _order_to(sell, sell_c, buy, buy_c, pa, p, a, units):
+    """Protocol ``p`` puts ``units`` of asset ``a`` in this round's batch (+ sell, - buy)."""
+    if units > 0.0:
+        _add(sell, sell_c, a, units)
+        pa[PA_SELLS, p, a] += units
+    elif units < 0.0:
+        _add(buy, buy_c, a, -units)
+        pa[PA_BUYS, p, a] -= units
+    pa[PA_ORDERS, p, a] += units
+
+
+@njit(inline="always", **HELPER)
+def _liquidate(
+    col_units,
+    debt_units,
+    pa,
+    xp,
+    sell_total,
+    sell_c,
+    buy_total,
+    buy_c,
+    rat,
+    rat_count,
+    op,
+    seized_units,
+    repaid_units,
+    held,
+    tr_liq,
+    tr_rep,
+    trace_row,
+    p,
+    a_col,
+    a_debt,
+    j_star,
+    i_star,
+    repay_units,
+    seize,
+    repay_usd,
+    sell,
+    buy,
+):
     """Apply one liquidation: repay, seize, order the sale of ``sell`` of the seized units (the
     liquidators hold the rest); with ``sell`` < 0 the liquidators are rational and their sale
     is decided with the round's other rational sales (:func:`_allocate_rational`; ``-sell`` is
     their cost per unit). The liquidators buy ``buy`` units of the debt asset in the round's
-    batch (what they repay, unless they repay with what the sale yields). Close the position
-    with bad debt when it has debt and no collateral left."""
-    a_col = L.col_asset[i_star]
-    a_debt = L.debt_asset[j_star]
-    L.debt_units[j_star] -= repay_units
-    L.col_units[i_star] -= seize
-    O_.p[p].liquidations += 1
-    O_.p[p].repaid_usd += repay_usd
-    O_.p[p].liquidated_usd += repay_usd
-    O_.p[p].seized_usd += seize * X.pa[PA_ORACLE, p, a_col]
-    O_.seized_units[p, a_col] += seize
-    O_.repaid_units[p, a_debt] += repay_units
-    X.pa[PA_REPAY, p, a_debt] += repay_units
+    batch (what they repay, unless they repay with what the sale yields). Inlined where it is
+    called, with the arrays it writes as arguments (see the section's note; fewer than 31 of
+    them: Python passes more as one tuple, which numba cannot inline)."""
+    debt_units[j_star] -= repay_units
+    col_units[i_star] -= seize
+    op[p].liquidations += 1
+    op[p].repaid_usd += repay_usd
+    op[p].liquidated_usd += repay_usd
+    op[p].seized_usd += seize * pa[PA_ORACLE, p, a_col]
+    seized_units[p, a_col] += seize
+    repaid_units[p, a_debt] += repay_units
+    pa[PA_REPAY, p, a_debt] += repay_units
     if buy > 0.0:
-        _order(X, p, a_debt, -buy)
+        _order_to(sell_total, sell_c, buy_total, buy_c, pa, p, a_debt, -buy)
     if sell < 0.0:  # held until the round's rational sales are allocated
-        r = X.rat_count[0]
-        X.rat[r].protocol = p
-        X.rat[r].asset = a_col
-        X.rat[r].seize = seize
-        X.rat[r].cost = -sell
-        X.rat_count[0] = r + 1
-        O_.held_units[p, a_col] += seize
+        r = rat_count[0]
+        rat[r].protocol = p
+        rat[r].asset = a_col
+        rat[r].seize = seize
+        rat[r].cost = -sell
+        rat_count[0] = r + 1
+        held[p, a_col] += seize
     else:
-        _order(X, p, a_col, sell)
-        O_.held_units[p, a_col] += seize - sell
-    X.p[p].acted = 1
+        _order_to(sell_total, sell_c, buy_total, buy_c, pa, p, a_col, sell)
+        held[p, a_col] += seize - sell
+    xp[p].acted = 1
     if trace_row >= 0:
-        O_.trace_liquidations[trace_row, p] += 1
-        O_.trace_repaid_usd[trace_row, p] += repay_usd
+        tr_liq[trace_row, p] += 1
+        tr_rep[trace_row, p] += repay_usd
+
+
+@njit(inline="always", **HELPER)
+def _close_if_empty(
+    status, col_start, col_units, debt_start, debt_asset, debt_units, oracle, written_off, op, i, p
+):
+    """After a liquidation: close the position with bad debt when it has debt and no
+    collateral left."""
     # --- round: settle: debt with no collateral left is bad debt ---
-    for k in range(L.col_start[i], L.col_start[i + 1]):
-        if L.col_units[k] > 0.0:
+    for k in range(col_start[i], col_start[i + 1]):
+        if col_units[k] > 0.0:
             return
     written = 0.0
-    for k in range(L.debt_start[i], L.debt_start[i + 1]):
-        if L.debt_units[k] > 0.0:
-            a = L.debt_asset[k]
-            written += L.debt_units[k] * X.pa[PA_ORACLE, p, a]
-            O_.written_off_units[p, a] += L.debt_units[k]
-            L.debt_units[k] = 0.0
-    O_.p[p].bad_debt_usd += written
-    O_.p[p].closed_positions += 1
-    L.status[i] = POS_CLOSED
+    for k in range(debt_start[i], debt_start[i + 1]):
+        if debt_units[k] > 0.0:
+            a = debt_asset[k]
+            written += debt_units[k] * oracle[p, a]
+            written_off[p, a] += debt_units[k]
+            debt_units[k] = 0.0
+    op[p].bad_debt_usd += written
+    op[p].closed_positions += 1
+    status[i] = POS_CLOSED
 
 
-@njit(cache=True, error_model="numpy")
-def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
-    """One lending round over every open position.
+@njit(**HOT)
+def lending_round(L, Pr, A, V, B, PS, X, O_, visit, n, trace_row, eps, tol):
+    """One lending round over the open positions ``visit[:n]``.
 
-    Visits the positions ``X.active[lo:hi]`` (the index's answer to "which positions can a price
-    move have made eligible", or all of them). Measures each protocol's shortfall at the
-    round-start oracle and liquidates every eligible position once (Jacobi: decisions use
-    round-start state only; each position is touched once, so updating it in place is
-    equivalent). Liquidators decline unprofitable
-    liquidations; with limited capital the most profitable go first (second pass). A health
-    factor within the relative tolerance ``tol`` of a threshold is at it (docs/model.md 3).
+    ``visit`` is the index's answer to "which positions can a price move have made eligible"
+    (ascending, as a full scan visits them), or every position. Measures each protocol's
+    shortfall at the round-start oracle and liquidates every eligible position once (Jacobi:
+    decisions use round-start state only; each position is touched once, so updating it in
+    place is equivalent). Liquidators decline unprofitable liquidations; with limited capital
+    the most profitable go first (second pass). A health factor within the relative tolerance
+    ``tol`` of a threshold is at it (docs/model.md 3).
     """
-    X.cand_count[0] = 0
-    off = X.ix_offsets[0]
-    for j in range(lo, hi):
-        i = X.active[j] - off
-        if L.status[i] != POS_OPEN:
+    status = L.status
+    protocol = L.protocol
+    col_start = L.col_start
+    col_asset = L.col_asset
+    col_units = L.col_units
+    debt_start = L.debt_start
+    debt_asset = L.debt_asset
+    debt_units = L.debt_units
+    lt_cut = L.lt_cut
+    lt = Pr.lt
+    bonus = Pr.bonus
+    rec = Pr.rec
+    route_on = Pr.route_on
+    route = Pr.route
+    pa = X.pa
+    oracle = pa[PA_ORACLE]
+    adj = pa[PA_ADJ]
+    xp = X.p
+    vq = X.vq
+    sell_total = X.sell
+    sell_c = X.sell_c
+    buy_total = X.buy
+    buy_c = X.buy_c
+    rat = X.rat
+    rat_count = X.rat_count
+    cand = X.cand
+    paused = PS.paused
+    op = O_.p
+    seized_units = O_.seized_units
+    repaid_units = O_.repaid_units
+    written_off = O_.written_off_units
+    held = O_.held_units
+    tr_liq = O_.trace_liquidations
+    tr_rep = O_.trace_repaid_usd
+    n_cand = 0
+    for jj in range(n):
+        i = visit[jj]
+        if status[i] != POS_OPEN:
             continue
-        p = L.protocol[i]
+        # int64 (the book stores int32): the helpers below are compiled for one signature
+        p = np.int64(protocol[i])
         # --- round: value the position at the protocol's oracle ---
-        debt_value, j_star, col_value, col_adj, i_star = _value_position(L, Pr, X, i, p)
+        debt_value, j_star, col_value, col_adj, i_star = _value_legs(
+            col_start,
+            col_asset,
+            col_units,
+            debt_start,
+            debt_asset,
+            debt_units,
+            lt_cut,
+            lt,
+            oracle,
+            adj,
+            i,
+            p,
+        )
         if j_star < 0:
             continue  # no debt: a pure supplier is never liquidated
         if debt_value > col_value:
-            X.p[p].shortfall += debt_value - col_value
+            xp[p].shortfall += debt_value - col_value
         # --- round: find eligible positions (HF < 1, beyond the tolerance) ---
         hf = col_adj / debt_value
         if hf >= 1.0 - tol or i_star < 0:
             continue  # a decimal HF of 1 that rounds to 0.9999999999999999 is not below 1
-        if PS.paused[p] == 1:  # circuit breaker: the liquidation waits
-            X.p[p].deferred_n += 1
-            X.p[p].deferred_usd += debt_value
+        if paused[p] == 1:  # circuit breaker: the liquidation waits
+            xp[p].deferred_n += 1
+            xp[p].deferred_usd += debt_value
             continue
         # --- round: liquidate: largest debt j*, largest collateral i*, close factor ---
-        a_col = L.col_asset[i_star]
-        p_col = X.pa[PA_ORACLE, p, a_col]
-        p_debt = X.pa[PA_ORACLE, p, L.debt_asset[j_star]]
-        b = Pr.bonus[p, a_col]
+        a_col = np.int64(col_asset[i_star])
+        p_col = oracle[p, a_col]
+        a_debt = np.int64(debt_asset[j_star])
+        p_debt = oracle[p, a_debt]
+        b = bonus[p, a_col]
         # at or below the full-close threshold (Aave v3: HF <= 0.95), within the tolerance
-        cf = 1.0 if hf <= Pr.rec[p].full_close_hf * (1.0 + tol) else Pr.rec[p].close_factor
-        by_debt = cf * L.debt_units[j_star] * p_debt
-        by_col = L.col_units[i_star] * p_col / (1.0 + b)
+        cf = 1.0 if hf <= rec[p].full_close_hf * (1.0 + tol) else rec[p].close_factor
+        by_debt = cf * debt_units[j_star] * p_debt
+        by_col = col_units[i_star] * p_col / (1.0 + b)
         if by_debt <= by_col:
             repay_usd = by_debt
-            repay_units = cf * L.debt_units[j_star]
-            seize = min(repay_usd * (1.0 + b) / p_col, L.col_units[i_star])
+            repay_units = cf * debt_units[j_star]
+            seize = min(repay_usd * (1.0 + b) / p_col, col_units[i_star])
         else:
             repay_usd = by_col
-            repay_units = min(repay_usd / p_debt, L.debt_units[j_star])
-            seize = L.col_units[i_star]
+            repay_units = min(repay_usd / p_debt, debt_units[j_star])
+            seize = col_units[i_star]
         # --- round: the debt the liquidators repay: bought on its market (docs/model.md 3) ---
-        a_debt = L.debt_asset[j_star]
         p_mkt = A[a_debt].price  # they pay the market, not the oracle
         cost = repay_units * p_mkt
         buy = repay_units if _debt_bought(A, a_debt, a_col) else 0.0
         # --- round: liquidators: profitable at the current market, within their capital ---
         sell = seize
         profit = 0.0
-        mode = Pr.rec[p].liq_mode
+        mode = rec[p].liq_mode
+        capital = rec[p].capital
         if mode == LIQ_RATIONAL:
             # alone at the round-start market it would sell every unit that fetches at least
             # its cost and hold the rest (valued at cost); what it sells with the round's other
@@ -1028,92 +1348,166 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             # and share the market as ties)
             per_unit = p_col / (1.0 + b) * (p_mkt / p_debt)
             c = per_unit * (1.0 - tol)
-            alone = units_above(A, V, B, Pr, X, p, a_col, c, seize, eps)
+            alone = units_above(A, V, B, route_on, route, p, a_col, c, seize, eps)
             if alone < 0.0:
-                O_.p[p].skipped_unprofitable += 1
+                op[p].skipped_unprofitable += 1
                 continue
             # the gain on the units sold; the units held count at their cost
-            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, alone, eps) - alone * per_unit
+            quote = asset_sell_quote(A, V, B, route_on, route, vq, p, a_col, alone, eps)
+            profit = quote - alone * per_unit
             sell = -c
-        elif mode == LIQ_ATOMIC or Pr.rec[p].capital < np.inf:
-            profit = asset_sell_quote(A, V, B, Pr, X, p, a_col, seize, eps) - cost
+        elif mode == LIQ_ATOMIC or capital < np.inf:
+            profit = asset_sell_quote(A, V, B, route_on, route, vq, p, a_col, seize, eps) - cost
         # a liquidation that breaks even (within the tolerance) is not a loss
-        if mode != LIQ_ANY_LOSS and profit < Pr.rec[p].min_profit - tol * cost:
-            O_.p[p].skipped_unprofitable += 1
+        if mode != LIQ_ANY_LOSS and profit < rec[p].min_profit - tol * cost:
+            op[p].skipped_unprofitable += 1
             continue
-        if Pr.rec[p].capital < np.inf:
-            c = X.cand_count[0]
-            X.cand[c].pos = i
-            X.cand[c].j = j_star
-            X.cand[c].k = i_star
-            X.cand[c].repay_units = repay_units
-            X.cand[c].seize = seize
-            X.cand[c].repay_usd = repay_usd
-            X.cand[c].profit = profit
-            X.cand[c].sell = sell
-            X.cand[c].buy = buy
-            X.cand_count[0] = c + 1
-            continue
+        if HAS_CAPITAL:  # noqa: SIM102 (numba prunes `if CONST:` alone, before typing)
+            if capital < np.inf:
+                cand[n_cand].pos = i
+                cand[n_cand].j = j_star
+                cand[n_cand].k = i_star
+                cand[n_cand].repay_units = repay_units
+                cand[n_cand].seize = seize
+                cand[n_cand].repay_usd = repay_usd
+                cand[n_cand].profit = profit
+                cand[n_cand].sell = sell
+                cand[n_cand].buy = buy
+                n_cand += 1
+                continue
         _liquidate(
-            L, X, O_, trace_row, i, p, j_star, i_star, repay_units, seize, repay_usd, sell, buy
+            col_units,
+            debt_units,
+            pa,
+            xp,
+            sell_total,
+            sell_c,
+            buy_total,
+            buy_c,
+            rat,
+            rat_count,
+            op,
+            seized_units,
+            repaid_units,
+            held,
+            tr_liq,
+            tr_rep,
+            trace_row,
+            p,
+            a_col,
+            a_debt,
+            j_star,
+            i_star,
+            repay_units,
+            seize,
+            repay_usd,
+            sell,
+            buy,
         )
-    if X.cand_count[0] > 0:
-        _liquidate_within_capital(L, Pr, X, O_, trace_row)
+        _close_if_empty(
+            status,
+            col_start,
+            col_units,
+            debt_start,
+            debt_asset,
+            debt_units,
+            oracle,
+            written_off,
+            op,
+            i,
+            p,
+        )
+    # liquidators with limited capital act on X.cand next (_liquidate_within_capital, called
+    # by run_cascade: it allocates, which a function without reference counting cannot call)
+    X.cand_count[0] = n_cand
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _liquidate_within_capital(L, Pr, X, O_, trace_row):
     """Liquidators with limited capital take the most profitable liquidations first (ties:
     account name), the last one partly; the rest are skipped this round."""
+    status = L.status
+    protocol = L.protocol
+    cand = X.cand
+    pa = X.pa
+    op = O_.p
     n = X.cand_count[0]
     rank = np.empty(n, dtype=np.int64)
     neg_profit = np.empty(n)
     proto = np.empty(n, dtype=np.int64)
     for c in range(n):
-        rank[c] = L.rank[X.cand[c].pos]
-        neg_profit[c] = -X.cand[c].profit
-        proto[c] = L.protocol[X.cand[c].pos]
-    order = np.argsort(rank, kind="mergesort")
-    order = order[np.argsort(neg_profit[order], kind="mergesort")]
-    order = order[np.argsort(proto[order], kind="mergesort")]
+        rank[c] = L.rank[cand[c].pos]
+        neg_profit[c] = -cand[c].profit
+        proto[c] = protocol[cand[c].pos]
+    # by protocol, then the most profitable, then account name (rank is unique)
+    order = _sorted_order(proto, neg_profit, rank)
     budget = np.empty(Pr.rec.shape[0])
     for p in range(budget.shape[0]):
         budget[p] = Pr.rec[p].capital
     for c in order:
-        i = X.cand[c].pos
-        p = L.protocol[i]
-        repay = X.cand[c].repay_usd
+        i = cand[c].pos
+        p = protocol[i]
+        repay = cand[c].repay_usd
         if budget[p] <= 0.0:
-            O_.p[p].skipped_capital += 1
+            op[p].skipped_capital += 1
             continue
         scale = 1.0 if repay <= budget[p] else budget[p] / repay
         # the marginal liquidation spends what is left: a rounding crumb of the subtraction
         # must not let one more position through
         budget[p] = budget[p] - repay if scale == 1.0 else 0.0
+        j = cand[c].j
+        k = cand[c].k
         _liquidate(
-            L,
-            X,
-            O_,
+            L.col_units,
+            L.debt_units,
+            pa,
+            X.p,
+            X.sell,
+            X.sell_c,
+            X.buy,
+            X.buy_c,
+            X.rat,
+            X.rat_count,
+            op,
+            O_.seized_units,
+            O_.repaid_units,
+            O_.held_units,
+            O_.trace_liquidations,
+            O_.trace_repaid_usd,
             trace_row,
-            i,
             p,
-            X.cand[c].j,
-            X.cand[c].k,
-            X.cand[c].repay_units * scale,
-            X.cand[c].seize * scale,
+            L.col_asset[k],
+            L.debt_asset[j],
+            j,
+            k,
+            cand[c].repay_units * scale,
+            cand[c].seize * scale,
             repay * scale,
             # a rational sale is allocated later (its cost per unit does not scale)
-            X.cand[c].sell * scale if X.cand[c].sell >= 0.0 else X.cand[c].sell,
-            X.cand[c].buy * scale,
+            cand[c].sell * scale if cand[c].sell >= 0.0 else cand[c].sell,
+            cand[c].buy * scale,
+        )
+        _close_if_empty(
+            status,
+            L.col_start,
+            L.col_units,
+            L.debt_start,
+            L.debt_asset,
+            L.debt_units,
+            pa[PA_ORACLE],
+            O_.written_off_units,
+            op,
+            i,
+            p,
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# CDP vaults (MODEL.md §3 cdp): whole-vault auctions, zero-bid auctions under stress
+# --- cdp (MODEL.md §3 cdp) -------------------------------------------------------------------
+# CDP vaults: whole-vault auctions, zero-bid auctions under stress.
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _vault_value(C, X, i, p):
     """(collateral value, the largest dynamic-risk adjustment over its legs; 0 without legs)."""
     col = 0.0
@@ -1128,7 +1522,7 @@ def _vault_value(C, X, i, p):
     return col, adj
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def cdp_shortfall(C, X):
     for i in range(C.protocol.shape[0]):
         if C.status[i] == POS_CLOSED or C.debt[i] <= 0.0:
@@ -1140,7 +1534,7 @@ def cdp_shortfall(C, X):
             X.p[p].shortfall += debt_value - col
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
     """Start auctions of vaults below the liquidation ratio; send this round's lots to market
     (or, when the market is too stressed for bidders, to keepers at a discount)."""
@@ -1193,7 +1587,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
             lot = X.pa[PA_LOT, p, a]
             if lot <= 0.0:
                 continue  # an asset without a market quotes at its price: never stressed
-            quote = asset_sell_quote(A, V, B, Pr, X, p, a, lot, eps)
+            quote = asset_sell_quote(A, V, B, Pr.route_on, Pr.route, X.vq, p, a, lot, eps)
             if 1.0 - quote / (lot * A[a].price) > Pr.rec[p].auction_max_slippage:
                 X.pai[PAI_STRESSED, p, a] = 1
     # --- round: auction the lots ---
@@ -1235,7 +1629,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
         # exhausted market must not keep the round loop going
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def cdp_settle(C, Pr, X, O_, trace_row, lo, hi):
     """Credit what the auctions raised: debt first, then the penalty (income); close vaults
     whose tab is raised (the rest of the collateral goes back to the owner) or whose
@@ -1297,12 +1691,12 @@ def cdp_settle(C, Pr, X, O_, trace_row, lo, hi):
             C.status[i] = POS_CLOSED
 
 
-# ---------------------------------------------------------------------------------------------
-# Perpetual futures (MODEL.md §3 perp): close at market, insurance fund, auto-deleveraging
+# --- perp (MODEL.md §3 perp) -----------------------------------------------------------------
+# Perpetual futures: close at market, insurance fund, auto-deleveraging.
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def perp_shortfall(Pp, X):
     for i in range(Pp.protocol.shape[0]):
         if Pp.status[i] != POS_OPEN:
@@ -1313,7 +1707,7 @@ def perp_shortfall(Pp, X):
             X.p[p].shortfall -= equity
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def perp_round(Pp, Pr, PS, X, O_, trace_row, tol, lo, hi):
     """Close every position whose equity is below maintenance margin: longs sell, shorts buy."""
     off = X.ix_offsets[2]
@@ -1345,7 +1739,7 @@ def perp_round(Pp, Pr, PS, X, O_, trace_row, tol, lo, hi):
             O_.trace_liquidations[trace_row, p] += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def perp_settle(Pp, Pr, X, O_, lo, hi):
     """Realise closed positions at the batch price; fees to the fund; deficits pooled by
     [protocol, asset, side] (side 0: a bankrupt long, 1: a bankrupt short)."""
@@ -1381,7 +1775,7 @@ def perp_settle(Pp, Pr, X, O_, lo, hi):
         perp_cover_deficits(Pp, Pr, X, O_)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def perp_cover_deficits(Pp, Pr, X, O_):
     """Deficits are paid by the insurance fund (reserve + fees - losses so far); what the fund
     cannot pay is auto-deleveraged pro rata from the unrealised profit of open opposite
@@ -1447,12 +1841,12 @@ def perp_cover_deficits(Pp, Pr, X, O_):
                 X.ix_meta[2] = 1  # their health changed: the index is rebuilt next round
 
 
-# ---------------------------------------------------------------------------------------------
-# Leveraged vaults (MODEL.md §3 leveraged): deleverage to target, wind down at equity <= 0
+# --- leveraged (MODEL.md §3 leveraged) -------------------------------------------------------
+# Leveraged vaults: deleverage to target, wind down at equity <= 0.
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _holdings_value(Lv, X, i, p):
     h = 0.0
     for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
@@ -1461,7 +1855,7 @@ def _holdings_value(Lv, X, i, p):
     return h
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def lev_shortfall(Lv, X):
     for i in range(Lv.protocol.shape[0]):
         if Lv.status[i] != POS_OPEN:
@@ -1472,7 +1866,7 @@ def lev_shortfall(Lv, X):
             X.p[p].shortfall += Lv.debt[i] - h
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _lev_write_off(Lv, Pr, X, O_, i, p):
     """Close vault ``i`` with its debt unpaid: bad debt, and its lender's credit loss."""
     d = Lv.debt[i]
@@ -1486,7 +1880,7 @@ def _lev_write_off(Lv, Pr, X, O_, i, p):
     Lv.status[i] = POS_CLOSED
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def lev_round(Lv, Pr, X, O_, trace_row, tol, lo, hi):
     """Sell holdings pro rata back to the target leverage when above the maximum; sell
     everything when equity <= 0."""
@@ -1521,7 +1915,7 @@ def lev_round(Lv, Pr, X, O_, trace_row, tol, lo, hi):
         # offering holdings to a market that takes none of them is not one
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
     """Repay debt with the sale proceeds; a vault with debt and no holdings left is closed and
     its unpaid debt is a loss (bad debt; a credit loss of its lender when that is a protocol
@@ -1571,15 +1965,15 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
             _lev_write_off(Lv, Pr, X, O_, i, p)
 
 
-# ---------------------------------------------------------------------------------------------
-# Options vaults (MODEL.md §3 options): delta hedging with Black–Scholes deltas
+# --- options (MODEL.md §3 options) -----------------------------------------------------------
+# Options vaults: delta hedging with Black–Scholes deltas.
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
-def opt_round(Op, Pr, PS, X, trade):
-    """Mark the written book to market (its loss is the vault's shortfall) and, when ``trade``,
-    re-hedge every (vault, underlying) whose hedge is off target beyond the rebalance band."""
+@njit(**HELPER)
+def opt_mark(Op, Pr, PS, X):
+    """Mark the written book to market: its loss is the vault's shortfall; the hedge targets
+    (``PA_OPT_TARGET``, ``PA_OPT_UNITS``) at today's oracle."""
     n = Op.protocol.shape[0]
     if n == 0:
         return
@@ -1606,7 +2000,17 @@ def opt_round(Op, Pr, PS, X, trade):
             equity += PS.hedge[p, a] * X.pa[PA_ORACLE, p, a]
         if equity < 0.0:
             X.p[p].shortfall -= equity
-        if not trade:
+
+
+@njit(**HELPER)
+def opt_round(Op, Pr, PS, X):
+    """Mark the written book to market (:func:`opt_mark`) and re-hedge every (vault,
+    underlying) whose hedge is off target beyond the rebalance band."""
+    if Op.protocol.shape[0] == 0:
+        return
+    opt_mark(Op, Pr, PS, X)
+    for p in range(X.pa.shape[1]):
+        if Pr.rec[p].kind != PROTO_OPTIONS:
             continue
         # --- round: re-hedge beyond the band ---
         for a in range(X.pa.shape[2]):
@@ -1619,7 +2023,7 @@ def opt_round(Op, Pr, PS, X, trade):
             _order(X, p, a, -d)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def opt_settle(PS, X, O_):
     for p in range(X.pa.shape[1]):
         for a in range(X.pa.shape[2]):
@@ -1645,7 +2049,7 @@ def opt_settle(PS, X, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _ratio(A, V, a):
     """A pegged asset's ratio: its ratio market's price, or the fixed ratio."""
     if A[a].venue_count > 0:
@@ -1653,7 +2057,7 @@ def _ratio(A, V, a):
     return A[a].peg_ratio
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _venue_trade(V, B, O_, v, q, side, eps):
     """One trade of ``q`` units on venue ``v``; returns (USD, units filled, slippage)."""
     before = V[v].price
@@ -1671,7 +2075,7 @@ def _venue_trade(V, B, O_, v, q, side, eps):
     return got, filled, slip, filled * before
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _side_units(A, X, p, a, side):
     """Units of asset ``a`` protocol ``p`` put on one side of the round's batch (side +1 sells,
     -1 buys), gross: its own orders, and its part of the units of ``a`` that its sales
@@ -1689,7 +2093,7 @@ def _side_units(A, X, p, a, side):
     return units
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
     """A round's net order of ``q`` units (side +1 sells, -1 buys) on an asset with several
     venues: the shares of protocols with a fixed route first, then the rest split optimally.
@@ -1747,7 +2151,7 @@ def _execute_venues(A, V, B, Pr, X, O_, a, q, side, eps):
     return usd, filled, slip, notional
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
     """Execute the round's orders. Sells and buys of an asset cross at the round-start price;
     only the net goes to the market. A pegged asset's net goes through its ratio market (or
@@ -1756,7 +2160,9 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
     (USD per filled unit); the same for buys."""
     n_a = A.shape[0]
     n_p = X.pa.shape[1]
-    X.pai[PAI_MOVED_NOW, :, :] = 0
+    for p in range(n_p):
+        for a in range(n_a):
+            X.pai[PAI_MOVED_NOW, p, a] = 0
     for a in range(n_a):
         X.a[a].price_before = A[a].price
         X.a[a].sell_fill = 0.0
@@ -1768,7 +2174,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             X.pa[PA_FLOW, p, a] = X.pa[PA_ORDERS, p, a]
     # --- execution: pegged assets first (their net becomes flow in the peg target) ---
     for a in range(n_a):
-        if A[a].kind != ASSET_PEGGED:
+        if not HAS_PEGS or A[a].kind != ASSET_PEGGED:
             continue
         s_units = X.sell[a] + X.sell_c[a]
         b_units = X.buy[a] + X.buy_c[a]
@@ -1844,21 +2250,21 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
         # that filled) at the round-start price, except that a net order split across venues
         # counts at each venue's own price before its trade; an unfilled order trades nothing
         notional = 2.0 * crossed * p0
-        if A[a].kind == ASSET_MARKET and A[a].venue_count > 1:
+        if HAS_VENUES and A[a].kind == ASSET_MARKET and A[a].venue_count > 1:
             v = A[a].venue_start
             for w in range(v, v + A[a].venue_count):
                 V[w].before = V[w].price
-            if net > 0.0:
-                got, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, net, 1, eps)
+            if net != 0.0:
+                # one call with the side as a value: constants would compile it twice
+                side = np.int64(1) if net > 0.0 else np.int64(-1)
+                usd, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, abs(net), side, eps)
                 notional += nv
-                proceeds += got
-                s_filled += filled
-                O_.a[a].slippage_usd += slip
-            elif net < 0.0:
-                paid, filled, slip, nv = _execute_venues(A, V, B, Pr, X, O_, a, -net, -1, eps)
-                notional += nv
-                cost += paid
-                b_filled += filled
+                if side > 0:
+                    proceeds += usd
+                    s_filled += filled
+                else:
+                    cost += usd
+                    b_filled += filled
                 O_.a[a].slippage_usd += slip
             for w in range(v, v + A[a].venue_count):
                 if abs(V[w].price - V[w].before) > tol * V[w].before:
@@ -1911,7 +2317,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
             O_.trace_net_units[trace_row, a] = net
     # --- execution: what a pegged asset's sellers got, buyers paid, in USD ---
     for a in range(n_a):
-        if A[a].kind != ASSET_PEGGED:
+        if not HAS_PEGS or A[a].kind != ASSET_PEGGED:
             continue
         s_units = X.sell[a] + X.sell_c[a]
         b_units = X.buy[a] + X.buy_c[a]
@@ -1952,10 +2358,11 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
                 _unfilled(Pr, O_, p, a, X.pa[PA_SELLS, p, a] * (1.0 - X.a[a].sell_fill))
             if X.pa[PA_BUYS, p, a] > 0.0 and X.a[a].buy_fill < 1.0:
                 _unfilled(Pr, O_, p, a, -X.pa[PA_BUYS, p, a] * (1.0 - X.a[a].buy_fill))
-    _update_pegged(A, V)
+    if HAS_PEGS:
+        _update_pegged(A, V)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _unfilled(Pr, O_, p, a, units):
     """``units`` of protocol ``p``'s order of asset ``a`` found no counterparty (+ a sale, - a
     purchase). Lending liquidators keep unsold seized units; a perp venue closes the position at
@@ -1968,20 +2375,24 @@ def _unfilled(Pr, O_, p, a, units):
         O_.held_units[p, a] += units
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _update_pegged(A, V):
     """Pegged assets: ratio x the price of the asset they are pegged to."""
+    if not HAS_PEGS:
+        return
     for a in range(A.shape[0]):
         if A[a].kind == ASSET_PEGGED:
             A[a].price = _ratio(A, V, a) * A[A[a].peg_to].price
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _update_issued(A, V, B, PS, eps):
     """Issued tokens: backing price x (1 - the issuer's haircut). A token with a market of its
     own trades there: a change of that fundamental value (its backing moved, its issuer's
     haircut changed) re-centres the market by the same factor - the deficit depegs it through
     its market - and moves the band's path with it; its own sales and shocks move it too."""
+    if not HAS_PEGS:
+        return
     for a in range(A.shape[0]):
         if A[a].kind != ASSET_ISSUED:
             continue
@@ -1999,7 +2410,7 @@ def _update_issued(A, V, B, PS, eps):
         A[a].price = V[v].price
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _update_haircuts(Pr, PS, X, bad, credit, income, changed):
     """Haircut = uncovered loss / liabilities; the uncovered loss is bad debt + credit losses +
     shortfall - reserve - income."""
@@ -2022,7 +2433,7 @@ def _update_haircuts(Pr, PS, X, bad, credit, income, changed):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _apply_recovery(A, V, B, X, f):
     """Between steps: a fraction ``f`` of each market's endogenous impact reverts."""
     for a in range(A.shape[0]):
@@ -2036,7 +2447,7 @@ def _apply_recovery(A, V, B, X, f):
                 venue_recenter(V, B, w, V[w].price + f * (V[w].shocked - V[w].price), 1.0)
             A[a].price = V[v].price
             continue
-        if A[a].kind == ASSET_PEGGED:
+        if HAS_PEGS and A[a].kind == ASSET_PEGGED:
             target = V[v].price + f * (X.a[a].shocked_ratio - V[v].price)
         else:
             target = A[a].price + f * (X.a[a].shocked - A[a].price)
@@ -2044,7 +2455,7 @@ def _apply_recovery(A, V, B, X, f):
         venue_recenter(V, B, v, target, 1.0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _apply_shock(A, V, B, PS, X, path, t, eps):
     """Start of step ``t``: apply the exogenous returns and liquidity multipliers. A return on
     a pegged asset moves its ratio (a depeg); derived prices follow their parents."""
@@ -2052,7 +2463,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
         kind = A[a].kind
         r = path.returns[t, a]
         m = path.liquidity[t, a]
-        if kind == ASSET_ISSUED:
+        if HAS_PEGS and kind == ASSET_ISSUED:
             if A[a].venue_count > 0:  # a token with its own market can be shocked (a depeg)
                 v = A[a].venue_start
                 X.a[a].shocked_ratio *= 1.0 + r
@@ -2060,7 +2471,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
                 venue_recenter(V, B, v, V[v].price * (1.0 + r), m)
                 A[a].price = V[v].price
             continue
-        if kind == ASSET_PEGGED:
+        if HAS_PEGS and kind == ASSET_PEGGED:
             X.a[a].shocked_ratio *= 1.0 + r
             if A[a].venue_count > 0:
                 v = A[a].venue_start
@@ -2071,7 +2482,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             continue
         X.a[a].shocked *= 1.0 + r
         new_price = A[a].price * (1.0 + r)
-        if kind == ASSET_MARKET and A[a].venue_count > 1:
+        if HAS_VENUES and kind == ASSET_MARKET and A[a].venue_count > 1:
             # every venue moves with the asset, and by its own `ASSET@VENUE` return on top
             v0 = A[a].venue_start
             for v in range(v0, v0 + A[a].venue_count):
@@ -2085,6 +2496,8 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             venue_recenter(V, B, v, new_price, m)
             new_price = V[v].price
         A[a].price = new_price
+    if not HAS_PEGS:
+        return
     for a in range(A.shape[0]):
         if A[a].kind == ASSET_PEGGED:
             X.a[a].shocked = X.a[a].shocked_ratio * X.a[A[a].peg_to].shocked
@@ -2096,7 +2509,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
     _update_issued(A, V, B, PS, eps)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**TESTED)
 def _set_bands(V, eps):
     """The price band (docs/model.md 2, the price floor): no trade takes a venue below eps x
     the price the exogenous path alone gives it (its shocked price) or above that / eps. The
@@ -2107,7 +2520,7 @@ def _set_bands(V, eps):
         V[v].hi = V[v].shocked / eps
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _push_history(A, X):
     """Record the round-start prices (lagged and twap oracles read them)."""
     h = X.hist.shape[0]
@@ -2117,7 +2530,7 @@ def _push_history(A, X):
     X.hist_count[0] = c + 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _venue_oracle(A, V, Pr, X, p, a, kind):
     """A spot (on a listed venue), median or vwap price of asset ``a`` over its venues, as
     protocol ``p`` reads it (its listed venues; all of them when it lists none of the asset's)."""
@@ -2154,27 +2567,29 @@ def _venue_oracle(A, V, Pr, X, p, a, kind):
     return 0.5 * (X.vtmp[n // 2 - 1] + X.vtmp[n // 2])
 
 
-@njit(cache=True, error_model="numpy")
-def _set_oracles(A, V, Pr, X, t, out, market):
+@njit(**HELPER)
+def _market_oracles(A, out):
+    """Every protocol reads the market price itself (marking to market) into ``out`` [P, A]."""
+    for p in range(out.shape[0]):
+        for a in range(out.shape[1]):
+            out[p, a] = A[a].price
+
+
+@njit(**HELPER)
+def _set_oracles(A, V, Pr, X, t, out):
     """Every protocol's oracle prices into ``out`` [P, A]: spot, lagged by rounds or steps,
     a twap over rounds, the exogenous path only, or aggregated over venues; then the feed's
-    floor. With ``market`` every protocol reads the market price itself (marking to market)."""
+    floor."""
     h = X.hist.shape[0]
     c = X.hist_count[0]
     for p in range(out.shape[0]):
-        if market:
-            for a in range(out.shape[1]):
-                out[p, a] = A[a].price
-            continue
         kind = Pr.rec[p].oracle_kind
         n = Pr.rec[p].oracle_n
         for a in range(out.shape[1]):
-            if kind == ORACLE_SPOT and A[a].venue_count > 1:
-                o = _venue_oracle(A, V, Pr, X, p, a, kind)
-            elif kind == ORACLE_SPOT:
-                o = A[a].price
-            elif kind in (ORACLE_MEDIAN, ORACLE_VWAP):
-                o = _venue_oracle(A, V, Pr, X, p, a, kind)
+            if not HAS_FEEDS or kind in (ORACLE_SPOT, ORACLE_MEDIAN, ORACLE_VWAP):
+                o = A[a].price  # one venue (or none): the market price
+                if HAS_VENUES and A[a].venue_count > 1:
+                    o = _venue_oracle(A, V, Pr, X, p, a, kind)
             elif kind == ORACLE_LAG_ROUNDS:
                 o = X.hist[max(0, c - 1 - n) % h, a]
             elif kind == ORACLE_LAG_STEPS:
@@ -2192,11 +2607,13 @@ def _set_oracles(A, V, Pr, X, t, out, market):
             out[p, a] = o
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _oracles_moving(A, Pr, X, tol):
     """Will a round-based oracle (lagged by rounds, twap) still change if prices stay where
     they are? It will while its window holds a price other than today's: then a round without
     action is not the fixed point yet - the feed has to catch up first."""
+    if not HAS_FEEDS:
+        return False
     h = X.hist.shape[0]
     c = X.hist_count[0]
     for p in range(Pr.rec.shape[0]):
@@ -2220,7 +2637,7 @@ def _oracles_moving(A, Pr, X, tol):
     return False
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _read_rounds(Pr, q, r):
     """The rounds (first, last; empty when first > last) whose price moves protocol ``q``'s
     oracle reads for the first time in round ``r`` (docs/model.md 4): spot and venue feeds the
@@ -2238,7 +2655,7 @@ def _read_rounds(Pr, q, r):
     return r - 1, r - 1  # spot, median, vwap: what the market did last round
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _check_breakers(Pr, PS, X, O_):
     """Trip a protocol's circuit breaker once an oracle price it uses fell more than `drop`
     below its value before the step's shock; it stays tripped for the rest of the step."""
@@ -2256,7 +2673,7 @@ def _check_breakers(Pr, PS, X, O_):
             O_.p[p].paused_rounds += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _dynamic_risk(A, Pr, X):
     """Realised volatility of the step so far (sqrt of the summed squared log returns of
     round-start prices, the shock included) moves risk thresholds:
@@ -2276,10 +2693,12 @@ def _dynamic_risk(A, Pr, X):
             X.pa[PA_ADJ, p, a] = min(max(adj, -Pr.rec[p].risk_max), Pr.rec[p].risk_max)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _set_par(A, Pr, X):
     """A cdp values its own stablecoin at par (the backing's price; Maker's `par` = 1 USD),
     never at its depegged price: the peg is what its liquidation ratio and deficit measure."""
+    if not HAS_CDP:
+        return
     for p in range(Pr.rec.shape[0]):
         a = Pr.rec[p].stablecoin
         if a < 0:
@@ -2290,29 +2709,427 @@ def _set_par(A, Pr, X):
             X.p[p].par = X.pa[PA_ORACLE, p, a]
 
 
-@njit(cache=True, error_model="numpy")
-def _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, t, market):
-    """Every protocol's shortfall at its oracle (or, with ``market``, at market prices) now,
-    without acting (into ``X.p[p].shortfall``)."""
-    _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], market)
+@njit(**HELPER)
+def _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, use_index):
+    """Every protocol's shortfall at the prices in ``X.pa[PA_ORACLE]`` now, without acting
+    (into ``X.p[p].shortfall``)."""
     _set_par(A, Pr, X)
     for _i in range(X.p.shape[0]):
         X.p[_i].shortfall = 0.0
-    lending_shortfall(L, Pr, X)
-    cdp_shortfall(C, X)
-    perp_shortfall(Pp, X)
-    lev_shortfall(Lv, X)
-    opt_round(Op, Pr, PS, X, False)
+    if use_index == 1:
+        _tg_shortfall(L, Pr, X, TG)
+    else:
+        lending_shortfall(L, Pr, X, TG.visit, L.protocol.shape[0])
+    if HAS_CDP:
+        cdp_shortfall(C, X)
+    if HAS_PERP:
+        perp_shortfall(Pp, X)
+    if HAS_LEVERAGED:
+        lev_shortfall(Lv, X)
+    if HAS_OPTIONS:
+        opt_mark(Op, Pr, PS, X)
 
 
 # ---------------------------------------------------------------------------------------------
-# The position index: visit only positions a price move can have made eligible (docs/model.md)
+# The position indexes: visit only positions a price move can have made eligible
+# (docs/performance.md). Both visit their positions in ascending order, as a full scan does, so
+# every sum is accumulated in the same order and the results are the same to the last bit.
 # ---------------------------------------------------------------------------------------------
+
+#: Relative margin of the trigger index's candidate test: far above the rounding of a health
+#: factor (a few ulps), far below any price move that matters.
+TG_DELTA = 1e-12
+
+
+def _f2i_python(x):
+    """The IEEE bits of a float64 as an int64: for x >= 0 they order as the values do."""
+    return np.int64(np.float64(x).view(np.int64))
+
+
+if hasattr(njit(_f2i_python), "py_func"):  # compiled by numba (not the plain-Python twin)
+    from llvmlite import ir as _llvm_ir
+    from numba.core import types as _nb_types
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _f2i(typingctx, x):
+        """The IEEE bits of a float64 as an int64 (a bit cast: no log to find a bucket)."""
+        signature = _nb_types.int64(_nb_types.float64)
+
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], _llvm_ir.IntType(64))
+
+        return signature, codegen
+
+else:
+    _f2i = _f2i_python
+
+#: Counting trailing zeros of one bit (de Bruijn): the index of a marked position in its word.
+_DEBRUIJN = np.int64(0x03F79D71B4CB0A89)
+_DEBRUIJN_TABLE = np.array(
+    [
+        *(0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4),
+        *(62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5),
+        *(63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11),
+        *(46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6),
+    ],
+    dtype=np.int64,
+)
+
+
+@njit(inline="always", **HELPER)
+def _tg_trigger(col_units, debt_units, lt, lt_cut, a_col, k, j, i, p):
+    """(trigger, effective threshold) of a position with one collateral leg ``k`` and one
+    debt leg ``j``: it is eligible exactly when O_c / O_d < T = d / (c x LT). 0: no debt (never
+    eligible); inf: no collateral or a threshold of 0 (always a candidate)."""
+    cut = lt_cut[i] if lt_cut.shape[0] > 0 else 0.0
+    lte = min(1.0, max(0.0, lt[p, a_col] - cut))
+    d = debt_units[j]
+    if d <= 0.0:
+        return 0.0, lte
+    c = col_units[k]
+    if c <= 0.0 or lte <= 0.0:
+        return np.inf, lte
+    t = d / (c * lte)
+    return (t if t > 0.0 else 5e-324), lte  # an underflow is still a debt
+
+
+@njit(inline="always", **HELPER)
+def _tg_bucket(nb, lo, shift, t):
+    """The bucket of trigger ``t`` in a group of ``nb`` buckets from the bits ``lo``."""
+    if not t < np.inf:
+        return nb - 1
+    b = _f2i(t) - lo
+    if b < 0:
+        return np.int64(0)
+    return min(b >> shift, nb - 1)
+
+
+@njit(inline="always", **HELPER)
+def _tg_mark(bitmap, i):
+    bitmap[i >> 6] |= np.int64(1) << (i & 63)
+
+
+@njit(**HOT)
+def _tg_extract(bitmap, visit):
+    """The marked positions into ``visit``, ascending; clears the bitmap; returns the count."""
+    n = 0
+    for w in range(bitmap.shape[0]):
+        word = bitmap[w]
+        if word == 0:
+            continue
+        bitmap[w] = 0
+        base = w << 6
+        while word != 0:
+            low = word & -word
+            visit[n] = base + _DEBRUIJN_TABLE[((low * _DEBRUIJN) >> 58) & 63]
+            n += 1
+            word ^= low
+    return n
+
+
+@njit(**ENTRY)
+def build_triggers(L, Pr, TG):
+    """Build the trigger index of the lending book from its state: one pass to group the
+    positions and find each group's range of triggers, buckets of about ``TRIGGER_BUCKET``
+    positions over the IEEE bits of the trigger (positive doubles order as their bits), a
+    counting sort into the buckets. The engine builds it once per compiled scenario (from the
+    start state) and gives every run a copy."""
+    _tg_build(L, Pr, TG)
+
+
+@njit(**HOT)
+def _tg_build(L, Pr, TG):
+    """:func:`build_triggers` (an entry point, called from Python, keeps numba's reference
+    counting; its loops here do without)."""
+    status = L.status
+    protocol = L.protocol
+    col_start = L.col_start
+    col_asset = L.col_asset
+    col_units = L.col_units
+    debt_start = L.debt_start
+    debt_asset = L.debt_asset
+    debt_units = L.debt_units
+    lt_cut = L.lt_cut
+    lt = Pr.lt
+    rec = Pr.rec
+    T = TG.T
+    group = TG.group
+    gid = TG.gid
+    gt = TG.groups
+    glte = TG.lte
+    always = TG.always
+    start = TG.start
+    end = TG.end
+    head = TG.head
+    items = TG.items
+    n = status.shape[0]
+    for p in range(gid.shape[0]):
+        for c in range(gid.shape[1]):
+            for d in range(gid.shape[2]):
+                gid[p, c, d] = -1
+    n_groups = 0
+    n_always = 0
+    for i in range(n):
+        group[i] = -1
+        T[i] = 0.0
+        if status[i] != POS_OPEN:
+            continue
+        p = protocol[i]
+        k = col_start[i]
+        j = debt_start[i]
+        # several legs, or thresholds that move with volatility: no single trigger
+        if rec[p].risk_k != 0.0 or col_start[i + 1] - k != 1 or debt_start[i + 1] - j != 1:
+            always[n_always] = i
+            n_always += 1
+            group[i] = -2
+            continue
+        c = col_asset[k]
+        d = debt_asset[j]
+        g = gid[p, c, d]
+        if g < 0:
+            g = n_groups
+            gid[p, c, d] = g
+            gt[g, TG_P] = p
+            gt[g, TG_C] = c
+            gt[g, TG_D] = d
+            gt[g, TG_B0] = 0  # the group's count, for now
+            gt[g, TG_LO] = _f2i(np.inf)  # the lowest finite trigger's bits, for now
+            gt[g, TG_NB] = 0  # the highest, for now
+            glte[g] = 0.0
+            n_groups += 1
+        t, lte = _tg_trigger(col_units, debt_units, lt, lt_cut, c, k, j, i, p)
+        T[i] = t
+        if t <= 0.0:
+            continue  # no debt: never eligible, never visited
+        group[i] = g
+        gt[g, TG_B0] += 1
+        glte[g] = max(glte[g], lte)
+        if t < np.inf:
+            bits = _f2i(t)
+            gt[g, TG_LO] = min(gt[g, TG_LO], bits)
+            gt[g, TG_NB] = max(gt[g, TG_NB], bits)
+    # each group's buckets: equal ranges of bits, about TRIGGER_BUCKET positions each
+    n_buckets = 0
+    for g in range(n_groups):
+        count = gt[g, TG_B0]
+        lo = gt[g, TG_LO]
+        hi = gt[g, TG_NB]
+        if hi < lo:  # no finite trigger
+            lo = 0
+            hi = 0
+        want = max(1, count // TRIGGER_BUCKET)
+        shift = 0
+        while ((hi - lo) >> shift) + 1 > want:
+            shift += 1
+        nb = ((hi - lo) >> shift) + 1
+        gt[g, TG_LO] = lo
+        gt[g, TG_SHIFT] = shift
+        gt[g, TG_NB] = nb
+        gt[g, TG_B0] = n_buckets
+        gt[g, TG_CUR] = nb
+        n_buckets += nb
+    for b in range(n_buckets):
+        end[b] = 0
+        head[b] = -1
+    for i in range(n):
+        g = group[i]
+        if g >= 0:
+            nb = gt[g, TG_NB]
+            end[gt[g, TG_B0] + _tg_bucket(nb, gt[g, TG_LO], gt[g, TG_SHIFT], T[i])] += 1
+    run = 0
+    for b in range(n_buckets):
+        size = end[b]
+        start[b] = run
+        end[b] = run
+        run += size
+    for i in range(n):
+        g = group[i]
+        if g >= 0:
+            nb = gt[g, TG_NB]
+            b = gt[g, TG_B0] + _tg_bucket(nb, gt[g, TG_LO], gt[g, TG_SHIFT], T[i])
+            items[end[b]] = i
+            end[b] += 1
+    meta = TG.meta
+    meta[TGM_BUILT] = 1
+    meta[TGM_GROUPS] = n_groups
+    meta[TGM_HOT] = 0
+    meta[TGM_ALWAYS] = n_always
+    meta[TGM_BUCKETS] = n_buckets
+
+
+@njit(inline="always", **HELPER)
+def _tg_take(gt, start, end, head, nxt, items, T, bitmap, g, rb):
+    """Group ``g``: mark, and take out of their buckets, the positions whose trigger's bits
+    are above ``rb``: every member of the buckets above the one ``rb`` falls in (all of them
+    are), then that bucket member by member. The group's cursor moves down to it."""
+    nb = gt[g, TG_NB]
+    lo = gt[g, TG_LO]
+    b0 = gt[g, TG_B0]
+    q = np.int64(0) if rb < lo else min((rb - lo) >> gt[g, TG_SHIFT], nb - 1)
+    cur = gt[g, TG_CUR]
+    for k in range(cur - 1, q, -1):
+        b = b0 + k
+        for t in range(start[b], end[b]):
+            _tg_mark(bitmap, items[t])
+        end[b] = start[b]
+        node = head[b]
+        while node >= 0:
+            _tg_mark(bitmap, node)
+            node = nxt[node]
+        head[b] = -1
+    if cur > q + 1:
+        gt[g, TG_CUR] = q + 1
+    b = b0 + q
+    t = start[b]
+    while t < end[b]:
+        i = items[t]
+        if _f2i(T[i]) > rb:
+            _tg_mark(bitmap, i)
+            end[b] -= 1
+            items[t] = items[end[b]]
+        else:
+            t += 1
+    prev = -1
+    node = head[b]
+    while node >= 0:
+        after = nxt[node]
+        if _f2i(T[node]) > rb:
+            _tg_mark(bitmap, node)
+            if prev < 0:
+                head[b] = after
+            else:
+                nxt[prev] = after
+        else:
+            prev = node
+        node = after
+
+
+@njit(inline="always", **HELPER)
+def _tg_peek(gt, start, end, head, nxt, items, T, bitmap, g, rb):
+    """Group ``g``: mark the positions whose trigger's bits are above ``rb``, leaving the
+    buckets as they are (a shortfall measurement between rounds)."""
+    nb = gt[g, TG_NB]
+    lo = gt[g, TG_LO]
+    b0 = gt[g, TG_B0]
+    q = np.int64(0) if rb < lo else min((rb - lo) >> gt[g, TG_SHIFT], nb - 1)
+    for k in range(nb - 1, q - 1, -1):
+        b = b0 + k
+        for t in range(start[b], end[b]):
+            i = items[t]
+            if _f2i(T[i]) > rb:
+                _tg_mark(bitmap, i)
+        node = head[b]
+        while node >= 0:
+            if _f2i(T[node]) > rb:
+                _tg_mark(bitmap, node)
+            node = nxt[node]
+
+
+@njit(inline="always", **HELPER)
+def _tg_ratio_bits(oracle, gt, g, scale):
+    """The IEEE bits of the group's oracle ratio O_c / O_d divided by ``scale`` x (1 + delta):
+    a trigger above them is a candidate; -1 (everything) when the ratio is not a positive
+    number."""
+    p = gt[g, TG_P]
+    r = oracle[p, gt[g, TG_C]] / oracle[p, gt[g, TG_D]]
+    if r > 0.0 and r < np.inf and scale > 0.0:
+        return _f2i(r / (scale * (1.0 + TG_DELTA)))
+    return np.int64(-1)
+
+
+@njit(inline="always", **HELPER)
+def _tg_add_listed(TG):
+    """Mark last round's candidates and the positions visited every round."""
+    bitmap = TG.bitmap
+    hot = TG.hot
+    for h in range(TG.meta[TGM_HOT]):
+        _tg_mark(bitmap, hot[h])
+    always = TG.always
+    for h in range(TG.meta[TGM_ALWAYS]):
+        _tg_mark(bitmap, always[h])
+
+
+@njit(**HOT)
+def _tg_select(TG, oracle):
+    """This round's lending positions to visit, ascending, into ``TG.visit``; their count."""
+    gt = TG.groups
+    rbits = TG.rbits
+    for g in range(TG.meta[TGM_GROUPS]):
+        rb = _tg_ratio_bits(oracle, gt, g, 1.0)
+        rbits[g] = rb
+        _tg_take(gt, TG.start, TG.end, TG.head, TG.nxt, TG.items, TG.T, TG.bitmap, g, rb)
+    _tg_add_listed(TG)
+    return _tg_extract(TG.bitmap, TG.visit)
+
+
+@njit(**HOT)
+def _tg_classify(L, Pr, TG, n):
+    """After the round: each visited single-leg position gets its new trigger and is a
+    candidate still (visited next round) or goes back into the bucket of its trigger (a bucket
+    already passed is opened again: prices can rise between steps)."""
+    status = L.status
+    col_start = L.col_start
+    debt_start = L.debt_start
+    col_asset = L.col_asset
+    col_units = L.col_units
+    debt_units = L.debt_units
+    lt_cut = L.lt_cut
+    lt = Pr.lt
+    visit = TG.visit
+    group = TG.group
+    T = TG.T
+    gt = TG.groups
+    rbits = TG.rbits
+    hot = TG.hot
+    head = TG.head
+    nxt = TG.nxt
+    n_hot = 0
+    for jj in range(n):
+        i = visit[jj]
+        g = group[i]
+        if g < 0 or status[i] != POS_OPEN:
+            continue
+        k = col_start[i]
+        t, _ = _tg_trigger(
+            col_units, debt_units, lt, lt_cut, col_asset[k], k, debt_start[i], i, gt[g, TG_P]
+        )
+        T[i] = t
+        if t <= 0.0:
+            group[i] = -1  # repaid: never eligible again
+            continue
+        if _f2i(t) > rbits[g]:
+            hot[n_hot] = i
+            n_hot += 1
+            continue
+        nb = gt[g, TG_NB]
+        kb = _tg_bucket(nb, gt[g, TG_LO], gt[g, TG_SHIFT], t)
+        b = gt[g, TG_B0] + kb
+        nxt[i] = head[b]
+        head[b] = i
+        if kb >= gt[g, TG_CUR]:
+            gt[g, TG_CUR] = kb + 1
+    TG.meta[TGM_HOT] = n_hot
+
+
+@njit(**HOT)
+def _tg_shortfall(L, Pr, X, TG):
+    """``lending_shortfall`` over the positions that can have one: debt value > collateral
+    value needs O_c / O_d < d / c = T x LT <= T x (the group's largest LT)."""
+    gt = TG.groups
+    oracle = X.pa[PA_ORACLE]
+    for g in range(TG.meta[TGM_GROUPS]):
+        rb = _tg_ratio_bits(oracle, gt, g, TG.lte[g])
+        _tg_peek(gt, TG.start, TG.end, TG.head, TG.nxt, TG.items, TG.T, TG.bitmap, g, rb)
+    _tg_add_listed(TG)
+    n = _tg_extract(TG.bitmap, TG.visit)
+    lending_shortfall(L, Pr, X, TG.visit, n)
+
 
 BUCKET_W = math.log(10.0) / (INDEX_BUCKETS - 1)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always", **HELPER)
 def _bucket_of(h):
     """Health bucket: 0 for h <= 1, then 0.23% wide up to 10, the last for everything above;
     INDEX_BUCKETS ("never") for a position that can never need action (closed, no debt)."""
@@ -2323,28 +3140,18 @@ def _bucket_of(h):
     return min(int(math.log(h) / BUCKET_W), INDEX_BUCKETS - 1)
 
 
-@njit(cache=True, error_model="numpy")
-def _index_rebuild(L, C, Pp, Lv, Pr, X):
-    """Measure every position's health at this round's oracle and bucket it (a counting sort:
-    two passes, no sort). A health is < 1 exactly when the position must act now (and whenever
-    it has a shortfall); positions whose thresholds move with volatility, and auctions under
-    way, get 0 (always visited); closed ones and those without debt, infinity (never).
+@njit(**HELPER)
+def _index_rebuild(C, Pp, Lv, Pr, X):
+    """The health index of the cdp, perp and leveraged books: measure every position's health
+    at this round's oracle and bucket it (a counting sort: two passes, no sort). A health is
+    < 1 exactly when the position must act now (and whenever it has a shortfall); positions
+    whose thresholds move with volatility, and auctions under way, get 0 (always visited);
+    closed ones and those without debt, infinity (never).
 
     The health of each type is computed in the loop bodies here, not in helper functions:
     numba made a per-position helper reading a protocol record 30x slower than the same code
     inline (measured: 170 ms against 7 ms for 10^6 positions)."""
     off = X.ix_offsets
-    for i in range(L.protocol.shape[0]):
-        h = np.inf
-        if L.status[i] == POS_OPEN:
-            p = L.protocol[i]
-            if Pr.rec[p].risk_k != 0.0:
-                h = 0.0
-            else:
-                debt_value, j_star, _, col_adj, _ = _value_position(L, Pr, X, i, p)
-                if j_star >= 0:
-                    h = col_adj / debt_value  # the health factor
-        X.health[off[0] + i] = h
     for i in range(C.protocol.shape[0]):
         h = np.inf
         p = C.protocol[i]
@@ -2405,7 +3212,7 @@ def _index_rebuild(L, C, Pp, Lv, Pr, X):
     X.ix_meta[2] = 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _index_extend(Pr, X):
     """Add to the active set every bucket a position of which the price moves since the
     rebuild can have taken below health 1.
@@ -2413,13 +3220,16 @@ def _index_extend(Pr, X):
     A health is a ratio of values linear in prices (collateral / debt, mark / liquidation
     price, holdings / debt), so it has fallen by at most the factor min(O/O_ref) / max(O/O_ref)
     over the assets the protocol uses and the numeraire: positions with health_ref < T =
-    max / min (over all protocols) are all that can need action now. T only grows within a
-    step (the active set is kept), and the set is kept in ascending order so that a round
-    visits positions in the order of a full scan - the results are the same to the last bit.
+    max / min (over the protocols of the book) are all that can need action now. T only grows
+    within a step (the active set is kept), and the set is kept in ascending order so that a
+    round visits positions in the order of a full scan - the results are the same to the last
+    bit.
     """
     t_all = 1.0
     n_a = X.ix_ref.shape[1]
     for p in range(X.ix_ref.shape[0]):
+        if Pr.rec[p].kind == PROTO_LENDING:
+            continue  # lending positions are in the trigger index
         # 1.0: amounts in the numeraire (margins, USD debt, liquidation prices) do not move
         lo = 1.0
         hi = 1.0
@@ -2452,13 +3262,66 @@ def _index_extend(Pr, X):
     X.ix_meta[1] = k
 
 
-@njit(cache=True, error_model="numpy")
+@njit(**HELPER)
 def _index_all(X):
-    """No index: every position is visited every round."""
+    """No index: every position of the cdp, perp and leveraged books is visited every
+    round."""
     n = X.ix_offsets[4]
     for g in range(n):
         X.active[g] = g
     X.ix_meta[0] = n
+
+
+@njit(**HELPER)
+def _clear_round(X):
+    """A new round's batch: no orders, sells, buys or repayments yet; per protocol nothing
+    acted, measured, deferred or defaulted on yet. (Loops, not numpy's slice assignment: each
+    numpy operation is one more function to compile.)"""
+    for a in range(X.sell.shape[0]):
+        X.sell[a] = 0.0
+        X.sell_c[a] = 0.0
+        X.buy[a] = 0.0
+        X.buy_c[a] = 0.0
+    pa = X.pa
+    for p in range(pa.shape[1]):
+        for a in range(pa.shape[2]):
+            pa[PA_ORDERS, p, a] = 0.0
+            pa[PA_SELLS, p, a] = 0.0
+            pa[PA_BUYS, p, a] = 0.0
+            pa[PA_REPAY, p, a] = 0.0
+    xp = X.p
+    for p in range(xp.shape[0]):
+        xp[p].acted = 0
+        xp[p].shortfall = 0.0
+        xp[p].deferred_n = 0
+        xp[p].deferred_usd = 0.0
+        xp[p].credit_now = 0
+
+
+@njit(**HELPER)
+def _unsupported(A, V, Pr):
+    """Whether the scenario needs something this specialised copy was built without."""
+    for p in range(Pr.rec.shape[0]):
+        kind = Pr.rec[p].kind
+        if (
+            (kind == PROTO_CDP and not HAS_CDP)
+            or (kind == PROTO_PERP and not HAS_PERP)
+            or (kind == PROTO_LEVERAGED and not HAS_LEVERAGED)
+            or (kind == PROTO_OPTIONS and not HAS_OPTIONS)
+            or (Pr.rec[p].capital < np.inf and not HAS_CAPITAL)
+        ):
+            return True
+        if Pr.rec[p].oracle_kind != ORACLE_SPOT and not HAS_FEEDS:
+            return True
+    for a in range(A.shape[0]):
+        if A[a].venue_count > 1 and not HAS_VENUES:
+            return True
+        if A[a].kind in (ASSET_PEGGED, ASSET_ISSUED) and not HAS_PEGS:
+            return True
+    for v in range(V.shape[0]):  # noqa: SIM110 (numba compiles no generator in any())
+        if V[v].kind == VENUE_ORDERBOOK and not HAS_BOOKS:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2466,16 +3329,18 @@ def _index_all(X):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
+@njit(nogil=True, **ENTRY)
+def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     """Run the whole shock path; returns a STATUS_* code.
 
     Parameters
     ----------
-    A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_ : layout records and named tuples
+    A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_ : layout records and named tuples
         Assets, venues, order books, lending, cdp, perp, leveraged and options positions,
-        protocol parameters and state, working arrays (``layout.new_scratch``), shock path,
-        parameters, preallocated outputs (see ``layout.py``). State is mutated in place.
+        protocol parameters and state, working arrays (``layout.new_scratch``), the trigger
+        index of the lending book (``layout.new_triggers``: built here unless built already),
+        shock path, parameters, preallocated outputs (see ``layout.py``). State is mutated in
+        place.
 
     Notes
     -----
@@ -2484,9 +3349,12 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
     crossed at the round-start price, settlement, token prices) until no protocol acts and no
     price is left to update, or ``max_rounds`` is reached. Depth and edges follow §5.
     """
+    if _unsupported(A, V, Pr):
+        return STATUS_UNSUPPORTED
     n_a = A.shape[0]
     n_p = Pr.rec.shape[0]
     n_t = path.returns.shape[0]
+    n_lending = L.protocol.shape[0]
     eps = prm.min_price_fraction
     tol = prm.tol
     stress_prev = np.zeros(n_p)  # shortfall + credit losses, at the previous round's start
@@ -2502,11 +3370,17 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
         elif A[a].kind == ASSET_ISSUED:
             X.a[a].shocked_ratio = 1.0  # the product of its own shocks
     _push_history(A, X)  # "round 0": the start
-    if prm.use_index == 0:
-        _index_all(X)
+    if prm.use_index == 0:  # no index: every position, every round
+        for i in range(n_lending):
+            TG.visit[i] = i
+        if HAS_HEALTH_INDEX:
+            _index_all(X)
+    elif TG.meta[TGM_BUILT] == 0:
+        _tg_build(L, Pr, TG)
 
     # S_0: shortfall before any shock
-    _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, 0, False)
+    _set_oracles(A, V, Pr, X, np.int64(0), X.pa[PA_ORACLE])
+    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
     for p in range(n_p):
         stress_prev[p] = X.p[p].shortfall
 
@@ -2515,7 +3389,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
     work = 0  # positions visited, against prm.work_budget
     for t in range(n_t):
         # the breakers' reference: each protocol's oracle before this step's shock
-        _set_oracles(A, V, Pr, X, t, X.pa[PA_REF_ORACLE], False)
+        _set_oracles(A, V, Pr, X, t, X.pa[PA_REF_ORACLE])
         for a in range(n_a):
             X.a[a].last_price = A[a].price
             X.a[a].vol2 = 0.0
@@ -2536,49 +3410,47 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             # --- round: oracle prices, circuit breakers, dynamic risk; the price band ---
             _push_history(A, X)
             _set_bands(V, eps)
-            _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE], False)
+            _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE])
             _set_par(A, Pr, X)
             _check_breakers(Pr, PS, X, O_)
             _dynamic_risk(A, Pr, X)
-            # --- round: which positions to visit (the index) ---
+            # --- round: which positions to visit (the indexes) ---
+            n_visit = n_lending
             if prm.use_index == 1:
-                # re-measure every health at today's prices when the set to visit has grown
-                # to a large share of the book: three passes now beat a big set every round
-                big = X.ix_meta[0] > max(4096, X.ix_offsets[4] // 4)
-                if first_round or X.ix_meta[2] == 1 or big:
-                    _index_rebuild(L, C, Pp, Lv, Pr, X)
-                _index_extend(Pr, X)
+                n_visit = _tg_select(TG, X.pa[PA_ORACLE])
+            n_active = n_visit
+            if HAS_HEALTH_INDEX:
+                if prm.use_index == 1:
+                    # re-measure every health at today's prices when the set to visit has
+                    # grown to a large share of the book: passes now beat a big set each round
+                    big = X.ix_meta[0] > max(4096, X.ix_offsets[4] // 4)
+                    if first_round or X.ix_meta[2] == 1 or big:
+                        _index_rebuild(C, Pp, Lv, Pr, X)
+                    _index_extend(Pr, X)
+                n_other = X.ix_meta[0]
+                n_active += n_other
+                cut = np.searchsorted(X.active[:n_other], X.ix_offsets)
             first_round = False
-            n_active = X.ix_meta[0]
-            cut = np.searchsorted(X.active[:n_active], X.ix_offsets)
             # --- round: decisions of every protocol from round-start state ---
-            for _i in range(X.p.shape[0]):
-                X.p[_i].acted = 0
-            X.sell[:] = 0.0
-            X.sell_c[:] = 0.0
-            X.buy[:] = 0.0
-            X.buy_c[:] = 0.0
-            X.pa[PA_ORDERS, :, :] = 0.0
-            X.pa[PA_SELLS, :, :] = 0.0
-            X.pa[PA_BUYS, :, :] = 0.0
-            X.pa[PA_REPAY, :, :] = 0.0
-            for _i in range(X.p.shape[0]):
-                X.p[_i].shortfall = 0.0
-            for _i in range(X.p.shape[0]):
-                X.p[_i].deferred_n = 0
-            for _i in range(X.p.shape[0]):
-                X.p[_i].deferred_usd = 0.0
-            for _i in range(X.p.shape[0]):
-                X.p[_i].credit_now = 0
+            _clear_round(X)
             for p in range(n_p):
                 bad_start[p] = O_.p[p].bad_debt_usd
                 credit_start[p] = O_.p[p].credit_losses_usd
                 income_start[p] = O_.p[p].income_usd
-            lending_round(L, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[0], cut[1])
-            cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[1], cut[2])
-            perp_round(Pp, Pr, PS, X, O_, trace_row, tol, cut[2], cut[3])
-            lev_round(Lv, Pr, X, O_, trace_row, tol, cut[3], cut[4])
-            opt_round(Op, Pr, PS, X, True)
+            lending_round(L, Pr, A, V, B, PS, X, O_, TG.visit, n_visit, trace_row, eps, tol)
+            if HAS_CAPITAL:  # noqa: SIM102 (numba prunes `if CONST:` alone, before typing)
+                if X.cand_count[0] > 0:
+                    _liquidate_within_capital(L, Pr, X, O_, trace_row)
+            if prm.use_index == 1:
+                _tg_classify(L, Pr, TG, n_visit)
+            if HAS_CDP:
+                cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, cut[1], cut[2])
+            if HAS_PERP:
+                perp_round(Pp, Pr, PS, X, O_, trace_row, tol, cut[2], cut[3])
+            if HAS_LEVERAGED:
+                lev_round(Lv, Pr, X, O_, trace_row, tol, cut[3], cut[4])
+            if HAS_OPTIONS:
+                opt_round(Op, Pr, PS, X)
             _allocate_rational(A, V, B, Pr, X, O_, eps)
             work += n_active + Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:
@@ -2587,10 +3459,11 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
             _execute(A, V, B, Pr, X, O_, trace_row, eps, tol)
             # --- round: arbitrage between the venues of each asset ---
             arbitraged = False
-            for a in range(n_a):
-                several = A[a].kind == ASSET_MARKET and A[a].venue_count > 1
-                if several and arbitrage(A, V, B, O_, a, eps, tol):
-                    arbitraged = True
+            if HAS_VENUES:
+                for a in range(n_a):
+                    several = A[a].kind == ASSET_MARKET and A[a].venue_count > 1
+                    if several and arbitrage(A, V, B, O_, a, eps, tol):
+                        arbitraged = True
             # a peg follows its target's new (primary venue) price, also after an arbitrage
             # that moved it by less than the tolerance (held units are valued at it)
             _update_pegged(A, V)
@@ -2616,20 +3489,25 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
                             + (bought - filled) * A[a].price
                             + (repay - bought) * X.a[a].price_before
                         )
-            cdp_settle(C, Pr, X, O_, trace_row, cut[1], cut[2])
-            perp_settle(Pp, Pr, X, O_, cut[2], cut[3])
-            lev_settle(Lv, Pr, X, O_, trace_row, cut[3], cut[4])
-            opt_settle(PS, X, O_)
+            if HAS_CDP:
+                cdp_settle(C, Pr, X, O_, trace_row, cut[1], cut[2])
+            if HAS_PERP:
+                perp_settle(Pp, Pr, X, O_, cut[2], cut[3])
+            if HAS_LEVERAGED:
+                lev_settle(Lv, Pr, X, O_, trace_row, cut[3], cut[4])
+            if HAS_OPTIONS:
+                opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
             _update_haircuts(Pr, PS, X, bad_start, credit_start, income_start, haircut_changed)
-            _update_issued(A, V, B, PS, eps)
             repriced = False  # an issued token's price moved: the fixed point is not reached
-            for a in range(n_a):
-                before = X.a[a].price_before
-                if A[a].kind == ASSET_ISSUED and abs(A[a].price - before) > tol * before:
-                    repriced = True
-                    if haircut_changed[A[a].issuer] == 1:
-                        X.pai[PAI_MOVED_NOW, A[a].issuer, a] = 1
+            if HAS_PEGS:
+                _update_issued(A, V, B, PS, eps)
+                for a in range(n_a):
+                    before = X.a[a].price_before
+                    if A[a].kind == ASSET_ISSUED and abs(A[a].price - before) > tol * before:
+                        repriced = True
+                        if haircut_changed[A[a].issuer] == 1:
+                            X.pai[PAI_MOVED_NOW, A[a].issuer, a] = 1
             # --- round: distress, propagation depth and contagion edges ---
             any_acted = False
             for p in range(n_p):
@@ -2712,11 +3590,13 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, path, prm, O_):
     for p in range(n_p):
         O_.p[p].haircut = PS.haircut[p]
     # final shortfall at the final prices
-    _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, n_t, False)
+    _set_oracles(A, V, Pr, X, n_t, X.pa[PA_ORACLE])
+    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
     for p in range(n_p):
         O_.p[p].shortfall_usd = X.p[p].shortfall
     # the same at market prices: what a stale, lagged or floored oracle hides
-    _measure_shortfall(A, V, L, C, Pp, Lv, Op, Pr, PS, X, n_t, True)
+    _market_oracles(A, X.pa[PA_ORACLE])
+    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
     for p in range(n_p):
         O_.p[p].market_shortfall_usd = X.p[p].shortfall
     return status

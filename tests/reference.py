@@ -28,7 +28,7 @@ from contagion_cli.schema.models import (
     Scenario,
 )
 
-# --- markets (MODEL.md §2) ---------------------------------------------------------------------
+# --- markets (MODEL.md §2) -------------------------------------------------------------------
 
 
 class Market:
@@ -1718,7 +1718,7 @@ class Reference:
         self.deferred[p][0] += 1
         self.deferred[p][1] += debt_value
 
-    # --- lending ---------------------------------------------------------------------------------
+    # --- lending (MODEL.md §3 lending, §4 liquidators) ---------------------------------------
     def lending_round(self, O: dict, shortfall: dict) -> None:
         order = self.order
         candidates = []
@@ -1870,7 +1870,7 @@ class Reference:
             st.bad_debt_positions += 1
             pos.open = False
 
-    # --- cdp -------------------------------------------------------------------------------------
+    # --- cdp (MODEL.md §3 cdp) ---------------------------------------------------------------
     def par(self, p: str, prices: dict[str, float]) -> float:
         """A cdp values its own stablecoin at par: the backing's price (1 USD by default)."""
         stable = self.s.protocols[p].stablecoin
@@ -2006,7 +2006,7 @@ class Reference:
                 v.debt = v.tab = 0.0
                 v.status = "closed"
 
-    # --- perp ------------------------------------------------------------------------------------
+    # --- perp (MODEL.md §3 perp) -------------------------------------------------------------
     def perp_round(self, O: dict, shortfall: dict) -> None:
         for pp in self.perps:
             if not pp.open:
@@ -2107,7 +2107,7 @@ class Reference:
                         pp.entry += u * r / pp.size
                         pp.adl_cut += u * r
 
-    # --- leveraged -------------------------------------------------------------------------------
+    # --- leveraged (MODEL.md §3 leveraged) ---------------------------------------------------
     def write_off(self, lv: LevPos) -> None:
         st = self.stats[lv.protocol]
         st.bad_debt_usd += lv.debt
@@ -2181,7 +2181,7 @@ class Reference:
             if lv.debt > 0 and _value(lv.holdings, O[lv.protocol], self.order) <= 0:
                 self.write_off(lv)
 
-    # --- options ---------------------------------------------------------------------------------
+    # --- options (MODEL.md §3 options) -------------------------------------------------------
     def opt_round(self, O: dict, shortfall: dict) -> dict[tuple[str, str], float]:
         pending: dict[tuple[str, str], float] = {}
         if not self.options:

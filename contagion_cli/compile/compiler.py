@@ -6,6 +6,7 @@ declaration order of the file, which is also the tie-break order of MODEL.md §1
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,17 @@ from .layout import (
     ASSET_MARKET,
     ASSET_PEGGED,
     F8,
+    FEATURE_BOOKS,
+    FEATURE_CAPITAL,
+    FEATURE_CDP,
+    FEATURE_FEEDS,
+    FEATURE_LEVERAGED,
+    FEATURE_OPTIONS,
+    FEATURE_PEGS,
+    FEATURE_PERP,
+    FEATURE_VENUES,
+    I1,
+    I4,
     I8,
     LIQ_ANY_LOSS,
     LIQ_ATOMIC,
@@ -79,6 +91,7 @@ from .layout import (
     Venues,
     records,
 )
+from .order import permute_legs, trigger_order
 
 
 class State(NamedTuple):
@@ -115,6 +128,22 @@ class Compiled:
     position_counts: np.ndarray = field(repr=False)
     #: what the coordination layer changed (None: no coordination)
     coordination: Any = field(default=None, repr=False)
+    #: the lending book is stored in trigger order (compile/order.py): stored position k is
+    #: position ``lending_order[k]`` of the scenario's lending books, one after the other
+    lending_order: np.ndarray | None = field(default=None, repr=False)
+    #: what the engine derives from the start state once and reuses in every run (the
+    #: trigger index of the lending book); shared by copies made with ``dataclasses.replace``
+    #: (a sweep point replaces the path), so each entry records what it was derived from
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def in_book_order(self, values: np.ndarray) -> np.ndarray:
+        """Per-position values of the lending book (as stored) in the order of the scenario's
+        positions."""
+        if self.lending_order is None:
+            return values
+        out = np.empty_like(values)
+        out[self.lending_order] = values
+        return out
 
     @property
     def n_assets(self) -> int:
@@ -145,16 +174,56 @@ class Compiled:
     def lending(self) -> Lending:
         return self.state.lending
 
+    @functools.cached_property
+    def features(self) -> int:
+        """What the kernel needs beyond lending (``layout.FEATURE_*``): the specialised kernel
+        that runs this scenario is compiled with these (engine.kernels)."""
+        rec = self.protocols.rec
+        kinds = set(rec.kind.tolist())
+        features = 0
+        for kind, feature in _KIND_FEATURES.items():
+            if kind in kinds:
+                features |= feature
+        if bool(np.any(rec.capital < np.inf)):
+            features |= FEATURE_CAPITAL
+        assets = self.state.assets
+        if bool(np.any(assets.venue_count > 1)):
+            features |= FEATURE_VENUES
+        if bool(np.any((assets.kind == ASSET_PEGGED) | (assets.kind == ASSET_ISSUED))):
+            features |= FEATURE_PEGS
+        if bool(np.any(self.state.venues.kind == VENUE_ORDERBOOK)):
+            features |= FEATURE_BOOKS
+        if bool(np.any(rec.oracle_kind != ORACLE_SPOT)):
+            features |= FEATURE_FEEDS
+        return features
+
     def fresh_state(self) -> State:
-        """Copies of the mutable arrays, so one compiled scenario can run many times."""
-        return State(*(_copy(part) for part in self.state))
+        """Copies of the arrays a run changes, so one compiled scenario can run many times; the
+        rest (positions' protocols, legs, parameters) is shared with the start state."""
+        return State(*(_copy(part, _MUTABLE.get(type(part))) for part in self.state))
 
 
-def _copy(part):  # type: ignore[no-untyped-def]
-    """A deep copy of a record array, or of a named tuple of arrays."""
+#: The arrays of each named tuple of the state the kernel writes (the rest it only reads).
+_MUTABLE: dict[type, frozenset[str]] = {
+    Book: frozenset({"depth", "remaining"}),
+    Lending: frozenset({"status", "col_units", "debt_units"}),
+    Cdp: frozenset({"status", "col_units", "col_pending", "debt", "tab", "tab0", "raised"}),
+    Perp: frozenset({"status", "entry", "adl_cut", "realized", "pending"}),
+    Leveraged: frozenset({"status", "hold_units", "hold_pending", "debt", "cash"}),
+}
+
+
+def _copy(part, mutable: frozenset[str] | None):  # type: ignore[no-untyped-def]
+    """A copy of a record array, or of the ``mutable`` arrays of a named tuple (all of them
+    when None)."""
     if isinstance(part, np.ndarray):
         return part.copy()  # keeps the recarray view
-    return type(part)(*(np.array(a, copy=True) for a in part))
+    return type(part)(
+        *(
+            np.array(a, copy=True) if mutable is None or name in mutable else a
+            for name, a in zip(part._fields, part, strict=True)
+        )
+    )
 
 
 def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
@@ -363,6 +432,7 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
         entity_names=b.entity_names,
         position_counts=counts,
+        lending_order=b.lending_order,
     )
     if scenario.coordination is not None and scenario.coordination.enabled:
         from .coordination import coordinate
@@ -411,6 +481,13 @@ def _oracle_kind(kind: str, steps: int | None) -> int:
 
 
 _LIQ_MODES = {"rational": LIQ_RATIONAL, "atomic": LIQ_ATOMIC, "any_loss": LIQ_ANY_LOSS}
+
+_KIND_FEATURES = {
+    PROTO_CDP: FEATURE_CDP,
+    PROTO_PERP: FEATURE_PERP,
+    PROTO_LEVERAGED: FEATURE_LEVERAGED,
+    PROTO_OPTIONS: FEATURE_OPTIONS,
+}
 
 _KINDS = {
     "lending": PROTO_LENDING,
@@ -616,6 +693,7 @@ class _Builder:
             counts[list(scenario.protocols).index(name)] = book.n
         with_accounts = [(n, b) for n, b in self.books.items() if b.kind in HAS_ACCOUNT]
         ids, self.entity_names = assign_entities(with_accounts)
+        self.lending_order: np.ndarray | None = None  # set by lending()
         self.entity_ids = dict(zip([n for n, _ in with_accounts], ids, strict=True))
 
     def _of_type(self, kind: str) -> list[tuple[int, str, PositionBook]]:
@@ -659,6 +737,11 @@ class _Builder:
         units = np.concatenate([u for _, _, u in parts]) if parts else np.zeros(0, F8)
         return start, asset.astype(I8), units.astype(F8)
 
+    @staticmethod
+    def _compact(start: np.ndarray, asset: np.ndarray, units: np.ndarray):  # type: ignore[no-untyped-def]
+        """The lending book's CSR legs with int32 offsets and assets (layout.Lending)."""
+        return start.astype(I4), asset.astype(I4), units
+
     def _entities(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
         parts = [self.entity_ids[name] for _, name, _ in books]
         return np.concatenate(parts).astype(I8, copy=False) if parts else np.zeros(0, I8)
@@ -672,18 +755,30 @@ class _Builder:
         n = sum(b.n for _, _, b in books)
         liab = np.zeros(self.n_p, F8)
         col_parts, debt_parts = [], []
+        debt = None
         for p, _, book in books:
             col_parts.append(self._legs(p, book.legs["collateral"], book.n))
             debt = self._legs(p, book.legs["debt"], book.n)
             debt_parts.append(debt)
             liab[p] = float(np.sum(debt[2] * self.price[debt[1]]))
-        col_start, col_asset, col_units = self._concat(col_parts, n)
-        debt_start, debt_asset, debt_units = self._concat(debt_parts, n)
-        protocol = self._protocol(books)
+        # each book's parts are released as soon as they are joined, and indices shrink to
+        # int32 before the permutation below copies them once more (the peak of a 10^7 book)
+        col_start, col_asset, col_units = self._compact(*self._concat(col_parts, n))
+        del col_parts
+        debt_start, debt_asset, debt_units = self._compact(*self._concat(debt_parts, n))
+        del debt_parts, debt
+        protocol = self._protocol(books).astype(I4)
         entity = self._entities(books)
+        # stored in trigger order (compile/order.py): a round's positions are neighbours
+        legs = (col_start, col_asset, col_units, debt_start, debt_asset, debt_units)
+        order = trigger_order(protocol, *legs, len(self.a))
+        self.lending_order = order
+        protocol, entity = protocol[order], entity[order]
+        col_start, col_asset, col_units = permute_legs(col_start, col_asset, col_units, order)
+        debt_start, debt_asset, debt_units = permute_legs(debt_start, debt_asset, debt_units, order)
         lending = Lending(
             protocol=protocol,
-            status=np.full(n, POS_OPEN, I8),
+            status=np.full(n, POS_OPEN, I1),
             col_start=col_start,
             col_asset=col_asset,
             col_units=col_units,
@@ -691,7 +786,7 @@ class _Builder:
             debt_asset=debt_asset,
             debt_units=debt_units,
             rank=self._rank(protocol, entity) if need_rank else np.zeros(n, I8),
-            lt_cut=np.zeros(n, F8),
+            lt_cut=np.zeros(0, F8),  # no coordination (coordination.py sets one per position)
         )
         return lending, entity, liab
 

@@ -1,8 +1,10 @@
 """The array layout shared by the compiler and the kernel: named tuples of C-contiguous arrays.
 
-This module decides every dtype and shape (float64 values, int64 indices, structure of arrays),
-so that the kernel sees one type signature whatever the scenario: one compilation, a warm cache.
-It holds no logic; :mod:`.compiler` fills these, :mod:`.kernel` reads and mutates them.
+This module decides every dtype and shape (float64 values; int64 indices, except the lending
+book's, which are compact: a pass over 10^6 positions streams their bytes through memory, and
+int32 / int8 halve them), so that the kernel sees one type signature whatever the scenario: one
+compilation per specialised kernel (:data:`KERNEL_VARIANTS`), a warm cache. It holds no logic;
+:mod:`.compiler` fills these, :mod:`.kernel` reads and mutates them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import numpy as np
 
 F8 = np.float64
 I8 = np.int64
+I4 = np.int32  # lending positions and legs (a book holds at most 10^7 rows: load/files.py)
+I1 = np.int8  # lending status
 
 # Asset kinds.
 ASSET_FIXED = 0  # no market: the price moves only with the shock path (a numeraire stays put)
@@ -64,6 +68,25 @@ AUCTION_DUST = 1e-6
 STATUS_CONVERGED = 0
 STATUS_NOT_CONVERGED = 1
 STATUS_OVER_BUDGET = 2  # stopped early: more work than Params.work_budget (state is partial)
+STATUS_UNSUPPORTED = 3  # a specialised kernel was given a scenario it was not built for
+
+# What a scenario uses beyond lending: the kernel is specialised to these (engine.kernels). A
+# specialised copy of kernel.py is compiled with the branches of what it leaves out removed
+# (numba prunes ``if HAS_CDP:`` on a module constant before typing: the code is never compiled).
+FEATURE_CDP = 1
+FEATURE_PERP = 2
+FEATURE_LEVERAGED = 4
+FEATURE_OPTIONS = 8
+FEATURE_VENUES = 16  # an asset with several venues: routing, arbitrage, venue oracles
+FEATURE_CAPITAL = 32  # liquidators with limited capital per round
+FEATURE_PEGS = 64  # pegged assets, issued tokens
+FEATURE_BOOKS = 128  # order-book venues
+FEATURE_FEEDS = 256  # oracles other than spot: lagged, twap, external, median, vwap
+FEATURES_ALL = 511
+
+#: The specialised kernels, smallest first: a scenario runs on the first that has every feature
+#: it needs. Few on purpose: each is compiled (and cached) on its own.
+KERNEL_VARIANTS: tuple[tuple[str, int], ...] = (("lending", 0), ("all", FEATURES_ALL))
 
 
 # Records, not named tuples of arrays, for per-asset, per-venue and per-protocol data: numba
@@ -316,6 +339,12 @@ def records(dtype: np.dtype, n: int) -> np.recarray:
     return np.zeros(n, dtype=dtype).view(np.recarray)
 
 
+def workspace(dtype: np.dtype, n: int) -> np.recarray:
+    """A record array the kernel writes before it reads (a list with its own count): not
+    zeroed, so that a run of a large book does not clear megabytes it may never use."""
+    return np.empty(n, dtype=dtype).view(np.recarray)
+
+
 class Book(NamedTuple):
     """Order-book levels of all orderbook venues, bids and asks, best first."""
 
@@ -325,18 +354,23 @@ class Book(NamedTuple):
 
 
 class Lending(NamedTuple):
-    """All lending positions of all lending protocols, legs in CSR form (sorted by asset)."""
+    """All lending positions of all lending protocols, legs in CSR form (sorted by asset).
 
-    protocol: np.ndarray  # i8[N] protocol index
-    status: np.ndarray  # i8[N] POS_*
-    col_start: np.ndarray  # i8[N+1] collateral legs of position i: col_start[i]:col_start[i+1]
-    col_asset: np.ndarray  # i8[M]
+    Positions are grouped by protocol and, within a protocol, ordered by (collateral asset,
+    debt asset, trigger price) (the compiler): the positions one price move makes eligible are
+    then neighbours in memory, and a round reads them with few cache misses."""
+
+    protocol: np.ndarray  # i4[N] protocol index
+    status: np.ndarray  # i1[N] state: POS_*
+    col_start: np.ndarray  # i4[N+1] collateral legs of position i: col_start[i]:col_start[i+1]
+    col_asset: np.ndarray  # i4[M]
     col_units: np.ndarray  # f8[M] state
-    debt_start: np.ndarray  # i8[N+1]
-    debt_asset: np.ndarray  # i8[K]
+    debt_start: np.ndarray  # i4[N+1]
+    debt_asset: np.ndarray  # i4[K]
     debt_units: np.ndarray  # f8[K] state
     rank: np.ndarray  # i8[N] order of (protocol, account) names: the tie-break of liquidators
-    lt_cut: np.ndarray  # f8[N] coordination: subtracted from every liquidation threshold
+    # coordination: subtracted from every liquidation threshold; f8[0] without coordination
+    lt_cut: np.ndarray  # f8[N] or f8[0]
 
 
 class Cdp(NamedTuple):
@@ -576,15 +610,18 @@ class Scratch(NamedTuple):
     # protocol's oracle reads decide its contagion sources (docs/model.md 4)
     moved: np.ndarray  # i1[H+1, P, A]
     step_end: np.ndarray  # f8[T+1, A] prices at the end of each step (row 0: the start)
-    # the position index (docs/performance.md): positions of the lending, cdp, perp and
-    # leveraged books numbered one after the other (``ix_offsets``)
+    # the health index of the cdp, perp and leveraged books (docs/performance.md; lending has
+    # its trigger index, :class:`Triggers`): their positions numbered one after the other
+    # (``ix_offsets``)
     health: np.ndarray  # f8[N] health at the index's reference oracle (< 1: must act)
     items: np.ndarray  # i8[N] positions sorted into health buckets (counting sort)
     bucket_start: np.ndarray  # i8[NB+2] first item of each bucket (the last: never)
     active: np.ndarray  # i8[N] positions visited this step, ascending
     marked: np.ndarray  # i1[N] 1 for the positions in ``active``
     ix_meta: np.ndarray  # i8[3]: active count, last bucket included, rebuild requested
-    ix_offsets: np.ndarray  # i8[5]: first position of lending, cdp, perp, leveraged; total
+    # i8[5]: first position of cdp, perp, leveraged in that numbering (entry 0, lending, is
+    # 0 and empty), then the total
+    ix_offsets: np.ndarray
     ix_ref: np.ndarray  # f8[P, A] oracle prices the health was measured at
     vq: np.ndarray  # f8[2, V] units per venue: fixed routes (row 0), the optimal split (row 1)
     vtmp: np.ndarray  # f8[V] venue prices being aggregated (median)
@@ -597,11 +634,12 @@ def new_scratch(
     sizes: tuple[int, int, int, int],
     n_steps: int,
 ) -> Scratch:
-    """Working arrays of one run; the price history is as long as the longest oracle window."""
+    """Working arrays of one run; the price history is as long as the longest oracle window.
+    ``sizes``: positions of the lending, cdp, perp and leveraged books."""
     P, A = protocols.rec.shape[0], n_assets
     n_lending = sizes[0]
     offsets = np.zeros(5, I8)
-    np.cumsum(sizes, out=offsets[1:])
+    np.cumsum((0, *sizes[1:]), out=offsets[1:])  # the health index: cdp, perp, leveraged
     N = int(offsets[-1])
     rec = protocols.rec
     windowed = (rec.oracle_kind == ORACLE_LAG_ROUNDS) | (rec.oracle_kind == ORACLE_TWAP)
@@ -616,9 +654,9 @@ def new_scratch(
         pa=np.zeros((len(_PA), P, A), F8),
         pai=np.zeros((len(_PAI), P, A), I8),
         deficit=np.zeros((P, A, 4), F8),
-        cand=records(CANDIDATE_DTYPE, n_lending),
+        cand=workspace(CANDIDATE_DTYPE, n_lending),  # X.cand_count of them are set
         cand_count=np.zeros(1, I8),
-        rat=records(RATIONAL_DTYPE, n_lending),
+        rat=workspace(RATIONAL_DTYPE, n_lending),  # X.rat_count of them are set
         rat_count=np.zeros(1, I8),
         hist=np.zeros((n_hist, A), F8),
         hist_count=np.zeros(1, I8),
@@ -634,6 +672,100 @@ def new_scratch(
         ix_ref=np.zeros((P, A), F8),
         vq=np.zeros((2, n_venues), F8),
         vtmp=np.zeros(max(1, n_venues), F8),
+    )
+
+
+#: Lending positions per trigger bucket the index aims for (a round scans at most one bucket
+#: member by member per group).
+TRIGGER_BUCKET = 4
+
+# Columns of ``Triggers.groups`` (one row per group: protocol, collateral asset, debt asset).
+TG_P = 0  # protocol
+TG_C = 1  # collateral asset
+TG_D = 2  # debt asset
+TG_B0 = 3  # first bucket of the group
+TG_NB = 4  # buckets of the group
+TG_LO = 5  # IEEE bits of the lowest trigger (the lower edge of bucket 0)
+TG_SHIFT = 6  # a bucket spans 2^shift bit patterns
+TG_CUR = 7  # cursor: every bucket from here up is empty (drained)
+
+# Entries of ``Triggers.meta``.
+TGM_BUILT = 0  # 1 once built (from the start state: the engine caches it per scenario)
+TGM_GROUPS = 1
+TGM_HOT = 2  # candidates of the last round, in ``hot``
+TGM_ALWAYS = 3  # positions in ``always``
+TGM_BUCKETS = 4
+
+
+class Triggers(NamedTuple):
+    """The trigger index of the lending book (docs/performance.md).
+
+    A lending position with one collateral leg c and one debt leg d, in a protocol without
+    dynamic risk, is eligible exactly when its protocol's oracle ratio O_c / O_d falls below its
+    trigger T = debt units / (collateral units x effective threshold). Per group (protocol, c,
+    d) positions are bucketed by T, so a round visits only the buckets the ratio has passed,
+    last round's candidates ("hot"), and the positions a trigger cannot describe ("always":
+    several legs, dynamic risk)."""
+
+    T: np.ndarray  # f8[N] trigger (0: no debt, never eligible; inf: always a candidate)
+    group: np.ndarray  # i4[N] group of the position; -1 never visited, -2 always visited
+    items: np.ndarray  # i4[N] positions by bucket: bucket b holds items[start[b]:end[b]]
+    start: np.ndarray  # i4[NB]
+    end: np.ndarray  # i4[NB]
+    head: np.ndarray  # i4[NB] first of the bucket's overflow list (re-inserted), -1: none
+    nxt: np.ndarray  # i4[N] next of the overflow lists
+    hot: np.ndarray  # i4[N] last round's candidates
+    always: np.ndarray  # i4[N] positions visited every round
+    visit: np.ndarray  # i4[N] this round's positions, ascending
+    bitmap: np.ndarray  # i8[N / 64 + 1] the positions to visit, one bit each
+    groups: np.ndarray  # i8[G, 8] TG_* per group
+    lte: np.ndarray  # f8[G] the largest effective threshold of the group (shortfall bound)
+    rbits: np.ndarray  # i8[G] IEEE bits of this round's ratio / (1 + delta): candidates above
+    gid: np.ndarray  # i4[P, A, A] group of (protocol, collateral, debt); -1: none yet
+    meta: np.ndarray  # i8[5] TGM_*
+
+
+def new_triggers(n_lending: int, n_protocols: int, n_assets: int) -> Triggers:
+    """An empty trigger index (the kernel builds it from the start state when not built)."""
+    n = n_lending
+    g = max(1, min(n, n_protocols * n_assets * n_assets))
+    buckets = n // TRIGGER_BUCKET + g + 1
+    return Triggers(
+        T=np.empty(n, F8),
+        group=np.empty(n, I4),
+        items=np.empty(n, I4),
+        start=np.empty(buckets, I4),
+        end=np.empty(buckets, I4),
+        head=np.empty(buckets, I4),
+        nxt=np.empty(n, I4),
+        hot=np.empty(n, I4),
+        always=np.empty(n, I4),
+        visit=np.empty(n, I4),
+        bitmap=np.zeros(n // 64 + 1, I8),
+        groups=np.empty((g, 8), I8),
+        lte=np.empty(g, F8),
+        rbits=np.empty(g, I8),
+        gid=np.empty((n_protocols, n_assets, n_assets), I4),
+        meta=np.zeros(5, I8),
+    )
+
+
+def fresh_triggers(built: Triggers) -> Triggers:
+    """A run's own copy of a built index: what a run changes is copied, the rest shared."""
+    return built._replace(
+        T=built.T.copy(),
+        group=built.group.copy(),
+        items=built.items.copy(),
+        start=built.start.copy(),
+        end=built.end.copy(),
+        head=np.full_like(built.head, -1),
+        nxt=np.empty_like(built.nxt),
+        hot=np.empty_like(built.hot),
+        visit=np.empty_like(built.visit),
+        bitmap=np.zeros_like(built.bitmap),
+        groups=built.groups.copy(),
+        rbits=np.empty_like(built.rbits),
+        meta=built.meta.copy(),
     )
 
 

@@ -11,14 +11,20 @@ import errno
 import functools
 import importlib.util
 import os
+import sys
+import types
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
+from ..compile.layout import FEATURES_ALL, KERNEL_VARIANTS
 from ..errors import InputError, Location
 from ..timings import phase
+
+#: The kernel with every feature: ``kernel.py`` itself.
+ALL = KERNEL_VARIANTS[-1][0]
 
 
 class Executor(StrEnum):
@@ -73,36 +79,92 @@ CACHE_WRITE_ERRORS = frozenset(
 _cache_failed = False
 
 
-def jit_kernel() -> Callable:
-    """``run_cascade`` compiled by numba (imports numba: only when the JIT is wanted): the
-    cached kernel, or its uncached twin once the cache could not be written."""
+def variant_for(features: int) -> str:
+    """The smallest specialised kernel (``layout.KERNEL_VARIANTS``) with every feature of
+    ``features`` (``Compiled.features``)."""
+    for name, has in KERNEL_VARIANTS:
+        if features & ~has == 0:
+            return name
+    return ALL
+
+
+def jit_kernel(features: int = FEATURES_ALL) -> Callable:
+    """``run_cascade`` compiled by numba (imports numba: only when the JIT is wanted), the copy
+    specialised to ``features``: the cached kernel, or its uncached twin once the cache could
+    not be written."""
+    variant = variant_for(features)
     if _cache_failed:
-        return uncached_kernel()
-    return _cached_kernel()
+        return uncached_kernel(variant)
+    return _cached_kernel(variant)
+
+
+#: Every kernel function handed out (by id): its variant and its name in its module, so that a
+#: fallback runs the same function of the uncached copy.
+_ORIGIN: dict[int, tuple[str, str]] = {}
+#: The module namespaces of the kernel copies, by (kind, variant).
+_NAMESPACES: dict[tuple[str, str], dict] = {}
+#: ``build_triggers`` of the copy each ``run_cascade`` (by id) comes from.
+_BUILDERS: dict[int, Callable] = {}
+
+
+def _register(kind: str, variant: str, namespace: dict) -> Callable:
+    _NAMESPACES[kind, variant] = namespace
+    for name in ("run_cascade", "build_triggers"):
+        _ORIGIN[id(namespace[name])] = (variant, name)
+    run = namespace["run_cascade"]
+    _BUILDERS[id(run)] = namespace["build_triggers"]
+    return run  # type: ignore[no-any-return]
+
+
+def triggers_builder(kernel: Callable) -> Callable | None:
+    """``build_triggers`` of the kernel copy ``kernel`` comes from (None: unknown, and the
+    kernel builds its index itself)."""
+    return _BUILDERS.get(id(kernel))
 
 
 @functools.cache
-def _cached_kernel() -> Callable:
+def _cached_kernel(variant: str = ALL) -> Callable:
     with phase("jit"):  # importing numba and decorating the kernel's functions
-        return _import_cached_kernel()
+        return _import_cached_kernel(variant)
 
 
-def _import_cached_kernel() -> Callable:
+def _import_cached_kernel(variant: str) -> Callable:
     from .. import jit_cache
 
     try:
-        from ..kernel import run_cascade
+        if variant == ALL:
+            from ..kernel import build_triggers, run_cascade
+
+            namespace = {"run_cascade": run_cascade, "build_triggers": build_triggers}
+        else:  # a copy of kernel.py with the features it leaves out pruned, cached apart
+            features = dict(KERNEL_VARIANTS)[variant]
+            with jit_cache.caching_in(variant):
+                namespace = _twin(f"_kernel_{variant}", jit_cache.njit, features, register=True)
     except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
         if "cannot cache" not in str(exc):
             raise
         _fall_back(f"numba found no cache folder it can use: {exc}")
-        return uncached_kernel()
-    if jit_cache.NOTE:
-        notify(jit_cache.NOTE)
-    if not jit_cache.is_warm():
+        return uncached_kernel(variant)
+    _note_once(jit_cache.NOTE)
+    if not jit_cache.is_warm(variant):
         where = f"; cached in {jit_cache.FOLDER}" if jit_cache.FOLDER else ""
-        notify(f"note: compiling the cascade kernel (once per install or upgrade{where})")
-    return run_cascade
+        notify(
+            f"note: compiling the cascade kernel for {_DESCRIBED.get(variant, variant)} "
+            f"(once per install or upgrade{where})"
+        )
+    return _register("cached", variant, namespace)
+
+
+#: How the compile note names a specialised kernel.
+_DESCRIBED = {"lending": "lending scenarios", ALL: "every protocol type"}
+
+_noted: set[str] = set()
+
+
+def _note_once(text: str | None) -> None:
+    if text and text not in _noted:
+        _noted.add(text)
+        notify(text)
 
 
 def call(kernel: Callable, *args: object) -> int:
@@ -119,14 +181,19 @@ def call(kernel: Callable, *args: object) -> int:
     """
     with np.errstate(all="ignore"):
         try:
-            if is_jit(kernel) and not kernel.signatures:  # type: ignore[attr-defined]
+            # not ``.signatures``: a list built by hashing every argument type, 75 us a call
+            if is_jit(kernel) and not getattr(kernel, "overloads", True):
                 _load(kernel, args)
             return kernel(*args)  # type: ignore[no-any-return]
         except OSError as exc:
             if not is_jit(kernel) or _cache_failed or exc.errno not in CACHE_WRITE_ERRORS:
                 raise
             _fall_back(exc.strerror or type(exc).__name__)
-        return uncached_kernel()(*args)  # type: ignore[no-any-return]
+        variant, name = _ORIGIN.get(id(kernel), (ALL, "run_cascade"))
+        if name == "run_cascade":
+            return uncached_kernel(variant)(*args)  # type: ignore[no-any-return]
+        uncached_kernel(variant)
+        return _NAMESPACES["uncached", variant][name](*args)  # type: ignore[no-any-return]
 
 
 def _load(dispatcher: Any, args: tuple[object, ...]) -> None:
@@ -151,22 +218,33 @@ def is_jit(kernel: Callable) -> bool:
     return hasattr(kernel, "signatures")
 
 
+#: The variants whose cache folder this process found or made warm.
+_warm: set[str] = set()
+
+
 def after_call(kernel: Callable) -> None:
     """Record, after the JIT's first successful call, that its cache folder is warm."""
     if is_jit(kernel) and not _cache_failed:
         from .. import jit_cache
 
-        if not jit_cache.is_warm():
-            jit_cache.mark_warm()
+        variant = _ORIGIN.get(id(kernel), (ALL, ""))[0]
+        if variant in _warm:
+            return  # a sweep calls the kernel a thousand times: one look at the disk
+        if not jit_cache.is_warm(variant):
+            jit_cache.mark_warm(variant)
+        _warm.add(variant)
 
 
 @functools.cache
-def uncached_kernel() -> Callable:
+def uncached_kernel(variant: str = ALL) -> Callable:
     """``kernel.py`` executed a second time with numba's ``njit`` and no cache: a kernel
     compiled in memory (once per process), for when the cache cannot be written."""
     from .. import jit_cache
 
-    return _twin("_kernel_uncached", jit_cache.uncached_njit)
+    suffix = "" if variant == ALL else f"_{variant}"
+    features = dict(KERNEL_VARIANTS)[variant]
+    namespace = _twin(f"_kernel_uncached{suffix}", jit_cache.uncached_njit, features)
+    return _register("uncached", variant, namespace)
 
 
 @functools.cache
@@ -178,11 +256,14 @@ def python_kernel() -> Callable:
             return args[0]
         return lambda fn: fn
 
-    return _twin("_kernel_python", identity)
+    return _register("python", ALL, _twin("_kernel_python", identity))
 
 
-def _twin(name: str, njit: Callable) -> Callable:
-    """``run_cascade`` of ``kernel.py`` executed once more, with ``njit`` as its decorator."""
+def _twin(name: str, njit: Callable, features: int = FEATURES_ALL, register: bool = False) -> dict:
+    """The namespace of ``kernel.py`` executed once more, with ``njit`` as its decorator and
+    only the code of ``features`` (``layout.FEATURE_*``). ``register``: as the module
+    ``<package>.<name>`` in ``sys.modules``, where numba looks for it when it loads the copy's
+    cached code."""
     root = __name__.split(".")[0]  # the kernel sits at the package's root
     spec = importlib.util.find_spec(f"{root}.kernel")
     assert spec is not None and spec.loader is not None and spec.origin is not None
@@ -191,6 +272,12 @@ def _twin(name: str, njit: Callable) -> Callable:
     # ~25 ms, a quarter of a small book's whole run
     code = spec.loader.get_code(spec.name)  # type: ignore[attr-defined]
     assert code is not None
-    namespace = {"__name__": f"{root}.{name}", "__package__": root, "_TWIN_NJIT": njit}
+    module = types.ModuleType(f"{root}.{name}")
+    namespace = module.__dict__
+    namespace.update(
+        __file__=spec.origin, __package__=root, _TWIN_NJIT=njit, _TWIN_FEATURES=features
+    )
+    if register:
+        sys.modules[module.__name__] = module
     exec(code, namespace)
-    return namespace["run_cascade"]  # type: ignore[return-value]
+    return namespace

@@ -14,8 +14,11 @@ from ..compile.layout import (
     OutputView,
     Params,
     Path,
+    Triggers,
     empty_outputs,
+    fresh_triggers,
     new_scratch,
+    new_triggers,
     with_venues,
 )
 from . import kernels
@@ -60,7 +63,10 @@ def run_raw(
         if raw.status != STATUS_OVER_BUDGET:
             return raw
         executor = Executor.jit
-    kernel = kernels.jit_kernel() if executor is Executor.jit else kernels.python_kernel()
+    if executor is Executor.jit:
+        kernel = kernels.jit_kernel(compiled.features)
+    else:
+        kernel = kernels.python_kernel()
     return _run_once(compiled, trace, kernel, 0, index)
 
 
@@ -103,6 +109,10 @@ def call_kernel(
         compiled.protocols, compiled.n_assets, n_v, _position_counts(st), path.returns.shape[0]
     )
     path = with_venues(path, n_v)
+    if params.use_index == 1:
+        triggers = _triggers(kernel, compiled, st)
+    else:  # the full scan visits every position (the kernel reads no index)
+        triggers = new_triggers(len(st.lending.protocol), compiled.n_protocols, compiled.n_assets)
     status = kernels.call(
         kernel,
         st.assets,
@@ -116,9 +126,28 @@ def call_kernel(
         compiled.protocols,
         st.pstate,
         scratch,
+        triggers,
         path,
         params,
         out,
     )
     kernels.after_call(kernel)
     return status
+
+
+def _triggers(kernel: Callable, compiled: Compiled, st: State) -> Triggers:
+    """The run's copy of the trigger index of the compiled scenario's start state: built once
+    per compiled scenario (the build is a pass over the book; a sweep runs one book a thousand
+    times), by the builder of the kernel's own copy; each run changes its copy."""
+    lending = compiled.state.lending
+    build = kernels.triggers_builder(kernel)
+    if build is None or st.lending.protocol is not lending.protocol:
+        # a kernel without a known builder, or another book: it builds its own
+        return new_triggers(len(lending.protocol), compiled.n_protocols, compiled.n_assets)
+    cached = compiled.derived.get("triggers")
+    if cached is None or cached[0] is not lending or cached[1] is not compiled.protocols:
+        empty = new_triggers(len(lending.protocol), compiled.n_protocols, compiled.n_assets)
+        kernels.call(build, lending, compiled.protocols, empty)
+        cached = (lending, compiled.protocols, empty)
+        compiled.derived["triggers"] = cached
+    return fresh_triggers(cached[2])

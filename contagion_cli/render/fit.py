@@ -12,8 +12,9 @@ these ways that keeps every figure whole:
 
 Figures are never wrapped and never cut with "…"; text columns (``details``, flows) may wrap
 inside their cells (at their separator, and inside a piece only when a piece alone is wider
-than the table allows, such as a long file path) and bars may shrink. A console as wide as the whole table (``--wide``, and
-pipes and files: :data:`~contagion_cli.render.formats.REPORT_WIDTH`) gets the table of step 1.
+than the table allows, such as a long file path) and bars may shrink. A console as wide as the
+whole table (``--wide``, and pipes and files: :data:`~contagion_cli.render.formats.REPORT_WIDTH`)
+gets the table of step 1.
 """
 
 from __future__ import annotations

@@ -122,7 +122,7 @@ def test_a_failed_cache_write_falls_back_to_the_uncached_twin(monkeypatch, notes
         twin_calls.append(args)
         return 7
 
-    monkeypatch.setattr(kernels, "uncached_kernel", lambda: twin)
+    monkeypatch.setattr(kernels, "uncached_kernel", lambda _variant=kernels.ALL: twin)
     cached = FullDisk(code)
     assert kernels.call(cached, "state", "out") == 7
     assert twin_calls == [("state", "out")]  # the same arguments, untouched
@@ -135,7 +135,9 @@ def test_a_failed_cache_write_falls_back_to_the_uncached_twin(monkeypatch, notes
 
 
 def test_other_errors_are_not_swallowed(monkeypatch, notes):
-    monkeypatch.setattr(kernels, "uncached_kernel", lambda: pytest.fail("no fallback"))
+    monkeypatch.setattr(
+        kernels, "uncached_kernel", lambda _variant=kernels.ALL: pytest.fail("no fallback")
+    )
     with pytest.raises(OSError):
         kernels.call(FullDisk(errno.ENOENT))  # not a cache that could not be written
 
@@ -153,8 +155,10 @@ def test_a_run_survives_a_full_disk_at_its_first_jit_call(monkeypatch, notes):
     compiled = compile_scenario(load_scenario(QUICKSTART))
     expected = run_raw(compiled, executor=kernels.Executor.python)
     full = FullDisk()
-    monkeypatch.setattr(kernels, "_cached_kernel", lambda: full)
-    monkeypatch.setattr(kernels, "uncached_kernel", kernels.python_kernel)  # no 80 s compile
+    monkeypatch.setattr(kernels, "_cached_kernel", lambda _variant=kernels.ALL: full)
+    monkeypatch.setattr(
+        kernels, "uncached_kernel", lambda _variant=kernels.ALL: kernels.python_kernel()
+    )  # no 80 s compile
     raw = run_raw(compiled, executor=kernels.Executor.jit)
     assert full.calls == 1 and len(notes) == 1
     assert raw.status == expected.status
@@ -168,8 +172,10 @@ def test_the_command_line_prints_the_note_once_and_exits_0(monkeypatch, notes):
     from contagion_cli.cli.output import say
 
     full = FullDisk(errno.EROFS)
-    monkeypatch.setattr(kernels, "_cached_kernel", lambda: full)
-    monkeypatch.setattr(kernels, "uncached_kernel", kernels.python_kernel)
+    monkeypatch.setattr(kernels, "_cached_kernel", lambda _variant=kernels.ALL: full)
+    monkeypatch.setattr(
+        kernels, "uncached_kernel", lambda _variant=kernels.ALL: kernels.python_kernel()
+    )
     monkeypatch.setattr(kernels, "notify", say)  # what the CLI points it at: stderr
     monkeypatch.setenv("CONTAGION_EXECUTOR", "jit")
     result = CliRunner().invoke(app, ["run", str(QUICKSTART), "-f", "json"])
@@ -189,7 +195,7 @@ def test_no_locator_at_import_falls_back_too(monkeypatch, notes):
         return real_import(name, globals, locals, fromlist, level)
 
     monkeypatch.setattr(builtins, "__import__", no_locator)
-    monkeypatch.setattr(kernels, "uncached_kernel", lambda: "twin")
+    monkeypatch.setattr(kernels, "uncached_kernel", lambda _variant=kernels.ALL: "twin")
     kernels._cached_kernel.cache_clear()
     try:
         assert kernels._cached_kernel() == "twin"
