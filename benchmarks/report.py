@@ -554,7 +554,7 @@ def _startup(r: Results) -> str:
         ]
         lines += [
             "`scenarios/quickstart.yaml`, a fresh process each (`python -m contagion_cli run ... "
-            "--format json`), with `NUMBA_CACHE_DIR` pointing at a new empty directory for the "
+            "--format json`), with `CONTAGION_CACHE_DIR` pointing at a new empty folder for the "
             "cold run and kept for the warm ones. Under the default executor a book this small "
             "runs as plain Python and numba is never imported.",
             "",
