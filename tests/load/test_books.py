@@ -352,5 +352,9 @@ def test_one_asset_column_compiles_as_a_table_with_an_empty_second_column(tmp_pa
     for name in ("col_start", "col_asset", "col_units", "debt_start", "debt_asset", "debt_units"):
         assert getattr(one.lending, name).tolist() == getattr(two.lending, name).tolist(), name
     assert one.protocols.uses.tolist() == two.protocols.uses.tolist()
-    assert one.lending.debt_start.tolist() == [0, *np.cumsum([d > 0 for d in debts])]
-    assert one.lending.debt_units.tolist() == [d for d in debts if d > 0]
+    # the compiled book is stored in trigger order (compile/order.py): row k is the book's
+    # position lending_order[k]
+    order = range(len(debts)) if one.lending_order is None else one.lending_order.tolist()
+    stored = [debts[i] for i in order]
+    assert one.lending.debt_start.tolist() == [0, *np.cumsum([d > 0 for d in stored])]
+    assert one.lending.debt_units.tolist() == [d for d in stored if d > 0]
