@@ -19,7 +19,9 @@ from ..load.books import (
     PositionBook,
     assign_entities,
     book_from_positions,
+    forget_entities,
     merge,
+    release_arrow_memory,
 )
 from ..schema.models import (
     CdpProtocol,
@@ -335,6 +337,11 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     perp, perp_ent, perp_liab = b.perp()
     leveraged, lev_ent, lev_liab = b.leveraged()
     options = b.options()
+    entity_names, lending_order = b.entity_names, b.lending_order
+    del b  # the merged books: the compiled arrays are copies
+    # the entity cache holds the books' account columns; nothing after this reuses it
+    forget_entities()
+    release_arrow_memory()
     for p, name in enumerate(protocol_names):
         proto = scenario.protocols[name]
         default = {
@@ -430,9 +437,9 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         path=Path(returns, liquidity, venue_returns, venue_liquidity),
         params=params,
         entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
-        entity_names=b.entity_names,
+        entity_names=entity_names,
         position_counts=counts,
-        lending_order=b.lending_order,
+        lending_order=lending_order,
     )
     if scenario.coordination is not None and scenario.coordination.enabled:
         from .coordination import coordinate
