@@ -101,13 +101,15 @@ def _child(scenario: str) -> dict[str, int]:
     from contagion_cli.compile.compiler import compile_scenario
     from contagion_cli.engine.kernels import Executor
     from contagion_cli.engine.run import run
-    from contagion_cli.load.scenario import load_scenario
+    from contagion_cli.load.scenario import load_scenario, release_books
     from contagion_cli.render.formats import Format
     from contagion_cli.render.report import render_text
 
     run(compile_scenario(load_scenario(QUICKSTART)), executor=Executor.jit)
     baseline = _peak()
-    compiled = compile_scenario(load_scenario(scenario))
+    model = load_scenario(scenario)
+    compiled = compile_scenario(model)
+    release_books(model)  # as `contagion run` does once compiled
     compile_peak = _peak()
     compiled_rss = _resident()
     result = run(compiled, executor=Executor.jit)

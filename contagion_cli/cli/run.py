@@ -80,7 +80,7 @@ def run(
     from ..compile.compiler import compile_scenario
     from ..engine.run import run as run_scenario
     from ..gates.expected import compare
-    from ..load.scenario import load_scenario
+    from ..load.scenario import load_scenario, release_books
     from ..render.report import RUN, RunReport
 
     begin()  # what came before, the imports above too, is "start" (--timings)
@@ -95,6 +95,7 @@ def run(
             model = load_scenario(scenario, sets, shock or (), liquidity or (), sandbox)
         with timings.phase("compile"):
             compiled = compile_scenario(model)
+            release_books(model)  # the report reads the compiled arrays, never the rows
         result = run_scenario(compiled, trace=trace, entities=top if entities else 0)
         with timings.phase("report"):
             # the documented outcome, if the scenario carries one: information, not an exit code

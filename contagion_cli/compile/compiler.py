@@ -19,7 +19,9 @@ from ..load.books import (
     PositionBook,
     assign_entities,
     book_from_positions,
+    forget_entities,
     merge,
+    release_arrow_memory,
 )
 from ..schema.models import (
     CdpProtocol,
@@ -335,6 +337,11 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
     perp, perp_ent, perp_liab = b.perp()
     leveraged, lev_ent, lev_liab = b.leveraged()
     options = b.options()
+    entity_names, lending_order = b.entity_names, b.lending_order
+    del b  # the merged books: the compiled arrays are copies
+    # the entity cache holds the books' account columns; nothing after this reuses it
+    forget_entities()
+    release_arrow_memory()
     for p, name in enumerate(protocol_names):
         proto = scenario.protocols[name]
         default = {
@@ -430,9 +437,9 @@ def compile_scenario(scenario: Scenario, trace_cap: int = 0) -> Compiled:
         path=Path(returns, liquidity, venue_returns, venue_liquidity),
         params=params,
         entities={"lending": lend_ent, "cdp": cdp_ent, "perp": perp_ent, "leveraged": lev_ent},
-        entity_names=b.entity_names,
+        entity_names=entity_names,
         position_counts=counts,
-        lending_order=b.lending_order,
+        lending_order=lending_order,
     )
     if scenario.coordination is not None and scenario.coordination.enabled:
         from .coordination import coordinate
@@ -703,13 +710,14 @@ class _Builder:
             if proto.type == kind
         ]
 
-    def _legs(self, p: int, table: dict[str, np.ndarray], n: int):  # type: ignore[no-untyped-def]
+    def _legs(self, p: int, table: dict[str, np.ndarray], n: int, ix: Any = I8):  # type: ignore[no-untyped-def]
         """CSR legs of a [position x asset] table: (per-position counts, asset, units), legs
-        sorted by asset index so that ties of "largest" go to the asset declared first."""
+        sorted by asset index so that ties of "largest" go to the asset declared first. Counts
+        and assets are of dtype ``ix`` (int32 for the lending book: layout.Lending)."""
         assets = sorted(table, key=self.a.__getitem__)
         if not assets or n == 0:
-            return np.zeros(n, I8), np.zeros(0, I8), np.zeros(0, F8)
-        index = np.array([self.a[a] for a in assets], I8)
+            return np.zeros(n, ix), np.zeros(0, ix), np.zeros(0, F8)
+        index = np.array([self.a[a] for a in assets], ix)
         if len(assets) == 1:
             # one column (a book of one collateral or one debt asset, the common case): no
             # [position x asset] matrix, and no gather when every position holds the asset
@@ -719,28 +727,29 @@ class _Builder:
             if count:
                 self.uses[p, index[0]] = 1
             units = column.copy() if count == n else column[held]
-            return held.astype(I8), np.full(count, index[0], I8), units
+            return held.astype(ix), np.full(count, index[0], ix), units
         matrix = np.column_stack([table[a] for a in assets])
-        rows, cols = np.nonzero(matrix > 0)  # row-major: by position, then asset index
-        self.uses[p, index[np.bincount(cols, minlength=len(assets)) > 0]] = 1
-        return np.bincount(rows, minlength=n).astype(I8), index[cols], matrix[rows, cols]
+        held = matrix > 0
+        # the cells held in row-major order (by position, then asset index), without the
+        # int64 row and column indices of np.nonzero (16 bytes a leg)
+        units = matrix[held]
+        del matrix
+        asset = np.broadcast_to(index, held.shape)[held]
+        self.uses[p, index[held.any(axis=0)]] = 1
+        return held.sum(axis=1, dtype=ix), asset, units
 
-    def _concat(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int):  # type: ignore[no-untyped-def]
-        start = np.zeros(n + 1, I8)
+    def _concat(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n: int, ix: Any = I8):  # type: ignore[no-untyped-def]
+        start = np.zeros(n + 1, ix)
         if len(parts) == 1:  # one protocol of this type: its arrays as they are
             counts, asset, units = parts[0]
             np.cumsum(counts, out=start[1:])
-            return start, asset.astype(I8, copy=False), units.astype(F8, copy=False)
-        counts = np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, I8)
+            return start, asset.astype(ix, copy=False), units.astype(F8, copy=False)
+        counts = np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, ix)
         np.cumsum(counts, out=start[1:])
-        asset = np.concatenate([a for _, a, _ in parts]) if parts else np.zeros(0, I8)
+        del counts
+        asset = np.concatenate([a for _, a, _ in parts]) if parts else np.zeros(0, ix)
         units = np.concatenate([u for _, _, u in parts]) if parts else np.zeros(0, F8)
-        return start, asset.astype(I8), units.astype(F8)
-
-    @staticmethod
-    def _compact(start: np.ndarray, asset: np.ndarray, units: np.ndarray):  # type: ignore[no-untyped-def]
-        """The lending book's CSR legs with int32 offsets and assets (layout.Lending)."""
-        return start.astype(I4), asset.astype(I4), units
+        return start, asset.astype(ix, copy=False), units.astype(F8, copy=False)
 
     def _entities(self, books: list[tuple[int, str, PositionBook]]) -> np.ndarray:
         parts = [self.entity_ids[name] for _, name, _ in books]
@@ -757,21 +766,23 @@ class _Builder:
         col_parts, debt_parts = [], []
         debt = None
         for p, _, book in books:
-            col_parts.append(self._legs(p, book.legs["collateral"], book.n))
-            debt = self._legs(p, book.legs["debt"], book.n)
+            col_parts.append(self._legs(p, book.legs["collateral"], book.n, I4))
+            debt = self._legs(p, book.legs["debt"], book.n, I4)
             debt_parts.append(debt)
             liab[p] = float(np.sum(debt[2] * self.price[debt[1]]))
-        # each book's parts are released as soon as they are joined, and indices shrink to
-        # int32 before the permutation below copies them once more (the peak of a 10^7 book)
-        col_start, col_asset, col_units = self._compact(*self._concat(col_parts, n))
+        # each book's parts are released as soon as they are joined, and indices are int32
+        # from the start (layout.Lending), before the permutation below copies them once more
+        # (the peak of a 10^7 book)
+        col_start, col_asset, col_units = self._concat(col_parts, n, I4)
         del col_parts
-        debt_start, debt_asset, debt_units = self._compact(*self._concat(debt_parts, n))
+        debt_start, debt_asset, debt_units = self._concat(debt_parts, n, I4)
         del debt_parts, debt
         protocol = self._protocol(books).astype(I4)
         entity = self._entities(books)
         # stored in trigger order (compile/order.py): a round's positions are neighbours
         legs = (col_start, col_asset, col_units, debt_start, debt_asset, debt_units)
         order = trigger_order(protocol, *legs, len(self.a))
+        del legs  # so that each side's arrays in book order go as soon as it is permuted
         self.lending_order = order
         protocol, entity = protocol[order], entity[order]
         col_start, col_asset, col_units = permute_legs(col_start, col_asset, col_units, order)

@@ -28,6 +28,7 @@ import csv
 import itertools
 import math
 import re
+import sys
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,7 @@ def read_book(
 ) -> PositionBook:
     """Read and check a positions file (CSV or Parquet) of a protocol of type ``kind``,
     skipping the columns named in ``ignore`` (see :func:`unignorable`)."""
+    steady_mmap_threshold()
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -180,7 +182,11 @@ def read_book(
         )
     skipped = set(ignore)
     columns = {name: col for name, col in columns.items() if name not in skipped}
-    return _book_from_columns(str(p), kind, columns, set(assets), first_line)
+    try:
+        return _book_from_columns(str(p), kind, columns, set(assets), first_line)
+    finally:
+        del columns  # the file's columns not kept by the book: freed, and given back
+        release_arrow_memory()
 
 
 TEXT_COLUMNS = ("account", "asset", "kind")
@@ -720,6 +726,7 @@ def assign_entities(books: Sequence[tuple[str, PositionBook]]) -> Entities:
     key = [(name, book.n, list(book.accounts)) for name, book in books]
     if _last is not None and _same_books(_last[0], key):
         return _last[1]
+    _last = None  # not kept through the hashing below: its peak is the peak of a large book
     found = _assign_entities_arrow(books)
     for ids in found[0]:
         ids.flags.writeable = False
@@ -744,6 +751,54 @@ def _same_books(
     return True
 
 
+#: glibc's ``M_MMAP_THRESHOLD`` (malloc.h), and the value :func:`steady_mmap_threshold` sets.
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 4 << 20
+_mmap_set = False
+
+
+def steady_mmap_threshold() -> None:
+    """Have glibc serve every allocation of 4 MiB or more (numpy's arrays of a book) from its
+    own mapping, returned to the system when freed. By default the threshold rises to the size
+    of the largest block freed, up to 32 MiB: after the first freed column, the columns of a
+    book's parts (a protocol of 3 x 10^6 positions: 27 MB each) come from the heap, whose freed
+    blocks stay resident; at 10^7 positions that held about 230 MB more at the peak. Once a
+    process; a no-op where the C library has no ``mallopt`` (macOS; musl ignores it)."""
+    global _mmap_set
+    if _mmap_set:
+        return
+    _mmap_set = True
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
+def forget_entities() -> None:
+    """Drop the cache of :func:`assign_entities`: its key holds the books' account columns,
+    so once a scenario is compiled (the last call that could reuse it) it would keep them,
+    hundreds of MB on a large book, alive for the whole run."""
+    global _last
+    _last = None
+
+
+def release_arrow_memory() -> None:
+    """Give the memory Arrow's pool has freed back to the system. Arrow's default pool
+    (mimalloc, jemalloc) keeps freed pages for reuse; after reading and hashing a book of 10^7
+    positions that is over a GB which numpy, whose arrays come from the system allocator,
+    cannot reuse (the peak of ``contagion run``, docs/performance.md). Without pyarrow
+    imported there is nothing to release (and nothing is imported for it)."""
+    pa = sys.modules.get("pyarrow")
+    if pa is not None:
+        pa.default_memory_pool().release_unused()
+
+
 def _assign_entities_arrow(books: Sequence[tuple[str, PositionBook]]) -> Entities:
     try:
         import pyarrow as pa
@@ -763,6 +818,11 @@ def _assign_entities_arrow(books: Sequence[tuple[str, PositionBook]]) -> Entitie
                 if isinstance(values, np.ndarray):
                     values = pa.array(values.astype(str), pa.string())
                 if isinstance(values, pa.ChunkedArray):
+                    if values.type == pa.string() and not values.null_count:
+                        # a file's batches as they are: hashed below without a copy
+                        chunks.extend(values.chunks)
+                        row += n
+                        continue
                     values = values.combine_chunks()
                 if values.type != pa.string():  # large_string, dictionary, ids: one type
                     if pa.types.is_dictionary(values.type):
@@ -777,13 +837,35 @@ def _assign_entities_arrow(books: Sequence[tuple[str, PositionBook]]) -> Entitie
             row += n
     if not chunks:
         return [np.zeros(0, np.int64) for _ in books], EntityNames([])
-    encoded = pa.chunked_array(chunks, pa.string()).combine_chunks().dictionary_encode()
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ids, names = _encode(pa.chunked_array(chunks, pa.string()))
+    del chunks
+    release_arrow_memory()  # the hash table and any copies of the names
     out, start = [], 0
     for _, book in books:
         out.append(ids[start : start + book.n])
         start += book.n
-    return out, EntityNames(encoded.dictionary)
+    return out, EntityNames(names)
+
+
+def _encode(names: Any) -> tuple[np.ndarray, Any]:
+    """Dictionary-encode a chunked string column: (int64 index of every row, the distinct
+    names in order of first appearance). Arrow hashes the chunks with one table and gives
+    every chunk the final dictionary, so the names are never joined into one copy (10^7 names
+    are ~150 MB); should a chunk carry a shorter dictionary (the memo table as it was, a
+    prefix of the final one), the column is combined and encoded whole."""
+    encoded = names.dictionary_encode()
+    if encoded.num_chunks == 0:
+        return np.zeros(0, np.int64), names.combine_chunks()
+    dictionary = encoded.chunk(encoded.num_chunks - 1).dictionary
+    if any(len(c.dictionary) != len(dictionary) for c in encoded.chunks):
+        whole = names.combine_chunks().dictionary_encode()
+        return whole.indices.to_numpy(zero_copy_only=False).astype(np.int64), whole.dictionary
+    ids = np.empty(len(names), np.int64)
+    start = 0
+    for chunk in encoded.chunks:
+        ids[start : start + len(chunk)] = chunk.indices.to_numpy(zero_copy_only=False)
+        start += len(chunk)
+    return ids, dictionary
 
 
 def check_unique_accounts(protocol: str, book: PositionBook, where: Location) -> None:

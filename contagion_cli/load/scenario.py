@@ -12,7 +12,14 @@ from pathlib import Path
 from ..errors import InputError, Location, Problem, quote, with_article
 from ..schema.models import Scenario
 from ..timings import phase
-from .books import accounts_of, book_from_positions, check_unique_accounts, read_book, unignorable
+from .books import (
+    accounts_of,
+    book_from_positions,
+    check_unique_accounts,
+    read_book,
+    release_arrow_memory,
+    unignorable,
+)
 from .files import MAX_POSITIONS, Sandbox
 from .overrides import apply_set, apply_shock_override
 from .validation import validate_document
@@ -101,6 +108,14 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
     if problems:
         raise InputError(problems)
     return scenario
+
+
+def release_books(scenario: Scenario) -> None:
+    """Forget the rows read from ``scenario``'s positions files and give their memory back,
+    once it is compiled and nothing reads them (``contagion run``: the report reads the
+    compiled arrays, which are copies)."""
+    scenario.release_books()
+    release_arrow_memory()
 
 
 def resolve_books(doc: Document, base: Path, sandbox: Sandbox) -> None:

@@ -428,3 +428,95 @@ def test_ignored_csv_columns_are_not_parsed(tmp_path):
     columns = books._read_csv(tmp_path / "book.csv", ignore=["note.x"])
     np.testing.assert_array_equal(books._to_numpy(columns["debt.USDC"], False), [60000.0])
     assert "note.x" not in books._read_csv_numpy(tmp_path / "book.csv", ignore=["note.x"])
+
+
+def test_many_chunks_are_named_as_one_column_would_be(monkeypatch):
+    """A file's batches are hashed chunk by chunk, never joined into one copy of the names:
+    ids and names are those of the combined column (names repeat across chunks, and across
+    a chunked, a plain and an inline part)."""
+    monkeypatch.setattr(books, "_last", None)
+    names = [f"n{i % 7}" if i % 3 else f"m{i}" for i in range(40)]
+    chunked = pa.chunked_array([pa.array(names[k : k + 6]) for k in range(0, 40, 6)])
+    book_list = [
+        ("p", books.PositionBook("lending", 42, [["m3", "zz"], chunked])),
+        ("q", books.PositionBook("lending", 3, [pa.array(["n1", "new", "m0"])])),
+    ]
+    ids, found = books.assign_entities(book_list)
+    expected: dict[str, int] = {}
+    for name in ["m3", "zz", *names, "n1", "new", "m0"]:
+        expected.setdefault(name, len(expected))
+    assert list(found) == list(expected)
+    assert [i.tolist() for i in ids] == [
+        [expected[n] for n in ["m3", "zz", *names]],
+        [expected[n] for n in ["n1", "new", "m0"]],
+    ]
+
+
+def test_a_chunk_with_a_shorter_dictionary_is_encoded_whole():
+    """Should Arrow give a chunk the dictionary as it was when that chunk was hashed (a prefix
+    of the final one), the names are combined and encoded whole: the same ids either way."""
+
+    class Prefixes:
+        def __init__(self, column):
+            self.column = column
+
+        def dictionary_encode(self):
+            whole = self.column.combine_chunks().dictionary_encode()
+            first = pa.DictionaryArray.from_arrays(
+                whole.indices.slice(0, 2), whole.dictionary.slice(0, 2)
+            )
+            rest = pa.DictionaryArray.from_arrays(whole.indices.slice(2), whole.dictionary)
+            return pa.chunked_array([first, rest])
+
+        def combine_chunks(self):
+            return self.column.combine_chunks()
+
+        def __len__(self):
+            return len(self.column)
+
+    column = pa.chunked_array([pa.array(["a", "b"]), pa.array(["c", "a"])])
+    ids, names = books._encode(Prefixes(column))
+    assert ids.tolist() == [0, 1, 2, 0] and names.to_pylist() == ["a", "b", "c"]
+    ids, names = books._encode(column)  # Arrow's own: every chunk has the final dictionary
+    assert ids.tolist() == [0, 1, 2, 0] and names.to_pylist() == ["a", "b", "c"]
+
+
+def test_compiling_forgets_the_entity_cache_and_released_books_are_gone(tmp_path):
+    """Once compiled, nothing holds the book's account column for the cache (it would stay
+    for the whole run); a scenario whose books were released cannot be compiled again, and
+    says why rather than compiling an empty book."""
+    from contagion_cli.load.scenario import release_books
+
+    path = tmp_path / "scenario.yaml"
+    data = {
+        "name": "t",
+        "assets": {"USDC": {"price": 1.0}, "ETH": {"price": 2000.0}},
+        "protocols": {
+            "lend": {
+                "type": "lending",
+                "collateral": {
+                    "ETH": {"ltv": 0.8, "liquidation_threshold": 0.85, "liquidation_bonus": 0.05}
+                },
+                "positions_file": "lend.parquet",
+            }
+        },
+        "shocks": [{"ETH": -0.3}],
+    }
+    path.write_text(yaml.safe_dump(data))
+    table = pa.table(
+        {
+            "account": ["a", "b", "c"],
+            "collateral.ETH": [1.0, 2.0, 3.0],
+            "debt.USDC": [1500.0, 100.0, 5000.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "lend.parquet")
+    model = load_scenario(path)
+    assert books._last is not None  # loading checked the accounts: the cache holds them
+    compiled = compile_scenario(model)
+    assert books._last is None
+    release_books(model)
+    assert model.positions_book("lend") is None
+    assert list(compiled.entity_names) == ["a", "b", "c"]  # the names outlive the rows
+    with pytest.raises(ValueError, match="positions_file was not read"):
+        compile_scenario(model)
