@@ -120,7 +120,14 @@ HAS_HEALTH_INDEX = HAS_CDP or HAS_PERP or HAS_LEVERAGED
 #: the kernel, and numba would otherwise generate, for each, code that unboxes every argument
 #: from Python objects (a third of the cold compile). Nor are they cached: their code is
 #: linked into the entry points', which are (``run_cascade``, ``build_triggers``).
-HELPER = {"error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+#: ``_nrt`` explicit: numba hands a caller's flag down to the functions it calls, and the cascade
+#: itself runs without reference counting (``CASCADE``) while some helpers allocate.
+HELPER = {
+    "error_model": "numpy",
+    "no_cpython_wrapper": True,
+    "no_cfunc_wrapper": True,
+    "_nrt": True,
+}
 #: Helpers whose loops run once per position or liquidation, and that allocate nothing: without
 #: numba's reference counting. With it, every array a loop hands to an inlined helper is an
 #: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
@@ -2411,21 +2418,22 @@ def _update_issued(A, V, B, PS, eps):
 
 
 @njit(**HELPER)
-def _update_haircuts(Pr, PS, X, bad, credit, income, changed):
+def _update_haircuts(Pr, PS, X):
     """Haircut = uncovered loss / liabilities; the uncovered loss is bad debt + credit losses +
-    shortfall - reserve - income."""
+    shortfall - reserve - income (at the round's start: ``X.p``)."""
     for p in range(Pr.rec.shape[0]):
-        uncovered = bad[p] + credit[p] + X.p[p].shortfall - Pr.rec[p].reserve - income[p]
+        x = X.p[p]
+        uncovered = x.bad_start + x.credit_start + x.shortfall - Pr.rec[p].reserve - x.income_start
         if uncovered <= 0.0:
             h = 0.0
         elif Pr.rec[p].liabilities <= 0.0:
             h = 1.0
         else:
             h = min(1.0, uncovered / Pr.rec[p].liabilities)
-        changed[p] = 0
+        X.p[p].haircut_changed = 0
         if h != PS.haircut[p]:
             PS.haircut[p] = h
-            changed[p] = 1
+            X.p[p].haircut_changed = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3329,7 +3337,14 @@ def _unsupported(A, V, Pr):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(nogil=True, **ENTRY)
+#: The cascade allocates nothing (its working values live in ``X``), so it runs without
+#: reference counting, as the hot helpers do: numba's increments and decrements of every array
+#: it reads from a named tuple were a large part of its compiled code. Only the health index of
+#: the other protocol types allocates (``np.searchsorted``).
+CASCADE = ENTRY if HAS_HEALTH_INDEX else {**ENTRY, "_nrt": False}
+
+
+@njit(nogil=True, **CASCADE)
 def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     """Run the whole shock path; returns a STATUS_* code.
 
@@ -3357,11 +3372,12 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     n_lending = L.protocol.shape[0]
     eps = prm.min_price_fraction
     tol = prm.tol
-    stress_prev = np.zeros(n_p)  # shortfall + credit losses, at the previous round's start
-    bad_start = np.zeros(n_p)
-    credit_start = np.zeros(n_p)
-    income_start = np.zeros(n_p)
-    haircut_changed = np.zeros(n_p, dtype=np.int64)
+    for p in range(n_p):
+        X.p[p].stress_prev = 0.0
+        X.p[p].bad_start = 0.0
+        X.p[p].credit_start = 0.0
+        X.p[p].income_start = 0.0
+        X.p[p].haircut_changed = 0
     for a in range(n_a):
         X.a[a].shocked = A[a].start_price
         X.step_end[0, a] = A[a].price
@@ -3382,7 +3398,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     _set_oracles(A, V, Pr, X, np.int64(0), X.pa[PA_ORACLE])
     _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
     for p in range(n_p):
-        stress_prev[p] = X.p[p].shortfall
+        X.p[p].stress_prev = X.p[p].shortfall
 
     status = STATUS_CONVERGED
     global_round = 0
@@ -3434,9 +3450,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             # --- round: decisions of every protocol from round-start state ---
             _clear_round(X)
             for p in range(n_p):
-                bad_start[p] = O_.p[p].bad_debt_usd
-                credit_start[p] = O_.p[p].credit_losses_usd
-                income_start[p] = O_.p[p].income_usd
+                X.p[p].bad_start = O_.p[p].bad_debt_usd
+                X.p[p].credit_start = O_.p[p].credit_losses_usd
+                X.p[p].income_start = O_.p[p].income_usd
             lending_round(L, Pr, A, V, B, PS, X, O_, TG.visit, n_visit, trace_row, eps, tol)
             if HAS_CAPITAL:  # noqa: SIM102 (numba prunes `if CONST:` alone, before typing)
                 if X.cand_count[0] > 0:
@@ -3498,7 +3514,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             if HAS_OPTIONS:
                 opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
-            _update_haircuts(Pr, PS, X, bad_start, credit_start, income_start, haircut_changed)
+            _update_haircuts(Pr, PS, X)
             repriced = False  # an issued token's price moved: the fixed point is not reached
             if HAS_PEGS:
                 _update_issued(A, V, B, PS, eps)
@@ -3506,7 +3522,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                     before = X.a[a].price_before
                     if A[a].kind == ASSET_ISSUED and abs(A[a].price - before) > tol * before:
                         repriced = True
-                        if haircut_changed[A[a].issuer] == 1:
+                        if X.p[A[a].issuer].haircut_changed == 1:
                             X.pai[PAI_MOVED_NOW, A[a].issuer, a] = 1
             # --- round: distress, propagation depth and contagion edges ---
             any_acted = False
@@ -3514,9 +3530,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                 if X.p[p].acted == 1:
                     any_acted = True
             for q in range(n_p):
-                stress = X.p[q].shortfall + credit_start[q]
-                grew = stress > stress_prev[q] + tol * max(1.0, stress_prev[q])
-                stress_prev[q] = stress
+                stress = X.p[q].shortfall + X.p[q].credit_start
+                prev = X.p[q].stress_prev
+                grew = stress > prev + tol * max(1.0, prev)
+                X.p[q].stress_prev = stress
                 if O_.p[q].depth >= 0 or not (X.p[q].acted == 1 or grew):
                     continue
                 # the rounds whose moves q's oracle reads for the first time now
