@@ -120,14 +120,19 @@ HAS_HEALTH_INDEX = HAS_CDP or HAS_PERP or HAS_LEVERAGED
 #: the kernel, and numba would otherwise generate, for each, code that unboxes every argument
 #: from Python objects (a third of the cold compile). Nor are they cached: their code is
 #: linked into the entry points', which are (``run_cascade``, ``build_triggers``).
-#: ``_nrt`` explicit: numba hands a caller's flag down to the functions it calls, and the cascade
-#: itself runs without reference counting (``CASCADE``) while some helpers allocate.
+#: Without numba's reference counting, as ``HOT`` below: a helper that allocates nothing needs
+#: none, and its increments and decrements of every array it touches were much of the code
+#: numba generated (and LLVM then optimised) for the kernel. ``_nrt`` is explicit because numba
+#: hands a caller's flag down to the functions it calls unless the callee sets its own.
 HELPER = {
     "error_model": "numpy",
     "no_cpython_wrapper": True,
     "no_cfunc_wrapper": True,
-    "_nrt": True,
+    "_nrt": False,
 }
+#: The few helpers that allocate (a compile error says which: numba refuses an allocation
+#: without reference counting).
+ALLOC = {**HELPER, "_nrt": True}
 #: Helpers whose loops run once per position or liquidation, and that allocate nothing: without
 #: numba's reference counting. With it, every array a loop hands to an inlined helper is an
 #: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
@@ -877,7 +882,7 @@ def _before(k1, f, k2, a, b):
     return k2[a] < k2[b]
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _sorted_order(k1, f, k2):
     """The indices 0..n-1 ordered by (k1, f, k2): a bottom-up merge sort, stable, so the order
     is that of numpy's stable argsorts by k2, then f, then k1. (numpy's mergesort costs the
@@ -936,7 +941,7 @@ def _merge_sort(k1, f, k2, order, tmp):
     return in_tmp
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _allocate_rational(A, V, B, Pr, X, O_, eps):
     """The sales of the round's rational liquidations (docs/model.md 3i), asset by asset, as a
     call auction from the round-start market: every other order of the round goes first (it
@@ -1429,7 +1434,7 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, visit, n, trace_row, eps, tol):
     X.cand_count[0] = n_cand
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _liquidate_within_capital(L, Pr, X, O_, trace_row):
     """Liquidators with limited capital take the most profitable liquidations first (ties:
     account name), the last one partly; the rest are skipped this round."""
@@ -1782,7 +1787,7 @@ def perp_settle(Pp, Pr, X, O_, lo, hi):
         perp_cover_deficits(Pp, Pr, X, O_)
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def perp_cover_deficits(Pp, Pr, X, O_):
     """Deficits are paid by the insurance fund (reserve + fees - losses so far); what the fund
     cannot pay is auto-deleveraged pro rata from the unrealised profit of open opposite
@@ -3148,7 +3153,7 @@ def _bucket_of(h):
     return min(int(math.log(h) / BUCKET_W), INDEX_BUCKETS - 1)
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _index_rebuild(C, Pp, Lv, Pr, X):
     """The health index of the cdp, perp and leveraged books: measure every position's health
     at this round's oracle and bucket it (a counting sort: two passes, no sort). A health is
@@ -3220,7 +3225,7 @@ def _index_rebuild(C, Pp, Lv, Pr, X):
     X.ix_meta[2] = 0
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _index_extend(Pr, X):
     """Add to the active set every bucket a position of which the price moves since the
     rebuild can have taken below health 1.
