@@ -120,7 +120,19 @@ HAS_HEALTH_INDEX = HAS_CDP or HAS_PERP or HAS_LEVERAGED
 #: the kernel, and numba would otherwise generate, for each, code that unboxes every argument
 #: from Python objects (a third of the cold compile). Nor are they cached: their code is
 #: linked into the entry points', which are (``run_cascade``, ``build_triggers``).
-HELPER = {"error_model": "numpy", "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+#: Without numba's reference counting, as ``HOT`` below: a helper that allocates nothing needs
+#: none, and its increments and decrements of every array it touches were much of the code
+#: numba generated (and LLVM then optimised) for the kernel. ``_nrt`` is explicit because numba
+#: hands a caller's flag down to the functions it calls unless the callee sets its own.
+HELPER = {
+    "error_model": "numpy",
+    "no_cpython_wrapper": True,
+    "no_cfunc_wrapper": True,
+    "_nrt": False,
+}
+#: The few helpers that allocate (a compile error says which: numba refuses an allocation
+#: without reference counting).
+ALLOC = {**HELPER, "_nrt": True}
 #: Helpers whose loops run once per position or liquidation, and that allocate nothing: without
 #: numba's reference counting. With it, every array a loop hands to an inlined helper is an
 #: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
@@ -870,7 +882,7 @@ def _before(k1, f, k2, a, b):
     return k2[a] < k2[b]
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _sorted_order(k1, f, k2):
     """The indices 0..n-1 ordered by (k1, f, k2): a bottom-up merge sort, stable, so the order
     is that of numpy's stable argsorts by k2, then f, then k1. (numpy's mergesort costs the
@@ -929,7 +941,7 @@ def _merge_sort(k1, f, k2, order, tmp):
     return in_tmp
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _allocate_rational(A, V, B, Pr, X, O_, eps):
     """The sales of the round's rational liquidations (docs/model.md 3i), asset by asset, as a
     call auction from the round-start market: every other order of the round goes first (it
@@ -1422,7 +1434,7 @@ def lending_round(L, Pr, A, V, B, PS, X, O_, visit, n, trace_row, eps, tol):
     X.cand_count[0] = n_cand
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _liquidate_within_capital(L, Pr, X, O_, trace_row):
     """Liquidators with limited capital take the most profitable liquidations first (ties:
     account name), the last one partly; the rest are skipped this round."""
@@ -1775,7 +1787,7 @@ def perp_settle(Pp, Pr, X, O_, lo, hi):
         perp_cover_deficits(Pp, Pr, X, O_)
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def perp_cover_deficits(Pp, Pr, X, O_):
     """Deficits are paid by the insurance fund (reserve + fees - losses so far); what the fund
     cannot pay is auto-deleveraged pro rata from the unrealised profit of open opposite
@@ -2411,21 +2423,22 @@ def _update_issued(A, V, B, PS, eps):
 
 
 @njit(**HELPER)
-def _update_haircuts(Pr, PS, X, bad, credit, income, changed):
+def _update_haircuts(Pr, PS, X):
     """Haircut = uncovered loss / liabilities; the uncovered loss is bad debt + credit losses +
-    shortfall - reserve - income."""
+    shortfall - reserve - income (at the round's start: ``X.p``)."""
     for p in range(Pr.rec.shape[0]):
-        uncovered = bad[p] + credit[p] + X.p[p].shortfall - Pr.rec[p].reserve - income[p]
+        x = X.p[p]
+        uncovered = x.bad_start + x.credit_start + x.shortfall - Pr.rec[p].reserve - x.income_start
         if uncovered <= 0.0:
             h = 0.0
         elif Pr.rec[p].liabilities <= 0.0:
             h = 1.0
         else:
             h = min(1.0, uncovered / Pr.rec[p].liabilities)
-        changed[p] = 0
+        X.p[p].haircut_changed = 0
         if h != PS.haircut[p]:
             PS.haircut[p] = h
-            changed[p] = 1
+            X.p[p].haircut_changed = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3140,7 +3153,7 @@ def _bucket_of(h):
     return min(int(math.log(h) / BUCKET_W), INDEX_BUCKETS - 1)
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _index_rebuild(C, Pp, Lv, Pr, X):
     """The health index of the cdp, perp and leveraged books: measure every position's health
     at this round's oracle and bucket it (a counting sort: two passes, no sort). A health is
@@ -3212,7 +3225,7 @@ def _index_rebuild(C, Pp, Lv, Pr, X):
     X.ix_meta[2] = 0
 
 
-@njit(**HELPER)
+@njit(**ALLOC)
 def _index_extend(Pr, X):
     """Add to the active set every bucket a position of which the price moves since the
     rebuild can have taken below health 1.
@@ -3329,7 +3342,14 @@ def _unsupported(A, V, Pr):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(nogil=True, **ENTRY)
+#: The cascade allocates nothing (its working values live in ``X``), so it runs without
+#: reference counting, as the hot helpers do: numba's increments and decrements of every array
+#: it reads from a named tuple were a large part of its compiled code. Only the health index of
+#: the other protocol types allocates (``np.searchsorted``).
+CASCADE = ENTRY if HAS_HEALTH_INDEX else {**ENTRY, "_nrt": False}
+
+
+@njit(nogil=True, **CASCADE)
 def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     """Run the whole shock path; returns a STATUS_* code.
 
@@ -3357,11 +3377,12 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     n_lending = L.protocol.shape[0]
     eps = prm.min_price_fraction
     tol = prm.tol
-    stress_prev = np.zeros(n_p)  # shortfall + credit losses, at the previous round's start
-    bad_start = np.zeros(n_p)
-    credit_start = np.zeros(n_p)
-    income_start = np.zeros(n_p)
-    haircut_changed = np.zeros(n_p, dtype=np.int64)
+    for p in range(n_p):
+        X.p[p].stress_prev = 0.0
+        X.p[p].bad_start = 0.0
+        X.p[p].credit_start = 0.0
+        X.p[p].income_start = 0.0
+        X.p[p].haircut_changed = 0
     for a in range(n_a):
         X.a[a].shocked = A[a].start_price
         X.step_end[0, a] = A[a].price
@@ -3382,7 +3403,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     _set_oracles(A, V, Pr, X, np.int64(0), X.pa[PA_ORACLE])
     _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
     for p in range(n_p):
-        stress_prev[p] = X.p[p].shortfall
+        X.p[p].stress_prev = X.p[p].shortfall
 
     status = STATUS_CONVERGED
     global_round = 0
@@ -3434,9 +3455,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             # --- round: decisions of every protocol from round-start state ---
             _clear_round(X)
             for p in range(n_p):
-                bad_start[p] = O_.p[p].bad_debt_usd
-                credit_start[p] = O_.p[p].credit_losses_usd
-                income_start[p] = O_.p[p].income_usd
+                X.p[p].bad_start = O_.p[p].bad_debt_usd
+                X.p[p].credit_start = O_.p[p].credit_losses_usd
+                X.p[p].income_start = O_.p[p].income_usd
             lending_round(L, Pr, A, V, B, PS, X, O_, TG.visit, n_visit, trace_row, eps, tol)
             if HAS_CAPITAL:  # noqa: SIM102 (numba prunes `if CONST:` alone, before typing)
                 if X.cand_count[0] > 0:
@@ -3498,7 +3519,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             if HAS_OPTIONS:
                 opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
-            _update_haircuts(Pr, PS, X, bad_start, credit_start, income_start, haircut_changed)
+            _update_haircuts(Pr, PS, X)
             repriced = False  # an issued token's price moved: the fixed point is not reached
             if HAS_PEGS:
                 _update_issued(A, V, B, PS, eps)
@@ -3506,7 +3527,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                     before = X.a[a].price_before
                     if A[a].kind == ASSET_ISSUED and abs(A[a].price - before) > tol * before:
                         repriced = True
-                        if haircut_changed[A[a].issuer] == 1:
+                        if X.p[A[a].issuer].haircut_changed == 1:
                             X.pai[PAI_MOVED_NOW, A[a].issuer, a] = 1
             # --- round: distress, propagation depth and contagion edges ---
             any_acted = False
@@ -3514,9 +3535,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                 if X.p[p].acted == 1:
                     any_acted = True
             for q in range(n_p):
-                stress = X.p[q].shortfall + credit_start[q]
-                grew = stress > stress_prev[q] + tol * max(1.0, stress_prev[q])
-                stress_prev[q] = stress
+                stress = X.p[q].shortfall + X.p[q].credit_start
+                prev = X.p[q].stress_prev
+                grew = stress > prev + tol * max(1.0, prev)
+                X.p[q].stress_prev = stress
                 if O_.p[q].depth >= 0 or not (X.p[q].acted == 1 or grew):
                     continue
                 # the rounds whose moves q's oracle reads for the first time now

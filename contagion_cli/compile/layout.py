@@ -261,6 +261,13 @@ X_PROTOCOL_DTYPE = np.dtype(
         ("opt_value", F8),
         ("deferred_n", I8),  # eligible positions a tripped breaker held back this round
         ("deferred_usd", F8),
+        # the cascade's own per-protocol working values (kept here, not allocated by the
+        # kernel: its entry point then runs without reference counting, a smaller compile)
+        ("stress_prev", F8),  # shortfall + credit losses, at the previous round's start
+        ("bad_start", F8),  # bad debt, credit losses and income at the round's start
+        ("credit_start", F8),
+        ("income_start", F8),
+        ("haircut_changed", I8),  # the issuer's haircut changed this round
     ],
     align=True,
 )
