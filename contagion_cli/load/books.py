@@ -762,8 +762,9 @@ def steady_mmap_threshold() -> None:
     own mapping, returned to the system when freed. By default the threshold rises to the size
     of the largest block freed, up to 32 MiB: after the first freed column, the columns of a
     book's parts (a protocol of 3 x 10^6 positions: 27 MB each) come from the heap, whose freed
-    blocks stay resident; at 10^7 positions that held about 230 MB more at the peak. Once a
-    process; a no-op where the C library has no ``mallopt`` (macOS; musl ignores it)."""
+    blocks stay resident; at 10^7 positions that held about 230 MB more at the peak. Set once,
+    for the whole process; a no-op where the C library has no ``mallopt`` (macOS; musl ignores
+    it)."""
     global _mmap_set
     if _mmap_set:
         return
