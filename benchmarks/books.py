@@ -133,7 +133,9 @@ def peer_cascade(positions: int) -> Generated:
     scenario = {
         "name": f"peer-cascade-{positions}",
         "description": "One lending market, ETH on a cpmm, ETH -10 % (benchmarks, issue 14).",
-        "settings": {"max_rounds": 1000},
+        # the peer model's liquidators sell every seizure, whatever it fetches: any_loss here
+        # (the default, rational liquidators, would hold part of it and the results differ)
+        "settings": {"max_rounds": 1000, "liquidators": {"mode": "any_loss"}},
         "assets": {
             "USDC": {"price": 1.0},
             "ETH": {

@@ -216,6 +216,13 @@ def _why(r: Results) -> list[str]:
         elif v.key == "radcad" and r.peer:
             big = max(r.peer, key=lambda x: x.positions)
             k = big.kernel
+            if big.differences:
+                notes.append(
+                    f"- radCAD: the kernel and radCAD disagree on the {count(big.positions)}-"
+                    f"position peer cascade ({'; '.join(big.differences[:3])}): the two runs do "
+                    "not compute the same model, so their ratio is no comparison."
+                )
+                continue
             notes.append(
                 f"- radCAD: the kernel runs the {count(big.positions)}-position peer cascade "
                 f"({k.liquidations:,} liquidations in {k.acting_rounds} rounds) in "

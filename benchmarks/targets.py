@@ -39,6 +39,8 @@ class Verdict:
     def text(self) -> str:
         if self.met:
             return f"met, {_times(self.factor)} better"
+        if self.factor >= 1:
+            return "**missed**: not comparable"
         return f"**missed**, {_times(1 / self.factor)} off"
 
 
@@ -116,16 +118,18 @@ def evaluate(
     ran = [r for r in peer or [] if r.positions >= RADCAD_POSITIONS and r.ratio is not None]
     if ran:
         r = ran[0]
-        out.append(
-            _at_least(
-                "radcad",
-                f"kernel >= {RADCAD_SPEEDUP:g}x radCAD on the {r.positions:,}-position peer "
-                "cascade (issue 14)",
-                f"{r.ratio:.1f}x ({r.kernel.timed.seconds * 1e3:.0f} ms against {r.run_s:.2f} s)",
-                r.ratio or 0.0,
-                RADCAD_SPEEDUP,
-            )
+        target = (
+            f"kernel >= {RADCAD_SPEEDUP:g}x radCAD on the {r.positions:,}-position peer "
+            "cascade (issue 14)"
         )
+        measured = f"{r.ratio:.1f}x ({r.kernel.timed.seconds * 1e3:.0f} ms against {r.run_s:.2f} s)"
+        verdict = _at_least("radcad", target, measured, r.ratio or 0.0, RADCAD_SPEEDUP)
+        if not r.same:
+            # a ratio between two models that disagree measures nothing: never "met"
+            verdict = Verdict(
+                "radcad", target, f"{measured}, but the results differ", False, verdict.factor
+            )
+        out.append(verdict)
     return out
 
 
