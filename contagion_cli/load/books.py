@@ -40,6 +40,7 @@ import numpy as np
 from ..errors import InputError, Location, Problem, did_you_mean, quote
 from ..schema.models import MAX_AMOUNT, MAX_PRICE
 from .files import MAX_HEADER_BYTES, MAX_POSITIONS, book_error, open_book, read_csv, read_parquet
+from .names import encode as encode_names
 
 #: Leg columns (``prefix.<ASSET>``) and scalar columns of each protocol type, with the range
 #: each number must be in: (low, low inclusive, high).
@@ -615,7 +616,10 @@ def _as_checked(columns: dict[str, Any], where: Any) -> dict[str, Any]:
         if pa.types.is_dictionary(t):
             col, t = col.cast(t.value_type), t.value_type
         text = name in TEXT_COLUMNS
-        if pa.types.is_null(t):
+        if t == (pa.string() if text else pa.float64()):
+            # already the type: a cast would still import pyarrow.compute (~40 ms)
+            out[name] = col
+        elif pa.types.is_null(t):
             out[name] = col.cast(pa.string() if text else pa.float64())
         elif text and (_is_text_type(t) or pa.types.is_integer(t)):
             out[name] = col.cast(pa.string())
@@ -803,7 +807,6 @@ def release_arrow_memory() -> None:
 def _assign_entities_arrow(books: Sequence[tuple[str, PositionBook]]) -> Entities:
     try:
         import pyarrow as pa
-        import pyarrow.compute as pc
     except ImportError:
         return _assign_entities_python(books)
     chunks = []
@@ -812,8 +815,7 @@ def _assign_entities_arrow(books: Sequence[tuple[str, PositionBook]]) -> Entitie
         for part in book.accounts:
             n = _part_length(part, book, row)
             if part is None:
-                numbers = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
-                chunk = pc.binary_join_element_wise(f"{pname}#", numbers, "")
+                chunk = _default_names(pname, row, n)
             else:
                 values = part if not isinstance(part, list) else pa.array(part, pa.string())
                 if isinstance(values, np.ndarray):
@@ -830,22 +832,35 @@ def _assign_entities_arrow(books: Sequence[tuple[str, PositionBook]]) -> Entitie
                         values = values.cast(values.type.value_type)
                     values = values.cast(pa.string())
                 if values.null_count:
-                    numbers = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
-                    defaults = pc.binary_join_element_wise(f"{pname}#", numbers, "")
+                    import pyarrow.compute as pc
+
+                    defaults = _default_names(pname, row, n)
                     values = pc.if_else(pc.is_null(values), defaults, values)
                 chunk = values
             chunks.append(chunk)
             row += n
     if not chunks:
         return [np.zeros(0, np.int64) for _ in books], EntityNames([])
-    ids, names = _encode(pa.chunked_array(chunks, pa.string()))
-    del chunks
+    # numpy's encoding first (no pyarrow.compute to import, a third of Arrow's time); Arrow's
+    # when that one cannot be sure (load/names.py)
+    found = encode_names(chunks)
+    ids, names = found if found is not None else _encode(pa.chunked_array(chunks, pa.string()))
+    del chunks, found
     release_arrow_memory()  # the hash table and any copies of the names
     out, start = [], 0
     for _, book in books:
         out.append(ids[start : start + book.n])
         start += book.n
     return out, EntityNames(names)
+
+
+def _default_names(protocol: str, row: int, n: int) -> Any:
+    """``<protocol>#<row>`` for ``n`` positions without an account, from row ``row`` on."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    numbers = pc.cast(pa.array(np.arange(row, row + n)), pa.string())
+    return pc.binary_join_element_wise(f"{protocol}#", numbers, "")
 
 
 def _encode(names: Any) -> tuple[np.ndarray, Any]:

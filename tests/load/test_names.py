@@ -1,0 +1,124 @@
+"""Account names to entities with numpy (load/names.py): the same answer as a dict in order of
+first appearance, or None when it cannot be sure (the caller then asks Arrow)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contagion_cli.load import books, names
+
+pa = pytest.importorskip("pyarrow")
+
+
+def by_dict(values: list[str]) -> tuple[list[int], list[str]]:
+    """The obvious encoding: a dict of names in order of first appearance."""
+    seen: dict[str, int] = {}
+    ids = [seen.setdefault(v, len(seen)) for v in values]
+    return ids, list(seen)
+
+
+def chunked(values: list[str], cuts: list[int]) -> list:
+    """``values`` as Arrow chunks cut at ``cuts`` (some of them slices of a larger array, so
+    that their offsets do not start at 0)."""
+    bounds = [0, *sorted({c for c in cuts if 0 < c < len(values)}), len(values)]
+    out = []
+    for k, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        part = values[lo:hi]
+        if k % 2:  # a slice of a longer array
+            out.append(pa.array(["pad", *part, "pad"], pa.string()).slice(1, len(part)))
+        else:
+            out.append(pa.array(part, pa.string()))
+    return out
+
+
+def check(values: list[str], cuts: list[int] = ()) -> None:
+    found = names.encode(chunked(values, list(cuts)))
+    assert found is not None
+    ids, picked = found
+    want_ids, want_names = by_dict(values)
+    assert ids.dtype == np.int64
+    assert ids.tolist() == want_ids
+    assert list(picked) == want_names
+    assert len(picked) == len(want_names)
+
+
+def test_distinct_and_repeated_names():
+    check(["a", "bb", "a", "", "x" * 64, "é", "bb", "", "x" * 64, "a", "zz"], [4, 9])
+
+
+def test_names_that_differ_past_the_first_word_and_in_length():
+    # the same first 8 bytes, a byte past them, a trailing NUL: all different names
+    values = ["abcdefgh", "abcdefghi", "abcdefghj", "abcdefgh\x00", "abcdefg", "abcdefgh"]
+    check(values, [2])
+
+
+def test_every_name_distinct_is_each_its_own_entity():
+    values = [f"0x{i:040x}" for i in range(5000)]  # addresses, 42 bytes
+    check(values, [1000, 1001, 4000])
+
+
+def test_a_book_of_one_account_repeated():
+    check(["same"] * 1000, [10, 500])
+
+
+def test_empty_book():
+    found = names.encode([pa.array([], pa.string())])
+    assert found is not None
+    assert found[0].tolist() == [] and len(found[1]) == 0
+
+
+@given(
+    st.lists(st.text(alphabet="ab\x00é", max_size=10), max_size=300),
+    st.lists(st.integers(0, 300), max_size=4),
+)
+def test_agrees_with_a_dict(values, cuts):
+    check(values, cuts)
+
+
+def test_a_name_longer_than_it_reads_goes_to_arrow():
+    assert names.encode([pa.array(["a", "x" * (names.MAX_NAME_BYTES + 1)])]) is None
+
+
+def test_different_names_with_one_hash_go_to_arrow(monkeypatch):
+    """A collision of hashes between different names: not merged, handed back (the keys are
+    random, so the collision is forced)."""
+    monkeypatch.setattr(names, "_hash", lambda length, words: np.zeros(len(length), np.uint64))
+    assert names.encode([pa.array(["a", "b", "a"])]) is None
+    # equal names under the same forced hash are still one entity
+    ids, picked = names.encode([pa.array(["a", "a", "a"])])
+    assert ids.tolist() == [0, 0, 0] and list(picked) == ["a"]
+
+
+def test_many_shared_prefixes_group_every_position(monkeypatch):
+    """More shared hash prefixes than the candidates' path takes: every position is grouped."""
+    monkeypatch.setattr(names, "FEW", 1)
+    check([f"n{i % 7}" for i in range(200)], [50])
+
+
+def test_assign_entities_uses_it_and_agrees_with_arrow(monkeypatch):
+    values = [f"acct-{i % 900}" for i in range(2000)]
+    book = books.PositionBook("lending", 2000, [pa.chunked_array(chunked(values, [700]))])
+    books.forget_entities()
+    (ids,), found = books.assign_entities([("p", book)])
+    assert isinstance(found._names, names.NamePicks)
+    arrow_ids, arrow_names = books._encode(pa.chunked_array(chunked(values, [700])))
+    assert ids.tolist() == arrow_ids.tolist()
+    assert list(found) == arrow_names.to_pylist()
+    # when numpy cannot be sure, Arrow's answer is used
+    monkeypatch.setattr(books, "encode_names", lambda chunks: None)
+    books.forget_entities()
+    (ids2,), found2 = books.assign_entities([("p", book)])
+    assert ids2.tolist() == ids.tolist() and list(found2) == list(found)
+    books.forget_entities()
+
+
+def test_negative_index_and_bounds():
+    picked = names.encode([pa.array(["a", "b", "a", "c"])])[1]
+    assert picked[-1] == "c" and picked[0:2] == ["a", "b"]
+    with pytest.raises(IndexError):
+        picked[3]
