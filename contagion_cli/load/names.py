@@ -27,9 +27,8 @@ BLOCK_ROWS = 1 << 16
 
 _WORDS = MAX_NAME_BYTES // 8
 # odd multipliers drawn from the OS per process: which names collide is unknowable in advance
-_KEYS = np.random.default_rng(int.from_bytes(os.urandom(16), "little")).integers(
-    1, 2**63, size=_WORDS + 1, dtype=np.uint64
-) * np.uint64(2) + np.uint64(1)
+# (os.urandom, not numpy.random: importing that costs a run of the quickstart ~7 ms)
+_KEYS = np.frombuffer(os.urandom(8 * (_WORDS + 1)), np.uint64) | np.uint64(1)
 
 
 class NamePicks(Sequence[str]):
