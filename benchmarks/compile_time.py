@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import machine
+
 ROOT = Path(__file__).resolve().parents[1]
 #: (what it compiles, the scenario)
 VARIANTS = (
@@ -41,7 +43,7 @@ class ColdCompile:
 
 
 def _run(scenario: Path, cache: str) -> tuple[float, float, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR",)}
+    env = machine.user_environment("NUMBA_CACHE_DIR")
     env.update(CONTAGION_EXECUTOR="jit", CONTAGION_CACHE_DIR=cache)
     argv = [sys.executable, "-m", "contagion_cli", "run", str(scenario), "--format", "json"]
     before = os.times()

@@ -88,3 +88,15 @@ def _commit(root: Path) -> str:
     # tracked files only, and not the benchmark's own output (a rerun rewrites BENCHMARKS.md)
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!BENCHMARKS.md")
     return f"{head} + local changes" if dirty else head
+
+
+#: Variables a user's shell does not set that would change what a timed child process does.
+#: ``PYTHONDONTWRITEBYTECODE`` (set in some sandboxes and CI images) makes every process compile
+#: the package's ~70 modules from source (about 80 ms a start), which an installed
+#: ``contagion`` never does after its first run.
+NOT_A_USERS = ("PYTHONDONTWRITEBYTECODE",)
+
+
+def user_environment(*drop: str) -> dict[str, str]:
+    """This process's environment as a user's shell would have it, less the names ``drop``."""
+    return {k: v for k, v in os.environ.items() if k not in NOT_A_USERS and k not in drop}

@@ -3,7 +3,6 @@ empty cache) and warm (later runs load the cache), each a fresh process."""
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
@@ -43,11 +44,7 @@ def _command(scenario: Path = QUICKSTART) -> list[str]:
 
 
 def _environment() -> dict[str, str]:
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CONTAGION_EXECUTOR", "NUMBA_CACHE_DIR", "CONTAGION_CACHE_DIR")
-    }
+    return machine.user_environment("CONTAGION_EXECUTOR", "NUMBA_CACHE_DIR", "CONTAGION_CACHE_DIR")
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
@@ -77,7 +74,7 @@ def measure(runs: int = WARM_RUNS) -> Startup:
 def measure_book(scenario: Path, positions: int) -> BookRun:
     """One run each with the default executor and with the JIT, in the numba cache this
     process warmed."""
-    base = {k: v for k, v in os.environ.items() if k != "CONTAGION_EXECUTOR"}
+    base = machine.user_environment("CONTAGION_EXECUTOR")
     default = _time(_command(scenario), base)
     jit = _time(_command(scenario), {**base, "CONTAGION_EXECUTOR": "jit"})
     return BookRun(positions, default, jit)

@@ -10,7 +10,6 @@ once (the first run of each command primes both and is not counted)."""
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ class Measured:
 
 
 def _environment(executor: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "CONTAGION_EXECUTOR"}
+    env = machine.user_environment("CONTAGION_EXECUTOR")
     if executor is not None:
         env["CONTAGION_EXECUTOR"] = executor
     return env
