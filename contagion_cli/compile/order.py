@@ -37,14 +37,17 @@ def trigger_order(
     order."""
     n = protocol.shape[0]
     single = (np.diff(col_start) == 1) & (np.diff(debt_start) == 1)
-    k = col_start[:-1][single]
-    j = debt_start[:-1][single]
+    # every position with one leg of each (the common book): its legs are its index, and
+    # the gathers and masks below are skipped (a 10^6 book: ~25 ms of a 0.13 s compile)
+    every = bool(single.all())
+    k = col_start[:-1][single] if not every else None
+    j = debt_start[:-1][single] if not every else None
     level = np.zeros(n, np.uint16)
     # the float64 steps below work in place, in one array (a 10^7 book: 80 MB, not 400 MB of
     # temporaries), with the same operations in the same order as (log - lo) * scale + 1
-    log_ratio = debt_units[j]
+    log_ratio = debt_units.astype(np.float64, copy=True) if every else debt_units[j]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_ratio /= col_units[k]
+        log_ratio /= col_units if every else col_units[k]
         np.log2(log_ratio, out=log_ratio)  # -inf: no debt; inf, nan: no collateral
     finite = np.isfinite(log_ratio)
     if finite.any():
@@ -64,6 +67,12 @@ def trigger_order(
         level[single] = np.where(log_ratio < 0, 0, LEVELS - 1).astype(np.uint16)
         del finite
     del log_ratio
+    order = np.argsort(level, kind="stable")
+    del level
+    if every and all(_constant(x) for x in (protocol, col_asset, debt_asset)):
+        return order  # one group (one market of one lender): sorted already
+    if every:
+        k, j = col_start[:-1], debt_start[:-1]
     width = n_assets + 1  # the asset n_assets: several legs, or none (after every group)
     c = np.full(n, n_assets, I8)
     d = np.full(n, n_assets, I8)
@@ -79,15 +88,22 @@ def trigger_order(
     del d
     if group.max(initial=0) < 2**16:  # small keys: radix sorts
         group = group.astype(np.uint16)
-    order = np.argsort(level, kind="stable")
-    del level
     return order[np.argsort(group[order], kind="stable")]
+
+
+def _constant(values: np.ndarray) -> bool:
+    return values.shape[0] == 0 or bool(values.min() == values.max())
 
 
 def permute_legs(
     start: np.ndarray, asset: np.ndarray, units: np.ndarray, order: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CSR legs (``start``, ``asset``, ``units``) of the positions taken in ``order``."""
+    n = order.shape[0]
+    if asset.shape[0] == n and start[-1] == n and np.all(np.diff(start) == 1):
+        # one leg each (the common book): the offsets stay 0..n, the legs follow ``order``
+        # (two gathers; the general path below costs 5x that at 10^6 positions)
+        return start, asset[order], units[order]
     counts = np.diff(start)[order]
     new_start = np.zeros(order.shape[0] + 1, start.dtype)
     np.cumsum(counts, out=new_start[1:])

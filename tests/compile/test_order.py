@@ -66,6 +66,15 @@ def test_permute_single_legs_is_a_gather() -> None:
     assert u2.tolist() == [3.0, 1.0, 2.0]
 
 
+def test_as_many_legs_as_positions_but_not_one_each_is_not_a_gather() -> None:
+    # three legs for three positions: two, none, one (the shortcut must not take it)
+    start, asset, units = _csr([[(0, 1.0), (1, 2.0)], [], [(2, 3.0)]])
+    s2, a2, u2 = permute_legs(start, asset, units, np.array([2, 1, 0]))
+    assert s2.tolist() == [0, 1, 1, 3]
+    assert a2.tolist() == [2, 0, 1]
+    assert u2.tolist() == [3.0, 1.0, 2.0]
+
+
 def _book_scenario() -> dict:
     ratios = [0.9, 0.5, 0.8, 0.1, 0.7, 0.85]  # debt / collateral value at the start
     return {
