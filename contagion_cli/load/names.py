@@ -23,12 +23,16 @@ import numpy as np
 #: Longest name hashed here (an Ethereum address is 42 bytes); longer ones go to Arrow.
 MAX_NAME_BYTES = 64
 #: Rows read into words at a time: bounds the temporaries (rows x 64 bytes, and their indices).
-BLOCK_ROWS = 1 << 16
+BLOCK_ROWS = 1 << 18
 
 _WORDS = MAX_NAME_BYTES // 8
 # odd multipliers drawn from the OS per process: which names collide is unknowable in advance
 # (os.urandom, not numpy.random: importing that costs a run of the quickstart ~7 ms)
 _KEYS = np.frombuffer(os.urandom(8 * (_WORDS + 1)), np.uint64) | np.uint64(1)
+
+
+#: The mask that keeps the first ``r`` bytes of a little-endian word, by ``r`` (0 to 8).
+_KEEP = np.array([(1 << (8 * r)) - 1 for r in range(9)], np.uint64)
 
 
 class NamePicks(Sequence[str]):
@@ -91,22 +95,41 @@ class _Column:
         self.starts = np.zeros(len(chunks) + 1, np.int64)
         np.cumsum(lengths, out=self.starts[1:])
 
-    def words(self, c: int, local: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(lengths, names as ``width`` zero-padded 64-bit words) of rows ``local`` of chunk
+    def _rows(self, c: int, local: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """(first byte, length) of rows ``local`` (indices, or a slice: no gather) of chunk
         ``c``."""
         off = self.offsets[c]
+        if isinstance(local, slice):
+            begin = off[local.start : local.stop].astype(np.int64)
+            return begin, off[local.start + 1 : local.stop + 1] - begin
         begin = off[local].astype(np.int64)
-        length = off[local + 1] - begin
-        words = np.empty((len(local), self.width), np.uint64)
+        return begin, off[local + 1] - begin
+
+    def _word(self, c: int, begin: np.ndarray, length: np.ndarray, w: int) -> np.ndarray:
+        """The ``w``-th 64-bit word of each name, zero past its end."""
+        word = self.data[c][begin + 8 * w]
+        rest = length - 8 * w
+        if rest.min(initial=8) < 8:  # the bytes past a name's end are another name's
+            word &= _KEEP[np.clip(rest, 0, 8)]
+        return word
+
+    def words(self, c: int, local: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+        """(lengths, names as ``width`` zero-padded 64-bit words) of rows ``local`` of chunk
+        ``c``."""
+        begin, length = self._rows(c, local)
+        words = np.empty((len(begin), self.width), np.uint64)
         for w in range(self.width):
-            word = self.data[c][begin + 8 * w]
-            rest = np.clip(length - 8 * w, 0, 8).astype(np.uint64)
-            # the bytes past the name's end are another name's: keep the first ``rest``
-            keep = np.where(
-                rest >= 8, ~np.uint64(0), (np.uint64(1) << (np.uint64(8) * rest)) - np.uint64(1)
-            )
-            words[:, w] = word & keep
+            words[:, w] = self._word(c, begin, length, w)
         return length, words
+
+    def hashes(self, c: int, local: slice) -> np.ndarray:
+        """The hash of each name of rows ``local`` of chunk ``c``, from its length and its
+        words, one word at a time (no matrix of words); sums wrap modulo 2^64, as meant."""
+        begin, length = self._rows(c, local)
+        h = length.astype(np.uint64) * _KEYS[_WORDS]
+        for w in range(self.width):
+            h += self._word(c, begin, length, w) * _KEYS[w]
+        return _finish(h)
 
     def words_at(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same for positions of the whole column, in the order given."""
@@ -119,10 +142,7 @@ class _Column:
         return length, words
 
 
-def _hash(length: np.ndarray, words: np.ndarray) -> np.ndarray:
-    h = length.astype(np.uint64) * _KEYS[_WORDS]
-    for w in range(words.shape[1]):
-        h += words[:, w] * _KEYS[w]  # wraps modulo 2^64, as meant
+def _finish(h: np.ndarray) -> np.ndarray:
     # the finaliser of splitmix64: every input bit moves the high bits the sort looks at
     h ^= h >> np.uint64(31)
     h *= np.uint64(0x94D049BB133111EB)
@@ -149,9 +169,9 @@ def encode(chunks: Sequence[Any]) -> tuple[np.ndarray, NamePicks] | None:
     for c in range(len(chunks)):
         size = len(chunks[c])
         for lo in range(0, size, BLOCK_ROWS):
-            rows = np.arange(lo, min(size, lo + BLOCK_ROWS))
+            hi = min(size, lo + BLOCK_ROWS)
             start = column.starts[c] + lo
-            hashes[start : start + len(rows)] = _hash(*column.words(c, rows))
+            hashes[start : start + hi - lo] = column.hashes(c, slice(lo, hi))
     # equal names have equal hashes: sorting 32 bits of each finds every position that can
     # share its name (a sort of 32-bit keys costs half one of 64, an argsort twice that)
     prefix = (hashes >> np.uint64(32)).astype(np.uint32)
