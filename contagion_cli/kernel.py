@@ -699,7 +699,13 @@ def _traded(A, a):
     return A[a].kind == ASSET_MARKET or (A[a].kind == ASSET_ISSUED and A[a].venue_count > 0)
 
 
-@njit(inline="always", **HELPER)
+#: Not ``inline="always"`` (nor :func:`units_above`): numba inlines a function by running its
+#: untyped pipeline again at every call site, its own inlined calls included (``units_above``
+#: expands ``asset_sell_marginal`` three times, each ``_market_marginal``...), so these two,
+#: called from the lending round and the rational allocation, were compiled over and over: as
+#: functions of their own they cost the lending kernel's cold compile about 2 s less. They run
+#: once per liquidation: the call costs nothing measurable.
+@njit(**HOT)
 def asset_sell_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
 
@@ -827,7 +833,7 @@ def asset_sell_marginal(A, V, B, route_on, route, p, a, q, eps):
     return A[a].price
 
 
-@njit(inline="always", **HELPER)
+@njit(**HOT)  # not inlined: see asset_sell_quote
 def units_above(A, V, B, route_on, route, p, a, m, cap, eps):
     """Units of asset ``a`` the market takes now (from the round's start) before the marginal
     proceeds of the next one fall below ``m``, at most ``cap``; -1 when not even the first unit
