@@ -3366,7 +3366,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
         protocol parameters and state, working arrays (``layout.new_scratch``), the trigger
         index of the lending book (``layout.new_triggers``: built here unless built already),
         shock path, parameters, preallocated outputs (see ``layout.py``). State is mutated in
-        place.
+        place. A specialised copy without cdp, perp, leveraged or options takes None for that
+        book (``engine.raw``): it never reads it, and its entry point would unbox every array.
 
     Notes
     -----
@@ -3479,7 +3480,9 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             if HAS_OPTIONS:
                 opt_round(Op, Pr, PS, X)
             _allocate_rational(A, V, B, Pr, X, O_, eps)
-            work += n_active + Op.protocol.shape[0]
+            work += n_active
+            if HAS_OPTIONS:  # Op is None in a copy without options
+                work += Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---

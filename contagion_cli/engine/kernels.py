@@ -118,6 +118,12 @@ def _register(kind: str, variant: str, namespace: dict) -> Callable:
     return run  # type: ignore[no-any-return]
 
 
+def features_of(kernel: Callable) -> int:
+    """The features (``layout.FEATURE_*``) of the kernel copy ``kernel`` comes from: every
+    feature for one not handed out here."""
+    return dict(KERNEL_VARIANTS)[_ORIGIN.get(id(kernel), (ALL, ""))[0]]
+
+
 def triggers_builder(kernel: Callable) -> Callable | None:
     """``build_triggers`` of the kernel copy ``kernel`` comes from (None: unknown, and the
     kernel builds its index itself)."""
