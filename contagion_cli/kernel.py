@@ -699,13 +699,7 @@ def _traded(A, a):
     return A[a].kind == ASSET_MARKET or (A[a].kind == ASSET_ISSUED and A[a].venue_count > 0)
 
 
-#: Not ``inline="always"`` (nor :func:`units_above`): numba inlines a function by running its
-#: untyped pipeline again at every call site, its own inlined calls included (``units_above``
-#: expands ``asset_sell_marginal`` three times, each ``_market_marginal``...), so these two,
-#: called from the lending round and the rational allocation, were compiled over and over: as
-#: functions of their own they cost the lending kernel's cold compile about 2 s less. They run
-#: once per liquidation: the call costs nothing measurable.
-@njit(**HOT)
+@njit(inline="always", **HELPER)
 def asset_sell_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
 
@@ -833,7 +827,7 @@ def asset_sell_marginal(A, V, B, route_on, route, p, a, q, eps):
     return A[a].price
 
 
-@njit(**HOT)  # not inlined: see asset_sell_quote
+@njit(inline="always", **HELPER)
 def units_above(A, V, B, route_on, route, p, a, m, cap, eps):
     """Units of asset ``a`` the market takes now (from the round's start) before the marginal
     proceeds of the next one fall below ``m``, at most ``cap``; -1 when not even the first unit
@@ -842,6 +836,18 @@ def units_above(A, V, B, route_on, route, p, a, m, cap, eps):
         return -1.0
     if _traded(A, a) and A[a].venue_count == 1:  # in closed form
         return min(cap, venue_take(V, B, A[a].venue_start, m, np.int64(1), cap, eps))
+    return _units_above_bisect(A, V, B, route_on, route, p, a, m, cap, eps)
+
+
+#: Not ``inline="always"``, unlike :func:`units_above`, whose closed form runs once per rational
+#: liquidation (a call there cost the rational cascade of 10^6 positions 15 %): numba inlines a
+#: function by running its untyped pipeline again at every call site, its own inlined calls
+#: included, and the two marginal quotes here, each inlined with its market's quote, were
+#: compiled over again for both callers of ``units_above`` (the lending round and the rational
+#: allocation). The bisection is for several venues or a peg: a call is nothing beside it.
+@njit(**HOT)
+def _units_above_bisect(A, V, B, route_on, route, p, a, m, cap, eps):
+    """:func:`units_above` beyond its closed form (after its first test): by bisection."""
     if asset_sell_marginal(A, V, B, route_on, route, p, a, cap, eps) >= m:
         return cap
     lo = 0.0
