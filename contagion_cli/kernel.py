@@ -3548,7 +3548,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                         arbitraged = True
             # a peg follows its target's new (primary venue) price, also after an arbitrage
             # that moved it by less than the tolerance (held units are valued at it)
-            _update_pegged(A, V)
+            if HAS_PEGS:  # without pegs, not even an empty function to compile
+                _update_pegged(A, V)
             # --- round: settle ---
             for p in range(n_p):
                 if Pr.rec[p].kind != PROTO_LENDING:
