@@ -218,12 +218,15 @@ def _without_gc() -> Iterator[None]:
     cache): the young generations are still collected.
 
     A cold compile builds about a million objects (numba's IR, types, LLVM wrappers) that stay
-    alive until it ends, and the collector's full passes over that growing heap were a sixth
-    of the lending kernel's cold compile (about 4 of 22 s of CPU; docs/performance.md). The
+    alive until it ends, and the collector's full passes over that growing heap were 2-4 s of
+    the lending kernel's cold compile of about 20 s (docs/performance.md, *Cold compile*). The
     young collections free most of the compile's garbage as it goes; turning the collector off
     altogether saved no more time and kept about 150 MB (lending) to 430 MB (every protocol
     type) more at the peak. A warm load allocates little: nothing changes for it."""
     young, middle, old = gc.get_threshold()
+    if old == _NO_FULL_COLLECTION:  # another thread's first call is compiling: it restores it
+        yield
+        return
     gc.set_threshold(young, middle, _NO_FULL_COLLECTION)
     try:
         yield
