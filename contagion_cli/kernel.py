@@ -836,6 +836,18 @@ def units_above(A, V, B, route_on, route, p, a, m, cap, eps):
         return -1.0
     if _traded(A, a) and A[a].venue_count == 1:  # in closed form
         return min(cap, venue_take(V, B, A[a].venue_start, m, np.int64(1), cap, eps))
+    return _units_above_bisect(A, V, B, route_on, route, p, a, m, cap, eps)
+
+
+#: Not ``inline="always"``, unlike :func:`units_above`, whose closed form runs once per rational
+#: liquidation (a call there cost the rational cascade of 10^6 positions 15 %): numba inlines a
+#: function by running its untyped pipeline again at every call site, its own inlined calls
+#: included, and the two marginal quotes here, each inlined with its market's quote, were
+#: compiled over again for both callers of ``units_above`` (the lending round and the rational
+#: allocation). The bisection is for several venues or a peg: a call is nothing beside it.
+@njit(**HOT)
+def _units_above_bisect(A, V, B, route_on, route, p, a, m, cap, eps):
+    """:func:`units_above` beyond its closed form (after its first test): by bisection."""
     if asset_sell_marginal(A, V, B, route_on, route, p, a, cap, eps) >= m:
         return cap
     lo = 0.0
@@ -942,34 +954,60 @@ def _merge_sort(k1, f, k2, order, tmp):
 
 
 @njit(**ALLOC)
-def _allocate_rational(A, V, B, Pr, X, O_, eps):
+def _allocate_rational(
+    A, V, B, route_on, route, rat, rat_count, sell, sell_c, buy, buy_c, pa, held, eps
+):
     """The sales of the round's rational liquidations (docs/model.md 3i), asset by asset, as a
     call auction from the round-start market: every other order of the round goes first (it
     sells or buys whatever the price); then the liquidations in ascending order of their cost
     per unit, each group of equal cost sharing pro rata what the market still takes before its
     marginal price falls below that cost. What a liquidator does not sell it holds."""
-    n = X.rat_count[0]
+    n = rat_count[0]
     if n == 0:
         return
     int_buffers = np.empty((5, n), np.int64)  # allocated here: the loops below do without
-    _allocate_rational_in(A, V, B, Pr, X, O_, eps, np.empty(n), int_buffers)
-    X.rat_count[0] = 0
+    _allocate_rational_in(
+        A,
+        V,
+        B,
+        route_on,
+        route,
+        rat,
+        n,
+        sell,
+        sell_c,
+        buy,
+        buy_c,
+        pa,
+        held,
+        eps,
+        np.empty(n),
+        int_buffers,
+    )
+    rat_count[0] = 0
 
 
 @njit(**HOT)
-def _allocate_rational_in(A, V, B, Pr, X, O_, eps, costs_buf, int_buffers):
+def _allocate_rational_in(
+    A,
+    V,
+    B,
+    route_on,
+    route,
+    rat,
+    n,
+    sell,
+    sell_c,
+    buy,
+    buy_c,
+    pa,
+    held,
+    eps,
+    costs_buf,
+    int_buffers,
+):
     """:func:`_allocate_rational` in preallocated buffers (``costs_buf`` f8[n], ``int_buffers``
     i8[5, n])."""
-    n = X.rat_count[0]
-    rat = X.rat
-    sell = X.sell
-    sell_c = X.sell_c
-    buy = X.buy
-    buy_c = X.buy_c
-    pa = X.pa
-    held = O_.held_units
-    route_on = Pr.route_on
-    route = Pr.route
     idx = int_buffers[0]
     for a in range(A.shape[0]):
         m = 0
@@ -1106,7 +1144,7 @@ def _value_legs(
 
 
 @njit(**HOT)
-def lending_shortfall(L, Pr, X, visit, n):
+def lending_shortfall(L, Pr, xp, pa, visit, n):
     """Per protocol: sum over open positions of max(0, debt value - collateral value), over
     the positions ``visit[:n]`` (ascending; every position that can have one)."""
     status = L.status
@@ -1119,9 +1157,8 @@ def lending_shortfall(L, Pr, X, visit, n):
     debt_units = L.debt_units
     lt_cut = L.lt_cut
     lt = Pr.lt
-    oracle = X.pa[PA_ORACLE]
-    adj = X.pa[PA_ADJ]
-    xp = X.p
+    oracle = pa[PA_ORACLE]
+    adj = pa[PA_ADJ]
     for jj in range(n):
         i = visit[jj]
         if status[i] != POS_OPEN:
@@ -1520,7 +1557,7 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
 
 
 @njit(inline="always", **HELPER)
-def _vault_value(C, X, i, p):
+def _vault_value(C, pa, i, p):
     """(collateral value, the largest dynamic-risk adjustment over its legs; 0 without legs)."""
     col = 0.0
     adj = 0.0
@@ -1528,22 +1565,22 @@ def _vault_value(C, X, i, p):
     for k in range(C.col_start[i], C.col_start[i + 1]):
         if C.col_units[k] > 0.0:
             a = C.col_asset[k]
-            col += C.col_units[k] * X.pa[PA_ORACLE, p, a]
-            adj = X.pa[PA_ADJ, p, a] if first else max(adj, X.pa[PA_ADJ, p, a])
+            col += C.col_units[k] * pa[PA_ORACLE, p, a]
+            adj = pa[PA_ADJ, p, a] if first else max(adj, pa[PA_ADJ, p, a])
             first = False
     return col, adj
 
 
 @njit(**HELPER)
-def cdp_shortfall(C, X):
+def cdp_shortfall(C, xp, pa):
     for i in range(C.protocol.shape[0]):
         if C.status[i] == POS_CLOSED or C.debt[i] <= 0.0:
             continue
         p = C.protocol[i]
-        debt_value = C.debt[i] * X.p[p].par
-        col, _ = _vault_value(C, X, i, p)
+        debt_value = C.debt[i] * xp[p].par
+        col, _ = _vault_value(C, pa, i, p)
         if debt_value > col:
-            X.p[p].shortfall += debt_value - col
+            xp[p].shortfall += debt_value - col
 
 
 @njit(**HELPER)
@@ -1564,7 +1601,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
         p = C.protocol[i]
         s_price = X.p[p].par
         debt_value = C.debt[i] * s_price
-        col, adj = _vault_value(C, X, i, p)
+        col, adj = _vault_value(C, X.pa, i, p)
         if debt_value > col:
             X.p[p].shortfall += debt_value - col
         if C.status[i] == POS_OPEN:
@@ -1608,7 +1645,7 @@ def cdp_round(C, Pr, A, V, B, PS, X, O_, trace_row, eps, tol, lo, hi):
         if C.status[i] != POS_AUCTION:
             continue
         p = C.protocol[i]
-        col, _ = _vault_value(C, X, i, p)
+        col, _ = _vault_value(C, X.pa, i, p)
         if col <= 0.0:
             continue
         frac = min(1.0, C.tab[i] * X.p[p].par / col)
@@ -1709,14 +1746,14 @@ def cdp_settle(C, Pr, X, O_, trace_row, lo, hi):
 
 
 @njit(**HELPER)
-def perp_shortfall(Pp, X):
+def perp_shortfall(Pp, xp, pa):
     for i in range(Pp.protocol.shape[0]):
         if Pp.status[i] != POS_OPEN:
             continue
         p = Pp.protocol[i]
-        equity = Pp.margin[i] + Pp.size[i] * (X.pa[PA_ORACLE, p, Pp.asset[i]] - Pp.entry[i])
+        equity = Pp.margin[i] + Pp.size[i] * (pa[PA_ORACLE, p, Pp.asset[i]] - Pp.entry[i])
         if equity < 0.0:
-            X.p[p].shortfall -= equity
+            xp[p].shortfall -= equity
 
 
 @njit(**HELPER)
@@ -1859,23 +1896,23 @@ def perp_cover_deficits(Pp, Pr, X, O_):
 
 
 @njit(inline="always", **HELPER)
-def _holdings_value(Lv, X, i, p):
+def _holdings_value(Lv, pa, i, p):
     h = 0.0
     for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
         if Lv.hold_units[k] > 0.0:
-            h += Lv.hold_units[k] * X.pa[PA_ORACLE, p, Lv.hold_asset[k]]
+            h += Lv.hold_units[k] * pa[PA_ORACLE, p, Lv.hold_asset[k]]
     return h
 
 
 @njit(**HELPER)
-def lev_shortfall(Lv, X):
+def lev_shortfall(Lv, xp, pa):
     for i in range(Lv.protocol.shape[0]):
         if Lv.status[i] != POS_OPEN:
             continue
         p = Lv.protocol[i]
-        h = _holdings_value(Lv, X, i, p)
+        h = _holdings_value(Lv, pa, i, p)
         if Lv.debt[i] > h:
-            X.p[p].shortfall += Lv.debt[i] - h
+            xp[p].shortfall += Lv.debt[i] - h
 
 
 @njit(**HELPER)
@@ -1902,7 +1939,7 @@ def lev_round(Lv, Pr, X, O_, trace_row, tol, lo, hi):
         if Lv.status[i] != POS_OPEN:
             continue
         p = Lv.protocol[i]
-        h = _holdings_value(Lv, X, i, p)
+        h = _holdings_value(Lv, X.pa, i, p)
         d = Lv.debt[i]
         if d > h:
             X.p[p].shortfall += d - h
@@ -1973,7 +2010,7 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
         O_.p[p].proceeds_usd += proceeds
         if trace_row >= 0:
             O_.trace_repaid_usd[trace_row, p] += repay
-        if Lv.debt[i] > 0.0 and _holdings_value(Lv, X, i, p) <= 0.0:
+        if Lv.debt[i] > 0.0 and _holdings_value(Lv, X.pa, i, p) <= 0.0:
             _lev_write_off(Lv, Pr, X, O_, i, p)
 
 
@@ -1983,35 +2020,35 @@ def lev_settle(Lv, Pr, X, O_, trace_row, lo, hi):
 
 
 @njit(**HELPER)
-def opt_mark(Op, Pr, PS, X):
+def opt_mark(Op, Pr, PS, xp, pa):
     """Mark the written book to market: its loss is the vault's shortfall; the hedge targets
     (``PA_OPT_TARGET``, ``PA_OPT_UNITS``) at today's oracle."""
     n = Op.protocol.shape[0]
     if n == 0:
         return
-    X.pa[PA_OPT_TARGET, :, :] = 0.0
-    X.pa[PA_OPT_UNITS, :, :] = 0.0
-    for _i in range(X.p.shape[0]):
-        X.p[_i].opt_value = 0.0
+    pa[PA_OPT_TARGET, :, :] = 0.0
+    pa[PA_OPT_UNITS, :, :] = 0.0
+    for _i in range(xp.shape[0]):
+        xp[_i].opt_value = 0.0
     for i in range(n):
         p = Op.protocol[i]
         a = Op.asset[i]
         delta, value = bs_delta_value(
-            Op.kind[i], X.pa[PA_ORACLE, p, a], Op.strike[i], Op.tau[i], Op.vol[i], Pr.rec[p].rate
+            Op.kind[i], pa[PA_ORACLE, p, a], Op.strike[i], Op.tau[i], Op.vol[i], Pr.rec[p].rate
         )
         # the vault is short the option: hedging it means holding +delta units
-        X.pa[PA_OPT_TARGET, p, a] += Op.units[i] * delta
-        X.pa[PA_OPT_UNITS, p, a] += Op.units[i]
-        X.p[p].opt_value += Op.units[i] * value
-    for p in range(X.pa.shape[1]):
+        pa[PA_OPT_TARGET, p, a] += Op.units[i] * delta
+        pa[PA_OPT_UNITS, p, a] += Op.units[i]
+        xp[p].opt_value += Op.units[i] * value
+    for p in range(pa.shape[1]):
         if Pr.rec[p].kind != PROTO_OPTIONS:
             continue
         # --- round: mark to market: hedge P&L minus the change of the written book's value ---
-        equity = PS.hedge_cash[p] - X.p[p].opt_value + PS.liability0[p]
-        for a in range(X.pa.shape[2]):
-            equity += PS.hedge[p, a] * X.pa[PA_ORACLE, p, a]
+        equity = PS.hedge_cash[p] - xp[p].opt_value + PS.liability0[p]
+        for a in range(pa.shape[2]):
+            equity += PS.hedge[p, a] * pa[PA_ORACLE, p, a]
         if equity < 0.0:
-            X.p[p].shortfall -= equity
+            xp[p].shortfall -= equity
 
 
 @njit(**HELPER)
@@ -2020,7 +2057,7 @@ def opt_round(Op, Pr, PS, X):
     underlying) whose hedge is off target beyond the rebalance band."""
     if Op.protocol.shape[0] == 0:
         return
-    opt_mark(Op, Pr, PS, X)
+    opt_mark(Op, Pr, PS, X.p, X.pa)
     for p in range(X.pa.shape[1]):
         if Pr.rec[p].kind != PROTO_OPTIONS:
             continue
@@ -2423,11 +2460,11 @@ def _update_issued(A, V, B, PS, eps):
 
 
 @njit(**HELPER)
-def _update_haircuts(Pr, PS, X):
+def _update_haircuts(Pr, PS, xp):
     """Haircut = uncovered loss / liabilities; the uncovered loss is bad debt + credit losses +
     shortfall - reserve - income (at the round's start: ``X.p``)."""
     for p in range(Pr.rec.shape[0]):
-        x = X.p[p]
+        x = xp[p]
         uncovered = x.bad_start + x.credit_start + x.shortfall - Pr.rec[p].reserve - x.income_start
         if uncovered <= 0.0:
             h = 0.0
@@ -2435,10 +2472,10 @@ def _update_haircuts(Pr, PS, X):
             h = 1.0
         else:
             h = min(1.0, uncovered / Pr.rec[p].liabilities)
-        X.p[p].haircut_changed = 0
+        xp[p].haircut_changed = 0
         if h != PS.haircut[p]:
             PS.haircut[p] = h
-            X.p[p].haircut_changed = 1
+            xp[p].haircut_changed = 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2447,7 +2484,7 @@ def _update_haircuts(Pr, PS, X):
 
 
 @njit(**HELPER)
-def _apply_recovery(A, V, B, X, f):
+def _apply_recovery(A, V, B, xa, f):
     """Between steps: a fraction ``f`` of each market's endogenous impact reverts."""
     for a in range(A.shape[0]):
         # an issued token's market follows its backing (and issuer) through its fundamental
@@ -2461,15 +2498,15 @@ def _apply_recovery(A, V, B, X, f):
             A[a].price = V[v].price
             continue
         if HAS_PEGS and A[a].kind == ASSET_PEGGED:
-            target = V[v].price + f * (X.a[a].shocked_ratio - V[v].price)
+            target = V[v].price + f * (xa[a].shocked_ratio - V[v].price)
         else:
-            target = A[a].price + f * (X.a[a].shocked - A[a].price)
+            target = A[a].price + f * (xa[a].shocked - A[a].price)
             A[a].price = target
         venue_recenter(V, B, v, target, 1.0)
 
 
 @njit(**HELPER)
-def _apply_shock(A, V, B, PS, X, path, t, eps):
+def _apply_shock(A, V, B, PS, xa, path, t, eps):
     """Start of step ``t``: apply the exogenous returns and liquidity multipliers. A return on
     a pegged asset moves its ratio (a depeg); derived prices follow their parents."""
     for a in range(A.shape[0]):
@@ -2479,13 +2516,13 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
         if HAS_PEGS and kind == ASSET_ISSUED:
             if A[a].venue_count > 0:  # a token with its own market can be shocked (a depeg)
                 v = A[a].venue_start
-                X.a[a].shocked_ratio *= 1.0 + r
+                xa[a].shocked_ratio *= 1.0 + r
                 V[v].shocked *= 1.0 + r
                 venue_recenter(V, B, v, V[v].price * (1.0 + r), m)
                 A[a].price = V[v].price
             continue
         if HAS_PEGS and kind == ASSET_PEGGED:
-            X.a[a].shocked_ratio *= 1.0 + r
+            xa[a].shocked_ratio *= 1.0 + r
             if A[a].venue_count > 0:
                 v = A[a].venue_start
                 V[v].shocked *= 1.0 + r  # the ratio's exogenous path (its band follows it)
@@ -2493,7 +2530,7 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
             else:
                 A[a].peg_ratio *= 1.0 + r
             continue
-        X.a[a].shocked *= 1.0 + r
+        xa[a].shocked *= 1.0 + r
         new_price = A[a].price * (1.0 + r)
         if HAS_VENUES and kind == ASSET_MARKET and A[a].venue_count > 1:
             # every venue moves with the asset, and by its own `ASSET@VENUE` return on top
@@ -2513,11 +2550,11 @@ def _apply_shock(A, V, B, PS, X, path, t, eps):
         return
     for a in range(A.shape[0]):
         if A[a].kind == ASSET_PEGGED:
-            X.a[a].shocked = X.a[a].shocked_ratio * X.a[A[a].peg_to].shocked
+            xa[a].shocked = xa[a].shocked_ratio * xa[A[a].peg_to].shocked
     for a in range(A.shape[0]):
         if A[a].kind == ASSET_ISSUED:
-            base = 1.0 if A[a].backing < 0 else X.a[A[a].backing].shocked
-            X.a[a].shocked = base * X.a[a].shocked_ratio  # its own shocks (1 without a market)
+            base = 1.0 if A[a].backing < 0 else xa[A[a].backing].shocked
+            xa[a].shocked = base * xa[a].shocked_ratio  # its own shocks (1 without a market)
     _update_pegged(A, V)
     _update_issued(A, V, B, PS, eps)
 
@@ -2534,17 +2571,17 @@ def _set_bands(V, eps):
 
 
 @njit(**HELPER)
-def _push_history(A, X):
+def _push_history(A, hist, hist_count):
     """Record the round-start prices (lagged and twap oracles read them)."""
-    h = X.hist.shape[0]
-    c = X.hist_count[0]
+    h = hist.shape[0]
+    c = hist_count[0]
     for a in range(A.shape[0]):
-        X.hist[c % h, a] = A[a].price
-    X.hist_count[0] = c + 1
+        hist[c % h, a] = A[a].price
+    hist_count[0] = c + 1
 
 
 @njit(**HELPER)
-def _venue_oracle(A, V, Pr, X, p, a, kind):
+def _venue_oracle(A, V, Pr, vtmp, p, a, kind):
     """A spot (on a listed venue), median or vwap price of asset ``a`` over its venues, as
     protocol ``p`` reads it (its listed venues; all of them when it lists none of the asset's)."""
     first = A[a].venue_start
@@ -2564,10 +2601,10 @@ def _venue_oracle(A, V, Pr, X, p, a, kind):
             return V[v].price
         # insertion sort into vtmp[:n] (at most 16 venues)
         k = n
-        while k > 0 and X.vtmp[k - 1] > V[v].price:
-            X.vtmp[k] = X.vtmp[k - 1]
+        while k > 0 and vtmp[k - 1] > V[v].price:
+            vtmp[k] = vtmp[k - 1]
             k -= 1
-        X.vtmp[k] = V[v].price
+        vtmp[k] = V[v].price
         n += 1
         weight += V[v].weight
         total += V[v].weight * V[v].price
@@ -2576,8 +2613,8 @@ def _venue_oracle(A, V, Pr, X, p, a, kind):
     if kind == ORACLE_VWAP:
         return total / weight
     if n % 2 == 1:
-        return X.vtmp[n // 2]
-    return 0.5 * (X.vtmp[n // 2 - 1] + X.vtmp[n // 2])
+        return vtmp[n // 2]
+    return 0.5 * (vtmp[n // 2 - 1] + vtmp[n // 2])
 
 
 @njit(**HELPER)
@@ -2589,12 +2626,12 @@ def _market_oracles(A, out):
 
 
 @njit(**HELPER)
-def _set_oracles(A, V, Pr, X, t, out):
+def _set_oracles(A, V, Pr, hist, hist_count, step_end, xa, vtmp, t, out):
     """Every protocol's oracle prices into ``out`` [P, A]: spot, lagged by rounds or steps,
     a twap over rounds, the exogenous path only, or aggregated over venues; then the feed's
     floor."""
-    h = X.hist.shape[0]
-    c = X.hist_count[0]
+    h = hist.shape[0]
+    c = hist_count[0]
     for p in range(out.shape[0]):
         kind = Pr.rec[p].oracle_kind
         n = Pr.rec[p].oracle_n
@@ -2602,33 +2639,33 @@ def _set_oracles(A, V, Pr, X, t, out):
             if not HAS_FEEDS or kind in (ORACLE_SPOT, ORACLE_MEDIAN, ORACLE_VWAP):
                 o = A[a].price  # one venue (or none): the market price
                 if HAS_VENUES and A[a].venue_count > 1:
-                    o = _venue_oracle(A, V, Pr, X, p, a, kind)
+                    o = _venue_oracle(A, V, Pr, vtmp, p, a, kind)
             elif kind == ORACLE_LAG_ROUNDS:
-                o = X.hist[max(0, c - 1 - n) % h, a]
+                o = hist[max(0, c - 1 - n) % h, a]
             elif kind == ORACLE_LAG_STEPS:
-                o = X.step_end[max(0, t - n + 1), a]
+                o = step_end[max(0, t - n + 1), a]
             elif kind == ORACLE_TWAP:
                 m = min(n, c)
                 total = 0.0
                 for j in range(m):
-                    total += X.hist[(c - 1 - j) % h, a]
+                    total += hist[(c - 1 - j) % h, a]
                 o = total / m if m > 0 else A[a].price
             else:  # ORACLE_EXTERNAL
-                o = X.a[a].shocked
+                o = xa[a].shocked
             if Pr.oracle_floor[p, a] > 0.0:
                 o = max(o, Pr.oracle_floor[p, a])
             out[p, a] = o
 
 
 @njit(**HELPER)
-def _oracles_moving(A, Pr, X, tol):
+def _oracles_moving(A, Pr, hist, hist_count, tol):
     """Will a round-based oracle (lagged by rounds, twap) still change if prices stay where
     they are? It will while its window holds a price other than today's: then a round without
     action is not the fixed point yet - the feed has to catch up first."""
     if not HAS_FEEDS:
         return False
-    h = X.hist.shape[0]
-    c = X.hist_count[0]
+    h = hist.shape[0]
+    c = hist_count[0]
     for p in range(Pr.rec.shape[0]):
         kind = Pr.rec[p].oracle_kind
         if kind != ORACLE_LAG_ROUNDS and kind != ORACLE_TWAP:
@@ -2644,7 +2681,7 @@ def _oracles_moving(A, Pr, X, tol):
                 continue
             now = max(A[a].price, Pr.oracle_floor[p, a])
             for k in range(first, c):
-                seen = max(X.hist[k % h, a], Pr.oracle_floor[p, a])
+                seen = max(hist[k % h, a], Pr.oracle_floor[p, a])
                 if abs(seen - now) > tol * now:
                     return True
     return False
@@ -2669,7 +2706,7 @@ def _read_rounds(Pr, q, r):
 
 
 @njit(**HELPER)
-def _check_breakers(Pr, PS, X, O_):
+def _check_breakers(Pr, PS, pa, op):
     """Trip a protocol's circuit breaker once an oracle price it uses fell more than `drop`
     below its value before the step's shock; it stays tripped for the rest of the step."""
     for p in range(Pr.rec.shape[0]):
@@ -2677,37 +2714,37 @@ def _check_breakers(Pr, PS, X, O_):
         if drop <= 0.0:
             continue
         if PS.paused[p] == 0:
-            for a in range(X.pa.shape[2]):
-                below = X.pa[PA_ORACLE, p, a] < X.pa[PA_REF_ORACLE, p, a] * (1.0 - drop)
+            for a in range(pa.shape[2]):
+                below = pa[PA_ORACLE, p, a] < pa[PA_REF_ORACLE, p, a] * (1.0 - drop)
                 if Pr.uses[p, a] == 1 and below:
                     PS.paused[p] = 1
                     break
         if PS.paused[p] == 1:
-            O_.p[p].paused_rounds += 1
+            op[p].paused_rounds += 1
 
 
 @njit(**HELPER)
-def _dynamic_risk(A, Pr, X):
+def _dynamic_risk(A, Pr, xa, pa):
     """Realised volatility of the step so far (sqrt of the summed squared log returns of
     round-start prices, the shock included) moves risk thresholds:
     adj = clamp(k x (vol - reference_vol), -max_change, +max_change)."""
     for a in range(A.shape[0]):
-        if X.a[a].last_price > 0.0 and A[a].price > 0.0:
-            r = math.log(A[a].price / X.a[a].last_price)
-            X.a[a].vol2 += r * r
-        X.a[a].last_price = A[a].price
+        if xa[a].last_price > 0.0 and A[a].price > 0.0:
+            r = math.log(A[a].price / xa[a].last_price)
+            xa[a].vol2 += r * r
+        xa[a].last_price = A[a].price
     for p in range(Pr.rec.shape[0]):
         k = Pr.rec[p].risk_k
         for a in range(A.shape[0]):
             if k == 0.0:
-                X.pa[PA_ADJ, p, a] = 0.0
+                pa[PA_ADJ, p, a] = 0.0
                 continue
-            adj = k * (math.sqrt(X.a[a].vol2) - Pr.rec[p].risk_ref_vol)
-            X.pa[PA_ADJ, p, a] = min(max(adj, -Pr.rec[p].risk_max), Pr.rec[p].risk_max)
+            adj = k * (math.sqrt(xa[a].vol2) - Pr.rec[p].risk_ref_vol)
+            pa[PA_ADJ, p, a] = min(max(adj, -Pr.rec[p].risk_max), Pr.rec[p].risk_max)
 
 
 @njit(**HELPER)
-def _set_par(A, Pr, X):
+def _set_par(A, Pr, xp, pa):
     """A cdp values its own stablecoin at par (the backing's price; Maker's `par` = 1 USD),
     never at its depegged price: the peg is what its liquidation ratio and deficit measure."""
     if not HAS_CDP:
@@ -2717,30 +2754,31 @@ def _set_par(A, Pr, X):
         if a < 0:
             continue
         if A[a].kind == ASSET_ISSUED:
-            X.p[p].par = 1.0 if A[a].backing < 0 else X.pa[PA_ORACLE, p, A[a].backing]
+            xp[p].par = 1.0 if A[a].backing < 0 else pa[PA_ORACLE, p, A[a].backing]
         else:
-            X.p[p].par = X.pa[PA_ORACLE, p, a]
+            xp[p].par = pa[PA_ORACLE, p, a]
 
 
 @njit(**HELPER)
-def _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, use_index):
-    """Every protocol's shortfall at the prices in ``X.pa[PA_ORACLE]`` now, without acting
-    (into ``X.p[p].shortfall``)."""
-    _set_par(A, Pr, X)
-    for _i in range(X.p.shape[0]):
-        X.p[_i].shortfall = 0.0
-    if use_index == 1:
-        _tg_shortfall(L, Pr, X, TG)
-    else:
-        lending_shortfall(L, Pr, X, TG.visit, L.protocol.shape[0])
+def _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, xp, pa, TG, use_index):
+    """Every protocol's shortfall at the prices in ``pa[PA_ORACLE]`` now, without acting
+    (into ``xp[p].shortfall``; ``xp``, ``pa``: the scratch's ``X.p`` and ``X.pa``)."""
     if HAS_CDP:
-        cdp_shortfall(C, X)
+        _set_par(A, Pr, xp, pa)
+    for _i in range(xp.shape[0]):
+        xp[_i].shortfall = 0.0
+    if use_index == 1:
+        _tg_shortfall(L, Pr, xp, pa, TG)
+    else:
+        lending_shortfall(L, Pr, xp, pa, TG.visit, L.protocol.shape[0])
+    if HAS_CDP:
+        cdp_shortfall(C, xp, pa)
     if HAS_PERP:
-        perp_shortfall(Pp, X)
+        perp_shortfall(Pp, xp, pa)
     if HAS_LEVERAGED:
-        lev_shortfall(Lv, X)
+        lev_shortfall(Lv, xp, pa)
     if HAS_OPTIONS:
-        opt_mark(Op, Pr, PS, X)
+        opt_mark(Op, Pr, PS, xp, pa)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3126,17 +3164,17 @@ def _tg_classify(L, Pr, TG, n):
 
 
 @njit(**HOT)
-def _tg_shortfall(L, Pr, X, TG):
+def _tg_shortfall(L, Pr, xp, pa, TG):
     """``lending_shortfall`` over the positions that can have one: debt value > collateral
     value needs O_c / O_d < d / c = T x LT <= T x (the group's largest LT)."""
     gt = TG.groups
-    oracle = X.pa[PA_ORACLE]
+    oracle = pa[PA_ORACLE]
     for g in range(TG.meta[TGM_GROUPS]):
         rb = _tg_ratio_bits(oracle, gt, g, TG.lte[g])
         _tg_peek(gt, TG.start, TG.end, TG.head, TG.nxt, TG.items, TG.T, TG.bitmap, g, rb)
     _tg_add_listed(TG)
     n = _tg_extract(TG.bitmap, TG.visit)
-    lending_shortfall(L, Pr, X, TG.visit, n)
+    lending_shortfall(L, Pr, xp, pa, TG.visit, n)
 
 
 BUCKET_W = math.log(10.0) / (INDEX_BUCKETS - 1)
@@ -3174,7 +3212,7 @@ def _index_rebuild(C, Pp, Lv, Pr, X):
             if Pr.rec[p].risk_k != 0.0:
                 h = 0.0
             else:
-                col, _ = _vault_value(C, X, i, p)
+                col, _ = _vault_value(C, X.pa, i, p)
                 h = col / ((Pr.rec[p].liq_ratio + C.ratio_add[i]) * C.debt[i] * X.p[p].par)
         X.health[off[1] + i] = h
     for i in range(Pp.protocol.shape[0]):
@@ -3202,7 +3240,7 @@ def _index_rebuild(C, Pp, Lv, Pr, X):
             # holdings x (max - 1) / (max x debt) < 1 exactly when leverage exceeds the max
             p = Lv.protocol[i]
             mx = Pr.rec[p].max_leverage
-            h = _holdings_value(Lv, X, i, p) * (mx - 1.0) / (mx * Lv.debt[i])
+            h = _holdings_value(Lv, X.pa, i, p) * (mx - 1.0) / (mx * Lv.debt[i])
         X.health[off[3] + i] = h
     starts = X.bucket_start
     starts[:] = 0
@@ -3286,23 +3324,21 @@ def _index_all(X):
 
 
 @njit(**HELPER)
-def _clear_round(X):
+def _clear_round(sell, sell_c, buy, buy_c, pa, xp):
     """A new round's batch: no orders, sells, buys or repayments yet; per protocol nothing
     acted, measured, deferred or defaulted on yet. (Loops, not numpy's slice assignment: each
     numpy operation is one more function to compile.)"""
-    for a in range(X.sell.shape[0]):
-        X.sell[a] = 0.0
-        X.sell_c[a] = 0.0
-        X.buy[a] = 0.0
-        X.buy_c[a] = 0.0
-    pa = X.pa
+    for a in range(sell.shape[0]):
+        sell[a] = 0.0
+        sell_c[a] = 0.0
+        buy[a] = 0.0
+        buy_c[a] = 0.0
     for p in range(pa.shape[1]):
         for a in range(pa.shape[2]):
             pa[PA_ORDERS, p, a] = 0.0
             pa[PA_SELLS, p, a] = 0.0
             pa[PA_BUYS, p, a] = 0.0
             pa[PA_REPAY, p, a] = 0.0
-    xp = X.p
     for p in range(xp.shape[0]):
         xp[p].acted = 0
         xp[p].shortfall = 0.0
@@ -3360,7 +3396,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
         protocol parameters and state, working arrays (``layout.new_scratch``), the trigger
         index of the lending book (``layout.new_triggers``: built here unless built already),
         shock path, parameters, preallocated outputs (see ``layout.py``). State is mutated in
-        place.
+        place. A specialised copy without cdp, perp, leveraged or options takes None for that
+        book (``engine.raw``): it never reads it, and its entry point would unbox every array.
 
     Notes
     -----
@@ -3390,7 +3427,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             X.a[a].shocked_ratio = _ratio(A, V, a)
         elif A[a].kind == ASSET_ISSUED:
             X.a[a].shocked_ratio = 1.0  # the product of its own shocks
-    _push_history(A, X)  # "round 0": the start
+    _push_history(A, X.hist, X.hist_count)  # "round 0": the start
     if prm.use_index == 0:  # no index: every position, every round
         for i in range(n_lending):
             TG.visit[i] = i
@@ -3400,8 +3437,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
         _tg_build(L, Pr, TG)
 
     # S_0: shortfall before any shock
-    _set_oracles(A, V, Pr, X, np.int64(0), X.pa[PA_ORACLE])
-    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
+    _set_oracles(
+        A, V, Pr, X.hist, X.hist_count, X.step_end, X.a, X.vtmp, np.int64(0), X.pa[PA_ORACLE]
+    )
+    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X.p, X.pa, TG, prm.use_index)
     for p in range(n_p):
         X.p[p].stress_prev = X.p[p].shortfall
 
@@ -3410,15 +3449,17 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     work = 0  # positions visited, against prm.work_budget
     for t in range(n_t):
         # the breakers' reference: each protocol's oracle before this step's shock
-        _set_oracles(A, V, Pr, X, t, X.pa[PA_REF_ORACLE])
+        _set_oracles(
+            A, V, Pr, X.hist, X.hist_count, X.step_end, X.a, X.vtmp, t, X.pa[PA_REF_ORACLE]
+        )
         for a in range(n_a):
             X.a[a].last_price = A[a].price
             X.a[a].vol2 = 0.0
         for p in range(n_p):
             PS.paused[p] = 0
         if t > 0 and prm.recovery > 0.0:
-            _apply_recovery(A, V, B, X, prm.recovery)
-        _apply_shock(A, V, B, PS, X, path, t, eps)
+            _apply_recovery(A, V, B, X.a, prm.recovery)
+        _apply_shock(A, V, B, PS, X.a, path, t, eps)
         step_first = global_round + 1  # sources of contagion are moves of this step only
         first_round = True
         for _i in range(X.p.shape[0]):
@@ -3429,12 +3470,15 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             n_trace = O_.counters[1]
             trace_row = n_trace if n_trace < prm.trace_cap else -1
             # --- round: oracle prices, circuit breakers, dynamic risk; the price band ---
-            _push_history(A, X)
+            _push_history(A, X.hist, X.hist_count)
             _set_bands(V, eps)
-            _set_oracles(A, V, Pr, X, t, X.pa[PA_ORACLE])
-            _set_par(A, Pr, X)
-            _check_breakers(Pr, PS, X, O_)
-            _dynamic_risk(A, Pr, X)
+            _set_oracles(
+                A, V, Pr, X.hist, X.hist_count, X.step_end, X.a, X.vtmp, t, X.pa[PA_ORACLE]
+            )
+            if HAS_CDP:
+                _set_par(A, Pr, X.p, X.pa)
+            _check_breakers(Pr, PS, X.pa, O_.p)
+            _dynamic_risk(A, Pr, X.a, X.pa)
             # --- round: which positions to visit (the indexes) ---
             n_visit = n_lending
             if prm.use_index == 1:
@@ -3453,7 +3497,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                 cut = np.searchsorted(X.active[:n_other], X.ix_offsets)
             first_round = False
             # --- round: decisions of every protocol from round-start state ---
-            _clear_round(X)
+            _clear_round(X.sell, X.sell_c, X.buy, X.buy_c, X.pa, X.p)
             for p in range(n_p):
                 X.p[p].bad_start = O_.p[p].bad_debt_usd
                 X.p[p].credit_start = O_.p[p].credit_losses_usd
@@ -3472,8 +3516,25 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                 lev_round(Lv, Pr, X, O_, trace_row, tol, cut[3], cut[4])
             if HAS_OPTIONS:
                 opt_round(Op, Pr, PS, X)
-            _allocate_rational(A, V, B, Pr, X, O_, eps)
-            work += n_active + Op.protocol.shape[0]
+            _allocate_rational(
+                A,
+                V,
+                B,
+                Pr.route_on,
+                Pr.route,
+                X.rat,
+                X.rat_count,
+                X.sell,
+                X.sell_c,
+                X.buy,
+                X.buy_c,
+                X.pa,
+                O_.held_units,
+                eps,
+            )
+            work += n_active
+            if HAS_OPTIONS:  # Op is None in a copy without options
+                work += Op.protocol.shape[0]
             if prm.work_budget > 0 and work > prm.work_budget:
                 return STATUS_OVER_BUDGET
             # --- round: batch execution per asset (cross at round-start price, net to market) ---
@@ -3487,7 +3548,8 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                         arbitraged = True
             # a peg follows its target's new (primary venue) price, also after an arbitrage
             # that moved it by less than the tolerance (held units are valued at it)
-            _update_pegged(A, V)
+            if HAS_PEGS:  # without pegs, not even an empty function to compile
+                _update_pegged(A, V)
             # --- round: settle ---
             for p in range(n_p):
                 if Pr.rec[p].kind != PROTO_LENDING:
@@ -3519,7 +3581,7 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
             if HAS_OPTIONS:
                 opt_settle(PS, X, O_)
             # --- round: issued tokens follow their issuer's haircut (round-start snapshot) ---
-            _update_haircuts(Pr, PS, X)
+            _update_haircuts(Pr, PS, X.p)
             repriced = False  # an issued token's price moved: the fixed point is not reached
             if HAS_PEGS:
                 _update_issued(A, V, B, PS, eps)
@@ -3591,7 +3653,10 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
                     )
                 O_.counters[1] = n_trace + 1
             quiet = not any_acted and not repriced and not arbitraged
-            if quiet and not _oracles_moving(A, Pr, X, tol):
+            if HAS_FEEDS:  # noqa: SIM102 (numba prunes `if CONST:` alone, before typing)
+                if quiet and _oracles_moving(A, Pr, X.hist, X.hist_count, tol):
+                    quiet = False  # a lagged or twap feed has yet to catch up
+            if quiet:
                 converged = True
                 break
             if any_acted:
@@ -3612,13 +3677,13 @@ def run_cascade(A, V, B, L, C, Pp, Lv, Op, Pr, PS, X, TG, path, prm, O_):
     for p in range(n_p):
         O_.p[p].haircut = PS.haircut[p]
     # final shortfall at the final prices
-    _set_oracles(A, V, Pr, X, n_t, X.pa[PA_ORACLE])
-    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
+    _set_oracles(A, V, Pr, X.hist, X.hist_count, X.step_end, X.a, X.vtmp, n_t, X.pa[PA_ORACLE])
+    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X.p, X.pa, TG, prm.use_index)
     for p in range(n_p):
         O_.p[p].shortfall_usd = X.p[p].shortfall
     # the same at market prices: what a stale, lagged or floored oracle hides
     _market_oracles(A, X.pa[PA_ORACLE])
-    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X, TG, prm.use_index)
+    _shortfall_now(A, L, C, Pp, Lv, Op, Pr, PS, X.p, X.pa, TG, prm.use_index)
     for p in range(n_p):
         O_.p[p].market_shortfall_usd = X.p[p].shortfall
     return status

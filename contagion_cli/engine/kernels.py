@@ -7,13 +7,15 @@ file a second time with ``njit`` as the identity.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import gc
 import importlib.util
 import os
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -116,6 +118,12 @@ def _register(kind: str, variant: str, namespace: dict) -> Callable:
     return run  # type: ignore[no-any-return]
 
 
+def features_of(kernel: Callable) -> int:
+    """The features (``layout.FEATURE_*``) of the kernel copy ``kernel`` comes from: every
+    feature for one not handed out here."""
+    return dict(KERNEL_VARIANTS)[_ORIGIN.get(id(kernel), (ALL, ""))[0]]
+
+
 def triggers_builder(kernel: Callable) -> Callable | None:
     """``build_triggers`` of the kernel copy ``kernel`` comes from (None: unknown, and the
     kernel builds its index itself)."""
@@ -200,8 +208,34 @@ def _load(dispatcher: Any, args: tuple[object, ...]) -> None:
     """What a dispatcher's first call does before it runs: machine code for these argument
     types, loaded from the cache or compiled (and written to it). Done apart only to time it
     (``--timings``: "jit", not "kernel")."""
-    with phase("jit"):
+    with phase("jit"), _without_gc():
         dispatcher.compile(tuple(dispatcher.typeof_pyval(a) for a in args))
+
+
+@contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """No full passes of Python's cyclic garbage collector while numba compiles (or loads its
+    cache): the young generations are still collected.
+
+    A cold compile builds about a million objects (numba's IR, types, LLVM wrappers) that stay
+    alive until it ends, and the collector's full passes over that growing heap were 2-4 s of
+    the lending kernel's cold compile of about 20 s (docs/performance.md, *Cold compile*). The
+    young collections free most of the compile's garbage as it goes; turning the collector off
+    altogether saved no more time and kept about 150 MB (lending) to 430 MB (every protocol
+    type) more at the peak. A warm load allocates little: nothing changes for it."""
+    young, middle, old = gc.get_threshold()
+    if old == _NO_FULL_COLLECTION:  # another thread's first call is compiling: it restores it
+        yield
+        return
+    gc.set_threshold(young, middle, _NO_FULL_COLLECTION)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, old)
+
+
+#: A threshold of middle-generation collections the compile never reaches.
+_NO_FULL_COLLECTION = 1 << 30
 
 
 def _fall_back(why: str) -> None:

@@ -7,9 +7,14 @@ from typing import NamedTuple
 
 from ..compile.compiler import Compiled, State
 from ..compile.layout import (
+    FEATURE_CDP,
+    FEATURE_LEVERAGED,
+    FEATURE_OPTIONS,
+    FEATURE_PERP,
     STATUS_OVER_BUDGET,
     Assets,
     Lending,
+    Options,
     Outputs,
     OutputView,
     Params,
@@ -119,10 +124,7 @@ def call_kernel(
         st.venues,
         st.book,
         st.lending,
-        st.cdp,
-        st.perp,
-        st.leveraged,
-        compiled.options,
+        *_books(kernel, st, compiled.options),
         compiled.protocols,
         st.pstate,
         scratch,
@@ -133,6 +135,20 @@ def call_kernel(
     )
     kernels.after_call(kernel)
     return status
+
+
+def _books(kernel: Callable, st: State, options: Options) -> tuple[object, ...]:
+    """The cdp, perp, leveraged and options books as ``kernel`` takes them: None for a type its
+    specialised copy was built without. It never reads that book, and its entry point would
+    otherwise unbox every array of it (7 to 11 a book) in code compiled for nothing: a quarter
+    of the lending kernel's wrapper, about 1 s of its cold compile (docs/performance.md)."""
+    has = kernels.features_of(kernel)
+    return (
+        st.cdp if has & FEATURE_CDP else None,
+        st.perp if has & FEATURE_PERP else None,
+        st.leveraged if has & FEATURE_LEVERAGED else None,
+        options if has & FEATURE_OPTIONS else None,
+    )
 
 
 def _triggers(kernel: Callable, compiled: Compiled, st: State) -> Triggers:

@@ -220,3 +220,21 @@ def test_the_uncached_twin_is_built_without_a_cache():
         assert not twin.signatures  # not compiled
     finally:
         kernels.uncached_kernel.cache_clear()
+
+
+def test_a_compile_suspends_full_garbage_collections_and_restores_them() -> None:
+    import gc
+
+    from contagion_cli.engine import kernels
+
+    before = gc.get_threshold()
+    with kernels._without_gc():
+        assert gc.get_threshold() == (*before[:2], kernels._NO_FULL_COLLECTION)
+    assert gc.get_threshold() == before
+    # two threads' first calls compiling at once, the first to start ending first
+    first, second = kernels._without_gc(), kernels._without_gc()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before

@@ -79,3 +79,16 @@ def test_the_lending_kernel_refuses_a_scenario_it_was_not_built_for() -> None:
     status = call_kernel(lending_only, c, c.fresh_state(), c.path, c.params, out)
     assert status == STATUS_UNSUPPORTED
     assert int(out.p.liquidations.sum()) == 0  # nothing ran
+
+
+def test_the_lending_kernel_takes_no_book_of_the_other_types() -> None:
+    # None for a book it never reads: its entry point would unbox every array of each
+    from contagion_cli.engine import kernels
+    from contagion_cli.engine.raw import _books
+
+    c = _compiled("types/cdp-auctions.yaml")
+    st = c.fresh_state()
+    assert _books(kernels.jit_kernel(0), st, c.options) == (None, None, None, None)
+    books = _books(kernels.jit_kernel(), st, c.options)
+    assert books[0] is st.cdp and books[1] is st.perp and books[2] is st.leveraged
+    assert books[3] is c.options
