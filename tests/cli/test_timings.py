@@ -203,3 +203,72 @@ def test_the_console_script_freezes_at_exit_whatever_happens(collector, monkeypa
     with pytest.raises(SystemExit):
         console.main()
     assert gc.get_freeze_count() > 0
+
+
+def _leave(body: str) -> subprocess.CompletedProcess:
+    """``body`` in a fresh interpreter (os._exit would end the test runner itself)."""
+    code = "import atexit, sys, threading\nfrom contagion_cli.cli import startup\n" + body
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_leave_runs_the_exit_handlers_flushes_and_keeps_the_status():
+    done = _leave(
+        "atexit.register(lambda: print('handler ran'))\n"
+        "print('unflushed', end='')\n"
+        "sys.stderr.write('to stderr')\n"
+        "startup.leave(3)\n"
+        "print('never')\n"
+    )
+    assert done.returncode == 3
+    assert done.stdout == "unflushedhandler ran\n"
+    assert done.stderr == "to stderr"
+
+
+def test_leave_returns_while_another_thread_runs():
+    """A worker thread still alive: the usual exit, which waits for it, not os._exit."""
+    done = _leave(
+        "stop = threading.Event()\n"
+        "worker = threading.Thread(target=stop.wait)\n"
+        "worker.start()\n"
+        "startup.leave(0)\n"
+        "print('returned')\n"
+        "stop.set()\n"
+        "sys.exit(5)\n"
+    )
+    assert done.returncode == 5 and done.stdout == "returned\n"
+
+
+def test_leave_returns_for_an_exit_message():
+    done = _leave("startup.leave('a message')\nprint('returned')\n")
+    assert done.returncode == 0 and done.stdout == "returned\n"
+
+
+def test_the_console_script_ends_with_the_command_s_status(tmp_path):
+    """``python -m contagion_cli`` (the console script's entry): the report whole and the exit
+    status of the command, for a run, an input error and a usage error."""
+    ok = subprocess.run(
+        [sys.executable, "-m", "contagion_cli", "run", QUICKSTART, "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ok.returncode == 0 and json.loads(ok.stdout)["scenario"]
+    missing = subprocess.run(
+        [sys.executable, "-m", "contagion_cli", "run", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert missing.returncode == 2 and "not found" in missing.stderr
+    usage = subprocess.run(
+        [sys.executable, "-m", "contagion_cli", "run", "--no-such-option"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert usage.returncode == 2 and "no-such-option" in usage.stderr
