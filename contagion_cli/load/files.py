@@ -33,7 +33,7 @@ from ..errors import InputError, Location, quote
 #: columns (a book of 10^7 positions takes about 0.7 GiB as CSV).
 MAX_BOOK_BYTES = 2**30
 #: Most rows of one positions file, and most positions of a scenario, inline and files
-#: together: a run peaks at about 190 bytes a position (BENCHMARKS.md: 1.9 GB at 10^7).
+#: together: a run peaks at about 165 bytes a position (BENCHMARKS.md: 1.63 GB at 10^7).
 MAX_POSITIONS = 10_000_000
 #: Longest CSV header line (a book has a column per asset leg, not a million columns).
 MAX_HEADER_BYTES = 2**20

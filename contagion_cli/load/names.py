@@ -66,7 +66,6 @@ class _Column:
     name in 64-bit words."""
 
     def __init__(self, chunks: Sequence[Any]) -> None:
-        self.chunks = chunks
         self.offsets: list[np.ndarray] = []
         self.data: list[np.ndarray] = []
         lengths, longest = [], 0
@@ -150,20 +149,24 @@ def _finish(h: np.ndarray) -> np.ndarray:
     return h
 
 
+def _run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of a sorted array starts (a boolean per element)."""
+    starts = np.empty(ordered.size, bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    return starts
+
+
 def _distinct(ordered: np.ndarray) -> np.ndarray:
     """The distinct values of a sorted array (np.unique would import numpy.ma, ~16 ms)."""
-    if ordered.size == 0:
-        return ordered
-    keep = np.empty(ordered.size, bool)
-    keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
+    return ordered[_run_starts(ordered)]
 
 
 #: Positions whose 32-bit hash prefix another position shares, up to which only those are
 #: grouped (a book of distinct names has ~n^2 / 2^33 of them: ~120 at 10^6); with more (books
 #: that share accounts) every position is.
 FEW = 1 << 16
+#: Bits of the table that picks those positions (2^20 booleans: 1 MB, which stays in cache).
 TABLE_BITS = 20
 
 
@@ -188,7 +191,7 @@ def encode(chunks: Sequence[Any]) -> tuple[np.ndarray, NamePicks] | None:
     ordered = np.sort(prefix)
     shared = _distinct(ordered[1:][ordered[1:] == ordered[:-1]])
     del ordered
-    if shared.size == 0:  # every name is another: each position is its own entity
+    if shared.size == 0:  # no two names share a prefix: each position is its own entity
         return np.arange(n, dtype=np.int64), NamePicks(chunks, column.starts, None)
     if shared.size <= FEW:
         # a 2^20-bit table of the shared prefixes' top bits (it stays in cache) picks the
@@ -218,11 +221,7 @@ def _heads(column: _Column, positions: np.ndarray, hashes: np.ndarray) -> np.nda
     """For each of ``positions`` (ascending), the first of them with the same name; None when
     two different names share a hash."""
     order = np.argsort(hashes, kind="stable")  # equal hashes: ascending positions
-    ordered = hashes[order]
-    head = np.empty(len(order), bool)
-    head[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=head[1:])
-    del ordered
+    head = _run_starts(hashes[order])
     group = np.cumsum(head) - 1  # of each slot of ``order``
     first_slot = np.flatnonzero(head)[group]
     others = np.flatnonzero(~head)

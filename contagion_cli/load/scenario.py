@@ -101,7 +101,7 @@ def validate_with_books(doc: Document, base: Path, sandbox: Sandbox | None = Non
                 f"the scenario has more than {MAX_POSITIONS:,} positions (inline and files)",
                 doc.locate(("protocols", name, "positions_file")),
                 ("protocols", name, "positions_file"),
-                hint="a run peaks at about 190 bytes a position; the cap keeps a scenario from a "
+                hint="a run peaks at about 165 bytes a position; the cap keeps a scenario from a "
                 "pull request from exhausting memory (docs/security.md)",
             )
         scenario._books[name] = book
