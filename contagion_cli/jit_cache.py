@@ -37,8 +37,13 @@ MIN_FREE_BYTES = 64 * 2**20
 WARM_MARKER = ".warm"
 
 _PACKAGE = Path(__file__).resolve().parent
-#: The files whose edits change the compiled code (``kernel.py`` and the constants it reads).
-KEYED_FILES = (_PACKAGE / "kernel.py", _PACKAGE / "compile" / "layout.py")
+#: The files whose edits change the compiled code: ``kernel.py``, the constants it reads, and how
+#: its helpers are compiled (:mod:`.jit_link`: which ones numba inlines).
+KEYED_FILES = (
+    _PACKAGE / "kernel.py",
+    _PACKAGE / "compile" / "layout.py",
+    _PACKAGE / "jit_link.py",
+)
 
 
 def cache_key(numba_version: str) -> str:

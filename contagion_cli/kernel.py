@@ -26,6 +26,13 @@ try:  # the engine runs a second copy of this file as plain Python, with `njit` 
 except NameError:
     from .jit_cache import njit  # numba's, caching in a folder keyed on this file and layout
 
+try:  # the plain-Python copy: numba is not imported, and nothing is inlined
+    _SMALL_INLINE = _TWIN_SMALL_INLINE  # type: ignore[name-defined]
+except NameError:  # numba's: this module's helpers compiled for linking only, where it can
+    from .jit_link import small_helper_inlining
+
+    _SMALL_INLINE = small_helper_inlining(__name__)
+
 from .compile.layout import (
     ASSET_ISSUED,
     ASSET_MARKET,
@@ -138,6 +145,13 @@ ALLOC = {**HELPER, "_nrt": True}
 #: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
 #: kernel's time (perf: NRT_incref / NRT_decref), which locals alone do not remove.
 HOT = {**HELPER, "_nrt": False}
+#: Small helpers (a price curve, a bucket of the trigger index, a sum): numba inlines them
+#: itself (``inline="always"``) only when it compiles them the usual way, as libraries of their
+#: own optimised and emitted before their callers link them, which LLVM then no longer inlines
+#: (the cascade ran 2.2x slower). Compiled for linking only (:mod:`.jit_link`), they reach the
+#: entry point's module unoptimised and LLVM inlines them there, for a cold compile about 3 s
+#: shorter: numba inlines a function by running its untyped pipeline again at every call site.
+SMALL = {**HELPER, "inline": _SMALL_INLINE}
 #: Entry points, and the few helpers the tests call from Python (no C wrapper either: nothing
 #: calls them as C functions).
 ENTRY = {"cache": True, "error_model": "numpy", "no_cfunc_wrapper": True}
@@ -151,7 +165,7 @@ TESTED = ENTRY if _FEATURES == FEATURES_ALL else HELPER
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _linear_sell(p0, lam, lo, q):
     """(proceeds, price after) of selling ``q`` units on a linear curve from ``p0`` down to the
     floor ``lo``: the area under the price actually traversed - the trapezoid down to the floor,
@@ -163,7 +177,7 @@ def _linear_sell(p0, lam, lo, q):
     return u * 0.5 * (p0 + lo) + (q - u) * lo, lo
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _exponential_sell(p0, a, lo, q):
     """(proceeds, price after) of selling ``q`` units on p0 e^(-a u) floored at ``lo``: the
     integral down to the floor, then every further unit at the floor."""
@@ -332,7 +346,7 @@ def venue_recenter(V, B, v, new_price, multiplier):
     V[v].price = new_price
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _add(total, comp, i, value):
     """Neumaier-compensated ``total[i] += value``: batch sums that do not depend on order."""
     t = total[i] + value
@@ -343,7 +357,7 @@ def _add(total, comp, i, value):
     total[i] = t
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _order(X, p, a, units):
     """Protocol ``p`` puts ``units`` of asset ``a`` in this round's batch (+ sell, - buy)."""
     _order_to(X.sell, X.sell_c, X.buy, X.buy_c, X.pa, p, a, units)
@@ -658,12 +672,12 @@ def arbitrage(A, V, B, O_, a, eps, tol):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _norm_cdf(x):
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def bs_delta_value(kind, s, k, tau, vol, r):
     """(delta, value) of one option on one unit of the underlying."""
     sq = vol * math.sqrt(tau)
@@ -675,7 +689,7 @@ def bs_delta_value(kind, s, k, tau, vol, r):
     return _norm_cdf(d1) - 1.0, disc * _norm_cdf(-d2) - s * _norm_cdf(-d1)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _market_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     """What selling ``q`` units of a traded asset on its venue(s) would raise now for protocol
     ``p``: through its fixed route, or split optimally across several venues."""
@@ -692,14 +706,14 @@ def _market_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     return venue_sell_quote(V, B, first, q, eps)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _traded(A, a):
     """An asset whose units are sold on its own venue(s): a market asset, or an issued token
     with a market of its own."""
     return A[a].kind == ASSET_MARKET or (A[a].kind == ASSET_ISSUED and A[a].venue_count > 0)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def asset_sell_quote(A, V, B, route_on, route, vq, p, a, q, eps):
     """USD that selling ``q`` units of asset ``a`` would raise now, without trading.
 
@@ -788,7 +802,7 @@ def _route_marginal(V, B, first, count, q, eps):
     return math.exp(a)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _market_marginal(A, V, B, route_on, route, p, a, q, eps):
     """Marginal USD proceeds of the q-th unit of a traded asset sold by protocol ``p``: on its
     venue, through its fixed route, or split optimally (always for p < 0)."""
@@ -805,7 +819,7 @@ def _market_marginal(A, V, B, route_on, route, p, a, q, eps):
     return venue_marginal(V, B, first, q)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def asset_sell_marginal(A, V, B, route_on, route, p, a, q, eps):
     """Marginal USD proceeds of selling one more unit of asset ``a`` after ``q`` units, now,
     without trading (the price the q-th unit fetches), for protocol ``p``'s liquidators; as
@@ -827,6 +841,8 @@ def asset_sell_marginal(A, V, B, route_on, route, p, a, q, eps):
     return A[a].price
 
 
+#: Inlined by numba whatever the compile: LLVM would not inline it (too large once its quotes are
+#: in), and it runs once per rational liquidation, with ten arguments.
 @njit(inline="always", **HELPER)
 def units_above(A, V, B, route_on, route, p, a, m, cap, eps):
     """Units of asset ``a`` the market takes now (from the round's start) before the marginal
@@ -861,7 +877,7 @@ def _units_above_bisect(A, V, B, route_on, route, p, a, m, cap, eps):
     return lo
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _same_route(A, route_on, route, p, q, a):
     """Whether protocols ``p`` and ``q`` sell asset ``a`` the same way (the same fixed route,
     or both split optimally); p < 0 never."""
@@ -877,7 +893,7 @@ def _same_route(A, route_on, route, p, q, a):
     return True
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _before(k1, f, k2, a, b):
     """Whether item ``a`` sorts before ``b`` by (k1, f, k2); a NaN of ``f`` sorts last, as in
     numpy's sorts."""
@@ -1074,7 +1090,7 @@ def _allocate_rational_in(
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _debt_bought(A, a_debt, a_col):
     """Whether liquidators buy the debt they repay on a market: an asset that trades (its own
     venues, a peg, an issued token with a market), unless the seized collateral is pegged to it
@@ -1094,7 +1110,7 @@ def _debt_bought(A, a_debt, a_col):
     )
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _value_legs(
     col_start,
     col_asset,
@@ -1182,7 +1198,7 @@ def lending_shortfall(L, Pr, xp, pa, visit, n):
             xp[p].shortfall += debt_value - col_value
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _order_to(sell, sell_c, buy, buy_c, pa, p, a, units):
     """Protocol ``p`` puts ``units`` of asset ``a`` in this round's batch (+ sell, - buy)."""
     if units > 0.0:
@@ -1194,7 +1210,7 @@ def _order_to(sell, sell_c, buy, buy_c, pa, p, a, units):
     pa[PA_ORDERS, p, a] += units
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _liquidate(
     col_units,
     debt_units,
@@ -1259,7 +1275,7 @@ def _liquidate(
         tr_rep[trace_row, p] += repay_usd
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _close_if_empty(
     status, col_start, col_units, debt_start, debt_asset, debt_units, oracle, written_off, op, i, p
 ):
@@ -1556,7 +1572,7 @@ def _liquidate_within_capital(L, Pr, X, O_, trace_row):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _vault_value(C, pa, i, p):
     """(collateral value, the largest dynamic-risk adjustment over its legs; 0 without legs)."""
     col = 0.0
@@ -1895,7 +1911,7 @@ def perp_cover_deficits(Pp, Pr, X, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _holdings_value(Lv, pa, i, p):
     h = 0.0
     for k in range(Lv.hold_start[i], Lv.hold_start[i + 1]):
@@ -2098,7 +2114,7 @@ def opt_settle(PS, X, O_):
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _ratio(A, V, a):
     """A pegged asset's ratio: its ratio market's price, or the fixed ratio."""
     if A[a].venue_count > 0:
@@ -2411,7 +2427,7 @@ def _execute(A, V, B, Pr, X, O_, trace_row, eps, tol):
         _update_pegged(A, V)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _unfilled(Pr, O_, p, a, units):
     """``units`` of protocol ``p``'s order of asset ``a`` found no counterparty (+ a sale, - a
     purchase). Lending liquidators keep unsold seized units; a perp venue closes the position at
@@ -2687,7 +2703,7 @@ def _oracles_moving(A, Pr, hist, hist_count, tol):
     return False
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _read_rounds(Pr, q, r):
     """The rounds (first, last; empty when first > last) whose price moves protocol ``q``'s
     oracle reads for the first time in round ``r`` (docs/model.md 4): spot and venue feeds the
@@ -2828,7 +2844,7 @@ _DEBRUIJN_TABLE = np.array(
 )
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _tg_trigger(col_units, debt_units, lt, lt_cut, a_col, k, j, i, p):
     """(trigger, effective threshold) of a position with one collateral leg ``k`` and one
     debt leg ``j``: it is eligible exactly when O_c / O_d < T = d / (c x LT). 0: no debt (never
@@ -2845,7 +2861,7 @@ def _tg_trigger(col_units, debt_units, lt, lt_cut, a_col, k, j, i, p):
     return (t if t > 0.0 else 5e-324), lte  # an underflow is still a debt
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _tg_bucket(nb, lo, shift, t):
     """The bucket of trigger ``t`` in a group of ``nb`` buckets from the bits ``lo``."""
     if not t < np.inf:
@@ -2856,7 +2872,7 @@ def _tg_bucket(nb, lo, shift, t):
     return min(b >> shift, nb - 1)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _tg_mark(bitmap, i):
     bitmap[i >> 6] |= np.int64(1) << (i & 63)
 
@@ -3009,6 +3025,8 @@ def _tg_build(L, Pr, TG):
     meta[TGM_BUCKETS] = n_buckets
 
 
+#: Inlined by numba whatever the compile: its one caller's loop over the groups runs it every
+#: round, and LLVM does not inline a function of its size that numba links (``linkonce_odr``).
 @njit(inline="always", **HELPER)
 def _tg_take(gt, start, end, head, nxt, items, T, bitmap, g, rb):
     """Group ``g``: mark, and take out of their buckets, the positions whose trigger's bits
@@ -3056,7 +3074,7 @@ def _tg_take(gt, start, end, head, nxt, items, T, bitmap, g, rb):
         node = after
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _tg_peek(gt, start, end, head, nxt, items, T, bitmap, g, rb):
     """Group ``g``: mark the positions whose trigger's bits are above ``rb``, leaving the
     buckets as they are (a shortfall measurement between rounds)."""
@@ -3077,7 +3095,7 @@ def _tg_peek(gt, start, end, head, nxt, items, T, bitmap, g, rb):
             node = nxt[node]
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _tg_ratio_bits(oracle, gt, g, scale):
     """The IEEE bits of the group's oracle ratio O_c / O_d divided by ``scale`` x (1 + delta):
     a trigger above them is a candidate; -1 (everything) when the ratio is not a positive
@@ -3089,7 +3107,7 @@ def _tg_ratio_bits(oracle, gt, g, scale):
     return np.int64(-1)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _tg_add_listed(TG):
     """Mark last round's candidates and the positions visited every round."""
     bitmap = TG.bitmap
@@ -3180,7 +3198,7 @@ def _tg_shortfall(L, Pr, xp, pa, TG):
 BUCKET_W = math.log(10.0) / (INDEX_BUCKETS - 1)
 
 
-@njit(inline="always", **HELPER)
+@njit(**SMALL)
 def _bucket_of(h):
     """Health bucket: 0 for h <= 1, then 0.23% wide up to 10, the last for everything above;
     INDEX_BUCKETS ("never") for a position that can never need action (closed, no debt)."""

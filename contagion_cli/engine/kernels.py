@@ -292,14 +292,21 @@ def python_kernel() -> Callable:
             return args[0]
         return lambda fn: fn
 
-    return _register("python", ALL, _twin("_kernel_python", identity))
+    return _register("python", ALL, _twin("_kernel_python", identity, plain=True))
 
 
-def _twin(name: str, njit: Callable, features: int = FEATURES_ALL, register: bool = False) -> dict:
+def _twin(
+    name: str,
+    njit: Callable,
+    features: int = FEATURES_ALL,
+    register: bool = False,
+    plain: bool = False,
+) -> dict:
     """The namespace of ``kernel.py`` executed once more, with ``njit`` as its decorator and
     only the code of ``features`` (``layout.FEATURE_*``). ``register``: as the module
     ``<package>.<name>`` in ``sys.modules``, where numba looks for it when it loads the copy's
-    cached code."""
+    cached code. ``plain``: a copy that runs as plain Python (``njit`` the identity), which
+    must not import numba."""
     root = __name__.split(".")[0]  # the kernel sits at the package's root
     spec = importlib.util.find_spec(f"{root}.kernel")
     assert spec is not None and spec.loader is not None and spec.origin is not None
@@ -313,6 +320,8 @@ def _twin(name: str, njit: Callable, features: int = FEATURES_ALL, register: boo
     namespace.update(
         __file__=spec.origin, __package__=root, _TWIN_NJIT=njit, _TWIN_FEATURES=features
     )
+    if plain:  # numba's inlining option, which the identity ignores (jit_link is numba's)
+        namespace["_TWIN_SMALL_INLINE"] = "always"
     if register:
         sys.modules[module.__name__] = module
     exec(code, namespace)
