@@ -233,9 +233,9 @@ def _why(r: Results) -> list[str]:
             c = r.cold[0]
             notes.append(
                 f"- cold compile: {c.compile_s:.1f} s for the lending-only kernel; numba's "
-                "lowering and LLVM split it (docs/performance.md, *Cold compile*): the entry "
-                "point's CPython wrapper unboxes every array of the layout, and its final "
-                "module re-optimises every helper linked into it."
+                "per-function pipeline (typing, lowering) and LLVM's optimisation of the entry "
+                "point's module, which holds every helper, split it (docs/performance.md, "
+                "*Helpers compiled for linking only*)."
             )
         elif v.key == "memory" and r.memory:
             m = max(r.memory, key=lambda x: x.positions)
