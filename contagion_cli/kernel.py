@@ -145,12 +145,12 @@ ALLOC = {**HELPER, "_nrt": True}
 #: atomic increment and decrement per iteration; on 10^6 positions they were two thirds of the
 #: kernel's time (perf: NRT_incref / NRT_decref), which locals alone do not remove.
 HOT = {**HELPER, "_nrt": False}
-#: Small helpers (a price curve, a bucket of the trigger index, a sum): numba inlines them
-#: itself (``inline="always"``) only when it compiles them the usual way, as libraries of their
-#: own optimised and emitted before their callers link them, which LLVM then no longer inlines
-#: (the cascade ran 2.2x slower). Compiled for linking only (:mod:`.jit_link`), they reach the
-#: entry point's module unoptimised and LLVM inlines them there, for a cold compile about 3 s
-#: shorter: numba inlines a function by running its untyped pipeline again at every call site.
+#: Small helpers (a price curve, a bucket of the trigger index, a sum). Compiled for linking
+#: only (:mod:`.jit_link`), they reach the entry point's module unoptimised and LLVM inlines them
+#: there. numba's own inlining (``inline="always"``) runs a helper's untyped pipeline again at
+#: every call site: about 3 s of the lending kernel's cold compile. It is kept for when jit_link
+#: is off: numba then optimises and emits each helper before its callers link it, LLVM no longer
+#: inlines what it links, and the cascade ran 2.2x slower.
 SMALL = {**HELPER, "inline": _SMALL_INLINE}
 #: Entry points, and the few helpers the tests call from Python (no C wrapper either: nothing
 #: calls them as C functions).
