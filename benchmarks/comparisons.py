@@ -47,7 +47,7 @@ def measure(
     numpy_timed = numpy_same = None
     if with_numpy:
         inputs = numpy_baseline.inputs_from(compiled)
-        numpy_timed, outcome = best_of(lambda: numpy_baseline.run(inputs), budget_s, 10)
+        numpy_timed, outcome = best_of(lambda: numpy_baseline.run(inputs), budget_s)
         numpy_same = not numpy_baseline.differences(outcome, index.outputs)
     ref_timed = ref_same = None
     if with_reference:

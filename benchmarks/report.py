@@ -590,8 +590,9 @@ def _method(r: Results) -> str:
             "",
             "- Kernel times are `engine.raw.run_raw` with the JIT: a fresh copy of the compiled "
             "state, the kernel's working arrays and `run_cascade`, no result objects; the best "
-            "of up to 20 runs within a time budget (at 10^7, one run): other work on the "
-            "machine only ever adds time. numpy and reference times likewise.",
+            "of the runs that fit in a time budget (up to 200; at 10^7, one run): other work "
+            "on the machine only ever adds time. numpy times likewise; the plain-Python "
+            "reference runs once (it takes seconds).",
             "- The JIT is warm before anything is timed; compilation is measured separately "
             "(start-up).",
             *(
