@@ -33,6 +33,8 @@ import functools
 import os
 from typing import Any
 
+from .errors import InputError, Location
+
 #: The prefix numba gives a C entry's name (``FunctionDescriptor.llvm_cfunc_wrapper_name``).
 _CFUNC_PREFIX = "cfunc."
 
@@ -41,8 +43,16 @@ _namespaces: set[str] = set()
 
 
 def enabled() -> bool:
-    """``CONTAGION_JIT_LINK_ONLY`` is not 0 (on by default)."""
-    return os.environ.get("CONTAGION_JIT_LINK_ONLY", "1").strip() != "0"
+    """``CONTAGION_JIT_LINK_ONLY``: 1 (the default, also when empty) or 0."""
+    value = os.environ.get("CONTAGION_JIT_LINK_ONLY", "").strip() or "1"
+    if value not in ("0", "1"):
+        raise InputError.single(
+            f"unknown value {value!r}",
+            Location("CONTAGION_JIT_LINK_ONLY"),
+            hint="expected 1 (the default: the kernel's helpers compiled only to be linked) "
+            "or 0 (numba's usual compile)",
+        )
+    return value == "1"
 
 
 def small_helper_inlining(module: str) -> str:
@@ -135,8 +145,9 @@ def _install() -> bool:
         if not _namespaces:
             return False
         names = [fn.name for fn in module.functions if not fn.is_declaration]
+        registered = tuple(_namespaces)
         return not any(n.startswith(wrappers) for n in names) and any(
-            n.startswith(ns) for n in names for ns in _namespaces
+            n.startswith(registered) for n in names
         )
 
     def finalize(self: Any) -> None:

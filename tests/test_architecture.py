@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "load": {"errors", "timings", "schema"},
     "compile": {"errors", "schema", "load"},
     "jit_cache": set(),
-    "jit_link": set(),
+    "jit_link": {"errors"},
     "kernel": {"compile", "jit_cache", "jit_link"},
     "results": {"errors", "schema"},
     "engine": {"errors", "timings", "compile", "kernel", "jit_cache", "results"},

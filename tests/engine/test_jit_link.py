@@ -17,6 +17,7 @@ import pytest
 from numba.core import codegen
 
 from contagion_cli import jit_link
+from contagion_cli.errors import InputError
 
 QUICKSTART = Path(__file__).parents[2] / "scenarios" / "quickstart.yaml"
 
@@ -98,6 +99,35 @@ def test_off_with_the_environment_variable(monkeypatch):
     m = _module(register=False)
     assert m.twice(1.0) == 9.0
     assert not _linked_only(m.scaled)
+
+
+@pytest.mark.parametrize(("value", "on"), [("1", True), ("0", False), ("", True), (" 0 ", False)])
+def test_the_environment_variable(monkeypatch, value, on):
+    monkeypatch.setenv("CONTAGION_JIT_LINK_ONLY", value)
+    assert jit_link.enabled() is on
+
+
+@pytest.mark.parametrize("value", ["2", "-1", "yes", "off", "nan", "1.0", "0" * 10_000])
+def test_a_bad_value_of_the_environment_variable_is_a_message(monkeypatch, value):
+    monkeypatch.setenv("CONTAGION_JIT_LINK_ONLY", value)
+    with pytest.raises(InputError) as raised:
+        jit_link.small_helper_inlining("anything")
+    text = str(raised.value)
+    assert "CONTAGION_JIT_LINK_ONLY" in text and "expected 1" in text
+
+
+def test_a_bad_value_ends_a_jit_run_with_exit_2_and_no_traceback(tmp_path):
+    env = {
+        **os.environ,
+        "CONTAGION_EXECUTOR": "jit",
+        "CONTAGION_JIT_LINK_ONLY": "maybe",
+        "CONTAGION_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    argv = [sys.executable, "-m", "contagion_cli", "run", str(QUICKSTART)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 2
+    assert "CONTAGION_JIT_LINK_ONLY" in done.stderr and "'maybe'" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_unknown_internals_are_left_alone():
