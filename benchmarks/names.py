@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,10 @@ from contagion_cli.load.files import read_parquet
 from contagion_cli.load.names import encode
 
 from . import books
+from .timing import best_of
 
-
-def _best(fn, runs: int = 5) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    best, out = float("inf"), None
-    for _ in range(runs):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+#: Time allowed for each encoder's 5 runs (a budget that never ends them early).
+RUNS_S = 60.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,8 +33,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="contagion-bench-names-") as tmp:
         write(books.peer_cascade(positions), Path(tmp), "parquet")
         column = read_parquet(Path(tmp) / "lender.parquet").column("account")
-    numpy_s, (ids, names) = _best(lambda: encode(column.chunks))  # type: ignore[misc]
-    arrow_s, (arrow_ids, arrow_names) = _best(lambda: loader._encode(column))  # type: ignore[misc]
+    numpy_timed, (ids, names) = best_of(lambda: encode(column.chunks), RUNS_S, 5)  # type: ignore[misc]
+    arrow_timed, (arrow_ids, arrow_names) = best_of(lambda: loader._encode(column), RUNS_S, 5)
+    numpy_s, arrow_s = numpy_timed.seconds, arrow_timed.seconds
     same = np.array_equal(ids, arrow_ids) and len(names) == len(arrow_names)
     code = "import time, pyarrow; t = time.perf_counter(); import pyarrow.compute; "
     code += "print(time.perf_counter() - t)"
