@@ -42,9 +42,9 @@ class ColdCompile:
         return self.cold_s - self.warm_s
 
 
-def _run(scenario: Path, cache: str) -> tuple[float, float, str]:
+def _run(scenario: Path, cache: str, setting: dict[str, str]) -> tuple[float, float, str]:
     env = machine.user_environment("NUMBA_CACHE_DIR")
-    env.update(CONTAGION_EXECUTOR="jit", CONTAGION_CACHE_DIR=cache)
+    env.update(setting, CONTAGION_EXECUTOR="jit", CONTAGION_CACHE_DIR=cache)
     argv = [sys.executable, "-m", "contagion_cli", "run", str(scenario), "--format", "json"]
     before = os.times()
     start = time.perf_counter()
@@ -60,12 +60,14 @@ def _run(scenario: Path, cache: str) -> tuple[float, float, str]:
     return took, cpu, note
 
 
-def measure() -> list[ColdCompile]:
+def measure(setting: dict[str, str] | None = None) -> list[ColdCompile]:
+    """Each variant cold, then warm; ``setting``: environment variables of both runs (as
+    ``CONTAGION_JIT_LINK_ONLY``: benchmarks/link_only.py)."""
     out = []
     for variant, scenario in VARIANTS:
         with tempfile.TemporaryDirectory(prefix="contagion-bench-cold-") as cache:
-            cold, cpu, note = _run(scenario, cache)
-            warm, _, _ = _run(scenario, cache)
+            cold, cpu, note = _run(scenario, cache, setting or {})
+            warm, _, _ = _run(scenario, cache, setting or {})
         out.append(ColdCompile(variant, scenario.name, cold, warm, cpu, note))
     return out
 
