@@ -242,7 +242,9 @@ def venue_sell(V, B, v, q, eps):
         last_price = level_price
         if left <= 0.0:
             break
-    if n > 0 and left > dust:  # exhausted: the price floor is the last level
+    if left <= dust:
+        left = 0.0  # the rounding of a split that took these levels exactly: every unit filled
+    elif n > 0:  # exhausted: the price floor is the last level
         last_price = V[v].anchor * (1.0 + B.offset[start + n - 1])
     V[v].price = max(min(p0, last_price), V[v].lo)
     return proceeds, q - left
@@ -309,7 +311,9 @@ def venue_buy(V, B, v, q, eps):
         last_price = level_price
         if left <= 0.0:
             break
-    if n > 0 and left > dust:
+    if left <= dust:
+        left = 0.0
+    elif n > 0:
         last_price = V[v].anchor * (1.0 + B.offset[start + n - 1])
     V[v].price = min(max(p0, last_price), V[v].hi)
     return cost, q - left
