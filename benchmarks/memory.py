@@ -98,6 +98,7 @@ def _nbytes(part: Any) -> int:
 
 
 def _child(scenario: str) -> dict[str, int]:
+    from contagion_cli import heap
     from contagion_cli.compile.compiler import compile_scenario
     from contagion_cli.engine.kernels import Executor
     from contagion_cli.engine.run import run
@@ -105,6 +106,7 @@ def _child(scenario: str) -> dict[str, int]:
     from contagion_cli.render.formats import Format
     from contagion_cli.render.report import render_text
 
+    heap.set_thresholds()  # the allocator as the console script sets it up
     run(compile_scenario(load_scenario(QUICKSTART)), executor=Executor.jit)
     baseline = _peak()
     model = load_scenario(scenario)

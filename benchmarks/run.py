@@ -15,6 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from contagion_cli import heap
+
 from . import (
     books,
     cascade,
@@ -152,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
         "--quick", action="store_true", help="small books, no cold start: a smoke run"
     )
     args = parser.parse_args(argv)
+    # the kernel is timed in this process: set its allocator up as the console script does
+    heap.set_thresholds()
     command = "python -m benchmarks.run --output " + str(args.output)
     if args.quick:
         command += " --quick"

@@ -20,9 +20,10 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "atomic": set(),
     "timings": set(),
+    "heap": set(),
     "generate": {"atomic"},
     "schema": {"errors"},
-    "load": {"errors", "timings", "schema"},
+    "load": {"errors", "timings", "heap", "schema"},
     "compile": {"errors", "schema", "load"},
     "jit_cache": set(),
     "jit_link": {"errors"},
@@ -33,8 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     "gates": {"errors", "schema", "load", "compile", "engine", "results", "batch"},
     "render": {"errors", "atomic", "results", "batch", "gates"},
     "cli": {
-        "errors", "atomic", "timings", "generate", "schema", "load", "compile", "engine", "results",
-        "batch", "gates", "render",
+        "errors", "atomic", "timings", "heap", "generate", "schema", "load", "compile", "engine",
+        "results", "batch", "gates", "render",
     },
 }  # fmt: skip
 

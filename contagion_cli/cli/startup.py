@@ -1,4 +1,5 @@
-"""The process around a command: Python's cyclic garbage collector during start-up and at exit.
+"""The process around a command: Python's cyclic garbage collector during start-up and at exit,
+and the C allocator's thresholds (:mod:`..heap`: a run's freed arrays stay for the next run).
 
 Start-up creates a few hundred thousand objects that live until the process ends (modules,
 typer's command tree, the pydantic schemas of the scenario). With the default thresholds the
@@ -16,7 +17,8 @@ after a run of the compiled kernel, deallocating numba's objects and its JIT one
 one. The exit handlers still run and the output is flushed first.
 
 Only the console script (:mod:`.console`, and ``python -m contagion_cli``) does this; the app
-called otherwise (tests, a library user) leaves the collector and the interpreter alone.
+called otherwise (tests, a library user) leaves the collector, the allocator and the
+interpreter alone.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import sys
 import threading
 
-from .. import timings
+from .. import heap, timings
 
 #: The collector's thresholds while the console script imports: a generation-0 pass per 100,000
 #: allocations instead of 700 (memory stays bounded; cycles are rare at import).
@@ -37,8 +39,10 @@ _saved: tuple[int, int, int] | None = None
 
 
 def console_script() -> None:
-    """Before the app is imported: fewer collections while the imports run."""
+    """Before the app is imported: fewer collections while the imports run; the allocator's
+    thresholds set (:mod:`..heap`: a run's freed arrays stay for the next run)."""
     global _saved
+    heap.set_thresholds()
     if _saved is None:
         _saved = gc.get_threshold()
         gc.set_threshold(*STARTUP_THRESHOLDS)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import heap
 from ..errors import InputError, Location, Problem, did_you_mean, quote
 from ..schema.models import MAX_AMOUNT, MAX_PRICE
 from .files import MAX_HEADER_BYTES, MAX_POSITIONS, book_error, open_book, read_csv, read_parquet
@@ -169,7 +170,7 @@ def read_book(
 ) -> PositionBook:
     """Read and check a positions file (CSV or Parquet) of a protocol of type ``kind``,
     skipping the columns named in ``ignore`` (see :func:`unignorable`)."""
-    steady_mmap_threshold()
+    heap.set_thresholds()  # a book's big columns get mappings of their own (heap.py)
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -753,36 +754,6 @@ def _same_books(
             if not same:
                 return False
     return True
-
-
-#: glibc's ``M_MMAP_THRESHOLD`` (malloc.h), and the value :func:`steady_mmap_threshold` sets.
-_M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 4 << 20
-_mmap_set = False
-
-
-def steady_mmap_threshold() -> None:
-    """Have glibc serve every allocation of 4 MiB or more (numpy's arrays of a book) from its
-    own mapping, returned to the system when freed. By default the threshold rises to the size
-    of the largest block freed, up to 32 MiB: after the first freed column, the columns of a
-    book's parts (a protocol of 3 x 10^6 positions: 27 MB each) come from the heap, whose freed
-    blocks stay resident; at 10^7 positions that held about 230 MB more at the peak. Set once,
-    for the whole process; a no-op where the C library has no ``mallopt`` (macOS; musl ignores
-    it)."""
-    global _mmap_set
-    if _mmap_set:
-        return
-    _mmap_set = True
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def forget_entities() -> None:
