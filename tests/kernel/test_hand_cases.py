@@ -330,6 +330,77 @@ shocks:
 """
 
 
+def test_liquidations_of_one_group_and_of_same_asset_legs_sum_as_one_by_one():
+    # lending_round keeps a run of liquidations' sums (repaid, seized, orders...) in registers
+    # while the group (protocol, collateral, debt) stays the same. bob repays ETH with ETH
+    # seized: his purchase and his sale are one sum (the protocol's ETH orders), so his
+    # liquidation ends the run before it and goes through memory; carol's starts a new one.
+    # Every sum must be what one liquidation at a time gives (the reference, to 1e-9; and the
+    # kernel's full scan, which visits the same positions in the same order, to the bit).
+    text = f"""
+name: runs
+settings: {{liquidators: {{mode: any_loss}}}}
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: 3000, market: {{type: cpmm, base_reserve: 5000, quote_reserve: 15000000}}}}
+protocols:
+  aave:
+    type: lending
+    collateral: {{ETH: {AAVE_ETH}}}
+    positions:
+      - {{account: alice, collateral: {{ETH: 10}}, debt: {{USDC: 20000}}}}
+      - {{account: alan, collateral: {{ETH: 10}}, debt: {{USDC: 20500}}}}
+      - {{account: bob, collateral: {{ETH: 10}}, debt: {{ETH: 5, USDC: 9000}}}}
+      - {{account: carol, collateral: {{ETH: 10}}, debt: {{USDC: 21000}}}}
+shocks:
+  - {{ETH: -0.30}}
+"""
+    assert_agree(yaml.safe_load(text), mixed=True)
+    s = scenario_from_yaml(text)
+    aave = run_scenario(s).protocols["aave"]
+    assert aave.liquidations >= 4  # all four, bob's on his ETH debt
+    compiled = compile_scenario(s)
+    index, full = run_raw(compiled, index=True), run_raw(compiled, index=False)
+    for name, got in index.outputs.__dict__["raw"]._asdict().items():
+        assert np.array_equal(got, getattr(full.outputs.__dict__["raw"], name)), name
+
+
+def test_a_liquidation_repaying_the_asset_it_seizes_orders_the_net():
+    # bob's debt is mostly ETH: his liquidators buy the 5 ETH they repay and sell the 5.25 ETH
+    # they seize, a net sale of 0.25 ETH by aave. That sale moves the thin pool enough to push
+    # comp's position under: aave is comp's source (depth 1). The purchase and the sale are
+    # one sum, the protocol's ETH orders: kept as two sums (as lending_round's run of one
+    # group keeps its sums, when collateral and debt differ) the sale would be lost, aave would
+    # look like a buyer, and comp's liquidation would have no source.
+    text = f"""
+name: same-asset
+settings: {{liquidators: {{mode: any_loss}}}}
+assets:
+  USDC: {{price: 1.0}}
+  ETH: {{price: 3000, market: {{type: cpmm, base_reserve: 100, quote_reserve: 300000}}}}
+protocols:
+  aave:
+    type: lending
+    collateral: {{ETH: {AAVE_ETH}}}
+    positions:
+      - {{account: bob, collateral: {{ETH: 10}}, debt: {{ETH: 5, USDC: 9000}}}}
+  comp:
+    type: lending
+    collateral: {{ETH: {AAVE_ETH}}}
+    positions:
+      - {{account: dan, collateral: {{ETH: 10}}, debt: {{USDC: 17290}}}}
+shocks:
+  - {{ETH: -0.30}}
+"""
+    assert_agree(yaml.safe_load(text), mixed=True)
+    result = run_scenario(scenario_from_yaml(text))
+    aave, comp = result.protocols["aave"], result.protocols["comp"]
+    assert aave.liquidations >= 1 and aave.first_distress_round == 1
+    assert comp.liquidations >= 1 and comp.first_distress_round == 2
+    assert comp.depth == 1
+    assert any(e.source == "aave" and e.target == "comp" for e in result.edges)
+
+
 def test_unfilled_liquidation_sale_is_reported():
     # a book of 5 units absorbs only part of a 10-ETH seizure: the rest is unfilled, and the
     # liquidators keep it. Sold: the 5 units that filled (at 594), not the 10 offered; the
