@@ -3363,30 +3363,54 @@ def _tg_classify(L, Pr, TG, n):
     head = TG.head
     nxt = TG.nxt
     n_hot = 0
+    # the group's row, in registers while a run of its positions is classified (the visit
+    # list is ascending and the book sorted by group): every store below may alias it as far
+    # as LLVM knows, and it would be read again for each position; the cursor is written back
+    # when the group changes
+    g_run = np.int64(-1)
+    g_p = np.int64(0)
+    g_nb = np.int64(0)
+    g_lo = np.int64(0)
+    g_shift = np.int64(0)
+    g_b0 = np.int64(0)
+    g_cur = np.int64(0)
+    g_rb = np.int64(0)
     for jj in range(n):
         i = visit[jj]
-        g = group[i]
+        g = np.int64(group[i])
         if g < 0 or status[i] != POS_OPEN:
             continue
+        if g != g_run:
+            if g_run >= 0:
+                gt[g_run, TG_CUR] = g_cur
+            g_run = g
+            g_p = gt[g, TG_P]
+            g_nb = gt[g, TG_NB]
+            g_lo = gt[g, TG_LO]
+            g_shift = gt[g, TG_SHIFT]
+            g_b0 = gt[g, TG_B0]
+            g_cur = gt[g, TG_CUR]
+            g_rb = rbits[g]
         k = col_start[i]
         t, _ = _tg_trigger(
-            col_units, debt_units, lt, lt_cut, col_asset[k], k, debt_start[i], i, gt[g, TG_P]
+            col_units, debt_units, lt, lt_cut, col_asset[k], k, debt_start[i], i, g_p
         )
         T[i] = t
         if t <= 0.0:
             group[i] = -1  # repaid: never eligible again
             continue
-        if _f2i(t) > rbits[g]:
+        if _f2i(t) > g_rb:
             hot[n_hot] = i
             n_hot += 1
             continue
-        nb = gt[g, TG_NB]
-        kb = _tg_bucket(nb, gt[g, TG_LO], gt[g, TG_SHIFT], t)
-        b = gt[g, TG_B0] + kb
+        kb = _tg_bucket(g_nb, g_lo, g_shift, t)
+        b = g_b0 + kb
         nxt[i] = head[b]
         head[b] = i
-        if kb >= gt[g, TG_CUR]:
-            gt[g, TG_CUR] = kb + 1
+        if kb >= g_cur:
+            g_cur = kb + 1
+    if g_run >= 0:
+        gt[g_run, TG_CUR] = g_cur
     TG.meta[TGM_HOT] = n_hot
 
 
