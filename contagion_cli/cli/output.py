@@ -23,7 +23,10 @@ from ..errors import InputError, Location, safe_lines
 from ..render.formats import REPORT_WIDTH, Format, Renderer, implied_format
 from ..render.width import fit_width
 
-err_console = Console(stderr=True, highlight=False)
+#: ``emoji=False`` here and in every console of the report: names and messages from a scenario
+#: are shown as written (rich would turn ":fire:" into an emoji, and importing its emoji table
+#: alone took 2 ms of every run)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 
 #: The labels of our messages (uv's style: ``error: <what>``, then ``hint: <what to do>``) and
@@ -155,7 +158,7 @@ def choose_format(value: str | None, output: Path | None, renderer: Renderer[Any
 
 def terminal() -> Console | None:
     """A console on stdout when it is a terminal (its width, colours), else None."""
-    return Console(highlight=False) if sys.stdout.isatty() else None
+    return Console(highlight=False, emoji=False) if sys.stdout.isatty() else None
 
 
 def emit(

@@ -102,5 +102,6 @@ def plain_text(renderable: RenderableType, width: int = REPORT_WIDTH, wide: bool
         force_terminal=False,
         no_color=True,
         highlight=False,
+        emoji=False,  # text from a scenario is shown as written (":fire:" stays ":fire:")
     ).print(renderable)
     return buffer.getvalue()

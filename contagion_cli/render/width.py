@@ -12,5 +12,5 @@ def fit_width(renderable: RenderableType, floor: int) -> int:
     """A width at which every table of the report prints in one piece: at least ``floor`` (the
     terminal's or the report's), more when a table needs it. At a narrower width a table fits
     the console instead: abbreviated or split into "(continued)" tables (render/fit.py)."""
-    probe = Console(width=100_000, file=io.StringIO())
+    probe = Console(width=100_000, file=io.StringIO(), emoji=False)  # as the report prints
     return max(floor, Measurement.get(probe, probe.options, renderable).maximum)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,27 @@ def test_format_and_a_matching_or_neutral_name(command, tmp_path):
 )
 def test_bad_formats(args, fragments, tmp_path):
     assert_error(invoke("sweep", tmp_path, *args), *fragments)
+
+
+@pytest.mark.parametrize("extra", [(), ("--wide",), ("-f", "markdown")])
+def test_a_report_does_not_load_richs_emoji_table(extra):
+    """Every console of the report has ``emoji=False``: rich would otherwise import its emoji
+    table (2 ms of every run) to replace ":name:" codes that no report contains (a scenario's
+    names are printed as written)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from contagion_cli.cli import console\n"
+        "try:\n"
+        "    console.main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "print('emoji table loaded:', 'rich._emoji_codes' in sys.modules, file=sys.stderr)\n"
+    )
+    args = [sys.executable, "-c", code, "run", QUICKSTART, *extra]
+    env = {**os.environ, "CONTAGION_EXECUTOR": "python"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "emoji table loaded: False" in done.stderr, done.stderr
